@@ -37,6 +37,7 @@ SCALAR_SIZES: dict[str, int] = {
 }
 _UOFFSET = 4
 _MAX_BUFFER = 2**31 - 1
+_MAX_PADDING = 7  # builders align objects to at most 8 bytes
 
 
 class SchemaError(ValueError):
@@ -167,8 +168,11 @@ def load_schema(*names: str) -> Schema:
 
 
 class _Verifier:
-    def __init__(self, buf: bytes | bytearray | memoryview, schema: Schema, max_depth: int, max_tables: int):
+    def __init__(self, buf: bytes | bytearray | memoryview, schema: Schema, max_depth: int, max_tables: int,
+                 exact: bool):
         self.buf = bytes(buf) if not isinstance(buf, bytes) else buf
+        self.exact = exact
+        self.covered: list[tuple[int, int]] = [(0, 4)]  # byte ranges reached from the root
         self.n = len(self.buf)
         self.schema = schema
         self.max_depth = max_depth
@@ -209,6 +213,11 @@ class _Verifier:
             raise self.fail(where, f"vtable of {table.name} has a bad size {vsize}")
         if tsize < 4 or pos + tsize > self.n:
             raise self.fail(where, f"table {table.name} claims {tsize} bytes, past the end of the buffer")
+        if self.exact:
+            self.covered += [(vtable, vtable + vsize), (pos, pos + tsize)]
+            for slot in range(len(table.fields), (vsize - 4) // 2):
+                if struct.unpack_from("<H", self.buf, vtable + 4 + 2 * slot)[0]:
+                    raise self.fail(where, f"field slot {slot} is not in table {table.name} of the schema")
         for field in table.fields:
             entry = 4 + 2 * field.slot
             voff = struct.unpack_from("<H", self.buf, vtable + entry)[0] if entry < vsize else 0
@@ -242,6 +251,7 @@ class _Verifier:
             raise self.fail(where, f"string of {length} bytes runs past the end of the buffer")
         if self.buf[end] != 0:
             raise self.fail(where, "string is not NUL-terminated")
+        self.covered.append((pos, end + 1))
         try:
             self.buf[pos + 4:end].decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -255,6 +265,7 @@ class _Verifier:
         start = pos + 4
         if start + count * width > self.n:
             raise self.fail(where, f"vector of {count} × {width} bytes runs past the end of the buffer")
+        self.covered.append((pos, start + count * width))
         if field.element == "scalar":
             return
         if count > self.tables_left and field.element == "table":
@@ -267,21 +278,41 @@ class _Verifier:
                 self.table(target, self.schema.table(field.ref or ""), f"{where}[{i}]", depth + 1)
 
 
+    def check_coverage(self) -> None:
+        """Every byte must belong to an object reached from the root, but alignment padding."""
+        end = 0
+        for start, stop in sorted(self.covered):
+            if start - end > _MAX_PADDING:
+                raise self.fail("buffer", f"{start - end} bytes at {end} belong to no field of the root table")
+            end = max(end, stop)
+        if self.n - end > _MAX_PADDING:
+            raise self.fail("buffer", f"{self.n - end} trailing bytes at {end} belong to no field of the root table")
+
+
 def verify(buf: bytes | bytearray | memoryview, root_table: str, *, schema: Schema | None = None,
-           max_depth: int = 64, max_tables: int = 100_000) -> None:
+           max_depth: int = 64, max_tables: int = 100_000, exact: bool = False) -> None:
     """Check that ``buf`` is a well-formed FlatBuffer whose root is ``root_table``.
 
     Raises :class:`VerificationError` naming the field path and the problem; returns
     None when every read the generated code can make stays inside the buffer.
     Buffers without a file identifier are expected (the r1.6 wire format has none),
     and one with an identifier also verifies: the root offset alone locates the root.
+
+    ``exact=True`` adds what the C++ verifier leaves out and a server needs: FlatBuffers
+    carry no type tag, so a valid buffer of *another* table often passes as this one
+    (a ``RequestUpdateModel`` reads as a ``RequestFLJob`` whose ``data_size`` is an
+    offset). Exact mode refuses fields the schema does not have and any run of bytes
+    longer than alignment padding that no field of the root reaches, which a builder
+    never produces but a wrong table or spliced garbage does.
     """
     schema = schema or load_schema()
     table = schema.table(root_table)
-    v = _Verifier(buf, schema, max_depth, max_tables)
+    v = _Verifier(buf, schema, max_depth, max_tables, exact)
     if v.n < 8:
         raise VerificationError(f"{root_table}: a buffer of {v.n} bytes is too short to be a FlatBuffer")
     if v.n > _MAX_BUFFER:
         raise VerificationError(f"{root_table}: a buffer of {v.n} bytes is larger than FlatBuffers allows")
     root = v.offset_target(0, root_table)
     v.table(root, table, root_table, 0)
+    if exact:
+        v.check_coverage()

@@ -1,0 +1,382 @@
+"""The device–cloud messages of MindSpore r1.6 cross-device FL, as small Python objects.
+
+Each round's request and response is one frozen dataclass with ``to_bytes()`` (a
+FlatBuffer finished without file identifier, byte-compatible with r1.6) and
+``from_bytes()`` (verified by :mod:`pyflclient.fbverify` against the schema *before*
+any field is read, then decoded). Weights travel as ``FeatureMap`` tables; on the
+way in they are numpy float32 views into the received bytes (no per-float Python
+work, no copy), on the way out any float array is accepted. The server, the test
+and benchmark clients all use these classes, so both ends share one codec.
+See docs/protocol.md for the wire facts.
+"""
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import ClassVar, Mapping
+
+import flatbuffers
+import numpy as np
+
+from pyflclient import fbverify
+from pyflclient._fbs import cipher_generated as cfb
+from pyflclient._fbs import fl_job_generated as fb
+
+__all__ = [
+    "ResponseCode", "ProtocolError", "FLPlan", "StartFLJobRequest", "StartFLJobResponse",
+    "UpdateModelRequest", "UpdateModelResponse", "GetModelRequest", "GetModelResponse",
+    "PLAIN_TEXT_SAFEMODE", "PLAIN_TEXT_JOB_FINISHED", "SECURE_AGGREGATION_ROUNDS",
+    "plain_text_reply", "secure_aggregation_refusal", "now_ms",
+]
+
+Weights = Mapping[str, np.ndarray]
+
+#: plain-text bodies the stock client understands as "come back later" / "wait"
+PLAIN_TEXT_SAFEMODE = "The cluster is in safemode."
+PLAIN_TEXT_JOB_FINISHED = "The server's training job is disabled or finished."
+_PLAIN_TEXTS = (PLAIN_TEXT_SAFEMODE, PLAIN_TEXT_JOB_FINISHED)
+
+
+class ResponseCode(enum.IntEnum):
+    """``retcode`` values of every response (mirrors the schema's ResponseCode enum)."""
+
+    SUCCEED = fb.ResponseCode.SUCCEED
+    SucNotReady = fb.ResponseCode.SucNotReady
+    RepeatRequest = fb.ResponseCode.RepeatRequest
+    SucNotMatch = fb.ResponseCode.SucNotMatch
+    OutOfTime = fb.ResponseCode.OutOfTime
+    NotSelected = fb.ResponseCode.NotSelected
+    RequestError = fb.ResponseCode.RequestError
+    SystemError = fb.ResponseCode.SystemError
+
+
+class ProtocolError(ValueError):
+    """A body is not a valid message of the expected round (bad buffer, duplicate weight name, ...)."""
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds: the unit of ``timestamp`` and ``next_req_time``."""
+    return time.time_ns() // 1_000_000
+
+
+def plain_text_reply(body: bytes) -> str | None:
+    """The plain-text state reply carried by ``body``, or None when it is a FlatBuffer."""
+    try:
+        text = body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    return text if text in _PLAIN_TEXTS else None
+
+
+# -- helpers shared by the messages ---------------------------------------------------
+
+def _verified(buf: bytes, table: str) -> bytes:
+    buf = bytes(buf)
+    try:
+        fbverify.verify(buf, table, exact=True)
+    except fbverify.VerificationError as exc:
+        raise ProtocolError(f"not a valid {table} buffer: {exc}") from None
+    return buf
+
+
+def _text(raw: bytes | None) -> str:
+    return raw.decode("utf-8") if raw else ""
+
+
+def _string(builder: flatbuffers.Builder, text: str | None) -> int | None:
+    return builder.CreateString(text) if text is not None else None
+
+
+def _write_feature_maps(builder: flatbuffers.Builder, weights: Weights) -> int:
+    """Build a ``[FeatureMap]`` vector (children first, as FlatBuffers requires)."""
+    tables = []
+    for name, array in weights.items():
+        name_off = builder.CreateString(name)
+        data_off = builder.CreateNumpyVector(np.ascontiguousarray(array, dtype="<f4").reshape(-1))
+        fb.FeatureMapStart(builder)
+        fb.FeatureMapAddWeightFullname(builder, name_off)
+        fb.FeatureMapAddData(builder, data_off)
+        tables.append(fb.FeatureMapEnd(builder))
+    builder.StartVector(4, len(tables), 4)
+    for off in reversed(tables):
+        builder.PrependUOffsetTRelative(off)
+    return builder.EndVector()
+
+
+def _read_feature_maps(msg: object) -> dict[str, np.ndarray]:
+    """Decode ``msg.FeatureMap(i)`` into name → read-only float32 view; duplicate names are an error."""
+    out: dict[str, np.ndarray] = {}
+    for i in range(msg.FeatureMapLength()):  # type: ignore[attr-defined]
+        fm = msg.FeatureMap(i)  # type: ignore[attr-defined]
+        name = _text(fm.WeightFullname())
+        if not name:
+            raise ProtocolError(f"feature_map[{i}] has no weight_fullname")
+        if name in out:
+            raise ProtocolError(f"weight {name!r} appears twice in feature_map")
+        data = fm.DataAsNumpy()
+        out[name] = data if isinstance(data, np.ndarray) else np.zeros(0, dtype="<f4")
+    return out
+
+
+def _finish(builder: flatbuffers.Builder, root: int) -> bytes:
+    builder.Finish(root)  # no file identifier: the r1.6 wire format has none
+    return bytes(builder.Output())
+
+
+# -- the plan -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FLPlan:
+    """``FLPlan``: what an admitted device is told to do (MindSpore set_fl_context names in comments)."""
+
+    iterations: int            # fl_iteration_num
+    epochs: int                # client_epoch_num
+    mini_batch: int            # client_batch_size
+    lr: float                  # client_learning_rate
+    fl_name: str = ""
+    server_mode: str = "FEDERATED_LEARNING"
+    encrypt_type: str = "NOT_ENCRYPT"
+    aggregation: int = fb.AggregationType.FedAvg
+
+    def _write(self, builder: flatbuffers.Builder) -> int:
+        enc = builder.CreateString(self.encrypt_type)
+        fb.CipherPublicParamsStart(builder)
+        fb.CipherPublicParamsAddEncryptType(builder, enc)
+        cipher = fb.CipherPublicParamsEnd(builder)
+        fb.AggregationStart(builder)
+        fb.AggregationAddType(builder, self.aggregation)
+        aggregation = fb.AggregationEnd(builder)
+        mode, name = builder.CreateString(self.server_mode), builder.CreateString(self.fl_name)
+        fb.FLPlanStart(builder)
+        fb.FLPlanAddServerMode(builder, mode)
+        fb.FLPlanAddFlName(builder, name)
+        fb.FLPlanAddIterations(builder, self.iterations)
+        fb.FLPlanAddEpochs(builder, self.epochs)
+        fb.FLPlanAddMiniBatch(builder, self.mini_batch)
+        fb.FLPlanAddLr(builder, self.lr)
+        fb.FLPlanAddAggregation(builder, aggregation)
+        fb.FLPlanAddCipher(builder, cipher)
+        return fb.FLPlanEnd(builder)
+
+    @classmethod
+    def _read(cls, plan: fb.FLPlan) -> "FLPlan":
+        cipher, aggregation = plan.Cipher(), plan.Aggregation()
+        return cls(iterations=plan.Iterations(), epochs=plan.Epochs(), mini_batch=plan.MiniBatch(), lr=plan.Lr(),
+                   fl_name=_text(plan.FlName()), server_mode=_text(plan.ServerMode()),
+                   encrypt_type=_text(cipher.EncryptType()) if cipher else "",
+                   aggregation=aggregation.Type() if aggregation else fb.AggregationType.FedAvg)
+
+
+# -- startFLJob -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartFLJobRequest:
+    """``RequestFLJob``: a device asks to join the current iteration with ``data_size`` samples."""
+
+    ROUND: ClassVar[str] = "startFLJob"
+    fl_name: str
+    fl_id: str
+    iteration: int
+    data_size: int
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(256)
+        name, fid, ts = b.CreateString(self.fl_name), b.CreateString(self.fl_id), b.CreateString(self.timestamp)
+        fb.RequestFLJobStart(b)
+        fb.RequestFLJobAddFlName(b, name)
+        fb.RequestFLJobAddFlId(b, fid)
+        fb.RequestFLJobAddIteration(b, self.iteration)
+        fb.RequestFLJobAddDataSize(b, self.data_size)
+        fb.RequestFLJobAddTimestamp(b, ts)
+        return _finish(b, fb.RequestFLJobEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "StartFLJobRequest":
+        m = fb.RequestFLJob.GetRootAs(_verified(buf, "RequestFLJob"))
+        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(), _text(m.Timestamp()))
+
+
+@dataclass(frozen=True)
+class StartFLJobResponse:
+    """``ResponseFLJob``: admitted (plan + current global model) or refused (``next_req_time``)."""
+
+    retcode: int
+    reason: str = ""
+    iteration: int = 0
+    is_selected: bool = False
+    next_req_time: str = ""
+    plan: FLPlan | None = None
+    weights: Weights = field(default_factory=dict)
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
+        fmaps = _write_feature_maps(b, self.weights)
+        plan = self.plan._write(b) if self.plan else None
+        reason, nrt, ts = _string(b, self.reason), _string(b, self.next_req_time), _string(b, self.timestamp)
+        fb.ResponseFLJobStart(b)
+        fb.ResponseFLJobAddRetcode(b, int(self.retcode))
+        fb.ResponseFLJobAddReason(b, reason)
+        fb.ResponseFLJobAddIteration(b, self.iteration)
+        fb.ResponseFLJobAddIsSelected(b, self.is_selected)
+        fb.ResponseFLJobAddNextReqTime(b, nrt)
+        if plan is not None:
+            fb.ResponseFLJobAddFlPlanConfig(b, plan)
+        fb.ResponseFLJobAddFeatureMap(b, fmaps)
+        fb.ResponseFLJobAddTimestamp(b, ts)
+        return _finish(b, fb.ResponseFLJobEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "StartFLJobResponse":
+        m = fb.ResponseFLJob.GetRootAs(_verified(buf, "ResponseFLJob"))
+        plan = m.FlPlanConfig()
+        return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), bool(m.IsSelected()), _text(m.NextReqTime()),
+                   FLPlan._read(plan) if plan else None, _read_feature_maps(m), _text(m.Timestamp()))
+
+
+# -- updateModel ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpdateModelRequest:
+    """``RequestUpdateModel``: an admitted device uploads its weights, each × its ``data_size``."""
+
+    ROUND: ClassVar[str] = "updateModel"
+    fl_name: str
+    fl_id: str
+    iteration: int
+    weights: Weights
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
+        fmaps = _write_feature_maps(b, self.weights)
+        name, fid, ts = b.CreateString(self.fl_name), b.CreateString(self.fl_id), b.CreateString(self.timestamp)
+        fb.RequestUpdateModelStart(b)
+        fb.RequestUpdateModelAddFlName(b, name)
+        fb.RequestUpdateModelAddFlId(b, fid)
+        fb.RequestUpdateModelAddIteration(b, self.iteration)
+        fb.RequestUpdateModelAddFeatureMap(b, fmaps)
+        fb.RequestUpdateModelAddTimestamp(b, ts)
+        return _finish(b, fb.RequestUpdateModelEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "UpdateModelRequest":
+        m = fb.RequestUpdateModel.GetRootAs(_verified(buf, "RequestUpdateModel"))
+        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), MappingProxyType(_read_feature_maps(m)),
+                   _text(m.Timestamp()))
+
+
+@dataclass(frozen=True)
+class UpdateModelResponse:
+    """``ResponseUpdateModel``."""
+
+    retcode: int
+    reason: str = ""
+    next_req_time: str = ""
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(256)
+        reason, nrt, ts = _string(b, self.reason), _string(b, self.next_req_time), _string(b, self.timestamp)
+        fb.ResponseUpdateModelStart(b)
+        fb.ResponseUpdateModelAddRetcode(b, int(self.retcode))
+        fb.ResponseUpdateModelAddReason(b, reason)
+        fb.ResponseUpdateModelAddNextReqTime(b, nrt)
+        fb.ResponseUpdateModelAddTimestamp(b, ts)
+        return _finish(b, fb.ResponseUpdateModelEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "UpdateModelResponse":
+        m = fb.ResponseUpdateModel.GetRootAs(_verified(buf, "ResponseUpdateModel"))
+        return cls(m.Retcode(), _text(m.Reason()), _text(m.NextReqTime()), _text(m.Timestamp()))
+
+
+# -- getModel -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GetModelRequest:
+    """``RequestGetModel``: the global model of ``iteration``, once that iteration is finished."""
+
+    ROUND: ClassVar[str] = "getModel"
+    fl_name: str
+    iteration: int
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(128)
+        name, ts = b.CreateString(self.fl_name), b.CreateString(self.timestamp)
+        fb.RequestGetModelStart(b)
+        fb.RequestGetModelAddFlName(b, name)
+        fb.RequestGetModelAddIteration(b, self.iteration)
+        fb.RequestGetModelAddTimestamp(b, ts)
+        return _finish(b, fb.RequestGetModelEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "GetModelRequest":
+        m = fb.RequestGetModel.GetRootAs(_verified(buf, "RequestGetModel"))
+        return cls(_text(m.FlName()), m.Iteration(), _text(m.Timestamp()))
+
+
+@dataclass(frozen=True)
+class GetModelResponse:
+    """``ResponseGetModel``: ``SucNotReady`` while the iteration runs, then its model."""
+
+    retcode: int
+    reason: str = ""
+    iteration: int = 0
+    weights: Weights = field(default_factory=dict)
+    timestamp: str = ""
+
+    def to_bytes(self) -> bytes:
+        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
+        fmaps = _write_feature_maps(b, self.weights)
+        reason, ts = _string(b, self.reason), _string(b, self.timestamp)
+        fb.ResponseGetModelStart(b)
+        fb.ResponseGetModelAddRetcode(b, int(self.retcode))
+        fb.ResponseGetModelAddReason(b, reason)
+        fb.ResponseGetModelAddIteration(b, self.iteration)
+        fb.ResponseGetModelAddFeatureMap(b, fmaps)
+        fb.ResponseGetModelAddTimestamp(b, ts)
+        return _finish(b, fb.ResponseGetModelEnd(b))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "GetModelResponse":
+        m = fb.ResponseGetModel.GetRootAs(_verified(buf, "ResponseGetModel"))
+        return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m), _text(m.Timestamp()))
+
+
+# -- secure aggregation (pairwise masking): refused unless enabled ----------------------
+
+#: round -> (request table, response table) of the secure-aggregation rounds in cipher.fbs;
+#: reconstructSecrets has no table in the schema (its messages are not part of r1.6's list here)
+SECURE_AGGREGATION_ROUNDS: dict[str, tuple[str | None, str | None]] = {
+    "exchangeKeys": ("RequestExchangeKeys", "ResponseExchangeKeys"),
+    "getKeys": ("GetExchangeKeys", "ReturnExchangeKeys"),
+    "shareSecrets": ("RequestShareSecrets", "ResponseShareSecrets"),
+    "getSecrets": ("GetShareSecrets", "ReturnShareSecrets"),
+    "getClientList": ("GetClientList", "ReturnClientList"),
+    "reconstructSecrets": (None, None),
+}
+
+
+def secure_aggregation_refusal(response_table: str, reason: str, iteration: int, next_req_time: str) -> bytes:
+    """A response of ``response_table`` with ``RequestError`` (and ``reason`` where the table has one)."""
+    b = flatbuffers.Builder(256)
+    has_reason = hasattr(cfb, f"{response_table}AddReason")
+    reason_off = b.CreateString(reason) if has_reason else None
+    nrt = b.CreateString(next_req_time)
+    getattr(cfb, f"{response_table}Start")(b)
+    getattr(cfb, f"{response_table}AddRetcode")(b, int(ResponseCode.RequestError))
+    if reason_off is not None:
+        getattr(cfb, f"{response_table}AddReason")(b, reason_off)
+    getattr(cfb, f"{response_table}AddIteration")(b, iteration)
+    getattr(cfb, f"{response_table}AddNextReqTime")(b, nrt)
+    return _finish(b, getattr(cfb, f"{response_table}End")(b))
+
+
+def verify_request(buf: bytes, table: str) -> None:
+    """Verify ``buf`` as a ``table`` FlatBuffer; ProtocolError says what is wrong."""
+    _verified(buf, table)
