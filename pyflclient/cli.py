@@ -14,6 +14,7 @@ from typing import Sequence
 
 # module path -> exposes register(subparsers) that adds one or more sub-commands
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "pyflclient.data.cli",
 )
 
 
