@@ -1,0 +1,254 @@
+"""The one owner of the process's JVM: finding the jars, starting, stopping.
+
+JPype can start a JVM once per process and never restart it, so every FLJob,
+Simulation and helper shares the JVM started here; nothing else in pyflclient
+calls ``jpype.startJVM``. Three choices made here keep a Python program that
+embeds the FL client well behaved:
+
+* ``interrupt=False``: with JPype's default SIGINT handling, Ctrl-C kills the
+  process at once (exit 130) and no ``finally``/``atexit`` runs. Without it,
+  KeyboardInterrupt reaches the main thread as soon as it is back in Python,
+  so callers wait for Java work in short slices (:func:`join_java_thread`)
+  and stop the clients themselves.
+* ``jpype.config.destroy_jvm = False``: a non-daemon Java thread still running
+  (an HTTP client pool, a forgotten client) would make interpreter exit hang
+  forever in ``DestroyJavaVM``. Client threads are also daemons.
+* An ``atexit`` hook (run before JPype's own) stops every client that is still
+  registered, so logs are closed and the server sees no half-finished upload.
+
+Jars are looked up in this order: the explicit ``jar_path=`` / ``case_jar_path=``
+arguments (the seed's ``--jarPath`` / ``--case_jarPath``), the environment
+(``PYFLCLIENT_JAR`` / ``PYFLCLIENT_CASE_JAR``), the jars shipped in the
+installed package (``pyflclient/jars/``), and finally a source checkout's
+Maven output (``jars/*/target/``).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import JarNotFoundError, JVMError
+
+log = logging.getLogger(__name__)
+
+CLIENT_JAR_NAME = "mindspore-lite-java-flclient.jar"
+CASE_JAR_NAME = "quick_start_flclient.jar"
+ENV_CLIENT_JAR = "PYFLCLIENT_JAR"
+ENV_CASE_JAR = "PYFLCLIENT_CASE_JAR"
+ENV_JVM_OPTIONS = "PYFLCLIENT_JVM_OPTIONS"
+#: Default maximum heap: 50 LeNet clients with their data fit in well under 1 GiB.
+DEFAULT_MAX_HEAP = "2g"
+
+_PACKAGE_JARS = Path(__file__).resolve().parent / "jars"
+_CHECKOUT_JARS = Path(__file__).resolve().parent.parent / "jars"
+_CHECKOUT_TARGETS = {
+    CLIENT_JAR_NAME: _CHECKOUT_JARS / "flclient" / "target" / CLIENT_JAR_NAME,
+    CASE_JAR_NAME: _CHECKOUT_JARS / "quick_start" / "target" / CASE_JAR_NAME,
+}
+
+
+@dataclass(frozen=True)
+class JVMInfo:
+    """What the running JVM was started with (for logs and conflict messages)."""
+
+    client_jar: Path
+    case_jar: Path
+    options: tuple[str, ...]
+
+
+_lock = threading.RLock()
+_info: JVMInfo | None = None
+# Everything that owns running Java client threads registers a stop callback
+# here, so exit and Ctrl-C can stop them all (weak: a finished job drops out).
+_stoppers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _find_one(name: str, explicit: str | os.PathLike[str] | None, env: str, what: str) -> Path:
+    tried: list[str] = []
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if path.is_file():
+            return path.resolve()
+        raise JarNotFoundError(f"{what} not found at {path} (given as an argument); "
+                               f"build it with `mvn -q -B -f jars/pom.xml package -DskipTests` "
+                               f"or pass the path of an existing {name}")
+    env_value = os.environ.get(env)
+    if env_value:
+        path = Path(env_value).expanduser()
+        if path.is_file():
+            return path.resolve()
+        raise JarNotFoundError(f"{what} not found at {path} (from ${env}); fix or unset {env}")
+    for candidate in (_PACKAGE_JARS / name, _CHECKOUT_TARGETS[name]):
+        tried.append(str(candidate))
+        if candidate.is_file():
+            return candidate.resolve()
+    raise JarNotFoundError(
+        f"{what} ({name}) not found; looked in: {', '.join(tried)}. Install pyflclient with "
+        f"`pip install .` (it builds the jars), build them with "
+        f"`mvn -q -B -f jars/pom.xml package -DskipTests`, or set {env}")
+
+
+def find_jars(jar_path: str | os.PathLike[str] | None = None,
+              case_jar_path: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """Return the absolute paths of (client jar, case jar), in the documented search order."""
+    return (_find_one(CLIENT_JAR_NAME, jar_path, ENV_CLIENT_JAR, "the FL client jar"),
+            _find_one(CASE_JAR_NAME, case_jar_path, ENV_CASE_JAR, "the case jar"))
+
+
+def is_started() -> bool:
+    import jpype
+
+    return bool(jpype.isJVMStarted())
+
+
+def jvm_info() -> JVMInfo | None:
+    """The jars and options of the running JVM, or None when pyflclient has not started it."""
+    return _info
+
+
+def start_jvm(jar_path: str | os.PathLike[str] | None = None,
+              case_jar_path: str | os.PathLike[str] | None = None,
+              *, max_heap: str | None = None,
+              options: Sequence[str] = ()) -> JVMInfo:
+    """Start the JVM with both jars, once per process; later calls check and return.
+
+    Args:
+        jar_path: the client jar (``--jarPath``); default: see the module docstring.
+        case_jar_path: the case jar with the ``flName`` class (``--case_jarPath``).
+        max_heap: ``-Xmx`` value, e.g. ``"4g"``; default 2g, or ``-Xmx`` in ``options``.
+        options: extra JVM options (also read, space separated, from
+            ``$PYFLCLIENT_JVM_OPTIONS``).
+
+    Raises:
+        JarNotFoundError: a jar is missing (the message says where it looked).
+        JVMError: the JVM already runs with other jars (JPype cannot restart
+            it: start a new Python process), or was started by someone else
+            without the client jar.
+    """
+    global _info
+    import jpype
+    import jpype.config
+
+    with _lock:
+        if _info is not None:
+            if jar_path is not None or case_jar_path is not None:
+                wanted = find_jars(jar_path, case_jar_path)
+                if wanted != (_info.client_jar, _info.case_jar):
+                    raise JVMError(
+                        f"the JVM already runs with {_info.client_jar} and {_info.case_jar}; "
+                        f"JPype cannot restart it with {wanted[0]} and {wanted[1]}: "
+                        f"use a new Python process for other jars")
+            return _info
+        client_jar, case_jar = find_jars(jar_path, case_jar_path)
+        if jpype.isJVMStarted():
+            # Started outside pyflclient (e.g. by an application that embeds
+            # other Java code): usable only if our jars are on its class path.
+            try:
+                jpype.JClass("com.mindspore.flclient.SyncFLJob")
+            except Exception as exc:
+                raise JVMError("a JVM was started before pyflclient without the FL client jar on "
+                               f"its class path; start it with classpath=[{client_jar}, {case_jar}] "
+                               "or let pyflclient start it") from exc
+            _info = JVMInfo(client_jar, case_jar, ())
+            atexit.register(stop_all_clients)
+            return _info
+        opts = list(options) + os.environ.get(ENV_JVM_OPTIONS, "").split()
+        if not any(o.startswith("-Xmx") for o in opts):
+            opts.append(f"-Xmx{max_heap or DEFAULT_MAX_HEAP}")
+        # Never hang at exit on a non-daemon Java thread (see module docstring).
+        jpype.config.destroy_jvm = False
+        log.debug("starting the JVM: %s %s %s", client_jar, case_jar, opts)
+        try:
+            jpype.startJVM(*opts, classpath=[str(client_jar), str(case_jar)],
+                           convertStrings=False, interrupt=False)
+        except OSError as exc:
+            raise JVMError(f"the JVM did not start ({exc}); check that Java 17+ is installed "
+                           f"(JAVA_HOME) and the options {opts}") from exc
+        _info = JVMInfo(client_jar, case_jar, tuple(opts))
+        # Registered after jpype's own atexit hook, so it runs first (LIFO).
+        atexit.register(stop_all_clients)
+        log.info("JVM started with %s and %s", client_jar.name, case_jar.name)
+        return _info
+
+
+def jclass(name: str) -> Any:
+    """``jpype.JClass(name)`` after making sure the JVM runs (default jars)."""
+    import jpype
+
+    if _info is None:
+        start_jvm()
+    return jpype.JClass(name)
+
+
+def register_stopper(owner: Any) -> None:
+    """Register an object with a ``_stop_for_exit()`` method, called at exit and by :func:`stop_all_clients`."""
+    _stoppers.add(owner)
+
+
+def stop_all_clients(timeout: float = 2.0) -> None:
+    """Stop every client still running in this process (exit hook; safe to call any time)."""
+    for owner in list(_stoppers):
+        try:
+            owner._stop_for_exit(timeout)
+        except Exception:  # pragma: no cover - best effort at exit
+            log.exception("stopping %r at exit failed", owner)
+
+
+def new_daemon_thread(runnable: Any, name: str) -> Any:
+    """A Java daemon ``Thread`` running ``runnable``; daemon so it never blocks exit."""
+    Thread = jclass("java.lang.Thread")
+    thread = Thread(runnable, name)
+    thread.setDaemon(True)
+    return thread
+
+
+def join_java_threads(threads: Sequence[Any], timeout: float | None = None,
+                      slice_s: float = 0.2, on_tick: Callable[[], None] | None = None) -> bool:
+    """Wait for Java threads in short slices, so Ctrl-C reaches Python within ``slice_s``.
+
+    One long ``Thread.join()`` would keep the main thread inside Java, where a
+    KeyboardInterrupt cannot be delivered. Returns True when all threads ended,
+    False on timeout. ``on_tick`` runs on the calling thread after every slice
+    (progress bars, event draining).
+    """
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    millis = max(1, int(slice_s * 1000))
+    for thread in threads:
+        while thread.isAlive():
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                thread.join(max(1, min(millis, int(left * 1000))))
+            else:
+                thread.join(millis)
+            if on_tick is not None:
+                on_tick()
+    if on_tick is not None:
+        on_tick()
+    return True
+
+
+def attach_current_thread() -> None:
+    """Attach a Python thread to the JVM as a daemon (JPype does this on first use too)."""
+    import jpype
+
+    if not jpype.java.lang.Thread.isAttached():
+        jpype.java.lang.Thread.attachAsDaemon()
+
+
+def shutdown_jvm() -> None:
+    """Stop every client, then shut the JVM down; after this no Java call works in this process."""
+    import jpype
+
+    stop_all_clients()
+    if jpype.isJVMStarted():
+        jpype.shutdownJVM()

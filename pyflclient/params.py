@@ -1,0 +1,379 @@
+"""Client parameters: a frozen dataclass checked in Python before the JVM sees it.
+
+:class:`FLParameter` mirrors the Java ``com.mindspore.flclient.FLParameter`` of
+MindSpore r1.6 (``domainName``, ``flName``, ``trainModelPath``, ``batchSize``,
+the data sets, ...) with Python names. It is validated on construction, so a
+typo in a path or a URL fails at once with an :class:`InvalidParameterError`
+(a ``ValueError``) that names the field and says what to do, instead of a Java
+stack trace minutes later from a client thread. Paths become absolute, so a
+parameter object stays valid when the working directory changes (the seed's
+client ran in ``client_i/``).
+
+Two spellings, the same object::
+
+    FLParameter(domain_name="http://127.0.0.1:6666", train_dataset="data/f0000_14/",
+                train_model_path="ms/lenet/lenet_train0.ms")
+    FLParameter.builder().domain_name("http://127.0.0.1:6666").train_dataset("data/f0000_14/") \\
+        .train_model_path("ms/lenet/lenet_train0.ms").build()
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+from urllib.parse import urlsplit
+
+from .errors import InvalidParameterError
+
+DEFAULT_FL_NAME = "com.mindspore.flclient.demo.lenet.LenetClient"
+CPU_BIND_MODES = ("NOT_BINDING_CORE", "BIND_LARGE_CORE", "BIND_MIDDLE_CORE")
+SSL_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+
+PathLike = Union[str, "os.PathLike[str]"]
+DatasetSpec = Union[PathLike, "tuple[PathLike, PathLike]", "DataFiles"]
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """One data set of a client: the float32 image file and the int32 label file.
+
+    ``num_samples`` is read from the label file's size (4 bytes a label).
+    """
+
+    data: Path
+    label: Path
+    num_samples: int
+
+    @classmethod
+    def resolve(cls, spec: DatasetSpec, role: str, field_name: str) -> "DataFiles":
+        """Find the files of ``role`` ("train", "test") given a folder, a data file or a pair.
+
+        A folder must hold exactly one ``*<role>_data.bin`` and one
+        ``*<role>_label.bin`` (the ``<user>_bn_<B>_<role>_data.bin`` layout of the
+        seed's ``3500_clients_bin``); a single ``*_data.bin`` file finds its
+        ``*_label.bin`` beside it.
+        """
+        if isinstance(spec, DataFiles):
+            return cls._checked(spec.data, spec.label, field_name)
+        if isinstance(spec, (tuple, list)):
+            if len(spec) != 2:
+                raise InvalidParameterError(field_name, f"expected (data_file, label_file), got {spec!r}")
+            return cls._checked(Path(spec[0]), Path(spec[1]), field_name)
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            data = sorted(path.glob(f"*{role}_data.bin"))
+            label = sorted(path.glob(f"*{role}_label.bin"))
+            if len(data) != 1 or len(label) != 1:
+                raise InvalidParameterError(
+                    field_name,
+                    f"folder {path.resolve()} must hold exactly one *{role}_data.bin and one "
+                    f"*{role}_label.bin (found {len(data)} and {len(label)}); "
+                    f"or pass (data_file, label_file)")
+            return cls._checked(data[0], label[0], field_name)
+        if path.name.endswith("_data.bin"):
+            return cls._checked(path, path.with_name(path.name[: -len("_data.bin")] + "_label.bin"), field_name)
+        if not path.exists():
+            raise InvalidParameterError(field_name, f"{path.resolve()} does not exist; give the client's "
+                                                    f"data folder or (data_file, label_file)")
+        raise InvalidParameterError(field_name, f"{path.resolve()} is neither a folder nor a *_data.bin file; "
+                                                f"give the client's data folder or (data_file, label_file)")
+
+    @classmethod
+    def _checked(cls, data: Path, label: Path, field_name: str) -> "DataFiles":
+        data, label = Path(data).expanduser().resolve(), Path(label).expanduser().resolve()
+        for what, p in (("data file", data), ("label file", label)):
+            if not p.is_file():
+                raise InvalidParameterError(field_name, f"{what} {p} does not exist")
+        label_bytes, data_bytes = label.stat().st_size, data.stat().st_size
+        if label_bytes == 0 or label_bytes % 4:
+            raise InvalidParameterError(field_name, f"label file {label} has {label_bytes} bytes; "
+                                                    f"expected a non-empty array of int32 labels")
+        n = label_bytes // 4
+        if data_bytes == 0 or data_bytes % (4 * n):
+            raise InvalidParameterError(
+                field_name, f"data file {data} ({data_bytes} bytes) does not hold {n} float32 samples, "
+                            f"one per label in {label.name}: are the two files of the same client?")
+        return cls(data, label, n)
+
+
+@dataclass(frozen=True)
+class FLParameter:
+    """The parameters of one federated-learning client (Java ``FLParameter``).
+
+    Attributes:
+        domain_name: the FL server, ``http(s)://host:port`` (r1.6 ``domainName``).
+        fl_name: the case class in the case jar (r1.6 ``flName``).
+        train_dataset: training data: a client folder, a ``*_train_data.bin``
+            file or ``(data_file, label_file)``; becomes :class:`DataFiles`.
+        test_dataset: evaluation data (accuracy after each iteration), same forms
+            with ``test`` files; default: the ``test`` files in the train folder
+            when there are any.
+        infer_dataset: data for :meth:`FLJob.infer`; default: ``test_dataset``.
+        train_model_path: this client's own ``.ms`` file; getModel overwrites it.
+        infer_model_path: the ``.ms`` used for inference; default: ``train_model_path``.
+        batch_size: samples per training step; must match the model's batch.
+        thread_num: intra-op threads of this client's runtime.
+        cpu_bind_mode: r1.6 ``cpuBindMode`` (kept for compatibility).
+        use_elb: spread requests over ``server_num`` servers on consecutive ports.
+        server_num: number of servers behind ``domain_name`` with ``use_elb``.
+        cert_path: CA certificate (PEM) that signed an https server's certificate.
+        ssl_protocol: TLS version for https.
+        client_id: the client's ``fl_id``; default: a random UUID chosen by Java.
+        sleep_time_ms: wait between getModel polls while the iteration runs.
+        time_out_s: HTTP timeout.
+        max_retries: retries of an unreachable server before the job fails.
+        log_path: this client's log file (``client_i/client.log``).
+    """
+
+    domain_name: str
+    fl_name: str = DEFAULT_FL_NAME
+    train_dataset: DataFiles | None = None
+    test_dataset: DataFiles | None = None
+    infer_dataset: DataFiles | None = None
+    train_model_path: Path | None = None
+    infer_model_path: Path | None = None
+    batch_size: int = 32
+    thread_num: int = 1
+    cpu_bind_mode: str = "NOT_BINDING_CORE"
+    use_elb: bool = False
+    server_num: int = 1
+    cert_path: Path | None = None
+    ssl_protocol: str = "TLSv1.2"
+    client_id: str | None = None
+    sleep_time_ms: int | None = None
+    time_out_s: int | None = None
+    max_retries: int | None = None
+    log_path: Path | None = field(default=None, compare=False)
+
+    # -- validation ---------------------------------------------------------------
+    def __post_init__(self) -> None:
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        put("domain_name", self._check_url(self.domain_name))
+        if not isinstance(self.fl_name, str) or not self.fl_name.strip() or " " in self.fl_name.strip():
+            raise InvalidParameterError("fl_name", f"{self.fl_name!r} is not a Java class name; "
+                                                   f"e.g. {DEFAULT_FL_NAME}")
+        put("fl_name", self.fl_name.strip())
+        if self.train_dataset is not None:
+            put("train_dataset", DataFiles.resolve(self.train_dataset, "train", "train_dataset"))
+        if self.test_dataset is not None:
+            put("test_dataset", DataFiles.resolve(self.test_dataset, "test", "test_dataset"))
+        elif isinstance(self.train_dataset, DataFiles):
+            folder = self.train_dataset.data.parent
+            if any(folder.glob("*test_data.bin")) and any(folder.glob("*test_label.bin")):
+                put("test_dataset", DataFiles.resolve(folder, "test", "test_dataset"))
+        if self.infer_dataset is not None:
+            put("infer_dataset", DataFiles.resolve(self.infer_dataset, "test", "infer_dataset"))
+        else:
+            put("infer_dataset", self.test_dataset)
+        if self.train_model_path is None:
+            raise InvalidParameterError("train_model_path", "required: the client's .ms model file "
+                                                            "(one copy per client: pyflclient copy-models)")
+        put("train_model_path", self._check_file("train_model_path", self.train_model_path))
+        if self.infer_model_path is None:
+            put("infer_model_path", self.train_model_path)
+        else:
+            put("infer_model_path", self._check_file("infer_model_path", self.infer_model_path))
+        for name, low in (("batch_size", 1), ("thread_num", 1), ("server_num", 1)):
+            self._check_int(name, getattr(self, name), low)
+        if self.train_dataset is not None and self.train_dataset.num_samples < self.batch_size:
+            raise InvalidParameterError(
+                "batch_size", f"{self.batch_size} is more than the {self.train_dataset.num_samples} "
+                              f"training samples in {self.train_dataset.data}; nothing would be trained")
+        for name in ("sleep_time_ms", "time_out_s", "max_retries"):
+            if getattr(self, name) is not None:
+                self._check_int(name, getattr(self, name), 0)
+        if self.cpu_bind_mode not in CPU_BIND_MODES:
+            raise InvalidParameterError("cpu_bind_mode", f"{self.cpu_bind_mode!r}; use one of {CPU_BIND_MODES}")
+        if self.ssl_protocol not in SSL_PROTOCOLS:
+            raise InvalidParameterError("ssl_protocol", f"{self.ssl_protocol!r}; use one of {SSL_PROTOCOLS}")
+        if not isinstance(self.use_elb, bool):
+            raise InvalidParameterError("use_elb", f"{self.use_elb!r} is not a bool")
+        if self.use_elb and urlsplit(self.domain_name).port is None:
+            raise InvalidParameterError("domain_name", f"{self.domain_name} has no port; with use_elb "
+                                                       f"requests go to port + (random % server_num)")
+        if self.cert_path is not None:
+            put("cert_path", self._check_file("cert_path", self.cert_path))
+        if self.client_id is not None and (not isinstance(self.client_id, str) or not self.client_id):
+            raise InvalidParameterError("client_id", f"{self.client_id!r}; use a non-empty string or None")
+        if self.log_path is not None:
+            put("log_path", Path(self.log_path).expanduser().resolve())
+
+    @staticmethod
+    def _check_url(url: Any) -> str:
+        if not isinstance(url, str) or not url:
+            raise InvalidParameterError("domain_name", f"{url!r}; expected a URL like http://127.0.0.1:6666")
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https"):
+            raise InvalidParameterError("domain_name", f"{url!r} has scheme {parts.scheme!r}; use http:// or "
+                                                       f"https://, e.g. http://127.0.0.1:6666")
+        if not parts.hostname:
+            raise InvalidParameterError("domain_name", f"{url!r} has no host; e.g. http://127.0.0.1:6666")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise InvalidParameterError("domain_name", f"{url!r} has a bad port ({exc}); use 1-65535") from None
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise InvalidParameterError("domain_name", f"{url!r} has a path; give only scheme://host:port "
+                                                       f"(the client appends /startFLJob, ...)")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @staticmethod
+    def _check_file(name: str, value: Any) -> Path:
+        path = Path(value).expanduser().resolve()
+        if not path.is_file():
+            raise InvalidParameterError(name, f"{path} does not exist or is not a file")
+        return path
+
+    @staticmethod
+    def _check_int(name: str, value: Any, low: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidParameterError(name, f"{value!r}; expected an integer >= {low}")
+
+    # -- construction helpers -------------------------------------------------------
+    @staticmethod
+    def builder() -> "FLParameterBuilder":
+        """A fluent builder; ``build()`` validates like the constructor."""
+        return FLParameterBuilder()
+
+    def replace(self, **changes: Any) -> "FLParameter":
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    # -- the Java side ----------------------------------------------------------------
+    def to_java(self, *, listener: Any = None, result_callback: Any = None, permits: Any = None) -> Any:
+        """A new Java ``com.mindspore.flclient.FLParameter`` with these values.
+
+        ``listener`` (a ``TrainListener``), ``result_callback`` (an
+        ``IFLJobResultCallback``) and ``permits`` (a ``java.util.concurrent.Semaphore``)
+        are set when given. The Java ``validate()`` runs last; its
+        ``IllegalArgumentException`` comes back as :class:`InvalidParameterError`.
+        """
+        from . import _jvm
+        from .errors import from_java
+        import jpype
+
+        JFLParameter = _jvm.jclass("com.mindspore.flclient.FLParameter")
+        RunType = _jvm.jclass("com.mindspore.flclient.RunType")
+        HashMap = jpype.JClass("java.util.HashMap")
+        ArrayList = jpype.JClass("java.util.ArrayList")
+        p = JFLParameter()
+        p.setDomainName(self.domain_name)
+        p.setFlName(self.fl_name)
+        p.setTrainModelPath(str(self.train_model_path))
+        p.setInferModelPath(str(self.infer_model_path))
+        p.setBatchSize(self.batch_size)
+        p.setThreadNum(self.thread_num)
+        p.setUseElb(self.use_elb)
+        p.setServerNum(self.server_num)
+        p.setSslProtocol(self.ssl_protocol)
+        if self.cert_path is not None:
+            p.setCertPath(str(self.cert_path))
+        if self.client_id is not None:
+            p.setClientID(self.client_id)
+        if self.sleep_time_ms is not None:
+            p.setSleepTime(self.sleep_time_ms)
+        if self.time_out_s is not None:
+            p.setTimeOut(self.time_out_s)
+        if self.max_retries is not None:
+            p.setMaxRetries(self.max_retries)
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            p.setLogPath(str(self.log_path))
+        data_map = HashMap()
+        for run_type, files in (("TRAINMODE", self.train_dataset), ("EVALMODE", self.test_dataset),
+                                ("INFERMODE", self.infer_dataset)):
+            if files is not None:
+                pair = ArrayList()
+                pair.add(str(files.data))
+                pair.add(str(files.label))
+                data_map.put(getattr(RunType, run_type), pair)
+        p.setDataMap(data_map)
+        if listener is not None:
+            p.setTrainListener(listener)
+        if result_callback is not None:
+            p.setIflJobResultCallback(result_callback)
+        if permits is not None:
+            p.setTrainingPermits(permits)
+        try:
+            p.validate()
+        except jpype.JException as exc:
+            err = from_java(exc)
+            raise InvalidParameterError("FLParameter", f"the Java client refused it: {err.java_message}") from exc
+        return p
+
+
+class FLParameterBuilder:
+    """Fluent construction of :class:`FLParameter` (the r1.6 setter style, chained)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def _set(self, name: str, value: Any) -> "FLParameterBuilder":
+        self._values[name] = value
+        return self
+
+    def domain_name(self, url: str) -> "FLParameterBuilder":
+        return self._set("domain_name", url)
+
+    def fl_name(self, class_name: str) -> "FLParameterBuilder":
+        return self._set("fl_name", class_name)
+
+    def train_dataset(self, folder_or_data: PathLike, label: PathLike | None = None) -> "FLParameterBuilder":
+        return self._set("train_dataset", folder_or_data if label is None else (folder_or_data, label))
+
+    def test_dataset(self, folder_or_data: PathLike, label: PathLike | None = None) -> "FLParameterBuilder":
+        return self._set("test_dataset", folder_or_data if label is None else (folder_or_data, label))
+
+    def infer_dataset(self, folder_or_data: PathLike, label: PathLike | None = None) -> "FLParameterBuilder":
+        return self._set("infer_dataset", folder_or_data if label is None else (folder_or_data, label))
+
+    def train_model_path(self, path: PathLike) -> "FLParameterBuilder":
+        return self._set("train_model_path", path)
+
+    def infer_model_path(self, path: PathLike) -> "FLParameterBuilder":
+        return self._set("infer_model_path", path)
+
+    def batch_size(self, n: int) -> "FLParameterBuilder":
+        return self._set("batch_size", n)
+
+    def thread_num(self, n: int) -> "FLParameterBuilder":
+        return self._set("thread_num", n)
+
+    def cpu_bind_mode(self, mode: str) -> "FLParameterBuilder":
+        return self._set("cpu_bind_mode", mode)
+
+    def use_elb(self, flag: bool = True) -> "FLParameterBuilder":
+        return self._set("use_elb", flag)
+
+    def server_num(self, n: int) -> "FLParameterBuilder":
+        return self._set("server_num", n)
+
+    def cert_path(self, path: PathLike) -> "FLParameterBuilder":
+        return self._set("cert_path", path)
+
+    def ssl_protocol(self, protocol: str) -> "FLParameterBuilder":
+        return self._set("ssl_protocol", protocol)
+
+    def client_id(self, fl_id: str) -> "FLParameterBuilder":
+        return self._set("client_id", fl_id)
+
+    def sleep_time_ms(self, ms: int) -> "FLParameterBuilder":
+        return self._set("sleep_time_ms", ms)
+
+    def time_out_s(self, seconds: int) -> "FLParameterBuilder":
+        return self._set("time_out_s", seconds)
+
+    def max_retries(self, n: int) -> "FLParameterBuilder":
+        return self._set("max_retries", n)
+
+    def log_path(self, path: PathLike) -> "FLParameterBuilder":
+        return self._set("log_path", path)
+
+    def build(self) -> FLParameter:
+        if "domain_name" not in self._values:
+            raise InvalidParameterError("domain_name", "required; call .domain_name('http://host:port')")
+        return FLParameter(**self._values)

@@ -1,0 +1,245 @@
+"""Many clients in one JVM: the seed's N ``java -jar`` processes as N Java threads.
+
+A :class:`Simulation` turns one :class:`FLParameter` per client into one
+:class:`FLJob` each, all sharing the process's JVM. A Java ``Semaphore``
+shared by all clients bounds how many train at the same time (default: the
+number of cores), so 50 clients on 2 cores do not thrash; waiting for the
+server costs nothing. Every client writes its own ``client_i/client.log``.
+
+Events from the client threads are recorded in a :class:`SimulationResults`
+(thread safe) and queued; the thread that waits (``run()`` / ``wait()``)
+drains the queue between 200 ms join slices to draw one tqdm bar per
+iteration and to call ``on_round`` with each finished iteration's
+AVG / TOP5 / LOW5 — so drawing never happens on a Java thread, and Ctrl-C
+reaches the waiting thread within one slice and stops every client.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from . import _jvm
+from .errors import FLJobError
+from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
+    LossCallback
+from .params import FLParameter
+from .results import IterationSummary, SimulationResults
+
+log = logging.getLogger(__name__)
+
+RoundCallback = Callable[[IterationSummary], Any]
+
+
+class Simulation:
+    """N federated-learning clients as Java daemon threads in this process's JVM.
+
+    Args:
+        params: one :class:`FLParameter` per client (each with its own model file).
+        output_dir: where ``client_i/client.log`` (and, with :meth:`save`, the
+            results) go; created if needed.
+        max_trainers: how many clients may train locally at the same time
+            (default: ``os.cpu_count()``).
+        progress: draw a tqdm bar per iteration (stderr) while waiting.
+        iterations: total iterations for the bar titles (the server's plan decides
+            the real number; this is only for display).
+        names: the clients' names (default ``client_0`` ...).
+        on_loss / on_accuracy / on_iteration / on_finish: per-client callbacks as in
+            :class:`FLJob` (called on the client threads).
+        on_round: called on the waiting thread with the :class:`IterationSummary`
+            of each iteration once every client has reported it (or it is over).
+        jar_path / case_jar_path: jars if the JVM is not running yet.
+    """
+
+    def __init__(self, params: Sequence[FLParameter], *, output_dir: str | os.PathLike[str] = ".",
+                 max_trainers: int | None = None, progress: bool = True, iterations: int | None = None,
+                 names: Sequence[str] | None = None,
+                 on_loss: Optional[LossCallback] = None, on_accuracy: Optional[AccuracyCallback] = None,
+                 on_iteration: Optional[IterationCallback] = None, on_finish: Optional[FinishCallback] = None,
+                 on_round: Optional[RoundCallback] = None,
+                 jar_path: str | None = None, case_jar_path: str | None = None) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError("params: give one FLParameter per client (got none)")
+        names = list(names) if names is not None else [f"client_{i}" for i in range(len(params))]
+        if len(names) != len(params) or len(set(names)) != len(names):
+            raise ValueError(f"names: need {len(params)} distinct names, got {names!r}")
+        models = [p.train_model_path for p in params]
+        if len(set(models)) != len(models):
+            raise ValueError("params: two clients share a train_model_path; getModel overwrites it, so each "
+                             "client needs its own copy (pyflclient copy-models)")
+        if max_trainers is None:
+            max_trainers = os.cpu_count() or 1
+        if isinstance(max_trainers, bool) or not isinstance(max_trainers, int) or max_trainers < 1:
+            raise ValueError(f"max_trainers: {max_trainers!r}; expected an integer >= 1")
+        self.output_dir = Path(output_dir).resolve()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.max_trainers = max_trainers
+        self.progress = progress
+        self.iterations = iterations
+        self.on_round = on_round
+        self.results = SimulationResults(names)
+        self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
+        _jvm.start_jvm(jar_path, case_jar_path)
+        Semaphore = _jvm.jclass("java.util.concurrent.Semaphore")
+        self._permits = Semaphore(max_trainers, True)  # fair: clients take turns in arrival order
+        self.jobs: list[FLJob] = []
+        for name, p in zip(names, params):
+            if p.log_path is None:
+                p = p.replace(log_path=self.output_dir / name / "client.log")
+            job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name,
+                        training_permits=self._permits)
+            job._add_sink(self._record)
+            self.jobs.append(job)
+        self._started = False
+        self._started_at = 0.0
+        self.wall_time_s = 0.0
+        self._bars: dict[int, Any] = {}
+        self._reported: dict[int, set[str]] = {}
+        self._closed: set[int] = set()
+        _jvm.register_stopper(self)
+
+    # -- events (client threads) ----------------------------------------------------------
+    def _record(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
+        if kind == "loss":
+            self.results.record_loss(client, args[0], args[1], args[2])
+        elif kind == "accuracy":
+            self.results.record_accuracy(client, args[0], args[1])
+        self._events.put((client, kind, args))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every client's round loop and return at once."""
+        if self._started:
+            raise FLJobError("this Simulation was already started; create a new one")
+        self._started = True
+        self._started_at = time.monotonic()
+        log.info("starting %d clients (at most %d training at once), logs in %s/client_*/client.log",
+                 len(self.jobs), self.max_trainers, self.output_dir)
+        for job in self.jobs:
+            job.start()
+
+    def is_running(self) -> bool:
+        return any(job.is_running() for job in self.jobs)
+
+    def wait(self, timeout: float | None = None) -> dict[str, JobResult] | None:
+        """Wait for every client; their results by name, or None on timeout.
+
+        Draws the progress bars and calls ``on_round`` meanwhile. Ctrl-C stops
+        every client (within 2 s) and re-raises KeyboardInterrupt.
+        """
+        if not self._started:
+            raise FLJobError("the Simulation was not started; call run() or start()")
+        threads = [job._thread for job in self.jobs]
+        try:
+            done = _jvm.join_java_threads(threads, timeout, on_tick=self._drain)
+        except KeyboardInterrupt:
+            log.warning("interrupted: stopping %d clients", len(self.jobs))
+            self.stop()
+            raise
+        if not done:
+            return None
+        self.wall_time_s = time.monotonic() - self._started_at
+        results = {job.name: job.wait(0) for job in self.jobs}
+        for name, r in results.items():
+            if r is not None:
+                self.results.record_status(name, r.status)
+        self._drain(final=True)
+        return results  # type: ignore[return-value]
+
+    def run(self, timeout: float | None = None) -> SimulationResults:
+        """Start all clients, wait for all, return the results (Ctrl-C: stop all, re-raise)."""
+        self.start()
+        if self.wait(timeout) is None:
+            self.stop()
+            raise FLJobError(f"the simulation did not finish within {timeout} s; stopped every client")
+        return self.results
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop every client and wait (together, not one after the other) up to ``timeout`` s.
+
+        Returns True when no client thread is left running.
+        """
+        for job in self.jobs:
+            try:
+                job._job.stopFLJob()
+                job._stopped = True
+            except Exception:  # pragma: no cover - keep stopping the others
+                log.exception("stopping %s failed", job.name)
+        threads = [job._thread for job in self.jobs if job._thread is not None]
+        ended = _jvm.join_java_threads(threads, timeout)
+        for job in self.jobs:
+            if job._thread is not None and not job.is_running():
+                job.wait(0)
+        self._drain(final=True)
+        if not ended:
+            alive = [job.name for job in self.jobs if job.is_running()]
+            log.warning("%d clients still running %.1f s after stop: %s", len(alive), timeout, alive[:10])
+        return ended
+
+    def _stop_for_exit(self, timeout: float) -> None:
+        if self.is_running():
+            self.stop(timeout)
+
+    def save(self, out_dir: str | os.PathLike[str] | None = None, plot: bool = True) -> dict[str, Path]:
+        """Write ``results.json``, ``results.csv`` and ``accuracy.png`` (default: ``output_dir``)."""
+        return self.results.save(out_dir if out_dir is not None else self.output_dir, plot=plot)
+
+    # -- progress (waiting thread only) ---------------------------------------------------------
+    def _drain(self, final: bool = False) -> None:
+        n = len(self.jobs)
+        while True:
+            try:
+                client, kind, args = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if kind != "iteration":
+                continue
+            it = args[0]
+            self._reported.setdefault(it, set()).add(client)
+            if it in self._closed:
+                continue
+            bar = self._bar(it)
+            if bar is not None:
+                bar.update(1)
+            if len(self._reported[it]) >= n:
+                self._close(it)
+            # an iteration two behind the newest one reported is over for everyone
+            for old in [k for k in self._reported if k <= it - 2 and k not in self._closed]:
+                self._close(old)
+        if final:
+            for it in sorted(k for k in self._reported if k not in self._closed):
+                self._close(it)
+
+    def _bar(self, iteration: int) -> Any:
+        if not self.progress:
+            return None
+        bar = self._bars.get(iteration)
+        if bar is None:
+            from tqdm import tqdm
+
+            total = f"/{self.iterations}" if self.iterations else ""
+            bar = tqdm(total=len(self.jobs), desc=f"iteration {iteration}{total}", unit="client",
+                       leave=True, dynamic_ncols=True)
+            self._bars[iteration] = bar
+        return bar
+
+    def _close(self, iteration: int) -> None:
+        self._closed.add(iteration)
+        summary = next((s for s in self.results.summary() if s.iteration == iteration), None)
+        bar = self._bars.pop(iteration, None)
+        if bar is not None:
+            if summary is not None and summary.clients:
+                bar.set_postfix_str(f"AVG {summary.avg:.3f} TOP5 {summary.top5:.3f} LOW5 {summary.low5:.3f}")
+            bar.close()
+        if summary is not None and summary.clients:
+            log.info("iteration %d: AVG %.4f TOP5 %.4f LOW5 %.4f (%d clients)", iteration, summary.avg,
+                     summary.top5, summary.low5, summary.clients)
+        if self.on_round is not None and summary is not None:
+            try:
+                self.on_round(summary)
+            except Exception:
+                log.exception("the on_round callback raised; the simulation goes on")
