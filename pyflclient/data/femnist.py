@@ -100,7 +100,9 @@ def _as_arrays(path: Path, user: str, x: Any, y: Any) -> tuple[np.ndarray, np.nd
         gray = np.asarray(x, dtype=np.float32)
         labels = np.asarray(y, dtype=np.int64)
     except (TypeError, ValueError) as exc:
-        raise DataFormatError(f"{path}: user {user!r} has non-numeric x or y ({exc})") from exc
+        raise DataFormatError(
+            f"{path}: user {user!r}: x must be a list of 784-float images and y a list of ints ({exc})"
+        ) from exc
     if gray.size == 0:
         gray = gray.reshape(0, PIXELS)
     if gray.ndim != 2 or gray.shape[1] != PIXELS:
