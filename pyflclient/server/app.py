@@ -1,0 +1,189 @@
+"""The HTTP side of the FL server: aiohttp endpoints over :class:`~pyflclient.server.rounds.Rounds`.
+
+Every request body is read with a size bound (HTTP 413 past ``max_body_bytes``),
+verified as the round's FlatBuffer before any field is read (``RequestError``
+otherwise), and only then handed to the round rules. The content type is ignored
+(the stock client misspells it). Protocol-level refusals travel as HTTP 200 with a
+``retcode`` in the body, as the r1.6 client expects. One :class:`FLServer` listens
+on ``server_num`` consecutive ports that share one state (ELB clients pick a random
+one per request), over HTTPS when a certificate is configured.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from pyflclient import protocol
+from pyflclient.protocol import (
+    GetModelRequest, GetModelResponse, ProtocolError, ResponseCode, StartFLJobRequest, StartFLJobResponse,
+    UpdateModelRequest, UpdateModelResponse, now_ms,
+)
+from pyflclient.server.checkpoint import Checkpoints
+from pyflclient.server.config import ServerConfig
+from pyflclient.server.rounds import IterationResult, Rounds
+from pyflclient.server.store import MemoryStore, Model, StateStore
+
+__all__ = ["FLServer", "build_app"]
+
+log = logging.getLogger(__name__)
+
+_OCTETS = "application/octet-stream"
+
+
+def _reply(message: object) -> web.Response:
+    if isinstance(message, str):  # the plain-text state replies of the protocol
+        return web.Response(text=message)
+    return web.Response(body=message.to_bytes(), content_type=_OCTETS)  # type: ignore[attr-defined]
+
+
+def _device_round(parse: Callable[[bytes], object], handle: Callable[[object], Awaitable[object]],
+                  error: Callable[[ResponseCode, str], object]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        body = await request.read()  # raises HTTPRequestEntityTooLarge (413) past client_max_size
+        try:
+            message = parse(body)
+        except ProtocolError as exc:
+            log.info("%s from %s refused: %s", request.path, request.remote, exc)
+            return _reply(error(ResponseCode.RequestError, str(exc)))
+        try:
+            return _reply(await handle(message))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a server bug must not take the endpoint down; the device retries later
+            log.exception("%s: internal error", request.path)
+            return _reply(error(ResponseCode.SystemError, "internal server error; see the server log"))
+
+    return endpoint
+
+
+def _secure_aggregation_round(round_name: str, config: ServerConfig, rounds: Rounds
+                              ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    request_table, response_table = protocol.SECURE_AGGREGATION_ROUNDS[round_name]
+    reason = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
+              f"/{round_name} is only used with PW_ENCRYPT")
+
+    async def endpoint(request: web.Request) -> web.Response:
+        body = await request.read()
+        why = reason
+        if request_table is not None:
+            try:
+                protocol.verify_request(body, request_table)
+            except ProtocolError as exc:
+                why = f"{exc}; and {reason}"
+        if response_table is None:
+            return web.Response(status=400, text=why)
+        view = await rounds.store.view()
+        return web.Response(body=protocol.secure_aggregation_refusal(
+            response_table, why, view.iteration, str(now_ms() + config.retry_interval)), content_type=_OCTETS)
+
+    return endpoint
+
+
+def build_app(rounds: Rounds) -> web.Application:
+    """The aiohttp application of one server process (all its ports share it)."""
+    config = rounds.config
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app.router.add_post("/startFLJob", _device_round(
+        StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
+        lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms()))))
+    app.router.add_post("/updateModel", _device_round(
+        UpdateModelRequest.from_bytes, rounds.update_model,  # type: ignore[arg-type]
+        lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms()))))
+    app.router.add_post("/getModel", _device_round(
+        GetModelRequest.from_bytes, rounds.get_model,  # type: ignore[arg-type]
+        lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms()))))
+    for round_name in protocol.SECURE_AGGREGATION_ROUNDS:
+        app.router.add_post(f"/{round_name}", _secure_aggregation_round(round_name, config, rounds))
+    return app
+
+
+def _bind(host: str, port: int, count: int) -> list[socket.socket]:
+    """Listening sockets on ``count`` consecutive ports from ``port`` (0: find a free run)."""
+    def bind_run(base: int) -> list[socket.socket]:
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + count):
+                s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, p))
+                s.listen(1024)
+                s.setblocking(False)
+        except OSError:
+            for s in socks:
+                s.close()
+            raise
+        return socks
+
+    if port:
+        try:
+            return bind_run(port)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}..{port + count - 1} ({exc.strerror}); "
+                                     f"choose another fl_server_port") from None
+    last: OSError | None = None
+    for _ in range(50):
+        probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        probe.bind((host, 0))
+        base = probe.getsockname()[1]
+        probe.close()
+        if base + count - 1 > 65535:
+            continue
+        try:
+            return bind_run(base)
+        except OSError as exc:
+            last = exc
+    raise OSError(f"no run of {count} free consecutive ports on {host}: {last}")
+
+
+class FLServer:
+    """One server process: the rules, the store and the HTTP sites, on the running event loop."""
+
+    def __init__(self, config: ServerConfig, model: Model, *, store: StateStore | None = None,
+                 on_iteration: Callable[[IterationResult], None] | None = None, record_uploads: bool = False):
+        self.config = config
+        self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
+        self.rounds = Rounds(config, store or MemoryStore(), model, self.checkpoints, on_iteration=on_iteration,
+                             record_uploads=record_uploads)
+        self.ports: list[int] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.config.ssl_cert else "http"
+
+    @property
+    def urls(self) -> list[str]:
+        host = self.config.fl_server_ip
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return [f"{self.scheme}://{host}:{p}" for p in self.ports]
+
+    async def start(self) -> list[int]:
+        """Resume/begin the job and listen; returns the ports."""
+        await self.rounds.begin()
+        ctx = None
+        if self.config.ssl_cert:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.config.ssl_cert, self.config.ssl_key)
+        socks = _bind(self.config.fl_server_ip, self.config.fl_server_port, self.config.server_num)
+        self._runner = web.AppRunner(build_app(self.rounds), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        for sock in socks:
+            await web.SockSite(self._runner, sock, ssl_context=ctx).start()
+        self.ports = [s.getsockname()[1] for s in socks]
+        log.info("FL server listening on %s (%d iterations, threshold %d, %s)", ", ".join(self.urls),
+                 self.config.fl_iteration_num, self.config.start_fl_job_threshold, self.config.fl_name)
+        return self.ports
+
+    async def stop(self) -> None:
+        self.rounds.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

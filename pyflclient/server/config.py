@@ -1,0 +1,144 @@
+"""The FL server's configuration: MindSpore's ``set_fl_context`` names, one frozen dataclass.
+
+The same keys come from three places, merged in this order: the defaults below, a
+YAML file (``--config server.yaml``), then command-line flags or keyword arguments
+(``--start-fl-job-threshold 50`` / ``start_fl_job_threshold=50``). Every value is
+checked once, here, so the rest of the server can trust it; a bad value fails with
+the key's name and what would be accepted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["ServerConfig", "ConfigError", "load_yaml"]
+
+SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
+SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value the server cannot run with."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Server settings. Times are milliseconds, as in MindSpore."""
+
+    #: first port; 0 picks a free loopback port (the Python API's default)
+    fl_server_port: int = 0
+    #: interface to listen on
+    fl_server_ip: str = "127.0.0.1"
+    #: listen on fl_server_port .. fl_server_port + server_num - 1, one shared state (ELB clients)
+    server_num: int = 1
+    #: devices admitted per iteration
+    start_fl_job_threshold: int = 1
+    #: admission window, from the first admitted startFLJob of the iteration
+    start_fl_job_time_window: int = 30_000
+    #: the iteration finishes at ceil(start_fl_job_threshold * update_model_ratio) uploads
+    update_model_ratio: float = 1.0
+    #: upload window, from the first upload (or the end of the admission window if nobody uploaded)
+    update_model_time_window: int = 30_000
+    fl_iteration_num: int = 20
+    client_epoch_num: int = 1
+    client_batch_size: int = 32
+    client_learning_rate: float = 0.01
+    fl_name: str = "Lenet"
+    server_mode: str = "FEDERATED_LEARNING"
+    encrypt_type: str = "NOT_ENCRYPT"
+    #: where each iteration's model and metrics.jsonl are written; None keeps everything in memory
+    checkpoint_dir: str | None = None
+    #: requests with a larger body get HTTP 413 (default: 64 MiB)
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: HTTPS when both are given
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    #: what a client is told to wait (ms) when the server answers "come back later" without a window end
+    retry_interval: int = 1_000
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, key: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        need(0 <= self.fl_server_port <= 65535, "fl_server_port", "must be a port number (0 picks a free one)")
+        need(self.server_num >= 1, "server_num", "must be at least 1")
+        need(self.fl_server_port == 0 or self.fl_server_port + self.server_num - 1 <= 65535, "server_num",
+             "fl_server_port + server_num - 1 must be a port number")
+        need(self.start_fl_job_threshold >= 1, "start_fl_job_threshold", "must be at least 1")
+        need(self.start_fl_job_time_window > 0, "start_fl_job_time_window", "must be > 0 ms")
+        need(0 < self.update_model_ratio <= 1, "update_model_ratio", "must be in (0, 1]")
+        need(self.update_model_time_window > 0, "update_model_time_window", "must be > 0 ms")
+        need(self.fl_iteration_num >= 1, "fl_iteration_num", "must be at least 1")
+        need(self.client_epoch_num >= 1, "client_epoch_num", "must be at least 1")
+        need(self.client_batch_size >= 1, "client_batch_size", "must be at least 1")
+        need(math.isfinite(self.client_learning_rate) and self.client_learning_rate > 0, "client_learning_rate",
+             "must be a positive number")
+        need(self.server_mode in SUPPORTED_SERVER_MODES, "server_mode", f"supported: {SUPPORTED_SERVER_MODES}")
+        need(self.encrypt_type in SUPPORTED_ENCRYPT_TYPES, "encrypt_type",
+             f"supported: {SUPPORTED_ENCRYPT_TYPES} (secure aggregation is not implemented, see docs/server.md)")
+        need(self.max_body_bytes >= 1024, "max_body_bytes", "must be at least 1024")
+        need((self.ssl_cert is None) == (self.ssl_key is None), "ssl_cert",
+             "HTTPS needs both ssl_cert and ssl_key")
+        need(self.retry_interval > 0, "retry_interval", "must be > 0 ms")
+
+    @property
+    def update_model_threshold(self) -> int:
+        """Uploads that finish an iteration: ceil(start_fl_job_threshold × update_model_ratio)."""
+        return max(1, math.ceil(self.start_fl_job_threshold * self.update_model_ratio - 1e-9))
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: "ServerConfig | None" = None) -> "ServerConfig":
+        """``base`` (or the defaults) with ``values`` on top; unknown keys and wrong types are errors."""
+        unknown = sorted(set(values) - set(cls.keys()))
+        if unknown:
+            raise ConfigError(f"unknown server setting(s) {unknown}; known: {', '.join(cls.keys())}")
+        coerced = {}
+        for f in fields(cls):
+            if f.name in values:
+                coerced[f.name] = _coerce(f.name, values[f.name], f.default)
+        return dataclasses.replace(base or cls(), **coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """YAML gives ints for floats and strings for paths; refuse what cannot be meant (e.g. '10x')."""
+    if value is None:
+        if default is None:
+            return None
+        raise ConfigError(f"{key}: a value is needed")
+    kind = type(default) if default is not None else str
+    try:
+        if kind is bool:
+            raise TypeError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r}: expected {kind.__name__}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping of a YAML config file (keys as in ServerConfig, plus ``model``)."""
+    import yaml
+
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the file must hold a mapping of setting: value")
+    return data

@@ -1,0 +1,310 @@
+"""The iteration rules of the FL server: admission, uploads, windows, validity, publishing.
+
+This module reads like the "Round semantics" of docs/protocol.md:
+
+* **startFLJob** admits a device while fewer than ``start_fl_job_threshold`` are
+  admitted and the ``start_fl_job_time_window`` (begun by the first admission) is
+  open; the admitted device gets the plan and the current global model. Nobody
+  admitted means no window: an iteration never burns while no device is there.
+* **updateModel** takes one upload per admitted ``fl_id``; the update window begins
+  at the first upload (or when the admission window ends with no upload, so an
+  iteration whose devices vanished still ends). At
+  ``ceil(start_fl_job_threshold × update_model_ratio)`` uploads the iteration
+  finishes with the FedAvg of the uploads; when the update window ends first it
+  is *invalid* and keeps the previous model; either way it counts.
+* Finishing writes the checkpoint, then publishes the model (getModel answers
+  ``SucNotReady`` until then), then the next iteration begins, or the job ends
+  after ``fl_iteration_num``.
+
+Windows end on asyncio timers, never on a device's next request. The state itself
+lives behind :class:`~pyflclient.server.store.StateStore`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from pyflclient.protocol import (
+    PLAIN_TEXT_JOB_FINISHED, FLPlan, GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest,
+    StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
+)
+from pyflclient.server.checkpoint import Checkpoints
+from pyflclient.server.config import ServerConfig
+from pyflclient.server.store import Admission, IterationView, Model, StateStore, Upload
+
+__all__ = ["Rounds", "IterationResult", "RecordedUpload"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IterationResult:
+    """One line of metrics.jsonl."""
+
+    iteration: int
+    admitted: int
+    uploaded: int
+    data_size: int
+    valid: bool
+    seconds: float
+    finished_at_ms: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
+                "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
+                "finished_at_ms": self.finished_at_ms}
+
+
+@dataclass(frozen=True)
+class RecordedUpload:
+    """What one device sent in one iteration (kept only when upload recording is on, for tests)."""
+
+    fl_id: str
+    data_size: int
+    weights: dict[str, np.ndarray]
+
+
+class Rounds:
+    """The server's rules over a store; one instance per server process, shared by all its ports."""
+
+    def __init__(self, config: ServerConfig, store: StateStore, initial_model: Model,
+                 checkpoints: Checkpoints | None = None,
+                 on_iteration: Callable[[IterationResult], None] | None = None,
+                 record_uploads: bool = False):
+        self.config = config
+        self.store = store
+        self.checkpoints = checkpoints
+        self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
+        self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
+        self._initial = initial_model
+        self._on_iteration = on_iteration
+        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.uploads: dict[int, list[RecordedUpload]] | None = {} if record_uploads else None
+        self._admitted_sizes: dict[tuple[int, str], int] = {}
+        self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
+                           mini_batch=config.client_batch_size, lr=config.client_learning_rate,
+                           fl_name=config.fl_name, server_mode=config.server_mode,
+                           encrypt_type=config.encrypt_type)
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def begin(self) -> int:
+        """Start the job, resuming from the newest checkpoint if there is one; returns the iteration."""
+        start, model = 1, self._initial
+        if self.checkpoints is not None:
+            found = self.checkpoints.latest()
+            if found is not None:
+                last, model = found
+                self._check_same_model(model, self.checkpoints.path(last))
+                start = last + 1
+                log.info("resuming after iteration %d from %s", last, self.checkpoints.folder)
+        finished = start > self.config.fl_iteration_num
+        await self.store.begin(start, model, finished=finished)
+        return min(start, self.config.fl_iteration_num) if finished else start
+
+    def _check_same_model(self, model: Model, where: object) -> None:
+        shapes = {n: tuple(np.shape(a)) for n, a in model.items()}
+        if shapes != self.shapes:
+            raise ValueError(f"{where} holds a different model than the one given (names/shapes "
+                             f"{sorted(shapes.items())} vs {sorted(self.shapes.items())}); use another "
+                             f"checkpoint_dir or the matching model")
+
+    def close(self) -> None:
+        """Cancel the window timers (the server is stopping)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+
+    # -- the three rounds -------------------------------------------------------------
+
+    async def start_fl_job(self, req: StartFLJobRequest) -> StartFLJobResponse | str:
+        now = now_ms()
+        view = await self.store.view()
+        if view.finished:
+            return PLAIN_TEXT_JOB_FINISHED
+        if not req.fl_id:
+            return StartFLJobResponse(ResponseCode.RequestError, "fl_id is empty", view.iteration,
+                                      timestamp=str(now))
+        if req.data_size < 1:
+            return self._refuse_job(view, now, f"data_size must be >= 1, got {req.data_size}")
+        cfg = self.config
+        outcome, view = await self.store.admit(view.iteration, req.fl_id, req.data_size, now,
+                                               cfg.start_fl_job_threshold, cfg.start_fl_job_time_window)
+        if outcome not in (Admission.ADMITTED, Admission.ALREADY_ADMITTED):
+            return self._refuse_job(view, now, f"not admitted to iteration {view.iteration}: {outcome.value}")
+        if outcome is Admission.ADMITTED:
+            if self.uploads is not None:
+                self._admitted_sizes[(view.iteration, req.fl_id)] = req.data_size
+            if view.admitted == 1:
+                self._arm(view.iteration, "start", cfg.start_fl_job_time_window, self._start_window_over)
+            log.debug("iteration %d: admitted %s (data_size %d, %d/%d)", view.iteration, req.fl_id,
+                      req.data_size, view.admitted, cfg.start_fl_job_threshold)
+        _, model = await self.store.latest()
+        return StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True,
+                                  str(self._window_end(view, now)), self.plan, model, str(now))
+
+    async def update_model(self, req: UpdateModelRequest) -> UpdateModelResponse | str:
+        now = now_ms()
+        view = await self.store.view()
+        if view.finished:
+            return PLAIN_TEXT_JOB_FINISHED
+        if req.iteration != view.iteration:
+            return self._refuse_upload(ResponseCode.OutOfTime, view, now,
+                                       f"upload for iteration {req.iteration}, current is {view.iteration}")
+        problem = self.check_weights(req.weights)
+        if problem:
+            return self._refuse_upload(ResponseCode.RequestError, view, now, problem)
+        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, req.weights, now)
+        if outcome is Upload.DUPLICATE:
+            return self._refuse_upload(ResponseCode.RequestError, view, now,
+                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}")
+        if outcome is not Upload.ACCEPTED:
+            return self._refuse_upload(ResponseCode.OutOfTime, view, now,
+                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}")
+        if self.uploads is not None:
+            size = self._admitted_sizes.get((req.iteration, req.fl_id), 0)
+            self.uploads.setdefault(req.iteration, []).append(
+                RecordedUpload(req.fl_id, size, {n: np.array(a) for n, a in req.weights.items()}))
+        if view.uploaded == 1:
+            self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
+                      began_ms=view.update_window_began_ms)
+        if view.uploaded >= self.config.update_model_threshold:
+            await self.finish(view.iteration)
+        return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
+
+    async def get_model(self, req: GetModelRequest) -> GetModelResponse:
+        now = now_ms()
+        view = await self.store.view()
+        latest, model = await self.store.latest()
+        if req.iteration == 0:  # pyflclient extension: "the newest model", whatever its iteration
+            return GetModelResponse(ResponseCode.SUCCEED, "latest model", latest, model, str(now))
+        if req.iteration < 0 or req.iteration > view.iteration:
+            return GetModelResponse(ResponseCode.RequestError,
+                                    f"iteration {req.iteration} does not exist yet (current {view.iteration})",
+                                    view.iteration, timestamp=str(now))
+        if req.iteration > latest:
+            return GetModelResponse(ResponseCode.SucNotReady, f"iteration {req.iteration} is still running",
+                                    req.iteration, timestamp=str(now))
+        found = await self.store.model(req.iteration)
+        if found is None and self.checkpoints is not None:
+            found = self.checkpoints.load(req.iteration)
+        if found is None:
+            return GetModelResponse(ResponseCode.RequestError, f"the model of iteration {req.iteration} is no "
+                                    f"longer kept (newest: {latest})", req.iteration, timestamp=str(now))
+        return GetModelResponse(ResponseCode.SUCCEED, "", req.iteration, found, str(now))
+
+    def check_weights(self, weights: Mapping[str, np.ndarray]) -> str | None:
+        """Why an upload cannot be aggregated (names, sizes, non-finite values), or None."""
+        missing = sorted(set(self.sizes) - set(weights))
+        unknown = sorted(set(weights) - set(self.sizes))
+        if unknown:
+            return f"unknown weight names {unknown[:5]}; the model has {sorted(self.sizes)[:5]}..."
+        if missing:
+            return f"missing weights {missing[:5]}"
+        for name, array in weights.items():
+            if array.size != self.sizes[name]:
+                return f"weight {name!r} has {array.size} values, the model has {self.sizes[name]}"
+        for name, array in weights.items():
+            if not np.isfinite(array).all():
+                return f"weight {name!r} holds NaN or Inf"
+        return None
+
+    # -- replies ----------------------------------------------------------------------
+
+    def _window_end(self, view: IterationView, now: int) -> int:
+        """Epoch ms at which this iteration's windows end at the latest: when to come back."""
+        cfg = self.config
+        if view.update_window_began_ms is not None:
+            end = view.update_window_began_ms + cfg.update_model_time_window
+        elif view.start_window_began_ms is not None:
+            end = view.start_window_began_ms + cfg.start_fl_job_time_window + cfg.update_model_time_window
+        else:
+            end = now + cfg.retry_interval
+        return max(end, now + 1)
+
+    def _refuse_job(self, view: IterationView, now: int, reason: str) -> StartFLJobResponse:
+        if view.closed:  # finishing right now: the next iteration opens in moments
+            when = now + self.config.retry_interval
+        else:
+            when = self._window_end(view, now)
+        return StartFLJobResponse(ResponseCode.OutOfTime, reason, view.iteration, False, str(when),
+                                  timestamp=str(now))
+
+    def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str) -> UpdateModelResponse:
+        log.info("updateModel refused (%s): %s", code.name, reason)
+        return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
+
+    # -- windows and finishing --------------------------------------------------------
+
+    def _arm(self, iteration: int, which: str, window_ms: int, callback: Callable[[int], object],
+             began_ms: int | None = None) -> None:
+        """Run ``callback(iteration)`` when the window ends (once per iteration and window)."""
+        key = (iteration, which)
+        if key in self._timers:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, ((began_ms or now_ms()) + window_ms - now_ms()) / 1000)
+        self._timers[key] = loop.call_later(delay, self._spawn, callback, iteration)
+
+    def _spawn(self, callback: Callable[[int], object], iteration: int) -> None:
+        task = asyncio.ensure_future(callback(iteration))  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start_window_over(self, iteration: int) -> None:
+        now = now_ms()
+        if await self.store.begin_update_window(iteration, now):
+            log.info("iteration %d: admission window over with no upload yet; update window begins", iteration)
+            self._arm(iteration, "update", self.config.update_model_time_window, self._update_window_over,
+                      began_ms=now)
+
+    async def _update_window_over(self, iteration: int) -> None:
+        await self.finish(iteration)
+
+    async def finish(self, iteration: int) -> None:
+        """Close ``iteration``, aggregate (or keep the previous model), checkpoint, publish."""
+        closed = await self.store.close(iteration)
+        if closed is None:
+            return  # already finished by the other trigger
+        for which in ("start", "update"):
+            handle = self._timers.pop((iteration, which), None)
+            if handle is not None:
+                handle.cancel()
+        valid = closed.uploaded >= self.config.update_model_threshold
+        if valid:
+            model: Model = closed.aggregate.result()
+        else:
+            _, model = await self.store.latest()
+        while True:
+            try:
+                if self.checkpoints is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.checkpoints.save, iteration, model)
+                break
+            except OSError:  # disk full, permissions: keep the iteration closed, never serve unsaved
+                log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
+                await asyncio.sleep(self.config.retry_interval / 1000)
+        finished = iteration >= self.config.fl_iteration_num
+        await self.store.publish(iteration, model, finished)
+        self._admitted_sizes = {k: v for k, v in self._admitted_sizes.items() if k[0] > iteration}
+        began = closed.start_window_began_ms
+        now = now_ms()
+        result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
+                                 (now - began) / 1000 if began else 0.0, now)
+        if self.checkpoints is not None:
+            try:
+                self.checkpoints.append_metrics(result.as_dict())
+            except OSError:
+                log.exception("iteration %d: cannot append to %s", iteration, self.checkpoints.metrics_path)
+        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s%s", iteration, self.config.fl_iteration_num,
+                 "valid" if valid else "INVALID (previous model kept)", closed.admitted, closed.uploaded,
+                 result.seconds, "; job finished" if finished else "")
+        if self._on_iteration is not None:
+            self._on_iteration(result)
+

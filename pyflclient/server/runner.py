@@ -1,0 +1,211 @@
+"""``pyflclient.Server``: the FL server in a background thread of the calling Python process.
+
+The aiohttp server needs an event loop; a notebook or a simulation script has its
+own work to do on the main thread. So :class:`Server` runs :class:`FLServer` on its
+own loop in a daemon thread, and every method here is a thread-safe question to
+that loop (``run_coroutine_threadsafe``) or a wait on a condition the loop signals
+when an iteration finishes — never polling.
+
+    with pyflclient.Server(model="lenet_train.ms", start_fl_job_threshold=2, fl_iteration_num=5) as srv:
+        run_clients(srv.url)
+        srv.wait_finished(timeout=600)
+        weights = srv.global_model()
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from typing import Any, Coroutine, Mapping, TypeVar
+
+import numpy as np
+
+from pyflclient.server.app import FLServer
+from pyflclient.server.checkpoint import Checkpoints, load_model
+from pyflclient.server.config import ServerConfig
+from pyflclient.server.rounds import IterationResult, RecordedUpload
+from pyflclient.server.store import StateStore
+
+__all__ = ["Server"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Server:
+    """A running FL server; use as a context manager (or ``start()`` / ``stop()``).
+
+    ``model`` is a ``.ms`` device model, a ``.npz`` of name → array, or such a dict.
+    Keyword arguments are :class:`~pyflclient.server.config.ServerConfig` settings
+    (MindSpore ``set_fl_context`` names); ``config=`` gives a whole one to start from.
+    ``record_uploads=True`` keeps every device's upload for :meth:`uploads` (tests).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | Mapping[str, Any], *, config: ServerConfig | None = None,
+                 record_uploads: bool = False, store: StateStore | None = None, **settings: Any):
+        self.config = ServerConfig.from_mapping(settings, base=config)
+        self._model = load_model(model)
+        self._record_uploads = record_uploads
+        self._store = store
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._core: FLServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._changed = threading.Condition()
+        self._results: list[dict[str, Any]] = []
+        self._last_finished = 0
+        self._job_finished = False
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> "Server":
+        if self._thread is not None:
+            raise RuntimeError("this Server is already started")
+        if self.config.checkpoint_dir:
+            self._results = Checkpoints(self.config.checkpoint_dir).read_metrics()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="pyflclient-server", daemon=True)
+        self._thread.start()
+        try:
+            ready.result()  # re-raises a failure to start (port busy, bad checkpoint) in the caller
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
+        return self
+
+    def _run(self, ready: concurrent.futures.Future[None]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve(ready))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self._core = FLServer(self.config, self._model, store=self._store, on_iteration=self._on_iteration,
+                                  record_uploads=self._record_uploads)
+            await self._core.start()
+            view = await self._core.rounds.store.view()
+            latest, _ = await self._core.rounds.store.latest()
+            with self._changed:
+                self._last_finished, self._job_finished = latest, view.finished
+        except BaseException as exc:
+            if self._core is not None:
+                await self._core.stop()
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            await self._stop.wait()
+        finally:
+            await self._core.stop()
+
+    def _on_iteration(self, result: IterationResult) -> None:
+        with self._changed:
+            self._results.append(result.as_dict())
+            self._last_finished = result.iteration
+            self._job_finished = result.iteration >= self.config.fl_iteration_num
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """Stop listening and end the thread (idempotent)."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+        self._thread = None
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- questions --------------------------------------------------------------------
+
+    def _ask(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None or self._thread is None:
+            coro.close()
+            raise RuntimeError("the server is not running: use `with Server(...) as srv:` or srv.start()")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def core(self) -> FLServer:
+        if self._core is None:
+            raise RuntimeError("the server is not running")
+        return self._core
+
+    @property
+    def urls(self) -> list[str]:
+        """One URL per listening port (``server_num`` of them)."""
+        return self.core.urls
+
+    @property
+    def url(self) -> str:
+        """``http(s)://127.0.0.1:PORT`` of the first port: the client's ``domainName``."""
+        return self.core.urls[0]
+
+    @property
+    def port(self) -> int:
+        return self.core.ports[0]
+
+    @property
+    def iteration(self) -> int:
+        """The iteration now running (the last one once the job is finished)."""
+        return self._ask(self.core.rounds.store.view()).iteration
+
+    @property
+    def finished(self) -> bool:
+        with self._changed:
+            return self._job_finished
+
+    def wait_iteration(self, iteration: int, timeout: float | None = None) -> bool:
+        """Block until ``iteration`` is finished (valid or not); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._last_finished >= iteration or self._thread is None,
+                                          timeout) and self._last_finished >= iteration
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Block until all ``fl_iteration_num`` iterations are finished; False on timeout."""
+        return self.wait_iteration(self.config.fl_iteration_num, timeout)
+
+    def global_model(self, iteration: int | None = None) -> dict[str, np.ndarray]:
+        """The served model (name → float32 array, a copy): the newest, or that of ``iteration``."""
+        async def get() -> Mapping[str, np.ndarray] | None:
+            store = self.core.rounds.store
+            if iteration is None:
+                return (await store.latest())[1]
+            found = await store.model(iteration)
+            if found is None and self.core.checkpoints is not None:
+                found = self.core.checkpoints.load(iteration)
+            return found
+
+        model = self._ask(get())
+        if model is None:
+            raise KeyError(f"no model of iteration {iteration} (finished so far: {self._last_finished})")
+        return {name: np.array(a, dtype=np.float32) for name, a in model.items()}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds."""
+        with self._changed:
+            return [dict(r) for r in self._results]
+
+    def uploads(self, iteration: int) -> list[RecordedUpload]:
+        """What each device uploaded in ``iteration`` (weights × data_size), in arrival order."""
+        recorded = self.core.rounds.uploads
+        if recorded is None:
+            raise RuntimeError("uploads are not recorded: create the Server with record_uploads=True")
+        return self._ask(_copy_list(recorded.get(iteration, [])))
+
+
+async def _copy_list(items: list[RecordedUpload]) -> list[RecordedUpload]:
+    return list(items)

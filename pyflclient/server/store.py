@@ -1,0 +1,219 @@
+"""Where the iteration state lives: a small async interface and its in-memory implementation.
+
+Everything several server processes would have to agree on goes through
+:class:`StateStore`: the current iteration, who was admitted with which
+``data_size``, who uploaded, the running FedAvg sums, when the windows began, and
+the published model of every finished iteration. Each method is one atomic step
+(a Redis store implements each as one Lua script / MULTI block), and the rules
+that decide *what* to do (thresholds, windows, validity) stay in
+:mod:`pyflclient.server.rounds`, so swapping the store changes no rule.
+
+Methods are ``async`` because a networked store is; the in-memory store never
+suspends, so on one event loop each call is trivially atomic.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from pyflclient.server.aggregation import FedAvg
+
+__all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore"]
+
+Model = Mapping[str, np.ndarray]
+
+
+class Admission(enum.Enum):
+    ADMITTED = "admitted"
+    ALREADY_ADMITTED = "already admitted"   # a retry of the same fl_id: answered like the first time
+    FULL = "threshold reached"
+    WINDOW_OVER = "start_fl_job_time_window is over"
+    CLOSED = "iteration closed"             # aggregating / publishing, or not the current iteration
+
+
+class Upload(enum.Enum):
+    ACCEPTED = "accepted"
+    NOT_ADMITTED = "fl_id was not admitted in this iteration"
+    DUPLICATE = "fl_id already uploaded in this iteration"
+    CLOSED = "iteration closed"
+
+
+@dataclass(frozen=True)
+class IterationView:
+    """A snapshot of the current iteration, for replies and timers."""
+
+    iteration: int
+    finished: bool                 # the whole job is over
+    closed: bool                   # no more admissions/uploads for this iteration
+    admitted: int
+    uploaded: int
+    start_window_began_ms: int | None
+    update_window_began_ms: int | None
+
+
+@dataclass
+class ClosedIteration:
+    """What :meth:`StateStore.close` hands to the one caller that closed the iteration."""
+
+    iteration: int
+    admitted: int
+    uploaded: int
+    data_size: int
+    aggregate: FedAvg
+    start_window_began_ms: int | None
+
+
+class StateStore(abc.ABC):
+    """The shared state of one FL job (see the module docstring)."""
+
+    @abc.abstractmethod
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
+        """Start (or resume) the job at ``iteration`` whose starting model is ``previous_model``."""
+
+    @abc.abstractmethod
+    async def view(self) -> IterationView:
+        """The current iteration's state."""
+
+    @abc.abstractmethod
+    async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
+                    window_ms: int) -> tuple[Admission, IterationView]:
+        """Admit ``fl_id`` while fewer than ``threshold`` are admitted and the window (begun now by
+        the first admission) is open."""
+
+    @abc.abstractmethod
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+                         ) -> tuple[Upload, IterationView]:
+        """Add an admitted device's upload to the iteration's FedAvg sums (begins the update window)."""
+
+    @abc.abstractmethod
+    async def begin_update_window(self, iteration: int, now_ms: int) -> bool:
+        """Begin the update window now if it has not begun; True when this call began it."""
+
+    @abc.abstractmethod
+    async def close(self, iteration: int) -> ClosedIteration | None:
+        """Close ``iteration`` to admissions and uploads; only the first caller gets its sums."""
+
+    @abc.abstractmethod
+    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
+        """Make ``model`` the served model of ``iteration``; the next iteration (if any) begins."""
+
+    @abc.abstractmethod
+    async def model(self, iteration: int) -> Model | None:
+        """The published model of ``iteration`` (0: the starting model), or None if not held."""
+
+    @abc.abstractmethod
+    async def latest(self) -> tuple[int, Model]:
+        """The newest published model and its iteration."""
+
+
+@dataclass
+class _Iteration:
+    number: int
+    shapes: dict[str, tuple[int, ...]]
+    admitted: dict[str, int] = field(default_factory=dict)
+    uploaded: set[str] = field(default_factory=set)
+    start_window_began_ms: int | None = None
+    update_window_began_ms: int | None = None
+    closed: bool = False
+    aggregate: FedAvg | None = None
+
+    def __post_init__(self) -> None:
+        self.aggregate = FedAvg(self.shapes)
+
+
+class MemoryStore(StateStore):
+    """All state in this process: one server process, any number of ports."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, Model] = {}
+        self._latest = 0
+        self._finished = False
+        self._it: _Iteration | None = None
+
+    def _current(self) -> _Iteration:
+        if self._it is None:
+            raise RuntimeError("the store has not begun a job: call begin() first")
+        return self._it
+
+    def _view(self) -> IterationView:
+        it = self._current()
+        return IterationView(it.number, self._finished, it.closed or self._finished, len(it.admitted),
+                             len(it.uploaded), it.start_window_began_ms, it.update_window_began_ms)
+
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
+        self._models = {iteration - 1: previous_model}
+        self._latest = iteration - 1
+        self._finished = finished
+        self._it = _Iteration(iteration, {n: np.shape(a) for n, a in previous_model.items()})
+
+    async def view(self) -> IterationView:
+        return self._view()
+
+    async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
+                    window_ms: int) -> tuple[Admission, IterationView]:
+        it = self._current()
+        if self._finished or it.closed or iteration != it.number:
+            return Admission.CLOSED, self._view()
+        if fl_id in it.admitted:
+            return Admission.ALREADY_ADMITTED, self._view()
+        if len(it.admitted) >= threshold:
+            return Admission.FULL, self._view()
+        if it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms:
+            return Admission.WINDOW_OVER, self._view()
+        if it.start_window_began_ms is None:
+            it.start_window_began_ms = now_ms
+        it.admitted[fl_id] = data_size
+        return Admission.ADMITTED, self._view()
+
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+                         ) -> tuple[Upload, IterationView]:
+        it = self._current()
+        if self._finished or it.closed or iteration != it.number:
+            return Upload.CLOSED, self._view()
+        if fl_id not in it.admitted:
+            return Upload.NOT_ADMITTED, self._view()
+        if fl_id in it.uploaded:
+            return Upload.DUPLICATE, self._view()
+        assert it.aggregate is not None
+        it.aggregate.add(weights, it.admitted[fl_id])
+        it.uploaded.add(fl_id)
+        if it.update_window_began_ms is None:
+            it.update_window_began_ms = now_ms
+        return Upload.ACCEPTED, self._view()
+
+    async def begin_update_window(self, iteration: int, now_ms: int) -> bool:
+        it = self._current()
+        if it.number != iteration or it.closed or it.update_window_began_ms is not None:
+            return False
+        it.update_window_began_ms = now_ms
+        return True
+
+    async def close(self, iteration: int) -> ClosedIteration | None:
+        it = self._current()
+        if it.number != iteration or it.closed or self._finished:
+            return None
+        it.closed = True
+        assert it.aggregate is not None
+        return ClosedIteration(it.number, len(it.admitted), len(it.uploaded), it.aggregate.data_size,
+                               it.aggregate, it.start_window_began_ms)
+
+    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
+        it = self._current()
+        if it.number != iteration or not it.closed:
+            raise RuntimeError(f"publish({iteration}) while iteration {it.number} is current "
+                               f"({'closed' if it.closed else 'open'})")
+        self._models[iteration] = model
+        self._latest = iteration
+        self._finished = finished
+        if not finished:
+            self._it = _Iteration(iteration + 1, it.shapes)
+
+    async def model(self, iteration: int) -> Model | None:
+        return self._models.get(iteration)
+
+    async def latest(self) -> tuple[int, Model]:
+        return self._latest, self._models[self._latest]
