@@ -22,6 +22,7 @@ _BRIDGE_EXPORTS = {
     "JarNotFoundError": "errors", "JavaError": "errors", "ModelFormatError": "errors",
     "JavaIOError": "errors", "JavaParameterError": "errors", "FLJobError": "errors",
     "start_jvm": "_jvm",
+    "Server": "server", "ServerConfig": "server",
 }
 
 

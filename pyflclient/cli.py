@@ -15,6 +15,7 @@ from typing import Sequence
 # module path -> exposes register(subparsers) that adds one or more sub-commands
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.data.cli",
+    "pyflclient.server.cli",
 )
 
 

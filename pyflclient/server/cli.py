@@ -1,0 +1,126 @@
+"""``pyflclient server``: run the FL server from a shell.
+
+Flags are MindSpore's ``set_fl_context`` names with dashes (``--start-fl-job-threshold``);
+``--config server.yaml`` takes the same keys with underscores (plus ``model``), and
+flags given on the command line override the file. One line is printed per finished
+iteration; Ctrl-C or SIGTERM stops the server cleanly (every finished iteration is
+already checkpointed).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from typing import Any
+
+from pyflclient.server.app import FLServer
+from pyflclient.server.checkpoint import ModelFileError, load_model
+from pyflclient.server.config import ConfigError, ServerConfig, load_yaml
+from pyflclient.server.rounds import IterationResult
+
+log = logging.getLogger(__name__)
+
+_HELP = {f.name: f.name for f in dataclasses.fields(ServerConfig)}
+_HELP.update({
+    "fl_server_port": "first port to listen on (0: a free one)",
+    "fl_server_ip": "interface to listen on (0.0.0.0 for every interface)",
+    "server_num": "listen on N consecutive ports sharing one state (ELB clients)",
+    "start_fl_job_threshold": "devices admitted per iteration",
+    "start_fl_job_time_window": "admission window in ms, from the first admission",
+    "update_model_ratio": "an iteration finishes at ceil(threshold x ratio) uploads",
+    "update_model_time_window": "upload window in ms, from the first upload",
+    "fl_iteration_num": "iterations of the job",
+    "client_epoch_num": "local epochs per iteration (sent in the plan)",
+    "client_batch_size": "local batch size (sent in the plan)",
+    "client_learning_rate": "local learning rate (sent in the plan)",
+    "fl_name": "name of the FL job",
+    "server_mode": "only FEDERATED_LEARNING",
+    "encrypt_type": "only NOT_ENCRYPT (no secure aggregation)",
+    "checkpoint_dir": "write each iteration's model and metrics.jsonl here; resume from it",
+    "max_body_bytes": "refuse larger request bodies with HTTP 413",
+    "ssl_cert": "PEM certificate: serve HTTPS (with --ssl-key)",
+    "ssl_key": "PEM private key of --ssl-cert",
+    "retry_interval": "ms a refused device is told to wait when no window end is known",
+})
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("server", help="run the cloud-side FL server",
+                              description="Run the cloud-side FL server (MindSpore r1.6 device protocol). "
+                                          "Flags are set_fl_context names with dashes.")
+    p.add_argument("--model", help="initial model: a .ms device model or a .npz of name -> array")
+    p.add_argument("--config", help="YAML file of settings (same keys, underscores); flags override it")
+    p.add_argument("--linger", type=float, default=None, metavar="SECONDS",
+                   help="exit SECONDS after the last iteration (default: serve getModel until stopped)")
+    defaults = ServerConfig()
+    for f in dataclasses.fields(ServerConfig):
+        default = getattr(defaults, f.name)
+        kind = type(default) if default is not None else str
+        # default=None: only flags given on the command line override the file
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                       help=f"{_HELP[f.name]} (default: {default})")
+    p.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace) -> tuple[Any, ServerConfig]:
+    """The model source and the merged configuration: defaults < --config file < flags."""
+    values: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    model = values.pop("model", None)
+    config = ServerConfig.from_mapping(values)
+    flags = {k: getattr(args, k) for k in ServerConfig.keys() if getattr(args, k, None) is not None}
+    config = ServerConfig.from_mapping(flags, base=config)
+    model = args.model or model
+    if model is None:
+        raise ConfigError("no initial model: give --model lenet_train.ms (or model: in the --config file)")
+    return model, config
+
+
+def _print_iteration(result: IterationResult) -> None:
+    print(f"iteration {result.iteration}: {'valid' if result.valid else 'invalid (previous model kept)'}, "
+          f"{result.admitted} admitted, {result.uploaded} uploaded, {result.seconds:.1f} s", flush=True)
+
+
+async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_iteration(result: IterationResult) -> None:
+        _print_iteration(result)
+        if result.iteration >= config.fl_iteration_num:
+            print(f"job finished after {result.iteration} iterations; still serving getModel", flush=True)
+            if linger is not None:
+                loop.call_later(linger, stop.set)
+
+    server = FLServer(config, model, on_iteration=on_iteration)
+    await server.start()
+    print("listening on " + " ".join(server.urls), flush=True)
+    view = await server.rounds.store.view()
+    if view.finished:
+        print(f"the job in {config.checkpoint_dir} is already finished; serving getModel", flush=True)
+        if linger is not None:
+            loop.call_later(linger, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        print("server stopped", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model_source, config = settings_from(args)
+        model = load_model(model_source)
+    except (ConfigError, ModelFileError, OSError) as exc:
+        print(f"pyflclient server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(config, model, args.linger))
+    except OSError as exc:
+        print(f"pyflclient server: {exc}", file=sys.stderr)
+        return 1
+    return 0
