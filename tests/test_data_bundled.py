@@ -117,3 +117,11 @@ def test_cli_data_inspect_reports_label_skew(bundle, capsys) -> None:
     out, _ = bundle
     assert main(["data", "inspect", str(out)]) == 0
     assert "mean TV distance to global" in capsys.readouterr().out
+
+
+def test_sizes_are_whole_batches_so_only_one_client_repeats_digits(bundle) -> None:
+    out, _ = bundle
+    records = json.loads((out / MANIFEST).read_text())["clients"]
+    repeating = [r for r in records if r["train_repeats"]]
+    assert len(repeating) <= 1
+    assert sum(len(r["train_repeats"]) for r in records) == (-5000) % B

@@ -13,15 +13,17 @@ N clients in the ``3500_clients_bin`` layout (``binfiles.py``):
 * pixels are scaled to [0, 1] keeping MNIST's polarity (ink bright on a 0
   background; ``invert=True`` gives LEAF/FEMNIST's dark ink on white) and
   resized to 32×32×3 like the seed's archive (``images.py``);
-* each client gets at least ``2 * batch_size`` samples, so every client has
-  one full train batch and one full test batch of distinct images (50
-  clients × 64 = 3,200 of the 5,000; the other 1,800 are shared out
-  log-normally so sizes vary like FEMNIST's);
+* client sizes are whole batches, at least two per client, so every client
+  has one full train batch and one full test batch of distinct images (at
+  batch 32: 50 clients × 2 = 100 of the pool's 156 batches; the other 56 are
+  shared out log-normally so sizes vary like FEMNIST's). The pool's last
+  partial batch (8 digits at batch 32) goes to the largest client;
 * a client's test split is a whole number of batches (≈ ``test_fraction``
   of its samples, at least one batch) of distinct images; its train split is
-  the rest, topped up to whole batches by repeating some of its own train
-  images (as the seed topped small writers up to 32). Every pool image is in
-  exactly one client, in exactly one split.
+  the rest. Only that one client's train split is not a whole number of
+  batches; it is topped up by repeating some of its own train images (as the
+  seed topped small writers up to 32). Every pool image is in exactly one
+  client, in exactly one split.
 """
 from __future__ import annotations
 
@@ -122,7 +124,11 @@ def build_bundled_clients(
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     pixels, labels = load_mnist_5k()
     rng = np.random.default_rng(seed)
-    sizes = client_sizes(labels.shape[0], num_clients, 2 * batch_size, size_cv, rng)
+    # sizes in whole batches (>= 2: one train, one test), so hardly any image needs repeating;
+    # the pool's last partial batch goes to the largest client's train split
+    batches = client_sizes(labels.shape[0] // batch_size, num_clients, 2, size_cv, rng)
+    sizes = batches * batch_size
+    sizes[int(np.argmax(sizes))] += labels.shape[0] % batch_size
     parts = dirichlet_label_partition(labels, sizes, alpha, rng)
 
     out = Path(out_dir)
