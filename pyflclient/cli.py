@@ -16,6 +16,7 @@ from typing import Sequence
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.data.cli",
     "pyflclient.server.cli",
+    "pyflclient.model.cli",
 )
 
 

@@ -292,15 +292,23 @@ def weights_to_bytes(path_or_model: PathLike | MsModel, weights: Mapping[str, np
 
 
 # ---- encoding ------------------------------------------------------------------------
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: do it once, at import, not while threads write files
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def _atomic_write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make copies unreadable to other users
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make copies unreadable to other users
         os.replace(tmp, path)
     except BaseException:
         try:
