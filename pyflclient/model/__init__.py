@@ -6,8 +6,14 @@ imports it lazily, since MindSpore is an optional extra (``pip install pyflclien
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyflclient.model.msfile import (MsFormatError, MsModel, MsNode, MsTensor, load, save,
                                      trainable_weights, write_weights)
 
-__all__ = ["MsFormatError", "MsModel", "MsNode", "MsTensor", "load", "save", "trainable_weights",
+#: The LeNet5 device model shipped with pyflclient (62 classes, batch 32, Momentum lr 0.01 / 0.9,
+#: HeUniform initial weights from seed 1); docs/model.md has the command that regenerates it.
+LENET_TRAIN_MS = Path(__file__).resolve().parent.parent / "models" / "lenet_train.ms"
+
+__all__ = ["LENET_TRAIN_MS", "MsFormatError", "MsModel", "MsNode", "MsTensor", "load", "save", "trainable_weights",
            "write_weights"]
