@@ -1,0 +1,104 @@
+"""Shared fixtures. Each fixture says what real thing it provides; add yours in its own section."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+# -- FL server (pyflclient.server) ------------------------------------------------------
+
+#: the 8 trainable weights of LeNet5 (3×32×32 → 62): 62,006 floats
+LENET_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv1.weight": (6, 3, 5, 5), "conv2.weight": (16, 6, 5, 5),
+    "fc1.weight": (120, 400), "fc1.bias": (120,), "fc2.weight": (84, 120), "fc2.bias": (84,),
+    "fc3.weight": (62, 84), "fc3.bias": (62,),
+}
+
+
+def random_model(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(0, 0.1, shape).astype(np.float32) for name, shape in shapes.items()}
+
+
+@pytest.fixture
+def small_model() -> dict[str, np.ndarray]:
+    """A three-weight model, small enough to read in a failure message."""
+    return random_model({"conv.weight": (2, 1, 3, 3), "fc.weight": (4, 3), "fc.bias": (4,)}, seed=1)
+
+
+@pytest.fixture
+def lenet_model() -> dict[str, np.ndarray]:
+    """A LeNet-size model with random weights."""
+    return random_model(LENET_SHAPES, seed=2)
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., Any]]:
+    """``start_server(model, **settings)`` → a running ``pyflclient.Server`` on a free loopback port,
+    recording uploads; every server started is stopped at the end of the test."""
+    from pyflclient.server import Server
+
+    started: list[Server] = []
+
+    def start(model: Any, **settings: Any) -> Server:
+        settings.setdefault("record_uploads", True)
+        srv = Server(model, **settings).start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def device() -> Iterator[Callable[..., Any]]:
+    """``device(url, data_size=..., fl_id=...)`` → a protocol-speaking DeviceClient, closed at the end."""
+    from pyflclient.server.device import DeviceClient
+
+    made: list[DeviceClient] = []
+
+    def make(url: str, **kwargs: Any) -> DeviceClient:
+        client = DeviceClient(url, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def upload_of(model: dict[str, np.ndarray], data_size: int, seed: int) -> tuple[dict[str, np.ndarray], dict]:
+    """A device's trained weights w (model + noise) and its upload data_size × w, as a device sends it."""
+    rng = np.random.default_rng(seed)
+    trained = {n: (a + rng.normal(0, 0.05, a.shape)).astype(np.float32) for n, a in model.items()}
+    return trained, {n: (a * np.float32(data_size)).astype(np.float32) for n, a in trained.items()}
+
+
+def fedavg_of(uploads: list[dict[str, np.ndarray]], data_sizes: list[int]) -> dict[str, np.ndarray]:
+    """The reference FedAvg in plain numpy: Σ uploads / Σ data_size, in float64, as float32."""
+    total = sum(data_sizes)
+    return {n: (sum(u[n].astype(np.float64) for u in uploads) / total).astype(np.float32) for n in uploads[0]}
+
+
+@pytest.fixture
+def run_round() -> Callable[..., dict[str, np.ndarray]]:
+    """``run_round(srv, devices, seed)``: every device joins, uploads data_size × (model + noise);
+    returns the numpy FedAvg the server must publish for that iteration."""
+    from pyflclient.protocol import ResponseCode
+
+    def run(srv: Any, devices: list[Any], seed: int = 0) -> dict[str, np.ndarray]:
+        joined = [d.start_fl_job() for d in devices]
+        assert all(j.retcode == ResponseCode.SUCCEED for j in joined), [j.reason for j in joined]
+        iteration = joined[0].iteration
+        uploads = []
+        for i, (d, j) in enumerate(zip(devices, joined)):
+            _, up = upload_of(dict(j.weights), d.data_size, seed * 1000 + i)
+            uploads.append(up)
+            reply = d.update_model(iteration, up)
+            assert reply.retcode == ResponseCode.SUCCEED, reply.reason
+        assert srv.wait_iteration(iteration, timeout=30)
+        return fedavg_of(uploads, [d.data_size for d in devices])
+
+    return run
