@@ -26,7 +26,7 @@ from pyflclient.server.app import FLServer
 from pyflclient.server.checkpoint import Checkpoints, load_model
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult, RecordedUpload
-from pyflclient.server.store import StateStore
+from pyflclient.server.store import IterationView, StateStore
 
 __all__ = ["Server"]
 
@@ -162,6 +162,10 @@ class Server:
     def iteration(self) -> int:
         """The iteration now running (the last one once the job is finished)."""
         return self._ask(self.core.rounds.store.view()).iteration
+
+    def state(self) -> IterationView:
+        """A snapshot of the current iteration (admitted, uploaded, windows, finished)."""
+        return self._ask(self.core.rounds.store.view())
 
     @property
     def finished(self) -> bool:
