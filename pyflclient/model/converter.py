@@ -375,9 +375,33 @@ def _binary(op: str) -> Callable[[_Ctx], None]:
     return handler
 
 
+# MindSpore's PadMode / Format enums, for attributes given as constant int inputs
+_PAD_MODES = {0: "pad", 1: "same", 2: "valid"}
+_FORMATS = {0: "NCHW", 1: "NHWC"}
+
+
+def _attrs_from_inputs(ctx: _Ctx, first: int, names: Sequence[str]) -> None:
+    """MindSpore 2.x passes some primitives' attributes as constant inputs (AvgPool: kernel_size,
+    strides, pad_mode, data_format): fold them into ``ctx.prim``."""
+    for k, key in enumerate(names, start=first):
+        if k < len(ctx.inputs):
+            value = ctx.const(k)
+            if key == "pad_mode" and isinstance(value, (int, np.integer)):
+                value = _PAD_MODES.get(int(value), value)
+            if key == "data_format" and isinstance(value, (int, np.integer)):
+                value = _FORMATS.get(int(value), value)
+            ctx.prim[key] = value
+
+
+_POOL_ATTR_INPUTS = ("kernel_size", "strides", "pad_mode", "data_format")
+
+
 def _pool(op: str) -> Callable[[_Ctx], None]:
     def handler(ctx: _Ctx) -> None:
         x = ctx.tensor(0)
+        _attrs_from_inputs(ctx, 1, _POOL_ATTR_INPUTS)
+        if op == "AvgPool":
+            _check_count_include_pad(ctx)
         ctx.emit(op, [x], _pool_attrs(ctx, ctx.shape(x)))
     return handler
 
@@ -385,18 +409,11 @@ def _pool(op: str) -> Callable[[_Ctx], None]:
 def _pool_grad(op: str) -> Callable[[_Ctx], None]:
     def handler(ctx: _Ctx) -> None:
         x, y, dy = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)
+        _attrs_from_inputs(ctx, 3, _POOL_ATTR_INPUTS)
+        if op == "AvgPoolGrad":
+            _check_count_include_pad(ctx)
         ctx.emit(op, [x, y, dy], _pool_attrs(ctx, ctx.shape(x)))
     return handler
-
-
-def _avg_pool(ctx: _Ctx) -> None:
-    _check_count_include_pad(ctx)
-    _pool("AvgPool")(ctx)
-
-
-def _avg_pool_grad(ctx: _Ctx) -> None:
-    _check_count_include_pad(ctx)
-    _pool_grad("AvgPoolGrad")(ctx)
 
 
 def _check_count_include_pad(ctx: _Ctx) -> None:
@@ -462,8 +479,8 @@ HANDLERS: dict[str, Callable[[_Ctx], None]] = {
     "TanhGrad": _binary("TanhGrad"),
     "MaxPool": _pool("MaxPool"),
     "MaxPoolGrad": _pool_grad("MaxPoolGrad"),
-    "AvgPool": _avg_pool,
-    "AvgPoolGrad": _avg_pool_grad,
+    "AvgPool": _pool("AvgPool"),
+    "AvgPoolGrad": _pool_grad("AvgPoolGrad"),
     "Flatten": _unary("Flatten"),
     "Reshape": _reshape,
     "Add": _binary("Add"),
