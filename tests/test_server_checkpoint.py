@@ -1,0 +1,107 @@
+"""Nothing lost: per-iteration checkpoints, metrics.jsonl, resume after a restart, initial model files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pyflclient.protocol import ResponseCode
+from pyflclient.server import Server
+from pyflclient.server.checkpoint import Checkpoints, ModelFileError, load_model
+
+
+def test_each_iteration_is_checkpointed_before_its_model_is_served(start_server, device, run_round, small_model,
+                                                                   tmp_path):
+    srv = start_server(small_model, start_fl_job_threshold=1, fl_iteration_num=2, checkpoint_dir=str(tmp_path))
+    d = device(srv.url, data_size=3)
+    expected = run_round(srv, [d], seed=1)
+    # getModel can only succeed after publish, and publish comes after the atomic write
+    assert d.get_model(1).retcode == ResponseCode.SUCCEED
+    saved = Checkpoints(tmp_path).load(1)
+    for name, want in expected.items():
+        np.testing.assert_array_equal(saved[name].reshape(-1), want)
+        assert saved[name].shape == small_model[name].shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iteration_000001.npz", "metrics.jsonl"]  # no temp left
+
+
+def test_metrics_jsonl_has_one_line_per_iteration(start_server, device, run_round, small_model, tmp_path):
+    srv = start_server(small_model, start_fl_job_threshold=1, fl_iteration_num=2, checkpoint_dir=str(tmp_path))
+    d = device(srv.url, data_size=3)
+    run_round(srv, [d], seed=1)
+    run_round(srv, [d], seed=2)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["iteration"], m["admitted"], m["uploaded"], m["valid"]) for m in lines] == [(1, 1, 1, True),
+                                                                                           (2, 1, 1, True)]
+    assert all(m["seconds"] >= 0 for m in lines)
+    assert srv.metrics() == lines
+
+
+def test_restarted_server_resumes_at_the_next_iteration_with_the_checkpointed_model(
+        device, run_round, small_model, tmp_path):
+    settings = dict(start_fl_job_threshold=1, fl_iteration_num=3, checkpoint_dir=str(tmp_path), record_uploads=True)
+    with Server(small_model, **settings) as first:
+        after_1 = run_round(first, [device(first.url, data_size=2)], seed=1)
+    with Server(small_model, **settings) as second:
+        assert second.iteration == 2
+        joined = device(second.url, data_size=2).start_fl_job()
+        assert joined.iteration == 2
+        for name, want in after_1.items():
+            np.testing.assert_array_equal(joined.weights[name], want)
+        assert [m["iteration"] for m in second.metrics()] == [1]
+        assert device(second.url).get_model(1).retcode == ResponseCode.SUCCEED  # served from the checkpoint
+
+
+def test_restart_of_a_finished_job_serves_the_final_model(device, run_round, small_model, tmp_path):
+    settings = dict(start_fl_job_threshold=1, fl_iteration_num=1, checkpoint_dir=str(tmp_path))
+    with Server(small_model, **settings) as first:
+        final = run_round(first, [device(first.url, data_size=2)])
+    with Server(small_model, **settings) as second:
+        assert second.finished and second.wait_finished(timeout=0)
+        reply = device(second.url).get_model(1)
+        assert reply.retcode == ResponseCode.SUCCEED
+        for name, want in final.items():
+            np.testing.assert_array_equal(reply.weights[name], want)
+
+
+def test_checkpoint_dir_of_another_model_is_refused(small_model, tmp_path):
+    Checkpoints(tmp_path).save(1, {"other.weight": np.ones(3, np.float32)})
+    with pytest.raises(ValueError, match="different model"):
+        Server(small_model, checkpoint_dir=str(tmp_path)).start()
+
+
+def test_initial_model_from_npz(start_server, device, small_model, tmp_path):
+    path = tmp_path / "init.npz"
+    np.savez(path, **small_model)
+    srv = start_server(str(path))
+    for name, want in small_model.items():
+        np.testing.assert_array_equal(srv.global_model()[name], want)
+
+
+def test_initial_model_from_ms_file_is_its_trainable_weights(start_server, tmp_path):
+    msfile = pytest.importorskip("pyflclient.model.msfile", reason="the .ms reader is not in this tree yet")
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    model = msfile.MsModel([
+        msfile.MsTensor("fc.weight", (2, 3), role=msfile.Role.PARAMETER, trainable=True, data=weight),
+        msfile.MsTensor("moments.fc.weight", (2, 3), role=msfile.Role.PARAMETER, data=np.zeros((2, 3), np.float32)),
+    ], [])
+    model.save(tmp_path / "m.ms")
+    srv = start_server(str(tmp_path / "m.ms"))
+    served = srv.global_model()
+    assert list(served) == ["fc.weight"]  # optimizer state is not aggregated
+    np.testing.assert_array_equal(served["fc.weight"], weight)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("missing.npz", "no such model file"),
+    ("model.txt", "unknown model file type"),
+])
+def test_unusable_initial_model_file_says_what_to_give(tmp_path, bad, words):
+    (tmp_path / "model.txt").write_text("x")
+    with pytest.raises(ModelFileError, match=words):
+        load_model(tmp_path / bad)
+
+
+def test_initial_model_with_non_finite_weights_is_refused():
+    with pytest.raises(ModelFileError, match="not finite"):
+        load_model({"w": np.array([1.0, np.nan], np.float32)})
