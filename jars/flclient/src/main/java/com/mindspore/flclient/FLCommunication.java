@@ -1,0 +1,176 @@
+package com.mindspore.flclient;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.SecureRandom;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.TrustManagerFactory;
+
+/**
+ * HTTP(S) to the FL server for one job: {@code POST {domainName}/{round}} with a FlatBuffer
+ * body. With useElb every request goes to {@code port + random % serverNum}. Exchanges are
+ * asynchronous underneath so that {@link SyncFLJob#stopFLJob()} ends a pending request at once,
+ * and bounded by {@code timeOut} seconds.
+ */
+final class FLCommunication {
+    /** The body of a response and its HTTP status. */
+    static final class Reply {
+        final int httpStatus;
+        final byte[] body;
+
+        Reply(int httpStatus, byte[] body) {
+            this.httpStatus = httpStatus;
+            this.body = body;
+        }
+    }
+
+    /** stopFLJob was called during the exchange. */
+    static final class StoppedException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        StoppedException() {
+            super("the job was stopped");
+        }
+    }
+
+    private final HttpClient http;
+    private final URI base;
+    private final boolean useElb;
+    private final int serverNum;
+    private final Duration timeout;
+    private final StopSignal stop;
+    private final Random random = new SecureRandom();
+
+    FLCommunication(FLParameter p, StopSignal stop) {
+        this.stop = stop;
+        try {
+            this.base = new URI(p.getDomainName());
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException("FLParameter.domainName = " + p.getDomainName() + ": " + e.getMessage(), e);
+        }
+        this.useElb = p.isUseElb();
+        this.serverNum = p.getServerNum();
+        this.timeout = Duration.ofSeconds(p.getTimeOut());
+        HttpClient.Builder b = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(timeout)
+                .followRedirects(HttpClient.Redirect.NEVER);
+        if (p.isHttps()) {
+            b.sslContext(sslContext(p.getCertPath(), p.getSslProtocol()));
+            SSLParameters params = new SSLParameters();
+            params.setProtocols(new String[] {p.getSslProtocol()});
+            b.sslParameters(params);
+        }
+        this.http = b.build();
+    }
+
+    /** A TLS context that trusts the CA certificate(s) of {@code certPath} (or the JVM's defaults when null). */
+    static SSLContext sslContext(String certPath, String protocol) {
+        try {
+            SSLContext ctx = SSLContext.getInstance(protocol);
+            if (certPath == null) {
+                ctx.init(null, null, null);
+                return ctx;
+            }
+            KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+            ks.load(null, null);
+            Collection<? extends Certificate> certs;
+            try (InputStream in = Files.newInputStream(Path.of(certPath))) {
+                certs = CertificateFactory.getInstance("X.509").generateCertificates(in);
+            }
+            if (certs.isEmpty()) {
+                throw new IllegalArgumentException("FLParameter.certPath = " + certPath + ": no PEM certificate in the file");
+            }
+            int i = 0;
+            for (Certificate c : certs) {
+                ks.setCertificateEntry("ca" + i++, c);
+            }
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            ctx.init(null, tmf.getTrustManagers(), null);
+            return ctx;
+        } catch (IOException e) {
+            throw new UncheckedIOException("FLParameter.certPath = " + certPath + ": cannot read it: " + e.getMessage(), e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalArgumentException("FLParameter.certPath = " + certPath + " / sslProtocol = " + protocol
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The URL of a round, with the ELB port choice applied. */
+    URI urlOf(String round) {
+        int port = base.getPort();
+        if (useElb && serverNum > 1) {
+            port += random.nextInt(serverNum);
+        }
+        String path = (base.getRawPath() == null ? "" : base.getRawPath()) + "/" + round;
+        try {
+            return new URI(base.getScheme(), null, base.getHost(), port, path, null, null);
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Posts {@code body} to the round.
+     *
+     * @throws IOException      the server is unreachable, timed out or closed the connection
+     * @throws StoppedException stopFLJob was called meanwhile
+     */
+    Reply post(String round, byte[] body) throws IOException, StoppedException {
+        if (stop.isStopped()) {
+            throw new StoppedException();
+        }
+        HttpRequest req = HttpRequest.newBuilder(urlOf(round))
+                .timeout(timeout)
+                .header("Content-Type", "application/octet-stream")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                .build();
+        CompletableFuture<HttpResponse<byte[]>> fut = http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray());
+        try {
+            CompletableFuture.anyOf(fut, stop.future()).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fut.cancel(true);
+            throw new StoppedException();
+        } catch (ExecutionException e) {
+            // fut failed: reported below
+        }
+        if (!fut.isDone()) {
+            fut.cancel(true);
+            throw new StoppedException();
+        }
+        try {
+            HttpResponse<byte[]> resp = fut.get();
+            return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoppedException();
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException) {
+                throw (IOException) c;
+            }
+            throw new IOException(c == null ? e.toString() : c.toString(), c);
+        }
+    }
+}

@@ -1,0 +1,281 @@
+package com.mindspore.flclient;
+
+import com.google.flatbuffers.FlatBufferBuilder;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import mindspore.schema.CipherPublicParams;
+import mindspore.schema.FLPlan;
+import mindspore.schema.FeatureMap;
+import mindspore.schema.RequestFLJob;
+import mindspore.schema.RequestGetModel;
+import mindspore.schema.RequestUpdateModel;
+import mindspore.schema.ResponseFLJob;
+import mindspore.schema.ResponseGetModel;
+import mindspore.schema.ResponseUpdateModel;
+
+/**
+ * The device rounds' messages (PROTOCOL.md), built and read with the classes generated from
+ * schema/fl_job.fbs. Buffers are finished without a file identifier. Reading never trusts the
+ * server: a reply that is not a well-formed buffer of the expected table becomes
+ * {@link Kind#UNPARSEABLE} instead of an exception deep in the round loop.
+ */
+final class FLMessages {
+    private FLMessages() {
+    }
+
+    /** What came back from a round. */
+    enum Kind {
+        /** A FlatBuffer reply: see retcode. */
+        REPLY,
+        /** Plain text "The cluster is in safemode." */
+        SAFEMODE,
+        /** Plain text "The server's training job is disabled or finished." */
+        FINISHED,
+        /** HTTP status other than 200, or a body that is no reply of the expected table. */
+        UNPARSEABLE
+    }
+
+    /** The plan of startFLJob (fields the client uses). */
+    static final class Plan {
+        int iterations;
+        int epochs;
+        int miniBatch;
+        float lr;
+        String encryptType = "";
+        String serverMode = "";
+    }
+
+    /** A reply of any device round, flattened. */
+    static final class Response {
+        Kind kind = Kind.UNPARSEABLE;
+        String detail = "";
+        int retcode;
+        String reason = "";
+        int iteration;
+        boolean isSelected;
+        String nextReqTime = "";
+        Plan plan;
+        Map<String, float[]> featureMap = new LinkedHashMap<>();
+
+        @Override
+        public String toString() {
+            if (kind != Kind.REPLY) {
+                return kind + (detail.isEmpty() ? "" : " (" + detail + ")");
+            }
+            return "retcode " + retcode + (reason.isEmpty() ? "" : ", reason: " + reason);
+        }
+    }
+
+    static String now() {
+        return Long.toString(System.currentTimeMillis());
+    }
+
+    static byte[] requestFLJob(String flName, String flId, int iteration, int dataSize) {
+        FlatBufferBuilder b = new FlatBufferBuilder(256);
+        int name = b.createString(flName);
+        int id = b.createString(flId);
+        int ts = b.createString(now());
+        RequestFLJob.startRequestFLJob(b);
+        RequestFLJob.addFlName(b, name);
+        RequestFLJob.addFlId(b, id);
+        RequestFLJob.addIteration(b, iteration);
+        RequestFLJob.addDataSize(b, dataSize);
+        RequestFLJob.addTimestamp(b, ts);
+        b.finish(RequestFLJob.endRequestFLJob(b));
+        return b.sizedByteArray();
+    }
+
+    static byte[] requestUpdateModel(String flName, String flId, int iteration, Map<String, float[]> weights) {
+        long floats = 0;
+        for (float[] w : weights.values()) {
+            floats += w.length;
+        }
+        FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
+        int fm = featureMapVector(b, weights);
+        int name = b.createString(flName);
+        int id = b.createString(flId);
+        int ts = b.createString(now());
+        RequestUpdateModel.startRequestUpdateModel(b);
+        RequestUpdateModel.addFlName(b, name);
+        RequestUpdateModel.addFlId(b, id);
+        RequestUpdateModel.addIteration(b, iteration);
+        RequestUpdateModel.addFeatureMap(b, fm);
+        RequestUpdateModel.addTimestamp(b, ts);
+        b.finish(RequestUpdateModel.endRequestUpdateModel(b));
+        return b.sizedByteArray();
+    }
+
+    static byte[] requestGetModel(String flName, int iteration) {
+        FlatBufferBuilder b = new FlatBufferBuilder(128);
+        int name = b.createString(flName);
+        int ts = b.createString(now());
+        RequestGetModel.startRequestGetModel(b);
+        RequestGetModel.addFlName(b, name);
+        RequestGetModel.addIteration(b, iteration);
+        RequestGetModel.addTimestamp(b, ts);
+        b.finish(RequestGetModel.endRequestGetModel(b));
+        return b.sizedByteArray();
+    }
+
+    /** A vector of FeatureMap tables (name, data) in map order. */
+    static int featureMapVector(FlatBufferBuilder b, Map<String, float[]> weights) {
+        int[] offsets = new int[weights.size()];
+        int i = 0;
+        for (Map.Entry<String, float[]> e : weights.entrySet()) {
+            int data = FeatureMap.createDataVector(b, e.getValue());
+            int name = b.createString(e.getKey());
+            offsets[i++] = FeatureMap.createFeatureMap(b, name, data);
+        }
+        return RequestUpdateModel.createFeatureMapVector(b, offsets);
+    }
+
+    static Response parseStartFLJob(FLCommunication.Reply reply) {
+        Response r = preParse(reply);
+        if (r.kind != Kind.REPLY) {
+            return r;
+        }
+        try {
+            ResponseFLJob m = ResponseFLJob.getRootAsResponseFLJob(buffer(reply.body));
+            r.retcode = m.retcode();
+            r.reason = orEmpty(m.reason());
+            r.iteration = m.iteration();
+            r.isSelected = m.isSelected();
+            r.nextReqTime = orEmpty(m.nextReqTime());
+            FLPlan p = m.flPlanConfig();
+            if (p != null) {
+                Plan plan = new Plan();
+                plan.iterations = p.iterations();
+                plan.epochs = p.epochs();
+                plan.miniBatch = p.miniBatch();
+                plan.lr = p.lr();
+                plan.serverMode = orEmpty(p.serverMode());
+                CipherPublicParams c = p.cipher();
+                plan.encryptType = c == null ? "" : orEmpty(c.encryptType());
+                r.plan = plan;
+            }
+            for (int i = 0; i < m.featureMapLength(); i++) {
+                readFeature(m.featureMap(i), r.featureMap);
+            }
+            return r;
+        } catch (RuntimeException e) {
+            return unparseable("not a ResponseFLJob buffer: " + e);
+        }
+    }
+
+    static Response parseUpdateModel(FLCommunication.Reply reply) {
+        Response r = preParse(reply);
+        if (r.kind != Kind.REPLY) {
+            return r;
+        }
+        try {
+            ResponseUpdateModel m = ResponseUpdateModel.getRootAsResponseUpdateModel(buffer(reply.body));
+            r.retcode = m.retcode();
+            r.reason = orEmpty(m.reason());
+            r.nextReqTime = orEmpty(m.nextReqTime());
+            return r;
+        } catch (RuntimeException e) {
+            return unparseable("not a ResponseUpdateModel buffer: " + e);
+        }
+    }
+
+    static Response parseGetModel(FLCommunication.Reply reply) {
+        Response r = preParse(reply);
+        if (r.kind != Kind.REPLY) {
+            return r;
+        }
+        try {
+            ResponseGetModel m = ResponseGetModel.getRootAsResponseGetModel(buffer(reply.body));
+            r.retcode = m.retcode();
+            r.reason = orEmpty(m.reason());
+            r.iteration = m.iteration();
+            for (int i = 0; i < m.featureMapLength(); i++) {
+                readFeature(m.featureMap(i), r.featureMap);
+            }
+            return r;
+        } catch (RuntimeException e) {
+            return unparseable("not a ResponseGetModel buffer: " + e);
+        }
+    }
+
+    private static void readFeature(FeatureMap fm, Map<String, float[]> out) {
+        String name = fm.weightFullname();
+        if (name == null) {
+            throw new IllegalArgumentException("a FeatureMap has no weight_fullname");
+        }
+        ByteBuffer data = fm.dataAsByteBuffer();
+        float[] values = new float[data == null ? 0 : data.remaining() / Float.BYTES];
+        if (data != null) {
+            data.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+        }
+        out.put(name, values);
+    }
+
+    /** HTTP status and plain-text replies; REPLY when the body should be a FlatBuffer. */
+    private static Response preParse(FLCommunication.Reply reply) {
+        String text = plainText(reply.body);
+        if (text != null && text.contains("safemode")) {
+            Response r = new Response();
+            r.kind = Kind.SAFEMODE;
+            r.detail = text;
+            return r;
+        }
+        if (text != null && text.contains("disabled or finished")) {
+            Response r = new Response();
+            r.kind = Kind.FINISHED;
+            r.detail = text;
+            return r;
+        }
+        if (reply.httpStatus != 200) {
+            return unparseable("HTTP " + reply.httpStatus + (text == null ? "" : ": " + abbreviate(text)));
+        }
+        if (reply.body.length < 8) {
+            return unparseable(reply.body.length + " bytes, too short for a FlatBuffer"
+                    + (text == null ? "" : ": " + abbreviate(text)));
+        }
+        int root = ByteBuffer.wrap(reply.body).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+        if (root < 4 || root > reply.body.length - 4) {
+            return unparseable("not a FlatBuffer (root offset " + root + " of " + reply.body.length + " bytes)"
+                    + (text == null ? "" : ": " + abbreviate(text)));
+        }
+        Response r = new Response();
+        r.kind = Kind.REPLY;
+        return r;
+    }
+
+    /** The body as text when it is printable ASCII (FlatBuffers always hold zero bytes), else null. */
+    static String plainText(byte[] body) {
+        if (body.length == 0 || body.length > 4096) {
+            return null;
+        }
+        for (byte c : body) {
+            if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
+                return null;
+            }
+        }
+        return new String(body, StandardCharsets.UTF_8).strip();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 200 ? s.substring(0, 200) + "..." : s;
+    }
+
+    private static Response unparseable(String detail) {
+        Response r = new Response();
+        r.kind = Kind.UNPARSEABLE;
+        r.detail = detail;
+        return r;
+    }
+
+    private static ByteBuffer buffer(byte[] body) {
+        return ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static String orEmpty(String s) {
+        return s == null ? "" : s;
+    }
+}

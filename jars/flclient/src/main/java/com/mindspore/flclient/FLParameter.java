@@ -1,0 +1,446 @@
+package com.mindspore.flclient;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.Semaphore;
+
+/**
+ * Everything one federated-learning client needs to know: where the server is, which case
+ * class trains which model file on which data, and how patient to be.
+ *
+ * <p>The field names and checks are those of MindSpore r1.6 so code written against it keeps
+ * working. Unlike r1.6, each {@link SyncFLJob} can have its own parameter object
+ * ({@code new FLParameter()}): hundreds of clients run as threads of one JVM without sharing
+ * any state. {@link #getInstance()} remains for r1.6 code and is used by {@code new SyncFLJob()}.
+ *
+ * <p>Setters check their argument at once and throw {@link IllegalArgumentException} naming
+ * the field; {@link #validate()} checks that the fields a training job needs are present.
+ */
+public class FLParameter {
+    /** Default wait between two polls of a not-ready server (r1.6: 1 s). */
+    public static final int SLEEP_TIME = 1000;
+    /** Default HTTP timeout in seconds (connect and whole request). */
+    public static final int TIME_OUT = 60;
+    /** Default number of consecutive failed exchanges (unreachable, server error, "finished") before FAILED. */
+    public static final int MAX_RETRIES = 10;
+
+    private static FLParameter instance;
+
+    private String domainName;
+    private String certPath;
+    private boolean useElb = false;
+    private int serverNum = 1;
+    private String flName;
+    private String trainModelPath;
+    private String inferModelPath;
+    private String clientID = UUID.randomUUID().toString();
+    private int threadNum = 1;
+    private BindMode cpuBindMode = BindMode.NOT_BINDING_CORE;
+    private int batchSize = 32;
+    private Map<RunType, List<String>> dataMap = new EnumMap<>(RunType.class);
+    private int sleepTime = SLEEP_TIME;
+    private int timeOut = TIME_OUT;
+    private String sslProtocol = "TLSv1.2";
+    private String deployEnv = "x86";
+    private ServerMod serverMod = ServerMod.FEDERATED_LEARNING;
+    private IFLJobResultCallback iflJobResultCallback;
+    private String logPath;
+    private TrainListener trainListener;
+    private Semaphore trainingPermits;
+    private int maxRetries = MAX_RETRIES;
+
+    /** A fresh, independent parameter object (one per client when many run in one JVM). */
+    public FLParameter() {
+    }
+
+    /** r1.6 singleton, for code written against r1.6; {@code new SyncFLJob()} uses it. */
+    public static synchronized FLParameter getInstance() {
+        if (instance == null) {
+            instance = new FLParameter();
+        }
+        return instance;
+    }
+
+    private static IllegalArgumentException bad(String field, Object value, String rule) {
+        return new IllegalArgumentException("FLParameter." + field + " = " + value + ": " + rule);
+    }
+
+    public String getDomainName() {
+        return domainName;
+    }
+
+    /**
+     * @param domainName {@code http://host:port} or {@code https://host:port} (a path prefix is allowed);
+     *                   with useElb the port is the first server's port
+     */
+    public void setDomainName(String domainName) {
+        if (domainName == null || domainName.isBlank()) {
+            throw bad("domainName", domainName, "give the server URL, e.g. http://127.0.0.1:6666");
+        }
+        String trimmed = domainName.strip();
+        while (trimmed.endsWith("/")) {
+            trimmed = trimmed.substring(0, trimmed.length() - 1);
+        }
+        URI uri;
+        try {
+            uri = new URI(trimmed);
+        } catch (URISyntaxException e) {
+            throw bad("domainName", domainName, "not a URL (" + e.getMessage() + ")");
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw bad("domainName", domainName, "must start with http:// or https://");
+        }
+        if (uri.getHost() == null) {
+            throw bad("domainName", domainName, "has no host; write it as http://IP:port");
+        }
+        this.domainName = trimmed;
+    }
+
+    /** True when the domain name uses https. */
+    public boolean isHttps() {
+        return domainName != null && domainName.toLowerCase(Locale.ROOT).startsWith("https://");
+    }
+
+    public String getCertPath() {
+        return certPath;
+    }
+
+    /** @param certPath PEM file of the CA that signed the server's certificate (https with a self-signed CA); null: the JVM's trust store */
+    public void setCertPath(String certPath) {
+        if (certPath == null || certPath.isEmpty() || "null".equals(certPath)) {
+            this.certPath = null;
+            return;
+        }
+        if (!Files.isRegularFile(Path.of(certPath))) {
+            throw bad("certPath", certPath, "no such file; give the CA certificate (PEM) of the server");
+        }
+        this.certPath = certPath;
+    }
+
+    public boolean isUseElb() {
+        return useElb;
+    }
+
+    /** @param useElb send each request to {@code port + random % serverNum} (several server processes on consecutive ports) */
+    public void setUseElb(boolean useElb) {
+        this.useElb = useElb;
+    }
+
+    public int getServerNum() {
+        return serverNum;
+    }
+
+    public void setServerNum(int serverNum) {
+        if (serverNum < 1 || serverNum > 1000) {
+            throw bad("serverNum", serverNum, "must be between 1 and 1000");
+        }
+        this.serverNum = serverNum;
+    }
+
+    public String getFlName() {
+        return flName;
+    }
+
+    /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.model.Client} */
+    public void setFlName(String flName) {
+        if (flName == null || flName.isBlank()) {
+            throw bad("flName", flName, "give the case class, e.g. com.mindspore.flclient.demo.lenet.LenetClient");
+        }
+        this.flName = flName.strip();
+    }
+
+    public String getTrainModelPath() {
+        return trainModelPath;
+    }
+
+    /** @param trainModelPath the client's own .ms file: read at each round start, written back after getModel */
+    public void setTrainModelPath(String trainModelPath) {
+        this.trainModelPath = checkModelPath("trainModelPath", trainModelPath);
+    }
+
+    public String getInferModelPath() {
+        return inferModelPath;
+    }
+
+    /** @param inferModelPath .ms file used by modelInference (null: the train model); also updated by getModel */
+    public void setInferModelPath(String inferModelPath) {
+        this.inferModelPath = checkModelPath("inferModelPath", inferModelPath);
+    }
+
+    private static String checkModelPath(String field, String path) {
+        if (path == null || path.isBlank() || "null".equals(path)) {
+            return null;
+        }
+        Path p = Path.of(path.strip());
+        if (Files.isDirectory(p)) {
+            throw bad(field, path, "is a folder; give the .ms file of this client");
+        }
+        return p.toString();
+    }
+
+    public String getClientID() {
+        return clientID;
+    }
+
+    /** @param clientID the fl_id sent to the server; default: a random UUID */
+    public void setClientID(String clientID) {
+        if (clientID == null || clientID.isBlank()) {
+            throw bad("clientID", clientID, "must not be empty");
+        }
+        this.clientID = clientID;
+    }
+
+    public int getThreadNum() {
+        return threadNum;
+    }
+
+    public void setThreadNum(int threadNum) {
+        if (threadNum < 1) {
+            throw bad("threadNum", threadNum, "must be at least 1");
+        }
+        this.threadNum = threadNum;
+    }
+
+    public BindMode getCpuBindMode() {
+        return cpuBindMode;
+    }
+
+    public void setCpuBindMode(BindMode cpuBindMode) {
+        if (cpuBindMode == null) {
+            throw bad("cpuBindMode", null, "must be one of NOT_BINDING_CORE, BIND_LARGE_CORE, BIND_MIDDLE_CORE");
+        }
+        this.cpuBindMode = cpuBindMode;
+    }
+
+    public int getBatchSize() {
+        return batchSize;
+    }
+
+    /** @param batchSize samples per step; must equal the batch the .ms model was exported with */
+    public void setBatchSize(int batchSize) {
+        if (batchSize < 1) {
+            throw bad("batchSize", batchSize, "must be at least 1");
+        }
+        this.batchSize = batchSize;
+    }
+
+    public Map<RunType, List<String>> getDataMap() {
+        return Collections.unmodifiableMap(dataMap);
+    }
+
+    /** @param dataMap for each RunType the case's files; for LeNet [data.bin, label.bin] */
+    public void setDataMap(Map<RunType, List<String>> dataMap) {
+        if (dataMap == null) {
+            throw bad("dataMap", null, "give at least TRAINMODE -> [data.bin, label.bin]");
+        }
+        EnumMap<RunType, List<String>> copy = new EnumMap<>(RunType.class);
+        for (Map.Entry<RunType, List<String>> e : dataMap.entrySet()) {
+            if (e.getKey() == null || e.getValue() == null || e.getValue().isEmpty()) {
+                throw bad("dataMap", dataMap, "every entry needs a RunType and at least one file");
+            }
+            copy.put(e.getKey(), List.copyOf(new ArrayList<>(e.getValue())));
+        }
+        this.dataMap = copy;
+    }
+
+    public int getSleepTime() {
+        return sleepTime;
+    }
+
+    /** @param sleepTime milliseconds to wait before asking a not-ready server again */
+    public void setSleepTime(int sleepTime) {
+        if (sleepTime < 0) {
+            throw bad("sleepTime", sleepTime, "must be >= 0 milliseconds");
+        }
+        this.sleepTime = sleepTime;
+    }
+
+    public int getTimeOut() {
+        return timeOut;
+    }
+
+    /** @param timeOut seconds an HTTP exchange may take (connect + response) */
+    public void setTimeOut(int timeOut) {
+        if (timeOut < 1) {
+            throw bad("timeOut", timeOut, "must be at least 1 second");
+        }
+        this.timeOut = timeOut;
+    }
+
+    public String getSslProtocol() {
+        return sslProtocol;
+    }
+
+    /** @param sslProtocol TLSv1.2 or TLSv1.3 */
+    public void setSslProtocol(String sslProtocol) {
+        if (!"TLSv1.2".equals(sslProtocol) && !"TLSv1.3".equals(sslProtocol)) {
+            throw bad("sslProtocol", sslProtocol, "must be TLSv1.2 or TLSv1.3");
+        }
+        this.sslProtocol = sslProtocol;
+    }
+
+    public String getDeployEnv() {
+        return deployEnv;
+    }
+
+    /** @param deployEnv x86 or android (r1.6 whitelist; only x86 behaviour exists here) */
+    public void setDeployEnv(String deployEnv) {
+        if (!"x86".equals(deployEnv) && !"android".equals(deployEnv)) {
+            throw bad("deployEnv", deployEnv, "must be x86 or android");
+        }
+        this.deployEnv = deployEnv;
+    }
+
+    public ServerMod getServerMod() {
+        return serverMod;
+    }
+
+    public void setServerMod(ServerMod serverMod) {
+        if (serverMod == null) {
+            throw bad("serverMod", null, "must be FEDERATED_LEARNING");
+        }
+        this.serverMod = serverMod;
+    }
+
+    public IFLJobResultCallback getIflJobResultCallback() {
+        return iflJobResultCallback;
+    }
+
+    public void setIflJobResultCallback(IFLJobResultCallback iflJobResultCallback) {
+        this.iflJobResultCallback = iflJobResultCallback;
+    }
+
+    public String getLogPath() {
+        return logPath;
+    }
+
+    /** @param path file that receives this client's log (appended; parent folders are created); null: standard error */
+    public void setLogPath(String path) {
+        this.logPath = (path == null || path.isBlank()) ? null : path;
+    }
+
+    public TrainListener getTrainListener() {
+        return trainListener;
+    }
+
+    public void setTrainListener(TrainListener l) {
+        this.trainListener = l;
+    }
+
+    public Semaphore getTrainingPermits() {
+        return trainingPermits;
+    }
+
+    /** @param s a permit is held while this client trains locally, bounding how many clients of a JVM train at once */
+    public void setTrainingPermits(Semaphore s) {
+        this.trainingPermits = s;
+    }
+
+    public int getMaxRetries() {
+        return maxRetries;
+    }
+
+    /** @param n consecutive failed exchanges (unreachable server, SystemError, "finished" reply) tolerated before FAILED */
+    public void setMaxRetries(int n) {
+        if (n < 0) {
+            throw bad("maxRetries", n, "must be >= 0");
+        }
+        this.maxRetries = n;
+    }
+
+    /** Checks what a training job ({@code flJobRun}) needs; IllegalArgumentException naming the field. */
+    public void validate() {
+        requireServer();
+        requireFlName();
+        requireTrainModel();
+        List<String> train = dataMap.get(RunType.TRAINMODE);
+        if (train == null) {
+            throw bad("dataMap", dataMap.keySet(), "has no TRAINMODE entry; give [data.bin, label.bin] of the client");
+        }
+        checkFiles(RunType.TRAINMODE);
+        if (dataMap.containsKey(RunType.EVALMODE)) {
+            checkFiles(RunType.EVALMODE);
+        }
+        if (serverMod != ServerMod.FEDERATED_LEARNING) {
+            throw bad("serverMod", serverMod, "only FEDERATED_LEARNING is supported");
+        }
+    }
+
+    /** What {@code getModel()} needs. */
+    void validateForGetModel() {
+        requireServer();
+        requireFlName();
+        if (trainModelPath == null && inferModelPath == null) {
+            throw bad("trainModelPath", null, "give the .ms file the downloaded model is written into");
+        }
+        String target = trainModelPath != null ? trainModelPath : inferModelPath;
+        if (!Files.isRegularFile(Path.of(target))) {
+            throw bad(trainModelPath != null ? "trainModelPath" : "inferModelPath", target,
+                    "no such file; getModel updates the weights of an existing .ms file");
+        }
+    }
+
+    /** What {@code modelInference()} needs (data may come from the caller instead of INFERMODE files). */
+    void validateForInference(boolean needFiles) {
+        requireFlName();
+        String model = inferModelPath != null ? inferModelPath : trainModelPath;
+        if (model == null) {
+            throw bad("inferModelPath", null, "give the .ms file to infer with");
+        }
+        if (!Files.isRegularFile(Path.of(model))) {
+            throw bad(inferModelPath != null ? "inferModelPath" : "trainModelPath", model, "no such file");
+        }
+        if (needFiles) {
+            if (!dataMap.containsKey(RunType.INFERMODE)) {
+                throw bad("dataMap", dataMap.keySet(), "has no INFERMODE entry; give [data.bin] (label.bin optional)");
+            }
+            checkFiles(RunType.INFERMODE);
+        }
+    }
+
+    private void requireServer() {
+        if (domainName == null) {
+            throw bad("domainName", null, "give the server URL, e.g. http://127.0.0.1:6666");
+        }
+        if (useElb && URI.create(domainName).getPort() < 0) {
+            throw bad("domainName", domainName, "with useElb=true it must name the first server's port (http://IP:port)");
+        }
+        if (isHttps() && certPath == null) {
+            // The JVM's default trust store is used; fine for a CA-signed server.
+            return;
+        }
+    }
+
+    private void requireFlName() {
+        if (flName == null) {
+            throw bad("flName", null, "give the case class, e.g. com.mindspore.flclient.demo.lenet.LenetClient");
+        }
+    }
+
+    private void requireTrainModel() {
+        if (trainModelPath == null) {
+            throw bad("trainModelPath", null, "give this client's .ms file");
+        }
+        if (!Files.isRegularFile(Path.of(trainModelPath))) {
+            throw bad("trainModelPath", trainModelPath, "no such file; copy the converted .ms model there first");
+        }
+    }
+
+    private void checkFiles(RunType type) {
+        for (String f : dataMap.get(type)) {
+            if (!Files.isRegularFile(Path.of(f))) {
+                throw bad("dataMap", type + " -> " + f, "no such file");
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+package com.mindspore.flclient;
+
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.logging.Formatter;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+
+/**
+ * The logger of one job. Hundreds of clients may run as threads of one JVM, each with its own
+ * log file, so every job gets an anonymous {@link Logger} (not registered in the global
+ * LogManager namespace) with its own handler: the {@code logPath} file when one is given,
+ * standard error otherwise. One line per record, flushed at once so that {@code grep} on a
+ * running client's log sees its progress.
+ */
+final class JobLog implements AutoCloseable {
+    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
+
+    private final Logger logger;
+    private final Handler handler;
+
+    private JobLog(Logger logger, Handler handler) {
+        this.logger = logger;
+        this.handler = handler;
+    }
+
+    /**
+     * @param logPath file to append to (parents created), or null for standard error
+     * @param tag     put in every line (the client's id) so interleaved output stays readable
+     */
+    static JobLog open(String logPath, String tag) {
+        Logger logger = Logger.getAnonymousLogger();
+        logger.setUseParentHandlers(false);
+        logger.setLevel(Level.ALL);
+        OutputStream out;
+        boolean owned;
+        if (logPath == null) {
+            out = System.err;
+            owned = false;
+        } else {
+            try {
+                Path p = Path.of(logPath).toAbsolutePath();
+                Files.createDirectories(p.getParent());
+                out = new FileOutputStream(p.toFile(), true);
+                owned = true;
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot open the client log " + logPath + ": " + e.getMessage(), e);
+            }
+        }
+        Handler h = new LineHandler(new PrintStream(out, true, StandardCharsets.UTF_8), owned, tag);
+        h.setLevel(Level.ALL);
+        logger.addHandler(h);
+        return new JobLog(logger, h);
+    }
+
+    Logger logger() {
+        return logger;
+    }
+
+    @Override
+    public void close() {
+        logger.removeHandler(handler);
+        handler.close();
+    }
+
+    private static final class LineHandler extends Handler {
+        private final PrintStream out;
+        private final boolean owned;
+
+        LineHandler(PrintStream out, boolean owned, String tag) {
+            this.out = out;
+            this.owned = owned;
+            setFormatter(new Formatter() {
+                @Override
+                public String format(LogRecord r) {
+                    StringBuilder sb = new StringBuilder(128);
+                    sb.append(LocalDateTime.now().format(TIME)).append(' ').append(r.getLevel().getName())
+                            .append(" [").append(tag).append("] ").append(formatMessage(r));
+                    if (r.getThrown() != null) {
+                        sb.append(" | ").append(r.getThrown());
+                    }
+                    return sb.append(System.lineSeparator()).toString();
+                }
+            });
+        }
+
+        @Override
+        public synchronized void publish(LogRecord record) {
+            if (isLoggable(record)) {
+                out.print(getFormatter().format(record));
+                out.flush();
+            }
+        }
+
+        @Override
+        public synchronized void flush() {
+            out.flush();
+        }
+
+        @Override
+        public synchronized void close() {
+            out.flush();
+            if (owned) {
+                out.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+package com.mindspore.flclient;
+
+/** The three data sets a case can be given in {@link FLParameter#setDataMap}: train, evaluate, infer. */
+public enum RunType {
+    TRAINMODE, EVALMODE, INFERMODE
+}

@@ -1,0 +1,69 @@
+package com.mindspore.flclient;
+
+import com.mindspore.flclient.model.AccuracyCallback;
+import com.mindspore.flclient.model.ArrayDataSet;
+import com.mindspore.flclient.model.BinFiles;
+import com.mindspore.flclient.model.Callback;
+import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.model.DataSet;
+import com.mindspore.flclient.model.LossCallback;
+import com.mindspore.flclient.model.PredictCallback;
+import com.mindspore.flclient.model.TrainableModel;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/** The test case: {@link LinearModel} on raw float32 feature files and int32 label files. */
+public class LinearClient extends Client {
+    @Override
+    protected TrainableModel openModel(Path modelPath) {
+        return LinearModel.load(modelPath);
+    }
+
+    @Override
+    public Map<RunType, Integer> initDataSets(Map<RunType, List<String>> files) {
+        Map<RunType, Integer> sizes = new EnumMap<>(RunType.class);
+        int sampleSize = model.sampleSize();
+        for (Map.Entry<RunType, List<String>> e : files.entrySet()) {
+            float[] x = BinFiles.readFloats(Path.of(e.getValue().get(0)), sampleSize, "data");
+            int[] y = e.getValue().size() > 1 ? BinFiles.readInts(Path.of(e.getValue().get(1)), "label") : null;
+            ArrayDataSet ds = new ArrayDataSet(x, y, sampleSize);
+            dataSets.put(e.getKey(), ds);
+            sizes.put(e.getKey(), ds.sampleCount());
+        }
+        return sizes;
+    }
+
+    @Override
+    public List<Callback> initCallbacks(RunType runType, DataSet dataSet) {
+        List<Callback> cbs = new ArrayList<>();
+        switch (runType) {
+            case TRAINMODE:
+                cbs.add(new LossCallback());
+                break;
+            case EVALMODE:
+                cbs.add(new AccuracyCallback());
+                break;
+            default:
+                cbs.add(new PredictCallback());
+        }
+        return cbs;
+    }
+
+    @Override
+    public float getEvalAccuracy(List<Callback> evalCallbacks) {
+        return ((AccuracyCallback) evalCallbacks.get(0)).getAccuracy();
+    }
+
+    @Override
+    public List<Object> getInferResult(List<Callback> inferCallbacks) {
+        List<Object> out = new ArrayList<>();
+        for (int v : ((PredictCallback) inferCallbacks.get(0)).getPredictions()) {
+            out.add(v);
+        }
+        return out;
+    }
+}
