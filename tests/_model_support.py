@@ -1,0 +1,148 @@
+"""Shared pieces of the device-model tests: export in a scratch directory, train the same
+batches in MindSpore / the numpy reference / the Java runtime, compare.
+
+Not a test module (no ``test_`` prefix); imported by tests/test_converter*.py and
+tests/test_runtime_parity.py.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_JAR = "mindspore-lite-java-flclient.jar"
+RUNTIME_TOOL = "com.mindspore.flclient.runtime.RuntimeTool"
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[Path]:
+    """MindSpore writes ``rank_0/`` into the cwd when it compiles: keep that in a scratch dir."""
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield path
+    finally:
+        os.chdir(old)
+
+
+@dataclass
+class Trained:
+    """Losses of each step and every Parameter after the last one (name → array)."""
+
+    losses: np.ndarray
+    params: dict[str, np.ndarray]
+
+
+def random_batches(steps: int, batch: int, image_shape: tuple[int, ...], num_class: int,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` batches of images in [0, 1) (NCHW) and labels: X [steps, batch, C, H, W], Y [steps, batch]."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((steps, batch, *image_shape), dtype=np.float32)
+    y = rng.integers(0, num_class, (steps, batch)).astype(np.int32)
+    return x, y
+
+
+def train_mindspore(train_cell: Any, x: np.ndarray, y: np.ndarray) -> Trained:
+    import mindspore as ms
+
+    losses = [float(train_cell(ms.Tensor(xb), ms.Tensor(yb)).asnumpy()) for xb, yb in zip(x, y)]
+    return Trained(np.array(losses), {p.name: p.asnumpy().copy() for p in train_cell.get_parameters()})
+
+
+def train_reference(model: Any, x: np.ndarray, y: np.ndarray) -> Trained:
+    from pyflclient.model.msfile import Role
+    from pyflclient.model.reference import Interpreter
+
+    interp = Interpreter(model)
+    losses = [interp.train_step(xb, yb) for xb, yb in zip(x, y)]
+    return Trained(np.array(losses), {t.name: np.array(t.data) for t in model.tensors
+                                      if t.role == Role.PARAMETER})
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a − b| / max |a| (0 when both are all zero): one number per tensor, scale-free."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    scale = float(np.abs(a).max()) if a.size else 0.0
+    diff = float(np.abs(a - b).max()) if a.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def worst_difference(expected: Trained, actual: Trained, names: list[str] | None = None) -> tuple[str, float]:
+    """The tensor (or ``loss``) with the largest relative difference, and that difference."""
+    rows = [("loss", relative_difference(expected.losses, actual.losses))]
+    for name in names if names is not None else sorted(actual.params):
+        rows.append((name, relative_difference(expected.params[name], actual.params[name])))
+    return max(rows, key=lambda r: r[1])
+
+
+# ---- the Java runtime through its command-line tool --------------------------------------------
+
+def _has_runtime_tool(jar: Path) -> bool:
+    try:
+        with zipfile.ZipFile(jar) as z:
+            return RUNTIME_TOOL.replace(".", "/") + ".class" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def client_jar() -> Path:
+    """The fat client jar with the runtime: $PYFLCLIENT_JAR, the installed package's, the checkout's,
+    or built here with Maven (``-pl runtime,flclient -am package -DskipTests``)."""
+    candidates = [Path(p) for p in (os.environ.get("PYFLCLIENT_JAR"),) if p]
+    candidates += [ROOT / "pyflclient" / "jars" / CLIENT_JAR, ROOT / "jars" / "flclient" / "target" / CLIENT_JAR]
+    for jar in candidates:
+        if jar.is_file() and _has_runtime_tool(jar):
+            return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError(f"no {CLIENT_JAR} with {RUNTIME_TOOL} found ({', '.join(map(str, candidates))}) "
+                           f"and Maven is not installed to build it")
+    proc = subprocess.run([mvn, "-q", "-B", "-f", str(ROOT / "jars" / "pom.xml"), "-pl", "runtime,flclient",
+                           "-am", "package", "-DskipTests"], capture_output=True, text=True, timeout=900)
+    jar = ROOT / "jars" / "flclient" / "target" / CLIENT_JAR
+    if proc.returncode != 0 or not _has_runtime_tool(jar):
+        raise RuntimeError(f"building {jar} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return jar
+
+
+def run_runtime_tool(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    java = shutil.which("java")
+    assert java, "a JDK (java) is needed to run the Java runtime"
+    cmd = [java, "-cp", str(client_jar()), RUNTIME_TOOL, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def train_java(ms_file: Path, x: np.ndarray, y: np.ndarray, workdir: Path) -> Trained:
+    """``RuntimeTool train`` over all batches of x/y; the Parameters are read back from its output model."""
+    from pyflclient.model import msfile
+
+    data, label = workdir / "train_x.bin", workdir / "train_y.bin"
+    out, losses = workdir / "java_trained.ms", workdir / "java_losses.txt"
+    x.astype("<f4").tofile(data)
+    y.astype("<i4").tofile(label)
+    run_runtime_tool("train", "--model", ms_file, "--data", data, "--label", label, "--steps", len(x),
+                     "--out", out, "--losses", losses)
+    model = msfile.load(out)
+    return Trained(np.loadtxt(losses, dtype=np.float64, ndmin=1),
+                   {t.name: np.array(t.data) for t in model.tensors if t.role == msfile.Role.PARAMETER})
+
+
+def predict_java(ms_file: Path, x: np.ndarray, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``RuntimeTool predict`` of the images x [N, C, H, W] (N a multiple of the batch): (labels, logits)."""
+    data, pred, logits = workdir / "pred_x.bin", workdir / "pred.bin", workdir / "logits.bin"
+    x.astype("<f4").tofile(data)
+    run_runtime_tool("predict", "--model", ms_file, "--data", data, "--out", pred, "--logits", logits)
+    labels = np.fromfile(pred, dtype="<i4")
+    return labels, np.fromfile(logits, dtype="<f4").reshape(len(labels), -1)
