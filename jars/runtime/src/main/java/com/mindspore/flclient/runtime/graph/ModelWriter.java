@@ -1,0 +1,202 @@
+package com.mindspore.flclient.runtime.graph;
+
+import com.google.flatbuffers.FlatBufferBuilder;
+import com.mindspore.flclient.runtime.schema.Attr;
+import com.mindspore.flclient.runtime.schema.Model;
+import com.mindspore.flclient.runtime.schema.Node;
+import com.mindspore.flclient.runtime.schema.Tensor;
+import com.mindspore.flclient.runtime.schema.TensorRole;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Serialises a {@link Program} back to a {@code .ms} file: the graph exactly as loaded, every
+ * Parameter (weights and optimizer state) and Constant with its current values. The file is
+ * written to a temporary sibling, forced to disk and renamed over the target, so a reader never
+ * sees a half-written model.
+ */
+public final class ModelWriter {
+    private ModelWriter() {
+    }
+
+    public static byte[] toBytes(Program p) {
+        FlatBufferBuilder b = new FlatBufferBuilder(1 << 16);
+        Model m = p.source;
+        int[] tensorOffsets = new int[p.values.length];
+        for (int k = 0; k < p.values.length; k++) {
+            tensorOffsets[k] = writeTensor(b, p.values[k]);
+        }
+        int[] nodeOffsets = new int[m.nodesLength()];
+        Node node = new Node();
+        for (int k = 0; k < nodeOffsets.length; k++) {
+            nodeOffsets[k] = writeNode(b, m.nodes(node, k));
+        }
+        int tensors = Model.createTensorsVector(b, tensorOffsets);
+        int nodes = Model.createNodesVector(b, nodeOffsets);
+        int name = m.name() != null ? b.createString(m.name()) : 0;
+        int producer = m.producer() != null ? b.createString(m.producer()) : 0;
+        Model.startModel(b);
+        if (name != 0) {
+            Model.addName(b, name);
+        }
+        Model.addFormatVersion(b, m.formatVersion());
+        if (producer != 0) {
+            Model.addProducer(b, producer);
+        }
+        Model.addTensors(b, tensors);
+        Model.addNodes(b, nodes);
+        Model.addDataInput(b, m.dataInput());
+        Model.addLabelInput(b, m.labelInput());
+        Model.addLogits(b, m.logits());
+        Model.addLoss(b, m.loss());
+        Model.addLearningRate(b, m.learningRate());
+        Model.finishModelBuffer(b, Model.endModel(b));
+        return b.sizedByteArray();
+    }
+
+    private static int writeTensor(FlatBufferBuilder b, Value v) {
+        int name = b.createString(v.name);
+        long[] shape = new long[v.shape.length];
+        for (int j = 0; j < shape.length; j++) {
+            shape[j] = v.shape[j];
+        }
+        int shapeOff = Tensor.createShapeVector(b, shape);
+        boolean stored = v.role == TensorRole.Parameter || v.role == TensorRole.Constant;
+        int dataOff = 0;
+        if (stored && v.isFloat()) {
+            dataOff = Tensor.createFloatDataVector(b, v.floatData());
+        } else if (stored) {
+            int[] ints = v.intData();
+            long[] longs = new long[ints.length];
+            for (int j = 0; j < ints.length; j++) {
+                longs[j] = ints[j];
+            }
+            dataOff = Tensor.createIntDataVector(b, longs);
+        }
+        Tensor.startTensor(b);
+        Tensor.addName(b, name);
+        Tensor.addShape(b, shapeOff);
+        Tensor.addDtype(b, v.dtype);
+        Tensor.addRole(b, v.role);
+        Tensor.addTrainable(b, v.trainable);
+        if (dataOff != 0) {
+            if (v.isFloat()) {
+                Tensor.addFloatData(b, dataOff);
+            } else {
+                Tensor.addIntData(b, dataOff);
+            }
+        }
+        return Tensor.endTensor(b);
+    }
+
+    private static int writeNode(FlatBufferBuilder b, Node n) {
+        int name = n.name() != null ? b.createString(n.name()) : 0;
+        int op = b.createString(n.opType());
+        int[] in = new int[n.inputsLength()];
+        for (int j = 0; j < in.length; j++) {
+            in[j] = n.inputs(j);
+        }
+        int[] out = new int[n.outputsLength()];
+        for (int j = 0; j < out.length; j++) {
+            out[j] = n.outputs(j);
+        }
+        int inOff = Node.createInputsVector(b, in);
+        int outOff = Node.createOutputsVector(b, out);
+        int[] attrs = new int[n.attrsLength()];
+        Attr a = new Attr();
+        for (int j = 0; j < attrs.length; j++) {
+            attrs[j] = writeAttr(b, n.attrs(a, j));
+        }
+        int attrsOff = Node.createAttrsVector(b, attrs);
+        Node.startNode(b);
+        if (name != 0) {
+            Node.addName(b, name);
+        }
+        Node.addOpType(b, op);
+        Node.addInputs(b, inOff);
+        Node.addOutputs(b, outOff);
+        Node.addAttrs(b, attrsOff);
+        Node.addPhase(b, n.phase());
+        return Node.endNode(b);
+    }
+
+    private static int writeAttr(FlatBufferBuilder b, Attr a) {
+        int name = b.createString(a.name());
+        int s = a.s() != null ? b.createString(a.s()) : 0;
+        int ints = 0;
+        if (a.intsLength() > 0) {
+            long[] v = new long[a.intsLength()];
+            for (int q = 0; q < v.length; q++) {
+                v[q] = a.ints(q);
+            }
+            ints = Attr.createIntsVector(b, v);
+        }
+        int floats = 0;
+        if (a.floatsLength() > 0) {
+            float[] v = new float[a.floatsLength()];
+            for (int q = 0; q < v.length; q++) {
+                v[q] = a.floats(q);
+            }
+            floats = Attr.createFloatsVector(b, v);
+        }
+        Attr.startAttr(b);
+        Attr.addName(b, name);
+        Attr.addKind(b, a.kind());
+        Attr.addI(b, a.i());
+        Attr.addF(b, a.f());
+        if (s != 0) {
+            Attr.addS(b, s);
+        }
+        if (ints != 0) {
+            Attr.addInts(b, ints);
+        }
+        if (floats != 0) {
+            Attr.addFloats(b, floats);
+        }
+        Attr.addB(b, a.b());
+        return Attr.endAttr(b);
+    }
+
+    /** Writes the model atomically: temp file in the target's folder, fsync, rename. */
+    public static void save(Program p, Path out) {
+        byte[] bytes = toBytes(p);
+        Path target = out.toAbsolutePath();
+        Path dir = target.getParent();
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            tmp = null;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write model " + target + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the temp file is hidden and harmless; the original error matters more
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package com.mindspore.flclient.runtime.kernels;
+
+/**
+ * The index arithmetic of a 2-D convolution or pooling window over NCHW data, and the
+ * im2col / col2im transforms that turn a convolution into a {@link Gemm} product.
+ *
+ * <p>Column matrices are arrays of rows (see {@link Gemm} for why): row {@code (c·kh + i)·kw + j}
+ * holds, for each output pixel {@code p = oh·wo + ow}, the input value under kernel tap (i, j) of
+ * channel c, at column {@code colOff + p} so that several images can sit side by side.
+ */
+public final class ConvGeometry {
+    public final int n;
+    public final int c;
+    public final int h;
+    public final int w;
+    public final int kh;
+    public final int kw;
+    public final int strideH;
+    public final int strideW;
+    public final int dilH;
+    public final int dilW;
+    public final int padTop;
+    public final int padBottom;
+    public final int padLeft;
+    public final int padRight;
+    public final int ho;
+    public final int wo;
+
+    public ConvGeometry(int n, int c, int h, int w, int kh, int kw, int[] stride, int[] dilation, int[] pad) {
+        this.n = n;
+        this.c = c;
+        this.h = h;
+        this.w = w;
+        this.kh = kh;
+        this.kw = kw;
+        this.strideH = stride[0];
+        this.strideW = stride[1];
+        this.dilH = dilation[0];
+        this.dilW = dilation[1];
+        this.padTop = pad[0];
+        this.padBottom = pad[1];
+        this.padLeft = pad[2];
+        this.padRight = pad[3];
+        this.ho = (h + padTop + padBottom - dilH * (kh - 1) - 1) / strideH + 1;
+        this.wo = (w + padLeft + padRight - dilW * (kw - 1) - 1) / strideW + 1;
+    }
+
+    /** Output pixels per channel. */
+    public int outPixels() {
+        return ho * wo;
+    }
+
+    /** First ow whose input column ow·sw − pl + j·dw is ≥ 0. */
+    private int owLo(int j) {
+        int off = j * dilW - padLeft;
+        return off >= 0 ? 0 : Math.min(wo, (-off + strideW - 1) / strideW);
+    }
+
+    /** One past the last ow whose input column is &lt; w. */
+    private int owHi(int j) {
+        int off = j * dilW - padLeft;
+        int hi = w - 1 - off;
+        return hi < 0 ? 0 : Math.min(wo, hi / strideW + 1);
+    }
+
+    /**
+     * Col rows {@code [channels·kh·kw]} of one image: channels {@code [c0, c0 + channels)} of the
+     * image starting at {@code x[xOff]}, written at columns {@code [colOff, colOff + ho·wo)}.
+     */
+    public void im2col(float[] x, int xOff, int c0, int channels, float[][] col, int colOff) {
+        int r = 0;
+        for (int ch = 0; ch < channels; ch++) {
+            int xc = xOff + (c0 + ch) * h * w;
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++, r++) {
+                    float[] row = col[r];
+                    int lo = owLo(j);
+                    int hi = owHi(j);
+                    int iwOff = j * dilW - padLeft;
+                    for (int oh = 0; oh < ho; oh++) {
+                        int ih = oh * strideH - padTop + i * dilH;
+                        int dst = colOff + oh * wo;
+                        if (ih < 0 || ih >= h || lo >= hi) {
+                            java.util.Arrays.fill(row, dst, dst + wo, 0f);
+                            continue;
+                        }
+                        if (lo > 0) {
+                            java.util.Arrays.fill(row, dst, dst + lo, 0f);
+                        }
+                        if (hi < wo) {
+                            java.util.Arrays.fill(row, dst + hi, dst + wo, 0f);
+                        }
+                        int src = xc + ih * w + iwOff;
+                        if (strideW == 1) {
+                            System.arraycopy(x, src + lo, row, dst + lo, hi - lo);
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) {
+                                row[dst + ow] = x[src + ow * strideW];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The adjoint of {@link #im2col}: adds col rows back into the image at {@code dx[xOff]} (channels from c0). */
+    public void col2imAdd(float[][] col, int colOff, float[] dx, int xOff, int c0, int channels) {
+        int r = 0;
+        for (int ch = 0; ch < channels; ch++) {
+            int xc = xOff + (c0 + ch) * h * w;
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++, r++) {
+                    float[] row = col[r];
+                    int lo = owLo(j);
+                    int hi = owHi(j);
+                    int iwOff = j * dilW - padLeft;
+                    for (int oh = 0; oh < ho; oh++) {
+                        int ih = oh * strideH - padTop + i * dilH;
+                        if (ih < 0 || ih >= h) {
+                            continue;
+                        }
+                        int src = colOff + oh * wo;
+                        int dst = xc + ih * w + iwOff;
+                        for (int ow = lo; ow < hi; ow++) {
+                            dx[dst + ow * strideW] += row[src + ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+package com.mindspore.flclient.runtime.ops;
+
+import com.mindspore.flclient.runtime.graph.NodeSpec;
+
+/** Add (a, b) → a + b, elementwise with trailing broadcast (see {@link Binary}). */
+final class Add extends Binary {
+    Add(NodeSpec s) {
+        super(s);
+    }
+
+    @Override
+    float apply(float u, float v) {
+        return u + v;
+    }
+}

@@ -1,0 +1,41 @@
+package com.mindspore.flclient.runtime.ops;
+
+import com.mindspore.flclient.runtime.graph.NodeSpec;
+import com.mindspore.flclient.runtime.graph.Value;
+
+/** BiasAddGrad (dy) → db: the sum of dy over every axis but 1, the gradient of {@link BiasAdd}'s bias. */
+final class BiasAddGrad implements Kernel {
+    private final float[] dy;
+    private final float[] db;
+    private final int outer;
+    private final int channels;
+    private final int inner;
+
+    BiasAddGrad(NodeSpec s) {
+        s.requireInputs(1);
+        Value v = s.input(0);
+        if (v.shape.length < 2) {
+            throw s.fail("dy " + v.describe() + " needs rank ≥ 2");
+        }
+        outer = v.shape[0];
+        channels = v.shape[1];
+        inner = v.numel / Math.max(1, outer * channels);
+        dy = s.floatIn(0);
+        db = s.floatOut(0, new int[] {channels});
+    }
+
+    @Override
+    public void run() {
+        java.util.Arrays.fill(db, 0f);
+        for (int n = 0; n < outer; n++) {
+            for (int c = 0; c < channels; c++) {
+                int off = (n * channels + c) * inner;
+                float sum = 0f;
+                for (int i = 0; i < inner; i++) {
+                    sum += dy[off + i];
+                }
+                db[c] += sum;
+            }
+        }
+    }
+}

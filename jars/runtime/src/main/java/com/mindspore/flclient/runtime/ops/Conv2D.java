@@ -1,0 +1,56 @@
+package com.mindspore.flclient.runtime.ops;
+
+import com.mindspore.flclient.runtime.graph.NodeSpec;
+import com.mindspore.flclient.runtime.kernels.Gemm;
+
+/**
+ * Conv2D (x, w) → y: im2col of a block of images, then {@code y = W · col} per group with
+ * {@link Gemm}. The backward is the separate nodes {@link Conv2DBackpropInput} and
+ * {@link Conv2DBackpropFilter} that MindSpore's graph contains.
+ */
+final class Conv2D implements Kernel {
+    private final ConvParams p;
+    private final float[] x;
+    private final float[] w;
+    private final float[] y;
+    private final float[][] col;
+    private final float[][] out;
+    private final int block;
+
+    Conv2D(NodeSpec s) {
+        s.requireInputs(2);
+        ConvParams.requireRank4(s, s.input(0), "input");
+        ConvParams.requireRank4(s, s.input(1), "filter");
+        p = new ConvParams(s, s.input(0).shape, s.input(1).shape);
+        x = s.floatIn(0);
+        w = s.floatIn(1);
+        y = s.floatOut(0, p.yShape);
+        block = p.imagesPerBlock();
+        int cols = block * p.geo.outPixels();
+        col = new float[p.kg][cols];
+        out = new float[p.og][cols];
+    }
+
+    @Override
+    public void run() {
+        var g = p.geo;
+        int pix = g.outPixels();
+        int imageSize = g.c * g.h * g.w;
+        for (int n0 = 0; n0 < g.n; n0 += block) {
+            int nb = Math.min(block, g.n - n0);
+            int cols = nb * pix;
+            for (int grp = 0; grp < p.group; grp++) {
+                for (int b = 0; b < nb; b++) {
+                    g.im2col(x, (n0 + b) * imageSize, grp * p.cg, p.cg, col, b * pix);
+                }
+                Gemm.zero(out, 0, p.og, cols);
+                Gemm.mulAdd(p.og, cols, p.kg, w, grp * p.og * p.kg, p.kg, 1, col, 0, out, 0);
+                for (int o = 0; o < p.og; o++) {
+                    for (int b = 0; b < nb; b++) {
+                        System.arraycopy(out[o], b * pix, y, ((n0 + b) * p.o + grp * p.og + o) * pix, pix);
+                    }
+                }
+            }
+        }
+    }
+}
