@@ -8,7 +8,7 @@ import pytest
 
 # -- FL server (pyflclient.server) ------------------------------------------------------
 
-#: the 8 trainable weights of LeNet5 (3×32×32 → 62): 62,006 floats
+#: the 8 trainable weights of LeNet5 (3×32×32 → 62): 66,404 floats
 LENET_SHAPES: dict[str, tuple[int, ...]] = {
     "conv1.weight": (6, 3, 5, 5), "conv2.weight": (16, 6, 5, 5),
     "fc1.weight": (120, 400), "fc1.bias": (120,), "fc2.weight": (84, 120), "fc2.bias": (84,),

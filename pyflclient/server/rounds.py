@@ -176,7 +176,8 @@ class Rounds:
             self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
                       began_ms=view.update_window_began_ms)
         if view.uploaded >= self.config.update_model_threshold:
-            await self.finish(view.iteration)
+            # shielded: a device hanging up must not leave the iteration closed but unpublished
+            await asyncio.shield(self.finish(view.iteration))
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
 
     async def get_model(self, req: GetModelRequest) -> GetModelResponse:

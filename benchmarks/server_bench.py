@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""FL server throughput with K concurrent LeNet-size clients, and the cost of aggregation.
+
+Part 1 (HTTP): starts ``pyflclient server`` as its own process (so the clients of
+this process do not share its GIL), then per iteration K asyncio clients
+(aiohttp) each startFLJob (download the 62,006-float model), all upload at once
+(updateModel, data_size × weights) and getModel. Reported: uploads/s over the
+upload phase and over whole iterations.
+
+Part 2 (in-process, same run, same arrays): the cost per upload of
+
+* ``FedAvg.add`` (8 float64 ``np.add``, what the server does),
+* the server's whole non-HTTP upload path (verify + decode the FlatBuffer, check
+  names/sizes/finite, ``FedAvg.add``),
+
+each as a ratio to a plain numpy weighted add of the same upload (one float32
+``acc += n * w`` over the concatenated 62,006 floats).
+
+    python benchmarks/server_bench.py --clients 16 --iterations 5
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pyflclient.protocol import (  # noqa: E402
+    GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
+    UpdateModelResponse,
+)
+from pyflclient.server.aggregation import FedAvg  # noqa: E402
+
+LENET = {"conv1.weight": (6, 3, 5, 5), "conv2.weight": (16, 6, 5, 5), "fc1.weight": (120, 400), "fc1.bias": (120,),
+         "fc2.weight": (84, 120), "fc2.bias": (84,), "fc3.weight": (62, 84), "fc3.bias": (62,)}
+
+
+def lenet(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {n: rng.normal(0, 0.1, s).astype(np.float32) for n, s in LENET.items()}
+
+
+async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]:
+    import aiohttp
+
+    async def post(session: aiohttp.ClientSession, rnd: str, body: bytes) -> bytes:
+        async with session.post(f"{url}/{rnd}", data=body) as resp:
+            assert resp.status == 200, resp.status
+            return await resp.read()
+
+    upload_s = total_s = 0.0
+    uploads = 0
+    connector = aiohttp.TCPConnector(limit=clients * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for it in range(1, iterations + 1):
+            t0 = time.perf_counter()
+            joined = await asyncio.gather(*(post(session, "startFLJob", StartFLJobRequest(
+                "Lenet", f"dev-{k}", it, 32 * (k + 1)).to_bytes()) for k in range(clients)))
+            replies = [StartFLJobResponse.from_bytes(b) for b in joined]
+            assert all(r.retcode == ResponseCode.SUCCEED and r.iteration == it for r in replies)
+            bodies = []
+            for k, r in enumerate(replies):
+                n = np.float32(32 * (k + 1))
+                bodies.append(UpdateModelRequest("Lenet", f"dev-{k}", it,
+                                                 {name: w * n for name, w in r.weights.items()}).to_bytes())
+            t1 = time.perf_counter()
+            done = await asyncio.gather(*(post(session, "updateModel", b) for b in bodies))
+            t2 = time.perf_counter()
+            assert all(UpdateModelResponse.from_bytes(b).retcode == ResponseCode.SUCCEED for b in done)
+            got = GetModelResponse.from_bytes(await post(session, "getModel", GetModelRequest("Lenet", it).to_bytes()))
+            assert got.retcode == ResponseCode.SUCCEED, got.reason
+            t3 = time.perf_counter()
+            upload_s += t2 - t1
+            total_s += t3 - t0  # whole iteration, client-side encoding included
+            uploads += clients
+    return {"uploads": uploads, "upload_phase_per_s": uploads / upload_s, "iteration_per_s": uploads / total_s}
+
+
+def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
+    from pyflclient.server.rounds import Rounds
+    from pyflclient.server.config import ServerConfig
+    from pyflclient.server.store import MemoryStore
+
+    uploads = [{n: w * np.float32(32 * (k + 1)) for n, w in lenet(k).items()} for k in range(clients)]
+    flat = [np.concatenate([u[n].reshape(-1) for n in LENET]) for u in uploads]
+    sizes = [32 * (k + 1) for k in range(clients)]
+    trained = [f / np.float32(s) for f, s in zip(flat, sizes)]
+    bodies = [UpdateModelRequest("Lenet", f"dev-{k}", 1, u).to_bytes() for k, u in enumerate(uploads)]
+    rounds = Rounds(ServerConfig(), MemoryStore(), lenet(0))
+
+    def numpy_weighted_add() -> None:
+        acc = np.zeros_like(trained[0])
+        for w, s in zip(trained, sizes):
+            acc += np.float32(s) * w
+        acc /= np.float32(sum(sizes))
+
+    def fedavg() -> None:
+        agg = FedAvg(LENET)
+        for u, s in zip(uploads, sizes):
+            agg.add(u, s)
+        agg.result()
+
+    def server_path() -> None:
+        agg = FedAvg(LENET)
+        for body, s in zip(bodies, sizes):
+            req = UpdateModelRequest.from_bytes(body)
+            assert rounds.check_weights(req.weights) is None
+            agg.add(req.weights, s)
+        agg.result()
+
+    def best(fn) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times) / clients
+
+    base = best(numpy_weighted_add)
+    fa = best(fedavg)
+    path = best(server_path)
+    return {"numpy_us": base * 1e6, "fedavg_us": fa * 1e6, "server_path_us": path * 1e6,
+            "fedavg_ratio": fa / base, "server_path_ratio": path / base}
+
+
+def start_server(clients: int, iterations: int, folder: Path) -> tuple[subprocess.Popen[str], str]:
+    np.savez(folder / "lenet.npz", **lenet(0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pyflclient.cli import main; sys.exit(main())", "server",
+         "--model", str(folder / "lenet.npz"), "--start-fl-job-threshold", str(clients),
+         "--fl-iteration-num", str(iterations), "--checkpoint-dir", str(folder / "ckpt")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:  # type: ignore[union-attr]
+        if line.startswith("listening on "):
+            return proc, line.split()[2]
+    raise SystemExit("the server did not start")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=16, help="K concurrent clients (= start_fl_job_threshold)")
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=20, help="repeats of the in-process timing (best is kept)")
+    args = ap.parse_args()
+    print(f"LeNet: {len(LENET)} weights, {sum(int(np.prod(s)) for s in LENET.values()):,} floats; "
+          f"K={args.clients} clients, {args.iterations} iterations; load average {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(args.clients, args.iterations, Path(tmp))
+        try:
+            http = asyncio.run(http_part(url, args.clients, args.iterations))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"HTTP: {http['uploads']} uploads; {http['upload_phase_per_s']:.0f} updates/s in the upload phase, "
+          f"{http['iteration_per_s']:.0f} updates/s over whole iterations (startFLJob + updateModel + getModel "
+          f"+ checkpoint)")
+    agg = aggregation_part(args.clients, args.repeats)
+    print(f"aggregation per upload: numpy weighted add {agg['numpy_us']:.0f} us; FedAvg.add {agg['fedavg_us']:.0f} us "
+          f"(x{agg['fedavg_ratio']:.2f}); server path verify+decode+checks+FedAvg {agg['server_path_us']:.0f} us "
+          f"(x{agg['server_path_ratio']:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
