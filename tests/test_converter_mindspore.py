@@ -242,3 +242,33 @@ def test_small_cnn_with_avgpool_sigmoid_tanh_and_biasless_dense_trains_like_mind
     expected = train_mindspore(train, x, y)
     actual = train_reference(model, x, y)
     assert_same_training(expected, actual, model, rtol=1e-4)
+
+
+def test_dilated_grouped_and_explicitly_padded_convolutions_and_same_maxpool_train_like_mindspore(scratch):
+    nn = ms.nn
+
+    class Exotic(nn.Cell):
+        """Explicit pad + dilation 2, grouped conv with same padding, 3×3/2 max-pool with same padding."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3, pad_mode="pad", padding=1, dilation=2)
+            self.c2 = nn.Conv2d(4, 4, 3, pad_mode="same", group=2)
+            self.pool = nn.MaxPool2d(3, stride=2, pad_mode="same")
+            self.relu = nn.ReLU()
+            self.flat = nn.Flatten()
+            self.fc = nn.Dense(4 * 7 * 7, 5)
+
+        def construct(self, x):
+            return self.fc(self.flat(self.pool(self.relu(self.c2(self.relu(self.c1(x)))))))
+
+    ms.set_seed(3)
+    train = export.make_train_cell(Exotic(), learning_rate=0.05)
+    model = export_and_convert(train, scratch / "exotic", 8, (3, 16, 16))
+    convs = [n.attrs for n in model.nodes if n.op_type == "Conv2D"]
+    assert convs[0]["dilation"] == (2, 2) and convs[0]["pad"] == (1, 1, 1, 1) and convs[1]["group"] == 2
+    assert next(n for n in model.nodes if n.op_type == "MaxPool").attrs["pad"] == (0, 1, 0, 1)
+    x, y = random_batches(5, 8, (3, 16, 16), 5, seed=4)
+    expected = train_mindspore(train, x, y)
+    actual = train_reference(model, x, y)
+    assert_same_training(expected, actual, model, rtol=1e-4)
