@@ -69,6 +69,11 @@ public abstract class Client {
         return context.logger();
     }
 
+    /** The data set of a run type after {@link #initDataSets}, or null. */
+    public DataSet getDataSet(RunType type) {
+        return dataSets.get(type);
+    }
+
     /** Loads the model file. */
     public Status initSessionAndInputs(String modelPath) {
         if (modelPath == null) {
