@@ -125,14 +125,18 @@ def run_runtime_tool(*args: str | Path, timeout: float = 300) -> subprocess.Comp
 
 
 def train_java(ms_file: Path, x: np.ndarray, y: np.ndarray, workdir: Path) -> Trained:
-    """``RuntimeTool train`` over all batches of x/y; the Parameters are read back from its output model."""
+    """``RuntimeTool train``, one step per batch of x [N, C, H, W] / y [N] in order (N a multiple of
+    the model's batch); the Parameters are read back from the model file it writes."""
     from pyflclient.model import msfile
 
+    model = msfile.load(ms_file)
+    batch = model.tensors[model.data_input].shape[0]
+    assert len(y) % batch == 0, f"{len(y)} samples are not whole batches of {batch}"
     data, label = workdir / "train_x.bin", workdir / "train_y.bin"
     out, losses = workdir / "java_trained.ms", workdir / "java_losses.txt"
     x.astype("<f4").tofile(data)
     y.astype("<i4").tofile(label)
-    run_runtime_tool("train", "--model", ms_file, "--data", data, "--label", label, "--steps", len(x),
+    run_runtime_tool("train", "--model", ms_file, "--data", data, "--label", label, "--steps", len(y) // batch,
                      "--out", out, "--losses", losses)
     model = msfile.load(out)
     return Trained(np.loadtxt(losses, dtype=np.float64, ndmin=1),
