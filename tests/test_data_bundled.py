@@ -102,7 +102,7 @@ def test_unknown_non_empty_folder_is_not_overwritten(tmp_path: Path) -> None:
 
 
 def test_more_clients_than_the_pool_can_give_two_batches_each_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="use at most 78 clients"):
+    with pytest.raises(ValueError, match="between 1 and 78 at batch size 32, got 100"):
         build_bundled_clients(tmp_path / "x", num_clients=100)
 
 

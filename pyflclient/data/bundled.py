@@ -124,6 +124,13 @@ def build_bundled_clients(
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     pixels, labels = load_mnist_5k()
     rng = np.random.default_rng(seed)
+    max_clients = labels.shape[0] // batch_size // 2
+    if not 1 <= num_clients <= max_clients:
+        raise ValueError(
+            f"the number of clients must be between 1 and {max_clients} at batch size {batch_size}, got "
+            f"{num_clients}: the bundled set has {labels.shape[0]} digits ({labels.shape[0] // batch_size} whole "
+            "batches) and each client needs one train and one test batch; use a smaller batch size for more clients"
+        )
     # sizes in whole batches (>= 2: one train, one test), so hardly any image needs repeating;
     # the pool's last partial batch goes to the largest client's train split
     batches = client_sizes(labels.shape[0] // batch_size, num_clients, 2, size_cv, rng)
