@@ -84,6 +84,55 @@ def worst_difference(expected: Trained, actual: Trained, names: list[str] | None
     return max(rows, key=lambda r: r[1])
 
 
+# ---- small networks beyond LeNet (input 3×16×16, 5 classes) -----------------------------------------
+
+def small_cnn(pool_pad_mode: str = "valid"):
+    """Conv (same, stride 2, bias) → AvgPool → Sigmoid → Dense without bias → Tanh → Dense."""
+    import mindspore as ms
+
+    nn = ms.nn
+
+    class SmallCNN(nn.Cell):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, pad_mode="same", stride=2, has_bias=True)
+            self.pool = nn.AvgPool2d(kernel_size=3 if pool_pad_mode == "same" else 2, stride=2,
+                                     pad_mode=pool_pad_mode)
+            self.act = nn.Sigmoid()
+            self.flat = nn.Flatten()
+            self.fc1 = nn.Dense(4 * 4 * 4, 16, has_bias=False)
+            self.tanh = nn.Tanh()
+            self.fc2 = nn.Dense(16, 5)
+
+        def construct(self, x):
+            return self.fc2(self.tanh(self.fc1(self.flat(self.act(self.pool(self.conv(x)))))))
+
+    return SmallCNN()
+
+
+def exotic_cnn():
+    """Explicit pad + dilation 2, grouped conv with same padding, 3×3/2 max-pool with same padding
+    (input 3×16×16, 5 classes)."""
+    import mindspore as ms
+
+    nn = ms.nn
+
+    class Exotic(nn.Cell):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3, pad_mode="pad", padding=1, dilation=2)
+            self.c2 = nn.Conv2d(4, 4, 3, pad_mode="same", group=2)
+            self.pool = nn.MaxPool2d(3, stride=2, pad_mode="same")
+            self.relu = nn.ReLU()
+            self.flat = nn.Flatten()
+            self.fc = nn.Dense(4 * 7 * 7, 5)
+
+        def construct(self, x):
+            return self.fc(self.flat(self.pool(self.relu(self.c2(self.relu(self.c1(x)))))))
+
+    return Exotic()
+
+
 # ---- the Java runtime through its command-line tool --------------------------------------------
 
 def _has_runtime_tool(jar: Path) -> bool:

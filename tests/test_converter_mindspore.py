@@ -16,8 +16,8 @@ import pytest
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before mindspore is imported: 40× faster convolutions
 ms = pytest.importorskip("mindspore")
 
-from _model_support import (Trained, random_batches, relative_difference, train_mindspore,  # noqa: E402
-                            train_reference, working_directory, worst_difference)
+from _model_support import (Trained, exotic_cnn, random_batches, relative_difference, small_cnn,  # noqa: E402
+                            train_mindspore, train_reference, working_directory, worst_difference)
 
 from pyflclient.model import converter, export, lenet, msfile  # noqa: E402
 from pyflclient.model.msfile import Phase, Role  # noqa: E402
@@ -44,28 +44,6 @@ def lenet_mindir(scratch):
 def lenet_model(lenet_mindir) -> msfile.MsModel:
     return converter.convert_proto(converter.load_mindir(lenet_mindir), name="lenet_train",
                                    source=str(lenet_mindir))
-
-
-def small_cnn(pool_pad_mode: str = "valid"):
-    """Conv (same, stride 2, bias) → AvgPool → Sigmoid → Dense without bias → Tanh → Dense."""
-    nn = ms.nn
-
-    class SmallCNN(nn.Cell):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, pad_mode="same", stride=2, has_bias=True)
-            self.pool = nn.AvgPool2d(kernel_size=3 if pool_pad_mode == "same" else 2, stride=2,
-                                     pad_mode=pool_pad_mode)
-            self.act = nn.Sigmoid()
-            self.flat = nn.Flatten()
-            self.fc1 = nn.Dense(4 * 4 * 4, 16, has_bias=False)
-            self.tanh = nn.Tanh()
-            self.fc2 = nn.Dense(16, 5)
-
-        def construct(self, x):
-            return self.fc2(self.tanh(self.fc1(self.flat(self.act(self.pool(self.conv(x)))))))
-
-    return SmallCNN()
 
 
 def export_and_convert(train_cell, path, batch_size: int, image_shape: tuple[int, ...]) -> msfile.MsModel:
@@ -245,25 +223,8 @@ def test_small_cnn_with_avgpool_sigmoid_tanh_and_biasless_dense_trains_like_mind
 
 
 def test_dilated_grouped_and_explicitly_padded_convolutions_and_same_maxpool_train_like_mindspore(scratch):
-    nn = ms.nn
-
-    class Exotic(nn.Cell):
-        """Explicit pad + dilation 2, grouped conv with same padding, 3×3/2 max-pool with same padding."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.c1 = nn.Conv2d(3, 4, 3, pad_mode="pad", padding=1, dilation=2)
-            self.c2 = nn.Conv2d(4, 4, 3, pad_mode="same", group=2)
-            self.pool = nn.MaxPool2d(3, stride=2, pad_mode="same")
-            self.relu = nn.ReLU()
-            self.flat = nn.Flatten()
-            self.fc = nn.Dense(4 * 7 * 7, 5)
-
-        def construct(self, x):
-            return self.fc(self.flat(self.pool(self.relu(self.c2(self.relu(self.c1(x)))))))
-
     ms.set_seed(3)
-    train = export.make_train_cell(Exotic(), learning_rate=0.05)
+    train = export.make_train_cell(exotic_cnn(), learning_rate=0.05)
     model = export_and_convert(train, scratch / "exotic", 8, (3, 16, 16))
     convs = [n.attrs for n in model.nodes if n.op_type == "Conv2D"]
     assert convs[0]["dilation"] == (2, 2) and convs[0]["pad"] == (1, 1, 1, 1) and convs[1]["group"] == 2

@@ -5,7 +5,9 @@ converted; then the same 5 batches are trained by MindSpore itself and by the Ja
 runtime (``RuntimeTool train`` on the .ms file, from the same initial weights). Losses
 and every Parameter (weights and momentum accumulators) must agree to a relative 1e-3
 (max |a − b| / max |a| per tensor), and the Java runtime's predictions on the untrained
-model must be MindSpore's forward-pass predictions.
+model must be MindSpore's forward-pass predictions. Smaller networks (AvgPool, Sigmoid, Tanh,
+Dense without bias, dilated/grouped/padded convolutions; SGD, Adam) get the same check:
+a user's own network of such layers trains on the device as in MindSpore.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ import pytest
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before mindspore is imported: 40× faster convolutions
 ms = pytest.importorskip("mindspore")
 
-from _model_support import (Trained, predict_java, random_batches, relative_difference,  # noqa: E402
-                            train_java, train_mindspore, working_directory, worst_difference)
+from _model_support import (Trained, exotic_cnn, predict_java, random_batches, relative_difference,  # noqa: E402
+                            small_cnn, train_java, train_mindspore, working_directory, worst_difference)
 
 from pyflclient.model import converter, export, lenet, msfile  # noqa: E402
 
@@ -80,3 +82,23 @@ def test_java_predictions_are_mindspore_forward_pass_predictions(mindspore_run, 
     labels, logits = predict_java(mindspore_run.ms_file, mindspore_run.images[0], tmp_path)
     assert relative_difference(mindspore_run.initial_logits, logits) < TOLERANCE
     np.testing.assert_array_equal(labels, mindspore_run.initial_logits.argmax(axis=1))
+
+
+@pytest.mark.parametrize("network, optimizer, lr", [
+    ("small_cnn_valid", "sgd", 0.05), ("small_cnn_valid", "adam", 0.001), ("small_cnn_same", "momentum", 0.05),
+    ("exotic_cnn", "momentum", 0.05)])
+def test_java_runtime_trains_other_small_networks_like_mindspore(network, optimizer, lr, tmp_path):
+    builders = {"small_cnn_valid": lambda: small_cnn("valid"), "small_cnn_same": lambda: small_cnn("same"),
+                "exotic_cnn": exotic_cnn}
+    with working_directory(tmp_path):
+        ms.set_seed(3)
+        train = export.make_train_cell(builders[network](), optimizer=optimizer, learning_rate=lr)
+        mindir = export.export_train_cell(train, tmp_path / network, batch_size=8, input_shape=(3, 16, 16))
+        ms_file = converter.convert(mindir, tmp_path / network)
+        x, y = random_batches(STEPS, 8, (3, 16, 16), 5, seed=4)
+        expected = train_mindspore(train, x, y)
+    java = train_java(ms_file, x.reshape(-1, 3, 16, 16), y.reshape(-1), tmp_path)
+    names = [t.name for t in msfile.load(ms_file).tensors
+             if t.role == msfile.Role.PARAMETER and t.dtype == msfile.DataType.FLOAT32]
+    name, worst = worst_difference(expected, java, names)
+    assert worst < TOLERANCE, f"{name} differs by {worst:.2e} (relative) after {STEPS} steps"
