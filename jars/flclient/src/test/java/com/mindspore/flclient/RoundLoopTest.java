@@ -347,8 +347,8 @@ class RoundLoopTest {
         String log = fx.logText();
         assertTrue(log.contains("[startFLJob] startFLJob succeed, curIteration: 1"), log);
         assertTrue(log.contains("[startFLJob] startFLJob succeed, curIteration: 2"), log);
-        assertTrue(log.matches("(?s).*----------epoch:1,average loss:[0-9.]+ ----------.*"), log);
-        assertTrue(log.matches("(?s).*----------epoch:2,average loss:[0-9.]+ ----------.*"), log);
+        assertTrue(log.matches("(?s).*----------epoch:1,average loss:[-+0-9.Ee]+ ----------.*"), log);
+        assertTrue(log.matches("(?s).*----------epoch:2,average loss:[-+0-9.Ee]+ ----------.*"), log);
         assertTrue(log.contains("[getModel] get response from server ok!"), log);
         assertTrue(log.matches("(?s).*\\[evaluate\\] evaluate acc: [0-9.]+.*"), log);
         assertTrue(log.contains("the last batch is completed with 2 repeated samples"), log);

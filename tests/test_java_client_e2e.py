@@ -1,0 +1,203 @@
+"""End to end without JPype: the project's server and four `java -cp … SyncFLJob` processes.
+
+The seed runs one JVM per device from a shell (run_client_x86.py); this is that path.
+Four clients with different data sizes train the shipped LeNet `.ms` for three
+iterations on a generated task that a CNN learns fast (the class is the bright
+quadrant of the image, 4 classes), so the test can demand accuracy well above
+chance. The server records the uploads, so the final global model can be checked
+against FedAvg computed here from what the Java clients really sent.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from pyflclient._jvm import find_jars
+from pyflclient.model import msfile
+from pyflclient.server import Server
+
+ROOT = Path(__file__).resolve().parents[1]
+LENET = ROOT / "pyflclient" / "models" / "lenet_train.ms"
+CASE = "com.mindspore.flclient.demo.lenet.LenetClient"
+CLIENTS = 4
+ITERATIONS = 3
+EPOCHS = 5
+CLASSES = 4
+#: 96, 112, 128, 144 training images: two clients need a padded last batch of 32.
+TRAIN_SIZES = [96 + 16 * i for i in range(CLIENTS)]
+TEST_SIZE = 64
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def quadrant_task(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n images NHWC (32, 32, 3) in [0, 1]: noise plus a bright 16×16 quadrant; the label is the quadrant."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, n).astype(np.int32)
+    images = rng.uniform(0.0, 0.3, (n, 32, 32, 3)).astype(np.float32)
+    for i, k in enumerate(labels):
+        r, c = divmod(int(k), 2)
+        images[i, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16, :] += 0.7
+    return images, labels
+
+
+@dataclass
+class Device:
+    index: int
+    folder: Path
+    model: Path
+    train: tuple[Path, Path]
+    test: tuple[Path, Path]
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "client.log"
+
+    @property
+    def fl_id(self) -> str:
+        return f"f{self.index}"
+
+
+def make_device(root: Path, i: int) -> Device:
+    folder = root / f"client_{i}"
+    folder.mkdir(parents=True)
+    files = {}
+    for part, n, seed in (("train", TRAIN_SIZES[i], i), ("test", TEST_SIZE, 100 + i)):
+        x, y = quadrant_task(n, seed)
+        files[part] = (folder / f"f{i}_bn_{n}_{part}_data.bin", folder / f"f{i}_bn_{n}_{part}_label.bin")
+        x.tofile(files[part][0])
+        y.tofile(files[part][1])
+    model = folder / f"lenet_train{i}.ms"
+    shutil.copy(LENET, model)
+    return Device(i, folder, model, files["train"], files["test"])
+
+
+def java_client(device: Device, url: str, task: str, *extra: str) -> list[str]:
+    client_jar, case_jar = find_jars()
+    return ["java", "-Xmx256m", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
+            "--task", task, "--flName", CASE, "--trainModelPath", str(device.model), "--domainName", url,
+            "--trainData", f"{device.train[0]},{device.train[1]}", "--evalData", f"{device.test[0]},{device.test[1]}",
+            "--batchSize", "32", "--clientID", device.fl_id, "--logPath", str(device.log), *extra]
+
+
+@dataclass
+class Run:
+    server: Server
+    devices: list[Device]
+    exit_codes: list[int]
+    outputs: list[str]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    root = tmp_path_factory.mktemp("e2e")
+    devices = [make_device(root, i) for i in range(CLIENTS)]
+    with Server(LENET, start_fl_job_threshold=CLIENTS, fl_iteration_num=ITERATIONS, client_epoch_num=EPOCHS,
+                client_batch_size=32, client_learning_rate=0.01, start_fl_job_time_window=120_000,
+                update_model_time_window=120_000, record_uploads=True) as srv:
+        procs = [subprocess.Popen(java_client(d, srv.url, "train"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for d in devices]
+        outputs = [p.communicate(timeout=400)[0] for p in procs]
+        assert srv.wait_finished(timeout=30), f"server did not finish: {srv.metrics()}"
+        yield Run(srv, devices, [p.returncode for p in procs], outputs)
+
+
+def test_every_java_client_process_finishes_the_job_with_exit_code_0(run: Run) -> None:
+    assert run.exit_codes == [0] * CLIENTS, "\n".join(run.outputs)
+    assert [m["uploaded"] for m in run.server.metrics()] == [CLIENTS] * ITERATIONS
+
+
+def test_each_client_sends_its_own_training_sample_count_as_data_size(run: Run) -> None:
+    for it in range(1, ITERATIONS + 1):
+        sizes = {u.fl_id: u.data_size for u in run.server.uploads(it)}
+        assert sizes == {d.fl_id: TRAIN_SIZES[d.index] for d in run.devices}
+
+
+def test_the_final_global_model_is_the_fedavg_of_what_the_java_clients_uploaded(run: Run) -> None:
+    uploads = run.server.uploads(ITERATIONS)
+    total = sum(u.data_size for u in uploads)
+    final = run.server.global_model()
+    assert set(final) == set(uploads[0].weights)
+    for name, got in final.items():
+        expected = sum(u.weights[name].astype(np.float64) for u in uploads) / total
+        np.testing.assert_allclose(got.reshape(-1), expected.astype(np.float32).reshape(-1), rtol=1e-6, atol=1e-7,
+                                   err_msg=name)
+
+
+def test_each_client_saved_the_final_global_model_into_its_model_file(run: Run) -> None:
+    final = run.server.global_model()
+    for d in run.devices:
+        saved = msfile.trainable_weights(d.model)
+        for name, arr in final.items():
+            np.testing.assert_array_equal(saved[name].reshape(-1), arr.reshape(-1), err_msg=f"{d.model}: {name}")
+
+
+def test_each_client_log_has_the_seeds_loss_accuracy_and_round_lines(run: Run) -> None:
+    for d in run.devices:
+        log = d.log.read_text()
+        losses = re.findall(r"----------epoch:(\d+),average loss:([-+0-9.Ee]+) ----------", log)
+        assert len(losses) == ITERATIONS * EPOCHS, log
+        assert all(np.isfinite(float(v)) for _, v in losses)
+        assert len(re.findall(r"\[evaluate\] evaluate acc: [0-9.]+", log)) == ITERATIONS, log
+        for it in range(1, ITERATIONS + 1):
+            assert f"[startFLJob] startFLJob succeed, curIteration: {it}" in log
+        assert log.count("[getModel] get response from server ok!") == ITERATIONS
+
+
+def test_padding_of_the_last_batch_is_logged_not_silent(run: Run) -> None:
+    for d in run.devices:
+        pad = -TRAIN_SIZES[d.index] % 32
+        log = d.log.read_text()
+        if pad:
+            assert f"the last batch is completed with {pad} repeated samples" in log, log
+        else:
+            assert "repeated samples" not in log.split("[evaluate]")[0]
+
+
+def test_the_final_model_classifies_the_generated_task_far_above_chance(run: Run) -> None:
+    final_acc = []
+    for d in run.devices:
+        accs = [float(a) for a in re.findall(r"\[evaluate\] evaluate acc: ([0-9.]+)", d.log.read_text())]
+        final_acc.append(accs[-1])
+    chance = 1 / CLASSES
+    assert min(final_acc) > chance + 0.25, f"final accuracies {final_acc}, chance {chance}"
+
+
+def test_inference_task_logs_one_predicted_label_per_test_image(run: Run) -> None:
+    d = run.devices[0]
+    proc = subprocess.run(java_client(d, run.server.url, "inference", "--inferData", str(d.test[0])),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = re.findall(r"\[model inference\] the predicted labels: \[([0-9, ]*)\]", d.log.read_text())[-1]
+    labels = np.array([int(v) for v in line.split(",")])
+    truth = np.fromfile(d.test[1], dtype=np.int32)
+    assert labels.shape == truth.shape
+    assert (labels == truth).mean() > 1 / CLASSES + 0.25
+
+
+def test_getmodel_task_writes_the_servers_newest_model_into_a_fresh_copy(run: Run, tmp_path: Path) -> None:
+    d = run.devices[1]
+    fresh = tmp_path / "fresh.ms"
+    shutil.copy(LENET, fresh)
+    cmd = java_client(d, run.server.url, "getModel")
+    cmd[cmd.index("--trainModelPath") + 1] = str(fresh)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    saved = msfile.trainable_weights(fresh)
+    for name, arr in run.server.global_model().items():
+        np.testing.assert_array_equal(saved[name].reshape(-1), arr.reshape(-1), err_msg=name)
+
+
+def test_a_bad_argument_exits_with_code_2_and_names_it(tmp_path: Path) -> None:
+    client_jar, case_jar = find_jars()
+    proc = subprocess.run(["java", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
+                           "--task", "train", "--domainName", "ftp://x"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "FLParameter.domainName = ftp://x" in proc.stderr
