@@ -113,6 +113,17 @@ def test_client_without_test_split_is_skipped_with_a_warning(archive, caplog) ->
     assert "skipping client f0178_39" in caplog.text
 
 
+def test_empty_bn_0_split_of_the_seeds_img2bin_counts_as_missing(archive, caplog) -> None:
+    root, _ = archive
+    for f in (root / "f0178_39").glob("*_test_*.bin"):
+        f.rename(f.with_name(f.name.replace("_bn_2_", "_bn_0_")))
+        f.with_name(f.name.replace("_bn_2_", "_bn_0_")).write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        assert [c.name for c in discover_clients(root)] == ["f0000_14"]
+    assert "no test samples" in caplog.text
+    assert discover_clients(root, require_test=False)[1].test_data is None
+
+
 def test_client_without_test_split_is_kept_when_test_is_not_required(archive) -> None:
     root, _ = archive
     for f in (root / "f0178_39").glob("*_test_*.bin"):

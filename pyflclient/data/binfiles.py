@@ -196,14 +196,19 @@ def _client_from_folder(folder: Path, require_test: bool) -> ClientData | None:
     test = (found.get(("test", "data")), found.get(("test", "label")))
     if None in train:
         raise DataFormatError(f"{folder} has no complete train split (need both *_train_data.bin and *_train_label.bin)")
-    if None in test:
-        if test != (None, None):
-            raise DataFormatError(f"{folder} has only half of the test split (need both *_test_data.bin and *_test_label.bin)")
-        if require_test:
-            log.warning("skipping client %s: no test split in %s", name, folder)
-            return None
+    if None in test and test != (None, None):
+        raise DataFormatError(f"{folder} has only half of the test split (need both *_test_data.bin and *_test_label.bin)")
     num_train = _count_samples(train[0], train[1])  # type: ignore[arg-type]
     num_test = _count_samples(test[0], test[1]) if test[0] is not None else 0  # type: ignore[arg-type]
+    if num_train == 0:
+        # the seed's img2bin wrote empty bn_0 files for splits below one batch
+        log.warning("skipping client %s: its train split is empty (bn_0) in %s", name, folder)
+        return None
+    if num_test == 0:
+        if require_test:
+            log.warning("skipping client %s: no test samples in %s", name, folder)
+            return None
+        test = (None, None)
     return ClientData(name, train[0], train[1], test[0], test[1], num_train, num_test)  # type: ignore[arg-type]
 
 
