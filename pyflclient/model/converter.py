@@ -655,7 +655,8 @@ class _Converter:
                 raise ConversionError(f"{self.source}: node {self.clean(node.name)} ({op}) reads "
                                       f"{r.after_update_of} after an optimizer updated it in the same step; "
                                       f"not supported")
-        prim = self.primitives.get(prim_name, (op, {}))[1] if prim_name else \
+        # a copy: handlers fold constant inputs into it, and primitives are shared between nodes
+        prim = dict(self.primitives.get(prim_name, (op, {}))[1]) if prim_name else \
             {a.name: _attr_value(a) for a in node.attribute if a.name != "shape"}
         ctx = _Ctx(self, out, op, data_inputs, prim, _node_shapes(node))
         HANDLERS[op](ctx)
