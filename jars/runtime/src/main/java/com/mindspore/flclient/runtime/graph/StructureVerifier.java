@@ -4,6 +4,8 @@ import com.mindspore.flclient.runtime.ModelFormatException;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -112,6 +114,14 @@ final class StructureVerifier {
         long len = bb.getInt(s) & 0xffffffffL;
         need(s + 4 + len + 1 <= size, what + ": string of " + len + " bytes runs past the end of the file (truncated?)");
         need(bb.get((int) (s + 4 + len)) == 0, what + ": string is not terminated (corrupt)");
+        ByteBuffer bytes = bb.duplicate();
+        bytes.position(s + 4).limit((int) (s + 4 + len));
+        try {
+            StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(bytes);
+        } catch (CharacterCodingException e) {
+            throw bad(what + ": string is not valid UTF-8 (corrupt)");
+        }
     }
 
     /** A vector field of scalars of {@code elem} bytes; returns its start (length word) or −1. */
