@@ -15,7 +15,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 import flatbuffers
 import numpy as np
@@ -85,20 +85,12 @@ def _text(raw: bytes | None) -> str:
     return raw.decode("utf-8") if raw else ""
 
 
-def _string(builder: flatbuffers.Builder, text: str | None) -> int | None:
-    return builder.CreateString(text) if text is not None else None
-
-
 def _write_feature_maps(builder: flatbuffers.Builder, weights: Weights) -> int:
     """Build a ``[FeatureMap]`` vector (children first, as FlatBuffers requires)."""
     tables = []
     for name, array in weights.items():
-        name_off = builder.CreateString(name)
-        data_off = builder.CreateNumpyVector(np.ascontiguousarray(array, dtype="<f4").reshape(-1))
-        fb.FeatureMapStart(builder)
-        fb.FeatureMapAddWeightFullname(builder, name_off)
-        fb.FeatureMapAddData(builder, data_off)
-        tables.append(fb.FeatureMapEnd(builder))
+        data = _Ref(builder.CreateNumpyVector(np.ascontiguousarray(array, dtype="<f4").reshape(-1)))
+        tables.append(_write_table(builder, "FeatureMap", weight_fullname=name, data=data))
     builder.StartVector(4, len(tables), 4)
     for off in reversed(tables):
         builder.PrependUOffsetTRelative(off)
@@ -125,6 +117,41 @@ def _finish(builder: flatbuffers.Builder, root: int) -> bytes:
     return bytes(builder.Output())
 
 
+class _Ref(int):
+    """The offset of a child already written into the builder (a table or vector), not a scalar."""
+
+
+def _camel(field_name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in field_name.split("_"))
+
+
+def _write_table(b: flatbuffers.Builder, table: str, module: Any = fb, **values: Any) -> _Ref:
+    """Write one ``table`` through the generated ``<table>Start/Add<Field>/End`` functions.
+
+    Values: ``str`` → string, weights mapping → ``[FeatureMap]``, ``_Ref`` → child
+    offset, anything else → scalar; ``None`` leaves the field out. Children are
+    written before the table starts, as FlatBuffers requires.
+    """
+    refs: dict[str, int] = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            refs[name] = b.CreateString(value)
+        elif isinstance(value, Mapping):
+            refs[name] = _write_feature_maps(b, value)
+    getattr(module, f"{table}Start")(b)
+    for name, value in values.items():
+        if value is not None:
+            getattr(module, f"{table}Add{_camel(name)}")(b, refs.get(name, value))
+    return _Ref(getattr(module, f"{table}End")(b))
+
+
+def _message(table: str, module: Any = fb, **values: Any) -> bytes:
+    """A finished buffer whose root is ``table``."""
+    floats = sum(np.size(w) + 16 for v in values.values() if isinstance(v, Mapping) for w in v.values())
+    b = flatbuffers.Builder(512 + 4 * floats)
+    return _finish(b, _write_table(b, table, module, **values))
+
+
 # -- the plan -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -140,25 +167,12 @@ class FLPlan:
     encrypt_type: str = "NOT_ENCRYPT"
     aggregation: int = fb.AggregationType.FedAvg
 
-    def _write(self, builder: flatbuffers.Builder) -> int:
-        enc = builder.CreateString(self.encrypt_type)
-        fb.CipherPublicParamsStart(builder)
-        fb.CipherPublicParamsAddEncryptType(builder, enc)
-        cipher = fb.CipherPublicParamsEnd(builder)
-        fb.AggregationStart(builder)
-        fb.AggregationAddType(builder, self.aggregation)
-        aggregation = fb.AggregationEnd(builder)
-        mode, name = builder.CreateString(self.server_mode), builder.CreateString(self.fl_name)
-        fb.FLPlanStart(builder)
-        fb.FLPlanAddServerMode(builder, mode)
-        fb.FLPlanAddFlName(builder, name)
-        fb.FLPlanAddIterations(builder, self.iterations)
-        fb.FLPlanAddEpochs(builder, self.epochs)
-        fb.FLPlanAddMiniBatch(builder, self.mini_batch)
-        fb.FLPlanAddLr(builder, self.lr)
-        fb.FLPlanAddAggregation(builder, aggregation)
-        fb.FLPlanAddCipher(builder, cipher)
-        return fb.FLPlanEnd(builder)
+    def _write(self, b: flatbuffers.Builder) -> _Ref:
+        cipher = _write_table(b, "CipherPublicParams", encrypt_type=self.encrypt_type)
+        aggregation = _write_table(b, "Aggregation", type=self.aggregation)
+        return _write_table(b, "FLPlan", server_mode=self.server_mode, fl_name=self.fl_name,
+                            iterations=self.iterations, epochs=self.epochs, mini_batch=self.mini_batch, lr=self.lr,
+                            aggregation=aggregation, cipher=cipher)
 
     @classmethod
     def _read(cls, plan: fb.FLPlan) -> "FLPlan":
@@ -183,15 +197,8 @@ class StartFLJobRequest:
     timestamp: str = ""
 
     def to_bytes(self) -> bytes:
-        b = flatbuffers.Builder(256)
-        name, fid, ts = b.CreateString(self.fl_name), b.CreateString(self.fl_id), b.CreateString(self.timestamp)
-        fb.RequestFLJobStart(b)
-        fb.RequestFLJobAddFlName(b, name)
-        fb.RequestFLJobAddFlId(b, fid)
-        fb.RequestFLJobAddIteration(b, self.iteration)
-        fb.RequestFLJobAddDataSize(b, self.data_size)
-        fb.RequestFLJobAddTimestamp(b, ts)
-        return _finish(b, fb.RequestFLJobEnd(b))
+        return _message("RequestFLJob", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+                        data_size=self.data_size, timestamp=self.timestamp)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobRequest":
@@ -214,20 +221,11 @@ class StartFLJobResponse:
 
     def to_bytes(self) -> bytes:
         b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
-        fmaps = _write_feature_maps(b, self.weights)
         plan = self.plan._write(b) if self.plan else None
-        reason, nrt, ts = _string(b, self.reason), _string(b, self.next_req_time), _string(b, self.timestamp)
-        fb.ResponseFLJobStart(b)
-        fb.ResponseFLJobAddRetcode(b, int(self.retcode))
-        fb.ResponseFLJobAddReason(b, reason)
-        fb.ResponseFLJobAddIteration(b, self.iteration)
-        fb.ResponseFLJobAddIsSelected(b, self.is_selected)
-        fb.ResponseFLJobAddNextReqTime(b, nrt)
-        if plan is not None:
-            fb.ResponseFLJobAddFlPlanConfig(b, plan)
-        fb.ResponseFLJobAddFeatureMap(b, fmaps)
-        fb.ResponseFLJobAddTimestamp(b, ts)
-        return _finish(b, fb.ResponseFLJobEnd(b))
+        return _finish(b, _write_table(
+            b, "ResponseFLJob", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
+            is_selected=self.is_selected, next_req_time=self.next_req_time, fl_plan_config=plan,
+            feature_map=self.weights, timestamp=self.timestamp))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobResponse":
@@ -251,16 +249,8 @@ class UpdateModelRequest:
     timestamp: str = ""
 
     def to_bytes(self) -> bytes:
-        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
-        fmaps = _write_feature_maps(b, self.weights)
-        name, fid, ts = b.CreateString(self.fl_name), b.CreateString(self.fl_id), b.CreateString(self.timestamp)
-        fb.RequestUpdateModelStart(b)
-        fb.RequestUpdateModelAddFlName(b, name)
-        fb.RequestUpdateModelAddFlId(b, fid)
-        fb.RequestUpdateModelAddIteration(b, self.iteration)
-        fb.RequestUpdateModelAddFeatureMap(b, fmaps)
-        fb.RequestUpdateModelAddTimestamp(b, ts)
-        return _finish(b, fb.RequestUpdateModelEnd(b))
+        return _message("RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+                        feature_map=self.weights, timestamp=self.timestamp)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "UpdateModelRequest":
@@ -279,14 +269,8 @@ class UpdateModelResponse:
     timestamp: str = ""
 
     def to_bytes(self) -> bytes:
-        b = flatbuffers.Builder(256)
-        reason, nrt, ts = _string(b, self.reason), _string(b, self.next_req_time), _string(b, self.timestamp)
-        fb.ResponseUpdateModelStart(b)
-        fb.ResponseUpdateModelAddRetcode(b, int(self.retcode))
-        fb.ResponseUpdateModelAddReason(b, reason)
-        fb.ResponseUpdateModelAddNextReqTime(b, nrt)
-        fb.ResponseUpdateModelAddTimestamp(b, ts)
-        return _finish(b, fb.ResponseUpdateModelEnd(b))
+        return _message("ResponseUpdateModel", retcode=int(self.retcode), reason=self.reason,
+                        next_req_time=self.next_req_time, timestamp=self.timestamp)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "UpdateModelResponse":
@@ -306,13 +290,7 @@ class GetModelRequest:
     timestamp: str = ""
 
     def to_bytes(self) -> bytes:
-        b = flatbuffers.Builder(128)
-        name, ts = b.CreateString(self.fl_name), b.CreateString(self.timestamp)
-        fb.RequestGetModelStart(b)
-        fb.RequestGetModelAddFlName(b, name)
-        fb.RequestGetModelAddIteration(b, self.iteration)
-        fb.RequestGetModelAddTimestamp(b, ts)
-        return _finish(b, fb.RequestGetModelEnd(b))
+        return _message("RequestGetModel", fl_name=self.fl_name, iteration=self.iteration, timestamp=self.timestamp)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "GetModelRequest":
@@ -331,16 +309,8 @@ class GetModelResponse:
     timestamp: str = ""
 
     def to_bytes(self) -> bytes:
-        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
-        fmaps = _write_feature_maps(b, self.weights)
-        reason, ts = _string(b, self.reason), _string(b, self.timestamp)
-        fb.ResponseGetModelStart(b)
-        fb.ResponseGetModelAddRetcode(b, int(self.retcode))
-        fb.ResponseGetModelAddReason(b, reason)
-        fb.ResponseGetModelAddIteration(b, self.iteration)
-        fb.ResponseGetModelAddFeatureMap(b, fmaps)
-        fb.ResponseGetModelAddTimestamp(b, ts)
-        return _finish(b, fb.ResponseGetModelEnd(b))
+        return _message("ResponseGetModel", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
+                        feature_map=self.weights, timestamp=self.timestamp)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "GetModelResponse":
@@ -364,17 +334,9 @@ SECURE_AGGREGATION_ROUNDS: dict[str, tuple[str | None, str | None]] = {
 
 def secure_aggregation_refusal(response_table: str, reason: str, iteration: int, next_req_time: str) -> bytes:
     """A response of ``response_table`` with ``RequestError`` (and ``reason`` where the table has one)."""
-    b = flatbuffers.Builder(256)
     has_reason = hasattr(cfb, f"{response_table}AddReason")
-    reason_off = b.CreateString(reason) if has_reason else None
-    nrt = b.CreateString(next_req_time)
-    getattr(cfb, f"{response_table}Start")(b)
-    getattr(cfb, f"{response_table}AddRetcode")(b, int(ResponseCode.RequestError))
-    if reason_off is not None:
-        getattr(cfb, f"{response_table}AddReason")(b, reason_off)
-    getattr(cfb, f"{response_table}AddIteration")(b, iteration)
-    getattr(cfb, f"{response_table}AddNextReqTime")(b, nrt)
-    return _finish(b, getattr(cfb, f"{response_table}End")(b))
+    return _message(response_table, cfb, retcode=int(ResponseCode.RequestError),
+                    reason=reason if has_reason else None, iteration=iteration, next_req_time=next_req_time)
 
 
 def verify_request(buf: bytes, table: str) -> None:
