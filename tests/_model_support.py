@@ -133,6 +133,39 @@ def exotic_cnn():
     return Exotic()
 
 
+def mlp():
+    """Flatten → Dense(768 → 32, ReLU activation) → Dense(32 → 5) (input 3×16×16, 5 classes)."""
+    import mindspore as ms
+
+    nn = ms.nn
+
+    class MLP(nn.Cell):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flat = nn.Flatten()
+            self.fc1 = nn.Dense(3 * 16 * 16, 32, activation="relu")
+            self.fc2 = nn.Dense(32, 5)
+
+        def construct(self, x):
+            return self.fc2(self.fc1(self.flat(x)))
+
+    return MLP()
+
+
+#: (network builder, make_train_cell keyword arguments): what the small-network tests run
+SMALL_NETWORKS = {
+    "cnn_avgpool_sgd": (lambda: small_cnn("valid"), dict(optimizer="sgd", learning_rate=0.05)),
+    # Adam's steps are ±lr whatever the gradient's size, so float rounding differences of
+    # near-zero gradients grow step by step; its usual small lr keeps 5 steps comparable
+    "cnn_avgpool_adam": (lambda: small_cnn("valid"), dict(optimizer="adam", learning_rate=0.001)),
+    "cnn_avgpool_same_momentum": (lambda: small_cnn("same"), dict(optimizer="momentum", learning_rate=0.05)),
+    "cnn_dilated_grouped_momentum": (exotic_cnn, dict(optimizer="momentum", learning_rate=0.05)),
+    "mlp_adam_weight_decay": (mlp, dict(optimizer="adam", learning_rate=0.001, weight_decay=0.01)),
+    "mlp_sgd_nesterov_weight_decay": (mlp, dict(optimizer="sgd", learning_rate=0.05, weight_decay=0.01,
+                                                nesterov=True)),
+}
+
+
 # ---- the Java runtime through its command-line tool --------------------------------------------
 
 def _has_runtime_tool(jar: Path) -> bool:

@@ -16,8 +16,9 @@ import pytest
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before mindspore is imported: 40× faster convolutions
 ms = pytest.importorskip("mindspore")
 
-from _model_support import (Trained, exotic_cnn, random_batches, relative_difference, small_cnn,  # noqa: E402
-                            train_mindspore, train_reference, working_directory, worst_difference)
+from _model_support import (SMALL_NETWORKS, Trained, exotic_cnn, mlp, random_batches,  # noqa: E402
+                            relative_difference, small_cnn, train_mindspore, train_reference,
+                            working_directory, worst_difference)
 
 from pyflclient.model import converter, export, lenet, msfile  # noqa: E402
 from pyflclient.model.msfile import Phase, Role  # noqa: E402
@@ -206,29 +207,33 @@ def test_lenet_predictions_match_mindspore_forward_pass(scratch):
     np.testing.assert_array_equal(interp.predict(x[0]), ms_logits.argmax(axis=1))
 
 
-@pytest.mark.parametrize("optimizer, pool_pad_mode", [("sgd", "valid"), ("adam", "valid"), ("momentum", "same")])
-def test_small_cnn_with_avgpool_sigmoid_tanh_and_biasless_dense_trains_like_mindspore(
-        scratch, optimizer, pool_pad_mode):
+def test_dense_without_bias_has_no_bias_weight(scratch):
     ms.set_seed(3)
-    # Adam's steps are ±lr whatever the gradient's size, so float rounding differences of
-    # near-zero gradients grow step by step; its usual small lr keeps 5 steps comparable
-    lr = 0.001 if optimizer == "adam" else 0.05
-    train = export.make_train_cell(small_cnn(pool_pad_mode), optimizer=optimizer, learning_rate=lr)
-    model = export_and_convert(train, scratch / f"small_{optimizer}_{pool_pad_mode}", 8, (3, 16, 16))
-    assert "fc1.bias" not in model.weight_names and "fc1.weight" in model.weight_names
-    x, y = random_batches(5, 8, (3, 16, 16), 5, seed=4)
-    expected = train_mindspore(train, x, y)
-    actual = train_reference(model, x, y)
-    assert_same_training(expected, actual, model, rtol=1e-4)
+    model = export_and_convert(export.make_train_cell(small_cnn()), scratch / "no_bias", 8, (3, 16, 16))
+    assert model.weight_names == ["conv.weight", "conv.bias", "fc1.weight", "fc2.weight", "fc2.bias"]
 
 
-def test_dilated_grouped_and_explicitly_padded_convolutions_and_same_maxpool_train_like_mindspore(scratch):
+def test_dilation_groups_and_explicit_pads_are_kept(scratch):
     ms.set_seed(3)
-    train = export.make_train_cell(exotic_cnn(), learning_rate=0.05)
-    model = export_and_convert(train, scratch / "exotic", 8, (3, 16, 16))
+    model = export_and_convert(export.make_train_cell(exotic_cnn()), scratch / "exotic", 8, (3, 16, 16))
     convs = [n.attrs for n in model.nodes if n.op_type == "Conv2D"]
     assert convs[0]["dilation"] == (2, 2) and convs[0]["pad"] == (1, 1, 1, 1) and convs[1]["group"] == 2
     assert next(n for n in model.nodes if n.op_type == "MaxPool").attrs["pad"] == (0, 1, 0, 1)
+
+
+def test_weight_decay_becomes_elementwise_ops_before_the_optimizer(scratch):
+    ms.set_seed(3)
+    train = export.make_train_cell(mlp(), optimizer="sgd", learning_rate=0.05, weight_decay=0.01)
+    model = export_and_convert(train, scratch / "decay", 8, (3, 16, 16))
+    assert {"Mul", "Add"} <= {n.op_type for n in model.nodes if n.phase == Phase.BACKWARD}
+
+
+@pytest.mark.parametrize("network", sorted(SMALL_NETWORKS))
+def test_small_networks_train_like_mindspore(scratch, network):
+    build, options = SMALL_NETWORKS[network]
+    ms.set_seed(3)
+    train = export.make_train_cell(build(), **options)
+    model = export_and_convert(train, scratch / network, 8, (3, 16, 16))
     x, y = random_batches(5, 8, (3, 16, 16), 5, seed=4)
     expected = train_mindspore(train, x, y)
     actual = train_reference(model, x, y)

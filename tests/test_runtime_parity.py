@@ -6,7 +6,8 @@ runtime (``RuntimeTool train`` on the .ms file, from the same initial weights). 
 and every Parameter (weights and momentum accumulators) must agree to a relative 1e-3
 (max |a − b| / max |a| per tensor), and the Java runtime's predictions on the untrained
 model must be MindSpore's forward-pass predictions. Smaller networks (AvgPool, Sigmoid, Tanh,
-Dense without bias, dilated/grouped/padded convolutions; SGD, Adam) get the same check:
+Dense without bias, dilated/grouped/padded convolutions, an MLP; SGD, Adam, weight
+decay) get the same check:
 a user's own network of such layers trains on the device as in MindSpore.
 """
 from __future__ import annotations
@@ -22,8 +23,9 @@ import pytest
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # before mindspore is imported: 40× faster convolutions
 ms = pytest.importorskip("mindspore")
 
-from _model_support import (Trained, exotic_cnn, predict_java, random_batches, relative_difference,  # noqa: E402
-                            small_cnn, train_java, train_mindspore, working_directory, worst_difference)
+from _model_support import (SMALL_NETWORKS, Trained, predict_java, random_batches,  # noqa: E402
+                            relative_difference, train_java, train_mindspore, working_directory,
+                            worst_difference)
 
 from pyflclient.model import converter, export, lenet, msfile  # noqa: E402
 
@@ -84,15 +86,12 @@ def test_java_predictions_are_mindspore_forward_pass_predictions(mindspore_run, 
     np.testing.assert_array_equal(labels, mindspore_run.initial_logits.argmax(axis=1))
 
 
-@pytest.mark.parametrize("network, optimizer, lr", [
-    ("small_cnn_valid", "sgd", 0.05), ("small_cnn_valid", "adam", 0.001), ("small_cnn_same", "momentum", 0.05),
-    ("exotic_cnn", "momentum", 0.05)])
-def test_java_runtime_trains_other_small_networks_like_mindspore(network, optimizer, lr, tmp_path):
-    builders = {"small_cnn_valid": lambda: small_cnn("valid"), "small_cnn_same": lambda: small_cnn("same"),
-                "exotic_cnn": exotic_cnn}
+@pytest.mark.parametrize("network", sorted(SMALL_NETWORKS))
+def test_java_runtime_trains_other_small_networks_like_mindspore(network, tmp_path):
+    build, options = SMALL_NETWORKS[network]
     with working_directory(tmp_path):
         ms.set_seed(3)
-        train = export.make_train_cell(builders[network](), optimizer=optimizer, learning_rate=lr)
+        train = export.make_train_cell(build(), **options)
         mindir = export.export_train_cell(train, tmp_path / network, batch_size=8, input_shape=(3, 16, 16))
         ms_file = converter.convert(mindir, tmp_path / network)
         x, y = random_batches(STEPS, 8, (3, 16, 16), 5, seed=4)

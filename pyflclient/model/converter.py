@@ -457,6 +457,21 @@ def _adam(ctx: _Ctx) -> None:
     ctx.conv.optimizer_uses(var=ins[0], lr=ins[5])
 
 
+def _addn(ctx: _Ctx) -> None:
+    """AddN (what weight decay adds to the gradients) as a chain of Adds."""
+    terms = [ctx.tensor(i) for i in range(len(ctx.inputs))]
+    if len(terms) == 1:
+        ctx.conv.values[ctx.name] = _Ref(tensor=terms[0])
+        return
+    acc = terms[0]
+    for k, term in enumerate(terms[1:-1], start=1):
+        t = ctx.conv.tensors[acc]
+        partial = ctx.conv.add_tensor(MsTensor(f"{ctx.conv.clean(ctx.name)}/sum{k}", t.shape, t.dtype))
+        ctx.conv.emitted.append(_Emitted("Add", ctx.conv.tensors[partial].name, [acc, term], [partial]))
+        acc = partial
+    ctx.emit("Add", [acc, terms[-1]])
+
+
 def _assign_like(op: str) -> Callable[[_Ctx], None]:
     def handler(ctx: _Ctx) -> None:
         ctx.emit(op, [ctx.tensor(0), ctx.tensor(1)], in_place=True)
@@ -484,6 +499,7 @@ HANDLERS: dict[str, Callable[[_Ctx], None]] = {
     "Flatten": _unary("Flatten"),
     "Reshape": _reshape,
     "Add": _binary("Add"),
+    "AddN": _addn,
     "Sub": _binary("Sub"),
     "Mul": _binary("Mul"),
     "RealDiv": _binary("RealDiv"),
@@ -646,6 +662,8 @@ class _Converter:
             return
         # a compute op: monad inputs are ordering tokens only
         data_inputs = [r for r in inputs if r is not MONAD_REF]
+        if op == "AddN" and len(data_inputs) == 1 and data_inputs[0].items is not None:
+            data_inputs = list(data_inputs[0].items)   # AddN(MakeTuple(a, b, ...))
         for i, r in enumerate(data_inputs):
             if r.effect_of is not None or r.items is not None:
                 raise ConversionError(f"{self.source}: node {self.clean(node.name)} ({op}) reads "

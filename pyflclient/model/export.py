@@ -25,21 +25,26 @@ OPTIMIZERS = ("momentum", "sgd", "adam")
 
 
 def make_train_cell(net: Any, *, optimizer: str = "momentum", learning_rate: float = 0.01,
-                    momentum: float = 0.9) -> Any:
+                    momentum: float = 0.9, weight_decay: float = 0.0, nesterov: bool = False) -> Any:
     """``TrainOneStepCell(WithLossCell(net, SparseSoftmaxCE(mean)), optimizer)`` in train mode.
 
     ``optimizer``: ``momentum`` (the tutorial's ``nn.Momentum(lr, momentum)``), ``sgd``
-    (``nn.SGD(lr, momentum)``) or ``adam`` (``nn.Adam(lr)``).
+    (``nn.SGD(lr, momentum)``) or ``adam`` (``nn.Adam(lr)``); ``weight_decay`` and
+    ``nesterov`` are passed to the optimizer (Adam has no nesterov here). Note that
+    MindSpore 2.10's CPU kernel of ApplyMomentum ignores ``use_nesterov`` (see
+    docs/ms-format.md), so a nesterov Momentum graph trains differently on the device.
     """
     ms = import_mindspore()
     nn = ms.nn
     params = net.trainable_params()
     if optimizer == "momentum":
-        opt = nn.Momentum(params, learning_rate=learning_rate, momentum=momentum)
+        opt = nn.Momentum(params, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                          use_nesterov=nesterov)
     elif optimizer == "sgd":
-        opt = nn.SGD(params, learning_rate=learning_rate, momentum=momentum)
+        opt = nn.SGD(params, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                     nesterov=nesterov)
     elif optimizer == "adam":
-        opt = nn.Adam(params, learning_rate=learning_rate)
+        opt = nn.Adam(params, learning_rate=learning_rate, weight_decay=weight_decay)
     else:
         raise ValueError(f"optimizer {optimizer!r} unknown: choose one of {', '.join(OPTIMIZERS)}")
     loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
