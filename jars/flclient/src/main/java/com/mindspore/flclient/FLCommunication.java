@@ -18,7 +18,6 @@ import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
 import javax.net.ssl.SSLContext;
@@ -40,15 +39,6 @@ final class FLCommunication {
         Reply(int httpStatus, byte[] body) {
             this.httpStatus = httpStatus;
             this.body = body;
-        }
-    }
-
-    /** stopFLJob was called during the exchange. */
-    static final class StoppedException extends Exception {
-        private static final long serialVersionUID = 1L;
-
-        StoppedException() {
-            super("the job was stopped");
         }
     }
 
@@ -134,37 +124,20 @@ final class FLCommunication {
      * Posts {@code body} to the round.
      *
      * @throws IOException      the server is unreachable, timed out or closed the connection
-     * @throws StoppedException stopFLJob was called meanwhile
+     * @throws StopSignal.StoppedException stopFLJob was called meanwhile
      */
-    Reply post(String round, byte[] body) throws IOException, StoppedException {
+    Reply post(String round, byte[] body) throws IOException, StopSignal.StoppedException {
         if (stop.isStopped()) {
-            throw new StoppedException();
+            throw new StopSignal.StoppedException();
         }
         HttpRequest req = HttpRequest.newBuilder(urlOf(round))
                 .timeout(timeout)
                 .header("Content-Type", "application/octet-stream")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
-        CompletableFuture<HttpResponse<byte[]>> fut = http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray());
         try {
-            CompletableFuture.anyOf(fut, stop.future()).get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            fut.cancel(true);
-            throw new StoppedException();
-        } catch (ExecutionException e) {
-            // fut failed: reported below
-        }
-        if (!fut.isDone()) {
-            fut.cancel(true);
-            throw new StoppedException();
-        }
-        try {
-            HttpResponse<byte[]> resp = fut.get();
+            HttpResponse<byte[]> resp = stop.await(http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray()));
             return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new StoppedException();
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             if (c instanceof IOException) {

@@ -456,7 +456,7 @@ final class RoundLoop {
                         : r.kind == FLMessages.Kind.REPLY ? "server answered " + r : "unreadable reply: " + r;
             } catch (IOException e) {
                 problem = "server " + comm.urlOf(round) + " unreachable: " + e;
-            } catch (FLCommunication.StoppedException e) {
+            } catch (StopSignal.StoppedException e) {
                 return null;
             }
             failures++;

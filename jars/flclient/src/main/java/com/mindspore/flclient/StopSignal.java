@@ -1,29 +1,41 @@
 package com.mindspore.flclient;
 
+import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
- * The stop flag of one job, made so that every wait of the round loop (sleeps, HTTP exchanges)
- * ends the moment {@link SyncFLJob#stopFLJob()} is called: waits block on a future that the
- * stop completes, instead of polling.
+ * The stop flag of one job, made so that every wait of the round loop ends the moment
+ * {@link SyncFLJob#stopFLJob()} is called: sleeps wait on a latch that the stop opens, and
+ * pending HTTP exchanges are cancelled by it. Nothing polls, and nothing accumulates per
+ * request (a job may poll a server for hours).
  */
 final class StopSignal {
-    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    /** Thrown out of {@link #await} when the job was stopped. */
+    static final class StoppedException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        StoppedException() {
+            super("the job was stopped");
+        }
+    }
+
+    private final CountDownLatch latch = new CountDownLatch(1);
+    private final Set<CompletableFuture<?>> inFlight = ConcurrentHashMap.newKeySet();
 
     void stop() {
-        stopped.complete(null);
+        latch.countDown();
+        for (CompletableFuture<?> f : inFlight) {
+            f.cancel(true);
+        }
     }
 
     boolean isStopped() {
-        return stopped.isDone();
-    }
-
-    /** Completes when stop is requested. */
-    CompletableFuture<Void> future() {
-        return stopped;
+        return latch.getCount() == 0;
     }
 
     /**
@@ -36,15 +48,29 @@ final class StopSignal {
             return isStopped();
         }
         try {
-            stopped.get(millis, TimeUnit.MILLISECONDS);
-            return true;
-        } catch (TimeoutException e) {
-            return false;
+            return latch.await(millis, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return true;
-        } catch (ExecutionException e) {
-            return true;
+        }
+    }
+
+    /** The result of {@code f}, or StoppedException as soon as the job is stopped (f is then cancelled). */
+    <T> T await(CompletableFuture<T> f) throws ExecutionException, StoppedException {
+        inFlight.add(f);
+        try {
+            if (isStopped()) { // a stop that came before the registration
+                f.cancel(true);
+            }
+            return f.get();
+        } catch (CancellationException e) {
+            throw new StoppedException();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            f.cancel(true);
+            throw new StoppedException();
+        } finally {
+            inFlight.remove(f);
         }
     }
 }
