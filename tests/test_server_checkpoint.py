@@ -58,6 +58,7 @@ def test_restart_of_a_finished_job_serves_the_final_model(device, run_round, sma
         final = run_round(first, [device(first.url, data_size=2)])
     with Server(small_model, **settings) as second:
         assert second.finished and second.wait_finished(timeout=0)
+        assert second.iteration == 1
         reply = device(second.url).get_model(1)
         assert reply.retcode == ResponseCode.SUCCEED
         for name, want in final.items():

@@ -94,7 +94,8 @@ class Rounds:
     # -- life cycle -------------------------------------------------------------------
 
     async def begin(self) -> int:
-        """Start the job, resuming from the newest checkpoint if there is one; returns the iteration."""
+        """Start the job, resuming after the newest checkpoint if there is one; returns the first iteration
+        to run (``fl_iteration_num + 1`` when the checkpointed job is already finished)."""
         start, model = 1, self._initial
         if self.checkpoints is not None:
             found = self.checkpoints.latest()
@@ -105,7 +106,7 @@ class Rounds:
                 log.info("resuming after iteration %d from %s", last, self.checkpoints.folder)
         finished = start > self.config.fl_iteration_num
         await self.store.begin(start, model, finished=finished)
-        return min(start, self.config.fl_iteration_num) if finished else start
+        return start
 
     def _check_same_model(self, model: Model, where: object) -> None:
         shapes = {n: tuple(np.shape(a)) for n, a in model.items()}

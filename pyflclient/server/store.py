@@ -148,7 +148,9 @@ class MemoryStore(StateStore):
         self._models = {iteration - 1: previous_model}
         self._latest = iteration - 1
         self._finished = finished
-        self._it = _Iteration(iteration, {n: np.shape(a) for n, a in previous_model.items()})
+        shapes = {n: np.shape(a) for n, a in previous_model.items()}
+        # a finished job stays on its last iteration, as it does when it finishes in this process
+        self._it = _Iteration(iteration - 1, shapes, closed=True) if finished else _Iteration(iteration, shapes)
 
     async def view(self) -> IterationView:
         return self._view()
