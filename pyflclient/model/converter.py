@@ -163,9 +163,11 @@ def _shapes_of(a: Any) -> list[_Shape]:
 class _Ref:
     """A value flowing along a MindIR edge once bookkeeping is folded.
 
-    Exactly one of: ``tensor`` (index into the output tensors), ``const`` (a constant
-    Python/numpy value), ``items`` (a MakeTuple), ``monad``/``effect`` (side-effect
-    tokens: an in-place op's result, which only bookkeeping may consume).
+    One of: ``tensor`` (index into the output tensors; ``after_update_of`` set when it is
+    a ``Load`` of a Parameter some optimizer op already updated in this step), ``const``
+    with ``is_const`` (a constant Python/numpy value), ``items`` (a MakeTuple),
+    ``effect_of`` (an in-place op's result, which only bookkeeping may consume), or
+    :data:`MONAD_REF` (side-effect tokens).
     """
 
     tensor: int | None = None
@@ -202,7 +204,7 @@ class _Ctx:
         self.conv, self.name, self.op_type, self.inputs, self.prim, self.shapes = conv, name, op_type, inputs, prim, shapes
 
     def fail(self, why: str) -> ConversionError:
-        return ConversionError(f"{self.conv.source}: node {self.name} ({self.op_type}): {why}")
+        return ConversionError(f"{self.conv.source}: node {self.conv.clean(self.name)} ({self.op_type}): {why}")
 
     def tensor(self, i: int) -> int:
         """Input ``i`` as a tensor index (a constant input becomes a Constant tensor)."""
