@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from pyflclient.model._mindspore import MindSporeMissingError
 from pyflclient.model.export import export_lenet
 
 
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="seed of the initial weights (default: MindSpore's, i.e. not reproducible)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = export_lenet(args.mindir_path, num_class=args.num_class, batch_size=args.batch_size, seed=args.seed)
+    try:
+        out = export_lenet(args.mindir_path, num_class=args.num_class, batch_size=args.batch_size, seed=args.seed)
+    except MindSporeMissingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"exported {out}")
     return 0
 
