@@ -103,3 +103,23 @@ class TestWithMindSpore:
         code, out = convert(capsys, "--fmk=MINDIR", f"--modelFile={edited}", f"--outputFile={tmp_path / 'x'}")
         assert code != 0 and "CONVERT RESULT FAILED:" in out
         assert "unsupported op(s) DepthwiseConv2dNative, GeLU" in out
+
+
+@pytest.mark.mindspore
+def test_the_tutorial_commands_export_and_convert_lenet_with_other_classes_and_batch(tmp_path):
+    pytest.importorskip("mindspore")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               ONEDNN_MAX_CPU_ISA="AVX2")
+    export = subprocess.run([sys.executable, str(ROOT / "examples" / "lenet" / "run_export_lenet.py"),
+                             "--mindir_path", "ms/lenet/lenet_train.mindir", "--num_class", "10",
+                             "--batch_size", "16"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert export.returncode == 0, export.stderr[-3000:]
+    convert_cmd = [sys.executable, "-m", "pyflclient.cli", "convert", "--fmk=MINDIR", "--trainModel=true",
+                   "--modelFile=ms/lenet/lenet_train.mindir", "--outputFile=ms/lenet/lenet_train"]
+    converted = subprocess.run(convert_cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert converted.returncode == 0 and "CONVERTER RESULT SUCCESS:0" in converted.stdout, converted.stderr[-3000:]
+    model = msfile.load(tmp_path / "ms" / "lenet" / "lenet_train.ms")
+    assert model.tensors[model.data_input].shape == (16, 3, 32, 32)
+    assert model.tensors[model.logits].shape == (16, 10)
+    assert list(model.trainable_weights()) == list(WEIGHT_NAMES)
