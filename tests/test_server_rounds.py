@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -215,3 +217,33 @@ def test_https_when_a_certificate_is_given(start_server, device, small_model, tm
     assert srv.url.startswith("https://127.0.0.1:")
     ctx = ssl.create_default_context(cafile=str(cert))
     assert device(srv.url, ssl_context=ctx).start_fl_job().retcode == ResponseCode.SUCCEED
+
+
+def test_concurrent_devices_are_each_admitted_and_counted_once(start_server, device, small_model):
+    clients = 16
+    srv = start_server(small_model, start_fl_job_threshold=clients, fl_iteration_num=1)
+    devices = [device(srv.url, data_size=k + 1) for k in range(clients + 4)]  # 4 more than seats
+    start = threading.Barrier(len(devices))
+
+    def join(d):  # type: ignore[no-untyped-def]
+        start.wait()
+        return d, d.start_fl_job()
+
+    with ThreadPoolExecutor(len(devices)) as pool:
+        joined = list(pool.map(join, devices))
+    admitted = [d for d, r in joined if r.retcode == ResponseCode.SUCCEED]
+    assert len(admitted) == clients
+    assert sum(r.retcode == ResponseCode.OutOfTime for _, r in joined) == 4
+    uploads = {d.fl_id: upload_of(flat(small_model), d.data_size, seed=i)[1] for i, d in enumerate(admitted)}
+    barrier = threading.Barrier(clients)
+
+    def upload(d):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return d.update_model(1, uploads[d.fl_id]).retcode
+
+    with ThreadPoolExecutor(clients) as pool:
+        assert set(pool.map(upload, admitted)) == {ResponseCode.SUCCEED}
+    assert srv.wait_finished(timeout=10)
+    assert srv.metrics()[0]["uploaded"] == clients
+    expected = fedavg_of(list(uploads.values()), [d.data_size for d in admitted])
+    assert_models_equal(srv.global_model(), expected)
