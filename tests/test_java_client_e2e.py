@@ -5,7 +5,9 @@ Four clients with different data sizes train the shipped LeNet `.ms` for three
 iterations on a generated task that a CNN learns fast (the class is the bright
 quadrant of the image, 4 classes), so the test can demand accuracy well above
 chance. The server records the uploads, so the final global model can be checked
-against FedAvg computed here from what the Java clients really sent.
+against FedAvg computed here from what the Java clients really sent. The last client
+is started with the seed's positional arguments (what MindSpore r1.6's
+run_client_x86.py passes), its output redirected to client.log as the seed does.
 """
 from __future__ import annotations
 
@@ -87,6 +89,19 @@ def java_client(device: Device, url: str, task: str, *extra: str) -> list[str]:
             "--batchSize", "32", "--clientID", device.fl_id, "--logPath", str(device.log), *extra]
 
 
+def seed_positional_client(device: Device, url: str) -> list[str]:
+    """The command line run_client_x86.py builds: 22 positional arguments, no log option."""
+    client_jar, case_jar = find_jars()
+    train = f"{device.train[0]},{device.train[1]}"
+    test = f"{device.test[0]},{device.test[1]}"
+    return ["java", "-Xmx256m", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
+            train, test, test, ",", CASE, str(device.model), str(device.model), "TLSv1.2", "x86", url, "null",
+            "false", "1", "train", "1", "NOT_BINDING_CORE", "null", "null", ",", "FEDERATED_LEARNING", "32", "null"]
+
+
+POSITIONAL = CLIENTS - 1  # index of the client started the seed's way
+
+
 @dataclass
 class Run:
     server: Server
@@ -102,11 +117,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     with Server(LENET, start_fl_job_threshold=CLIENTS, fl_iteration_num=ITERATIONS, client_epoch_num=EPOCHS,
                 client_batch_size=32, client_learning_rate=0.01, start_fl_job_time_window=120_000,
                 update_model_time_window=120_000, record_uploads=True) as srv:
-        procs = [subprocess.Popen(java_client(d, srv.url, "train"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) for d in devices]
-        outputs = [p.communicate(timeout=400)[0] for p in procs]
+        procs, outs = [], []
+        for d in devices:
+            seed_way = d.index == POSITIONAL
+            out = d.log if seed_way else d.folder / "java.out"
+            cmd = seed_positional_client(d, srv.url) if seed_way else java_client(d, srv.url, "train")
+            with open(out, "w") as sink:
+                procs.append(subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT))
+            outs.append(out)
+        codes = [p.wait(timeout=400) for p in procs]
         assert srv.wait_finished(timeout=30), f"server did not finish: {srv.metrics()}"
-        yield Run(srv, devices, [p.returncode for p in procs], outputs)
+        yield Run(srv, devices, codes, [o.read_text() for o in outs])
 
 
 def test_every_java_client_process_finishes_the_job_with_exit_code_0(run: Run) -> None:
@@ -115,9 +136,16 @@ def test_every_java_client_process_finishes_the_job_with_exit_code_0(run: Run) -
 
 
 def test_each_client_sends_its_own_training_sample_count_as_data_size(run: Run) -> None:
+    anonymous_ids = set()
     for it in range(1, ITERATIONS + 1):
         sizes = {u.fl_id: u.data_size for u in run.server.uploads(it)}
-        assert sizes == {d.fl_id: TRAIN_SIZES[d.index] for d in run.devices}
+        named = {d.fl_id: TRAIN_SIZES[d.index] for d in run.devices if d.index != POSITIONAL}
+        assert {k: v for k, v in sizes.items() if k in named} == named
+        # the seed's form sets no fl_id: a random UUID, one per client for the whole job
+        (anonymous,) = set(sizes) - set(named)
+        assert sizes[anonymous] == TRAIN_SIZES[POSITIONAL]
+        anonymous_ids.add(anonymous)
+    assert len(anonymous_ids) == 1
 
 
 def test_the_final_global_model_is_the_fedavg_of_what_the_java_clients_uploaded(run: Run) -> None:
