@@ -238,3 +238,11 @@ def test_small_networks_train_like_mindspore(scratch, network):
     expected = train_mindspore(train, x, y)
     actual = train_reference(model, x, y)
     assert_same_training(expected, actual, model, rtol=1e-4)
+
+
+def test_the_shipped_lenet_is_what_the_documented_command_regenerates(scratch, tmp_path):
+    from pyflclient.model import LENET_TRAIN_MS
+
+    mindir = export.export_lenet(scratch / "regenerate" / "lenet_train.mindir", seed=1)
+    out = converter.convert(mindir, tmp_path / "lenet_train")
+    assert out.read_bytes() == LENET_TRAIN_MS.read_bytes()
