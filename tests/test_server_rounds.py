@@ -175,6 +175,7 @@ def test_get_model_serves_every_finished_iteration_and_iteration_0_is_the_newest
     newest = d.get_model(0)
     assert newest.iteration == 2
     assert_models_equal(dict(newest.weights), models[1])
+    assert d.get_model(4).retcode == ResponseCode.SucNotReady  # one ahead of the running 3: wait, as r1.6
     assert d.get_model(5).retcode == ResponseCode.RequestError
 
 

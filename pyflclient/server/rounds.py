@@ -187,6 +187,9 @@ class Rounds:
         latest, model = await self.store.latest()
         if req.iteration == 0:  # pyflclient extension: "the newest model", whatever its iteration
             return GetModelResponse(ResponseCode.SUCCEED, "latest model", latest, model, str(now))
+        if req.iteration == view.iteration + 1 and not view.finished:  # as r1.6: a client a step ahead waits
+            return GetModelResponse(ResponseCode.SucNotReady, f"iteration {req.iteration} has not started yet",
+                                    req.iteration, timestamp=str(now))
         if req.iteration < 0 or req.iteration > view.iteration:
             return GetModelResponse(ResponseCode.RequestError,
                                     f"iteration {req.iteration} does not exist yet (current {view.iteration})",
