@@ -239,7 +239,8 @@ class Rounds:
             when = now + self.config.retry_interval
         else:
             when = self._window_end(view, now)
-        return StartFLJobResponse(ResponseCode.OutOfTime, reason, view.iteration, False, str(when),
+        # the plan rides along on refusals too, as r1.6 sends it: a stock client may read it either way
+        return StartFLJobResponse(ResponseCode.OutOfTime, reason, view.iteration, False, str(when), self.plan,
                                   timestamp=str(now))
 
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str) -> UpdateModelResponse:
