@@ -130,4 +130,71 @@ public final class ConvGeometry {
             }
         }
     }
+
+    /** Padded input plane height and width. */
+    public int paddedH() {
+        return h + padTop + padBottom;
+    }
+
+    public int paddedW() {
+        return w + padLeft + padRight;
+    }
+
+    /**
+     * Columns per image in the "wide" layout of a stride-1 convolution: output pixel (oh, ow) sits at
+     * column {@code oh·Wp + ow} (Wp the padded width), so each kernel tap's row is one contiguous
+     * slice of the padded input plane — one copy instead of one per output row. The columns with
+     * ow ≥ wo are computed and discarded (a few percent more work for 5×5 kernels on 32×32).
+     */
+    public int wideLength() {
+        return (ho - 1) * paddedW() + wo;
+    }
+
+    public boolean isStrideOne() {
+        return strideH == 1 && strideW == 1;
+    }
+
+    public boolean isPadded() {
+        return padTop != 0 || padBottom != 0 || padLeft != 0 || padRight != 0;
+    }
+
+    /**
+     * Wide-layout col rows of one image for a stride-1 convolution (see {@link #wideLength}).
+     * {@code planes} is scratch of {@code channels·Hp·Wp} floats used when the input is padded.
+     */
+    public void im2colWide(float[] x, int xOff, int c0, int channels, float[][] col, int colOff, float[] planes) {
+        int hp = paddedH();
+        int wp = paddedW();
+        int len = wideLength();
+        float[] src = x;
+        int base = xOff + c0 * h * w;
+        int planeSize = h * w;
+        if (isPadded()) {
+            for (int ch = 0; ch < channels; ch++) {
+                int dst = ch * hp * wp;
+                for (int r = 0; r < h; r++) {
+                    System.arraycopy(x, base + ch * planeSize + r * w, planes, dst + (r + padTop) * wp + padLeft, w);
+                }
+            }
+            src = planes;
+            base = 0;
+            planeSize = hp * wp;
+        }
+        int r = 0;
+        for (int ch = 0; ch < channels; ch++) {
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++, r++) {
+                    System.arraycopy(src, base + ch * planeSize + i * dilH * wp + j * dilW, col[r], colOff, len);
+                }
+            }
+        }
+    }
+
+    /** Copies the valid columns of a wide-layout output row into {@code y[yOff..]} ({@code ho·wo} values). */
+    public void scatterWide(float[] wide, int off, float[] y, int yOff) {
+        int wp = paddedW();
+        for (int oh = 0; oh < ho; oh++) {
+            System.arraycopy(wide, off + oh * wp, y, yOff + oh * wo, wo);
+        }
+    }
 }

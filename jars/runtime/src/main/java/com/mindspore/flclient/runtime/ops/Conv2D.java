@@ -5,7 +5,9 @@ import com.mindspore.flclient.runtime.kernels.Gemm;
 
 /**
  * Conv2D (x, w) → y: im2col of a block of images, then {@code y = W · col} per group with
- * {@link Gemm}. The backward is the separate nodes {@link Conv2DBackpropInput} and
+ * {@link Gemm}. Stride-1 convolutions use the wide column layout of
+ * {@link com.mindspore.flclient.runtime.kernels.ConvGeometry#wideLength}, whose rows are single
+ * copies of the input plane. The backward is the separate nodes {@link Conv2DBackpropInput} and
  * {@link Conv2DBackpropFilter} that MindSpore's graph contains.
  */
 final class Conv2D implements Kernel {
@@ -16,6 +18,9 @@ final class Conv2D implements Kernel {
     private final float[][] col;
     private final float[][] out;
     private final int block;
+    private final boolean wide;
+    private final int colsPerImage;
+    private final float[] planes;
 
     Conv2D(NodeSpec s) {
         s.requireInputs(2);
@@ -25,8 +30,11 @@ final class Conv2D implements Kernel {
         x = s.floatIn(0);
         w = s.floatIn(1);
         y = s.floatOut(0, p.yShape);
-        block = p.imagesPerBlock();
-        int cols = block * p.geo.outPixels();
+        wide = p.geo.isStrideOne();
+        colsPerImage = wide ? p.geo.wideLength() : p.geo.outPixels();
+        planes = wide && p.geo.isPadded() ? new float[p.cg * p.geo.paddedH() * p.geo.paddedW()] : null;
+        block = Math.max(1, Math.min(p.geo.n, 512 / colsPerImage));
+        int cols = block * colsPerImage;
         col = new float[p.kg][cols];
         out = new float[p.og][cols];
     }
@@ -35,19 +43,29 @@ final class Conv2D implements Kernel {
     public void run() {
         var g = p.geo;
         int pix = g.outPixels();
+        int per = colsPerImage;
         int imageSize = g.c * g.h * g.w;
         for (int n0 = 0; n0 < g.n; n0 += block) {
             int nb = Math.min(block, g.n - n0);
-            int cols = nb * pix;
+            int cols = nb * per;
             for (int grp = 0; grp < p.group; grp++) {
                 for (int b = 0; b < nb; b++) {
-                    g.im2col(x, (n0 + b) * imageSize, grp * p.cg, p.cg, col, b * pix);
+                    if (wide) {
+                        g.im2colWide(x, (n0 + b) * imageSize, grp * p.cg, p.cg, col, b * per, planes);
+                    } else {
+                        g.im2col(x, (n0 + b) * imageSize, grp * p.cg, p.cg, col, b * per);
+                    }
                 }
                 Gemm.zero(out, 0, p.og, cols);
                 Gemm.mulAdd(p.og, cols, p.kg, w, grp * p.og * p.kg, p.kg, 1, col, 0, out, 0);
                 for (int o = 0; o < p.og; o++) {
                     for (int b = 0; b < nb; b++) {
-                        System.arraycopy(out[o], b * pix, y, ((n0 + b) * p.o + grp * p.og + o) * pix, pix);
+                        int yOff = ((n0 + b) * p.o + grp * p.og + o) * pix;
+                        if (wide) {
+                            g.scatterWide(out[o], b * per, y, yOff);
+                        } else {
+                            System.arraycopy(out[o], b * per, y, yOff, pix);
+                        }
                     }
                 }
             }

@@ -25,6 +25,12 @@ final class PoolParams {
         this.yShape = new int[] {xShape[0], xShape[1], geo.ho, geo.wo};
     }
 
+    /** A 2×2 window with stride 2 and no padding (LeNet's): pooling ops have a fast path for it. */
+    boolean isTwoByTwo() {
+        return geo.kh == 2 && geo.kw == 2 && geo.strideH == 2 && geo.strideW == 2 && geo.padTop == 0
+                && geo.padBottom == 0 && geo.padLeft == 0 && geo.padRight == 0;
+    }
+
     /** Index in the channel plane of the window's first in-bounds row and column bounds, packed by callers. */
     int rowLo(int oh) {
         return Math.max(0, oh * geo.strideH - geo.padTop);
