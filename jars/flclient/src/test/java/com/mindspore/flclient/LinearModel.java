@@ -18,6 +18,9 @@ import java.util.List;
  * and {@code fc.bias}.
  */
 public final class LinearModel implements TrainableModel {
+    /** Models loaded and not yet closed, in this JVM (tests run one at a time). */
+    static final java.util.concurrent.atomic.AtomicInteger OPEN = new java.util.concurrent.atomic.AtomicInteger();
+
     final int features;
     final int classes;
     final int batch;
@@ -40,6 +43,7 @@ public final class LinearModel implements TrainableModel {
     public static LinearModel load(Path p) {
         try (DataInputStream in = new DataInputStream(Files.newInputStream(p))) {
             LinearModel m = new LinearModel(in.readInt(), in.readInt(), in.readInt(), in.readFloat());
+            OPEN.incrementAndGet();
             for (int i = 0; i < m.weight.length; i++) {
                 m.weight[i] = in.readFloat();
             }
@@ -184,5 +188,6 @@ public final class LinearModel implements TrainableModel {
 
     @Override
     public void close() {
+        OPEN.decrementAndGet();
     }
 }

@@ -435,6 +435,43 @@ class RoundLoopTest {
     }
 
     @Test
+    void aClientWaitingForItsNextRoundHoldsNoModel() {
+        Fixture.serveHappily(server, 1, 1);
+        AtomicInteger calls = new AtomicInteger();
+        server.on("startFLJob", r -> calls.incrementAndGet() == 1
+                ? FakeServer.Answer.buffer(Replies.startCode(ResponseCode.OutOfTime,
+                        Long.toString(System.currentTimeMillis() + 200)))
+                : FakeServer.Answer.buffer(Replies.startOk(1, 1, 1, 0.5f, Fixture.globalModel(0))));
+        FLParameter p = fx.parameter(server.url());
+        List<String> seen = Collections.synchronizedList(new ArrayList<>());
+        p.setIflJobResultCallback(new IFLJobResultCallback() {
+            @Override
+            public void onFlJobIterationFinished(String modelName, int iterationSeq, int resultCode) {
+                seen.add(resultCode + ": " + LinearModel.OPEN.get() + " open");
+            }
+
+            @Override
+            public void onFlJobFinished(String modelName, int iterationCount, int resultCode) {
+                seen.add("end: " + LinearModel.OPEN.get() + " open");
+            }
+        });
+        p.setTrainListener(new TrainListener() {
+            @Override
+            public void onEpochLoss(int iteration, int epoch, float loss) {
+                seen.add("training: " + LinearModel.OPEN.get() + " open");
+            }
+
+            @Override
+            public void onIterationAccuracy(int iteration, float accuracy) {
+            }
+        });
+        int before = LinearModel.OPEN.get();
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(p).flJobRun());
+        assertEquals(List.of("300: " + before + " open", "training: " + (before + 1) + " open",
+                "200: " + before + " open", "end: " + before + " open"), seen);
+    }
+
+    @Test
     void unknownWeightNameFromTheServerFailsTheJobNamingIt() throws Exception {
         Map<String, float[]> wrong = Fixture.globalModel(0);
         wrong.put("conv9.weight", new float[] {1f});
