@@ -76,7 +76,12 @@ async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]
             done = await asyncio.gather(*(post(session, "updateModel", b) for b in bodies))
             t2 = time.perf_counter()
             assert all(UpdateModelResponse.from_bytes(b).retcode == ResponseCode.SUCCEED for b in done)
-            got = GetModelResponse.from_bytes(await post(session, "getModel", GetModelRequest("Lenet", it).to_bytes()))
+            while True:  # as a device does: SucNotReady until the server has aggregated and checkpointed
+                got = GetModelResponse.from_bytes(
+                    await post(session, "getModel", GetModelRequest("Lenet", it).to_bytes()))
+                if got.retcode != ResponseCode.SucNotReady:
+                    break
+                await asyncio.sleep(0.002)
             assert got.retcode == ResponseCode.SUCCEED, got.reason
             t3 = time.perf_counter()
             upload_s += t2 - t1

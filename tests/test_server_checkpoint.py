@@ -106,3 +106,23 @@ def test_unusable_initial_model_file_says_what_to_give(tmp_path, bad, words):
 def test_initial_model_with_non_finite_weights_is_refused():
     with pytest.raises(ModelFileError, match="not finite"):
         load_model({"w": np.array([1.0, np.nan], np.float32)})
+
+
+def test_a_model_whose_checkpoint_cannot_be_written_is_not_served_until_it_is(
+        start_server, device, small_model, tmp_path):
+    folder = tmp_path / "ckpt"
+    srv = start_server(small_model, start_fl_job_threshold=1, fl_iteration_num=2, checkpoint_dir=str(folder),
+                       retry_interval=50)
+    d = device(srv.url, data_size=2)
+    assert d.start_fl_job().retcode == ResponseCode.SUCCEED
+    folder.rename(tmp_path / "away")
+    folder.write_text("not a folder: every write fails")  # a disk that refuses the checkpoint
+    assert d.update_model(1, {n: a.reshape(-1) * 2 for n, a in small_model.items()}).retcode == ResponseCode.SUCCEED
+    assert not srv.wait_iteration(1, timeout=0.5)  # several retries fail meanwhile
+    assert d.get_model(1).retcode == ResponseCode.SucNotReady
+    assert d.start_fl_job().retcode == ResponseCode.OutOfTime  # iteration 1 closed, 2 not open
+    folder.unlink()
+    (tmp_path / "away").rename(folder)
+    assert srv.wait_iteration(1, timeout=10)
+    assert Checkpoints(folder).iterations() == [1]
+    assert d.get_model(1).retcode == ResponseCode.SUCCEED

@@ -177,8 +177,9 @@ class Rounds:
             self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
                       began_ms=view.update_window_began_ms)
         if view.uploaded >= self.config.update_model_threshold:
-            # shielded: a device hanging up must not leave the iteration closed but unpublished
-            await asyncio.shield(self.finish(view.iteration))
+            # in the background: the uploader's reply does not wait for aggregation and the checkpoint
+            # (getModel says SucNotReady until they are done), and a device hanging up cannot cancel them
+            self._spawn(self.finish, view.iteration)
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
 
     async def get_model(self, req: GetModelRequest) -> GetModelResponse:
