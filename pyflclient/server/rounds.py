@@ -263,7 +263,12 @@ class Rounds:
     def _spawn(self, callback: Callable[[int], object], iteration: int) -> None:
         task = asyncio.ensure_future(callback(iteration))  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # a bug: say so loudly, keep serving
+            log.error("window/finish task failed", exc_info=task.exception())
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
