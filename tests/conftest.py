@@ -28,7 +28,7 @@ def small_model() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture
-def lenet_model() -> dict[str, np.ndarray]:
+def lenet_weights() -> dict[str, np.ndarray]:
     """A LeNet-size model with random weights."""
     return random_model(LENET_SHAPES, seed=2)
 

@@ -26,8 +26,8 @@ def assert_models_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray])
                                       err_msg=name)
 
 
-def test_fedavg_of_several_clients_over_several_iterations_is_exact(start_server, device, run_round, lenet_model):
-    srv = start_server(lenet_model, start_fl_job_threshold=3, fl_iteration_num=3)
+def test_fedavg_of_several_clients_over_several_iterations_is_exact(start_server, device, run_round, lenet_weights):
+    srv = start_server(lenet_weights, start_fl_job_threshold=3, fl_iteration_num=3)
     devices = [device(srv.url, data_size=s) for s in (32, 96, 160)]
     for iteration in (1, 2, 3):
         expected = run_round(srv, devices, seed=iteration)
