@@ -59,6 +59,14 @@ public class LinearClient extends Client {
     }
 
     @Override
+    public Map<RunType, Integer> initInferData(float[] samples, int count) {
+        dataSets.put(RunType.INFERMODE, new ArrayDataSet(samples, null, model.sampleSize()));
+        Map<RunType, Integer> sizes = new EnumMap<>(RunType.class);
+        sizes.put(RunType.INFERMODE, count);
+        return sizes;
+    }
+
+    @Override
     public List<Object> getInferResult(List<Callback> inferCallbacks) {
         List<Object> out = new ArrayList<>();
         for (int v : ((PredictCallback) inferCallbacks.get(0)).getPredictions()) {

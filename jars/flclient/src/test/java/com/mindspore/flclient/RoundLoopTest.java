@@ -529,6 +529,24 @@ class RoundLoopTest {
     }
 
     @Test
+    void inferenceOnInMemorySamplesMatchesInferenceOnTheFile() {
+        SyncFLJob job = new SyncFLJob(fx.parameter(server.url()));
+        float[] x = BinFiles.readFloats(fx.evalData, Fixture.FEATURES, "data");
+        assertArrayEquals(job.modelInference(), job.modelInference(x, x.length / Fixture.FEATURES));
+    }
+
+    @Test
+    void getModelOnAServerThatStaysNotReadyGivesUpAfterMaxRetries() {
+        server.on("getModel", r -> FakeServer.Answer.buffer(Replies.getModel(ResponseCode.SucNotReady, 1, null)));
+        FLParameter p = fx.parameter(server.url());
+        p.setMaxRetries(2);
+        assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).getModel());
+        assertEquals(3, server.requests("getModel").size());
+        assertEquals(0, Replies.readGetModel(server.requests("getModel").get(0).body).iteration(),
+                "a fresh client asks for iteration 0: the newest model");
+    }
+
+    @Test
     void getModelWeightsReadsTheModelFile() {
         Map<String, float[]> w = new SyncFLJob(fx.parameter(server.url())).getModelWeights();
         assertEquals(List.of("fc.weight", "fc.bias"), new ArrayList<>(w.keySet()));
