@@ -415,10 +415,6 @@ public class FLParameter {
         if (useElb && URI.create(domainName).getPort() < 0) {
             throw bad("domainName", domainName, "with useElb=true it must name the first server's port (http://IP:port)");
         }
-        if (isHttps() && certPath == null) {
-            // The JVM's default trust store is used; fine for a CA-signed server.
-            return;
-        }
     }
 
     private void requireFlName() {

@@ -36,6 +36,8 @@ import mindspore.schema.ResponseCode;
 final class RoundLoop {
     /** Longest wait for a next_req_time, so that a server with a wrong clock cannot park a client for days. */
     static final long MAX_NEXT_REQ_WAIT_MS = 10 * 60 * 1000L;
+    /** Shortest wait after OutOfTime, so that a next_req_time in the past cannot make the client spin. */
+    static final long MIN_NEXT_REQ_WAIT_MS = 100L;
 
     private final FLParameter p;
     private final Logger log;
@@ -131,7 +133,7 @@ final class RoundLoop {
             log.warning("next_req_time is " + wait / 1000 + " s away; waiting " + MAX_NEXT_REQ_WAIT_MS / 1000 + " s at most");
             wait = MAX_NEXT_REQ_WAIT_MS;
         }
-        wait = Math.max(wait, 0);
+        wait = Math.max(wait, MIN_NEXT_REQ_WAIT_MS);
         log.info("out of time: waiting " + wait + " ms (until next_req_time " + nextReqTime + ") before startFLJob again");
         return stop.sleep(wait);
     }
