@@ -732,6 +732,7 @@ class _Converter:
         order = sorted(range(len(keep)), key=lambda i: (keep[i].phase, i))
         nodes = [keep[i] for i in order]
         self._check_order(nodes)
+        self._canonical_names(nodes)
 
         # tensors: inputs, parameters (MindIR order), then constants/activations in use order
         used = {t for e in nodes for t in e.inputs + e.outputs if t >= 0}
@@ -765,6 +766,25 @@ class _Converter:
                 t.trainable = t.role == Role.PARAMETER and t.dtype == DataType.FLOAT32
         model.validate()
         return model
+
+    def _canonical_names(self, nodes: list[_Emitted]) -> None:
+        """Name nodes ``<op>-<position>``, their outputs alike, constants after their first reader.
+
+        MindIR's node names (``equiv_15_output:3``) carry counters of the exporting process
+        (they change when other graphs were compiled before), so they are replaced: the
+        same network then converts to the same bytes whatever ran before the export.
+        Inputs and Parameters keep their (meaningful, stable) names.
+        """
+        renamed: set[int] = set()
+        for k, e in enumerate(nodes):
+            e.name = f"{e.op_type}-{k}"
+            for j, t in enumerate(e.outputs):
+                self.tensors[t].name = e.name if len(e.outputs) == 1 else f"{e.name}:{j}"
+                renamed.add(t)
+            for i, t in enumerate(e.inputs):
+                if t >= 0 and t not in renamed and self.tensors[t].role == Role.CONSTANT:
+                    self.tensors[t].name = f"{e.name}.input{i}"
+                    renamed.add(t)
 
     def _check_order(self, nodes: list[_Emitted]) -> None:
         ready = {i for i, t in enumerate(self.tensors) if t.role != Role.ACTIVATION}
