@@ -6,8 +6,9 @@ iterations on a generated task that a CNN learns fast (the class is the bright
 quadrant of the image, 4 classes), so the test can demand accuracy well above
 chance. The server records the uploads, so the final global model can be checked
 against FedAvg computed here from what the Java clients really sent. The last client
-is started with the seed's positional arguments (what MindSpore r1.6's
-run_client_x86.py passes), its output redirected to client.log as the seed does.
+is started exactly as MindSpore r1.6's run_client_x86.py starts one (`java
+--module-path=… -jar mindspore-lite-java-flclient.jar` and 22 positional arguments),
+its output redirected to client.log as the seed does.
 """
 from __future__ import annotations
 
@@ -90,11 +91,17 @@ def java_client(device: Device, url: str, task: str, *extra: str) -> list[str]:
 
 
 def seed_positional_client(device: Device, url: str) -> list[str]:
-    """The command line run_client_x86.py builds: 22 positional arguments, no log option."""
+    """The command run_client_x86.py builds: each jar alone in a folder, both folders on
+    --module-path, the client jar run with -jar, 22 positional arguments, no log option."""
     client_jar, case_jar = find_jars()
+    jar_dir, case_dir = device.folder / "jarX86", device.folder / "case_jar"
+    jar_dir.mkdir()
+    case_dir.mkdir()
+    shutil.copy(client_jar, jar_dir)
+    shutil.copy(case_jar, case_dir)
     train = f"{device.train[0]},{device.train[1]}"
     test = f"{device.test[0]},{device.test[1]}"
-    return ["java", "-Xmx256m", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
+    return ["java", "-Xmx256m", f"--module-path={jar_dir}:{case_dir}", "-jar", str(jar_dir / client_jar.name),
             train, test, test, ",", CASE, str(device.model), str(device.model), "TLSv1.2", "x86", url, "null",
             "false", "1", "train", "1", "NOT_BINDING_CORE", "null", "null", ",", "FEDERATED_LEARNING", "32", "null"]
 

@@ -2,7 +2,17 @@ package com.mindspore.flclient;
 
 import com.mindspore.flclient.model.Client;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.reflect.InvocationTargetException;
+import java.net.MalformedURLException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * Finds a case by its class name ({@code flName}) and makes a fresh instance: one per round, so
@@ -12,19 +22,70 @@ final class ClientFactory {
     private ClientFactory() {
     }
 
+    /**
+     * The jars of {@code --module-path}, as a class loader. MindSpore r1.6's run_client_x86.py starts
+     * each client as {@code java --module-path=FL_JAR_DIR:CASE_JAR_DIR -jar mindspore-lite-java-flclient.jar ...}:
+     * the case jar is then on the module path but in no module graph, so it is looked up here.
+     * Built once per JVM from its command line (read-only afterwards).
+     */
+    private static final class ModulePathJars {
+        static final ClassLoader LOADER = create();
+
+        private static ClassLoader create() {
+            String modulePath = System.getProperty("jdk.module.path");
+            if (modulePath == null || modulePath.isBlank()) {
+                return null;
+            }
+            List<URL> urls = new ArrayList<>();
+            for (String entry : modulePath.split(java.io.File.pathSeparator)) {
+                Path p = Path.of(entry);
+                try {
+                    if (Files.isDirectory(p)) {
+                        try (Stream<Path> jars = Files.list(p)) {
+                            for (Path jar : (Iterable<Path>) jars.filter(j -> j.toString().endsWith(".jar")).sorted()::iterator) {
+                                urls.add(jar.toUri().toURL());
+                            }
+                        }
+                    } else if (Files.isRegularFile(p)) {
+                        urls.add(p.toUri().toURL());
+                    }
+                } catch (MalformedURLException e) {
+                    throw new IllegalArgumentException("--module-path entry " + entry + ": " + e.getMessage(), e);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("--module-path entry " + entry + " cannot be listed: " + e.getMessage(), e);
+                }
+            }
+            return urls.isEmpty() ? null
+                    : new URLClassLoader("flclient-module-path", urls.toArray(new URL[0]), ClientFactory.class.getClassLoader());
+        }
+    }
+
     /** Checks that the class exists and is a Client (IllegalArgumentException naming flName otherwise). */
     static Class<? extends Client> find(String flName) {
-        Class<?> c;
-        try {
-            ClassLoader cl = Thread.currentThread().getContextClassLoader();
-            c = Class.forName(flName, true, cl != null ? cl : ClientFactory.class.getClassLoader());
-        } catch (ClassNotFoundException e) {
+        Class<?> c = null;
+        List<ClassLoader> loaders = new ArrayList<>();
+        if (Thread.currentThread().getContextClassLoader() != null) {
+            loaders.add(Thread.currentThread().getContextClassLoader());
+        }
+        loaders.add(ClientFactory.class.getClassLoader());
+        for (ClassLoader cl : loaders) {
             try {
-                c = Class.forName(flName, true, ClientFactory.class.getClassLoader());
-            } catch (ClassNotFoundException e2) {
-                throw new IllegalArgumentException("FLParameter.flName = " + flName + ": no such class on the class path;"
-                        + " put the case jar (e.g. quick_start_flclient.jar) next to the client jar in -cp", e2);
+                c = Class.forName(flName, true, cl);
+                break;
+            } catch (ClassNotFoundException e) {
+                // next
             }
+        }
+        if (c == null && ModulePathJars.LOADER != null) {
+            try {
+                c = Class.forName(flName, true, ModulePathJars.LOADER);
+            } catch (ClassNotFoundException e) {
+                // reported below
+            }
+        }
+        if (c == null) {
+            throw new IllegalArgumentException("FLParameter.flName = " + flName + ": no such class on the class path"
+                    + " (or --module-path); put the case jar (e.g. quick_start_flclient.jar) next to the client jar in -cp");
         }
         if (!Client.class.isAssignableFrom(c)) {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": the class is not a subclass of "
