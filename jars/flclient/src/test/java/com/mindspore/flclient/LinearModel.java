@@ -20,6 +20,9 @@ import java.util.List;
 public final class LinearModel implements TrainableModel {
     /** Models loaded and not yet closed, in this JVM (tests run one at a time). */
     static final java.util.concurrent.atomic.AtomicInteger OPEN = new java.util.concurrent.atomic.AtomicInteger();
+    /** Training steps running right now, and the most seen at once. */
+    static final java.util.concurrent.atomic.AtomicInteger TRAINING = new java.util.concurrent.atomic.AtomicInteger();
+    static final java.util.concurrent.atomic.AtomicInteger MAX_TRAINING = new java.util.concurrent.atomic.AtomicInteger();
 
     final int features;
     final int classes;
@@ -147,6 +150,15 @@ public final class LinearModel implements TrainableModel {
 
     @Override
     public float trainStep(float[] data, int[] labels) {
+        MAX_TRAINING.accumulateAndGet(TRAINING.incrementAndGet(), Math::max);
+        try {
+            return step(data, labels);
+        } finally {
+            TRAINING.decrementAndGet();
+        }
+    }
+
+    private float step(float[] data, int[] labels) {
         float[] gw = new float[weight.length];
         float[] gb = new float[bias.length];
         double loss = 0;

@@ -505,6 +505,36 @@ class RoundLoopTest {
     }
 
     @Test
+    void manyClientsAsThreadsTrainAtMostAsManyAtOnceAsThereArePermits() throws Exception {
+        server.on("startFLJob", r -> FakeServer.Answer.buffer(Replies.startOk(1, 1, 300, 0.5f, Fixture.globalModel(0))));
+        server.on("updateModel", r -> FakeServer.Answer.buffer(Replies.update(ResponseCode.SUCCEED, "")));
+        server.on("getModel", r -> FakeServer.Answer.buffer(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1))));
+        Semaphore permits = new Semaphore(2);
+        LinearModel.MAX_TRAINING.set(0);
+        List<SyncFLJob> jobs = new ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            FLParameter p = new Fixture(tmp.resolve("many" + i), "many" + i).parameter(server.url());
+            p.setTrainingPermits(permits);
+            SyncFLJob job = new SyncFLJob(p);
+            Thread t = new Thread(job, "client-" + i); // SyncFLJob is a Runnable: flJobRun, result in getStatus
+            t.setDaemon(true);
+            t.start();
+            jobs.add(job);
+            threads.add(t);
+        }
+        for (Thread t : threads) {
+            t.join(60_000);
+        }
+        for (SyncFLJob job : jobs) {
+            assertEquals(FLClientStatus.SUCCESS, job.getStatus());
+        }
+        assertTrue(LinearModel.MAX_TRAINING.get() <= 2, "at most 2 trainers, saw " + LinearModel.MAX_TRAINING.get());
+        assertEquals(2, permits.availablePermits());
+        assertEquals(12, server.requests("updateModel").size());
+    }
+
+    @Test
     void getModelWritesTheLatestGlobalModelIntoTheModelFile() {
         server.on("getModel", r -> FakeServer.Answer.buffer(Replies.getModel(ResponseCode.SUCCEED, 7, Fixture.globalModel(7))));
         assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).getModel());
