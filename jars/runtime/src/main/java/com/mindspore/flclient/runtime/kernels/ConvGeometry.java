@@ -197,4 +197,61 @@ public final class ConvGeometry {
             System.arraycopy(wide, off + oh * wp, y, yOff + oh * wo, wo);
         }
     }
+
+    /** Floats per padded channel plane. */
+    public int planeSize() {
+        return paddedH() * paddedW();
+    }
+
+    /** Plane offsets of every kernel tap (c, i, j) of {@code channels} channels, in filter order. */
+    public int[] taps(int channels) {
+        int[] t = new int[channels * kh * kw];
+        int k = 0;
+        for (int ch = 0; ch < channels; ch++) {
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++) {
+                    t[k++] = ch * planeSize() + i * dilH * paddedW() + j * dilW;
+                }
+            }
+        }
+        return t;
+    }
+
+    /** Copies channels {@code [c0, c0 + channels)} of the image at {@code x[xOff]} into padded planes (borders stay zero). */
+    public void toPlanes(float[] x, int xOff, int c0, int channels, float[] planes, int planesOff) {
+        int wp = paddedW();
+        for (int ch = 0; ch < channels; ch++) {
+            int src = xOff + (c0 + ch) * h * w;
+            int dst = planesOff + ch * planeSize() + padTop * wp + padLeft;
+            for (int r = 0; r < h; r++) {
+                System.arraycopy(x, src + r * w, planes, dst + r * wp, w);
+            }
+        }
+    }
+
+    /** Adds the interior of padded planes back into channels {@code [c0, c0 + channels)} of the image at {@code dx[xOff]}. */
+    public void fromPlanesAdd(float[] planes, float[] dx, int xOff, int c0, int channels) {
+        int wp = paddedW();
+        for (int ch = 0; ch < channels; ch++) {
+            int dst = xOff + (c0 + ch) * h * w;
+            int src = ch * planeSize() + padTop * wp + padLeft;
+            for (int r = 0; r < h; r++) {
+                int d = dst + r * w;
+                int sr = src + r * wp;
+                for (int c = 0; c < w; c++) {
+                    dx[d + c] += planes[sr + c];
+                }
+            }
+        }
+    }
+
+    /** Writes one image's {@code [channels, ho, wo]} block of {@code y} into wide rows {@code wide[wOff + o·lr + oh·Wp + ow]}. */
+    public void toWide(float[] y, int yOff, int channels, float[] wide, int wOff, int lr) {
+        int wp = paddedW();
+        for (int o = 0; o < channels; o++) {
+            for (int oh = 0; oh < ho; oh++) {
+                System.arraycopy(y, yOff + (o * ho + oh) * wo, wide, wOff + o * lr + oh * wp, wo);
+            }
+        }
+    }
 }

@@ -96,6 +96,11 @@ public final class Gemm {
      * adjacent stores (measured 0.5 ns per element against 0.9 for 8×8 tiles).
      */
     public static void transposeRows(float[][] src, int srcCol0, int rows, int cols, float[][] dst, int dstCol0) {
+        transposeRows(src, srcCol0, rows, cols, dst, 0, dstCol0);
+    }
+
+    /** As above, writing destination rows from {@code dstRow0}. */
+    public static void transposeRows(float[][] src, int srcCol0, int rows, int cols, float[][] dst, int dstRow0, int dstCol0) {
         int r = 0;
         for (; r + 3 < rows; r += 4) {
             float[] s0 = src[r];
@@ -104,7 +109,7 @@ public final class Gemm {
             float[] s3 = src[r + 3];
             int d0 = dstCol0 + r;
             for (int c = 0; c < cols; c++) {
-                float[] d = dst[c];
+                float[] d = dst[dstRow0 + c];
                 int sc = srcCol0 + c;
                 d[d0] = s0[sc];
                 d[d0 + 1] = s1[sc];
@@ -115,7 +120,7 @@ public final class Gemm {
         for (; r < rows; r++) {
             float[] s0 = src[r];
             for (int c = 0; c < cols; c++) {
-                dst[c][dstCol0 + r] = s0[srcCol0 + c];
+                dst[dstRow0 + c][dstCol0 + r] = s0[srcCol0 + c];
             }
         }
     }

@@ -2,12 +2,15 @@ package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.NodeSpec;
 import com.mindspore.flclient.runtime.kernels.Gemm;
+import com.mindspore.flclient.runtime.kernels.VectorConv;
+import com.mindspore.flclient.runtime.kernels.VectorSupport;
 
 /**
  * Conv2D (x, w) → y: im2col of a block of images, then {@code y = W · col} per group with
  * {@link Gemm}. Stride-1 convolutions use the wide column layout of
  * {@link com.mindspore.flclient.runtime.kernels.ConvGeometry#wideLength}, whose rows are single
- * copies of the input plane. The backward is the separate nodes {@link Conv2DBackpropInput} and
+ * copies of the input plane; with the Vector API ({@link VectorSupport}) they read the padded
+ * planes directly ({@link VectorConv#forward}). The backward is the separate nodes {@link Conv2DBackpropInput} and
  * {@link Conv2DBackpropFilter} that MindSpore's graph contains.
  */
 final class Conv2D implements Kernel {
@@ -21,6 +24,10 @@ final class Conv2D implements Kernel {
     private final boolean wide;
     private final int colsPerImage;
     private final float[] planes;
+    private final boolean vector;
+    private final int[] taps;
+    private final int lr;
+    private final float[] wideOut;
 
     Conv2D(NodeSpec s) {
         s.requireInputs(2);
@@ -30,17 +37,26 @@ final class Conv2D implements Kernel {
         x = s.floatIn(0);
         w = s.floatIn(1);
         y = s.floatOut(0, p.yShape);
+        vector = VectorSupport.enabled() && p.geo.isStrideOne();
+        lr = vector ? VectorConv.roundUp(p.geo.wideLength()) : 0;
+        taps = vector ? p.geo.taps(p.cg) : null;
+        wideOut = vector ? new float[p.og * lr] : null;
         wide = p.geo.isStrideOne();
         colsPerImage = wide ? p.geo.wideLength() : p.geo.outPixels();
-        planes = wide && p.geo.isPadded() ? new float[p.cg * p.geo.paddedH() * p.geo.paddedW()] : null;
+        planes = vector ? new float[p.cg * p.geo.planeSize() + lr - p.geo.wideLength()]
+                : wide && p.geo.isPadded() ? new float[p.cg * p.geo.planeSize()] : null;
         block = Math.max(1, Math.min(p.geo.n, 512 / colsPerImage));
         int cols = block * colsPerImage;
-        col = new float[p.kg][cols];
-        out = new float[p.og][cols];
+        col = vector ? null : new float[p.kg][cols];
+        out = vector ? null : new float[p.og][cols];
     }
 
     @Override
     public void run() {
+        if (vector) {
+            runVector();
+            return;
+        }
         var g = p.geo;
         int pix = g.outPixels();
         int per = colsPerImage;
@@ -67,6 +83,21 @@ final class Conv2D implements Kernel {
                             System.arraycopy(out[o], b * per, y, yOff, pix);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    private void runVector() {
+        var g = p.geo;
+        int pix = g.outPixels();
+        int imageSize = g.c * g.h * g.w;
+        for (int n = 0; n < g.n; n++) {
+            for (int grp = 0; grp < p.group; grp++) {
+                g.toPlanes(x, n * imageSize, grp * p.cg, p.cg, planes, 0);
+                VectorConv.forward(planes, taps, w, grp * p.og * p.kg, p.og, p.kg, wideOut, lr);
+                for (int o = 0; o < p.og; o++) {
+                    g.scatterWide(wideOut, o * lr, y, (n * p.o + grp * p.og + o) * pix);
                 }
             }
         }

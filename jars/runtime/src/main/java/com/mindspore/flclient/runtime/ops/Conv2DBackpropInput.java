@@ -2,11 +2,15 @@ package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.NodeSpec;
 import com.mindspore.flclient.runtime.kernels.Gemm;
+import com.mindspore.flclient.runtime.kernels.VectorConv;
+import com.mindspore.flclient.runtime.kernels.VectorSupport;
 
 /**
  * Conv2DBackpropInput (dy, w) → dx, the gradient of Conv2D with respect to its input:
  * {@code dcol = Wᵀ · dy} per group (the transpose is free: {@link Gemm} reads W with strides),
- * then col2im adds the columns back into {@code dx}. {@code input_shape} gives dx's shape.
+ * then col2im adds the columns back into {@code dx}. With the Vector API, each tap's share is
+ * added straight onto padded input planes ({@link VectorConv#inputGrad}). {@code input_shape}
+ * gives dx's shape.
  */
 final class Conv2DBackpropInput implements Kernel {
     private final ConvParams p;
@@ -16,6 +20,11 @@ final class Conv2DBackpropInput implements Kernel {
     private final float[][] dyRows;
     private final float[][] dcol;
     private final int block;
+    private final boolean vector;
+    private final int lr;
+    private final int[] taps;
+    private final float[] dyWide;
+    private final float[] dplanes;
 
     Conv2DBackpropInput(NodeSpec s) {
         s.requireInputs(2);
@@ -27,18 +36,37 @@ final class Conv2DBackpropInput implements Kernel {
         dy = s.floatIn(0);
         w = s.floatIn(1);
         dx = s.floatOut(0, inputShape);
+        var g = p.geo;
+        vector = VectorSupport.enabled() && g.isStrideOne();
         block = p.imagesPerBlock();
-        int cols = block * p.geo.outPixels();
-        dyRows = new float[p.og][cols];
-        dcol = new float[p.kg][cols];
+        if (vector) {
+            lr = VectorConv.roundUp(g.wideLength());
+            taps = g.taps(p.cg);
+            dyWide = new float[p.og * lr];
+            dplanes = new float[p.cg * g.planeSize() + lr - g.wideLength()];
+            dyRows = null;
+            dcol = null;
+        } else {
+            lr = 0;
+            taps = null;
+            dyWide = null;
+            dplanes = null;
+            int cols = block * g.outPixels();
+            dyRows = new float[p.og][cols];
+            dcol = new float[p.kg][cols];
+        }
     }
 
     @Override
     public void run() {
+        java.util.Arrays.fill(dx, 0f);
+        if (vector) {
+            runVector();
+            return;
+        }
         var g = p.geo;
         int pix = g.outPixels();
         int imageSize = g.c * g.h * g.w;
-        java.util.Arrays.fill(dx, 0f);
         for (int n0 = 0; n0 < g.n; n0 += block) {
             int nb = Math.min(block, g.n - n0);
             int cols = nb * pix;
@@ -53,6 +81,20 @@ final class Conv2DBackpropInput implements Kernel {
                 for (int b = 0; b < nb; b++) {
                     g.col2imAdd(dcol, b * pix, dx, (n0 + b) * imageSize, grp * p.cg, p.cg);
                 }
+            }
+        }
+    }
+
+    private void runVector() {
+        var g = p.geo;
+        int pix = g.outPixels();
+        int imageSize = g.c * g.h * g.w;
+        for (int n = 0; n < g.n; n++) {
+            for (int grp = 0; grp < p.group; grp++) {
+                g.toWide(dy, (n * p.o + grp * p.og) * pix, p.og, dyWide, 0, lr);
+                java.util.Arrays.fill(dplanes, 0f);
+                VectorConv.inputGrad(dyWide, w, grp * p.og * p.kg, p.og, p.kg, lr, taps, dplanes);
+                g.fromPlanesAdd(dplanes, dx, n * imageSize, grp * p.cg, p.cg);
             }
         }
     }

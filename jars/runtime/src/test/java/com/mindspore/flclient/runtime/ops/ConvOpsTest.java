@@ -5,6 +5,8 @@ import com.mindspore.flclient.runtime.graph.Value;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import com.mindspore.flclient.runtime.kernels.VectorSupport;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.stream.Stream;
@@ -15,11 +17,12 @@ import static com.mindspore.flclient.runtime.ops.OpHarness.numel;
 import static com.mindspore.flclient.runtime.ops.OpHarness.v;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Conv2D against a direct double-precision convolution, and its two backprop ops against finite
  * differences of Conv2D itself, over strides, paddings, dilations and groups (and a batch large
- * enough that the kernel processes images in several blocks).
+ * enough that the kernel processes images in several blocks), on both kernel paths.
  */
 class ConvOpsTest {
     /** n, c, h, w, o, kh, kw, stride, dilation, pad(t,b,l,r), group. */
@@ -55,13 +58,31 @@ class ConvOpsTest {
         }
     }
 
+    /** Every case on both kernel paths: plain Java, and the Vector API when the JVM has the module. */
     static Stream<Arguments> cases() {
+        return shapes().flatMap(c -> Stream.of(Arguments.of(c, false), Arguments.of(c, true)));
+    }
+
+    static Stream<Case> shapes() {
         return Stream.of(
-                Arguments.of(new Case(2, 3, 7, 7, 4, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1)),
-                Arguments.of(new Case(2, 2, 8, 7, 3, 3, 2, new int[] {2, 1}, new int[] {1, 1}, new int[] {1, 0, 1, 2}, 1)),
-                Arguments.of(new Case(1, 2, 9, 9, 2, 3, 3, new int[] {1, 2}, new int[] {2, 1}, new int[] {1, 1, 1, 1}, 1)),
-                Arguments.of(new Case(2, 4, 6, 6, 4, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {1, 1, 1, 1}, 2)),
-                Arguments.of(new Case(9, 1, 5, 5, 2, 2, 2, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1)));
+                new Case(2, 3, 7, 7, 4, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1),
+                new Case(2, 2, 8, 7, 3, 3, 2, new int[] {2, 1}, new int[] {1, 1}, new int[] {1, 0, 1, 2}, 1),
+                new Case(1, 2, 9, 9, 2, 3, 3, new int[] {1, 2}, new int[] {2, 1}, new int[] {1, 1, 1, 1}, 1),
+                new Case(2, 4, 6, 6, 4, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {1, 1, 1, 1}, 2),
+                new Case(2, 3, 8, 9, 5, 3, 2, new int[] {1, 1}, new int[] {2, 1}, new int[] {2, 1, 0, 1}, 1),
+                new Case(9, 1, 5, 5, 2, 2, 2, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1));
+    }
+
+    @AfterEach
+    void restoreKernelChoice() {
+        System.clearProperty("flclient.runtime.vector");
+    }
+
+    private static void usePath(boolean vector) {
+        if (vector) {
+            assumeTrue(VectorSupport.moduleAvailable(), "JVM started without --add-modules jdk.incubator.vector");
+        }
+        System.setProperty("flclient.runtime.vector", String.valueOf(vector));
     }
 
     static double[] reference(Case k, float[] x, float[] w) {
@@ -97,9 +118,10 @@ class ConvOpsTest {
         return y;
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} vector={1}")
     @MethodSource("cases")
-    void conv2dMatchesDirectConvolution(Case k) {
+    void conv2dMatchesDirectConvolution(Case k, boolean vector) {
+        usePath(vector);
         OpHarness h = new OpHarness(1);
         float[] x = h.rand(numel(k.x()));
         float[] w = h.rand(numel(k.wShape()));
@@ -108,9 +130,10 @@ class ConvOpsTest {
         assertClose(reference(k, x, w), y.floatData(), 1e-5, "Conv2D " + k);
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} vector={1}")
     @MethodSource("cases")
-    void conv2dBackpropInputIsTheGradientOfConv2dInItsInput(Case k) {
+    void conv2dBackpropInputIsTheGradientOfConv2dInItsInput(Case k, boolean vector) {
+        usePath(vector);
         OpHarness h = new OpHarness(2);
         Value x = h.in(h.rand(numel(k.x())), k.x());
         Value w = h.in(h.rand(numel(k.wShape())), k.wShape());
@@ -124,9 +147,10 @@ class ConvOpsTest {
         assertClose(num, dx.floatData(), 2e-3, "Conv2DBackpropInput " + k);
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} vector={1}")
     @MethodSource("cases")
-    void conv2dBackpropFilterIsTheGradientOfConv2dInItsFilter(Case k) {
+    void conv2dBackpropFilterIsTheGradientOfConv2dInItsFilter(Case k, boolean vector) {
+        usePath(vector);
         OpHarness h = new OpHarness(3);
         Value x = h.in(h.rand(numel(k.x())), k.x());
         Value w = h.in(h.rand(numel(k.wShape())), k.wShape());
@@ -143,7 +167,7 @@ class ConvOpsTest {
     @Test
     void conv2dRefusesAnOutputShapeThatDoesNotMatchItsAttributes() {
         OpHarness h = new OpHarness(4);
-        Case k = (Case) cases().findFirst().orElseThrow().get()[0];
+        Case k = shapes().findFirst().orElseThrow();
         Value wrong = h.out(k.n, k.o, k.ho() + 1, k.wo());
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> kernel("Conv2D", k.attrs(),
                 v(h.in(h.rand(numel(k.x())), k.x()), h.in(h.rand(numel(k.wShape())), k.wShape())), wrong));
