@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -29,6 +30,8 @@ from .errors import InvalidParameterError
 
 DEFAULT_FL_NAME = "com.mindspore.flclient.demo.lenet.LenetClient"
 CPU_BIND_MODES = ("NOT_BINDING_CORE", "BIND_LARGE_CORE", "BIND_MIDDLE_CORE")
+#: r1.6 server modes; the Java client implements only FEDERATED_LEARNING.
+SERVER_MODES = ("FEDERATED_LEARNING",)
 SSL_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -115,7 +118,8 @@ class FLParameter:
         infer_model_path: the ``.ms`` used for inference; default: ``train_model_path``.
         batch_size: samples per training step; must match the model's batch.
         thread_num: intra-op threads of this client's runtime.
-        cpu_bind_mode: r1.6 ``cpuBindMode`` (kept for compatibility).
+        cpu_bind_mode: r1.6 ``cpuBindMode`` (kept for compatibility; only logged).
+        server_mode: r1.6 ``serverMod``; only ``FEDERATED_LEARNING`` is implemented.
         use_elb: spread requests over ``server_num`` servers on consecutive ports.
         server_num: number of servers behind ``domain_name`` with ``use_elb``.
         cert_path: CA certificate (PEM) that signed an https server's certificate.
@@ -137,6 +141,7 @@ class FLParameter:
     batch_size: int = 32
     thread_num: int = 1
     cpu_bind_mode: str = "NOT_BINDING_CORE"
+    server_mode: str = "FEDERATED_LEARNING"
     use_elb: bool = False
     server_num: int = 1
     cert_path: Path | None = None
@@ -188,6 +193,9 @@ class FLParameter:
                 self._check_int(name, getattr(self, name), 0)
         if self.cpu_bind_mode not in CPU_BIND_MODES:
             raise InvalidParameterError("cpu_bind_mode", f"{self.cpu_bind_mode!r}; use one of {CPU_BIND_MODES}")
+        if self.server_mode not in SERVER_MODES:
+            raise InvalidParameterError("server_mode", f"{self.server_mode!r}; only FEDERATED_LEARNING is "
+                                                       f"implemented (HYBRID_TRAINING is not)")
         if self.ssl_protocol not in SSL_PROTOCOLS:
             raise InvalidParameterError("ssl_protocol", f"{self.ssl_protocol!r}; use one of {SSL_PROTOCOLS}")
         if not isinstance(self.use_elb, bool):
@@ -258,52 +266,67 @@ class FLParameter:
 
         JFLParameter = _jvm.jclass("com.mindspore.flclient.FLParameter")
         RunType = _jvm.jclass("com.mindspore.flclient.RunType")
+        BindMode = _jvm.jclass("com.mindspore.flclient.BindMode")
+        ServerMod = _jvm.jclass("com.mindspore.flclient.ServerMod")
         HashMap = jpype.JClass("java.util.HashMap")
         ArrayList = jpype.JClass("java.util.ArrayList")
-        p = JFLParameter()
-        p.setDomainName(self.domain_name)
-        p.setFlName(self.fl_name)
-        p.setTrainModelPath(str(self.train_model_path))
-        p.setInferModelPath(str(self.infer_model_path))
-        p.setBatchSize(self.batch_size)
-        p.setThreadNum(self.thread_num)
-        p.setUseElb(self.use_elb)
-        p.setServerNum(self.server_num)
-        p.setSslProtocol(self.ssl_protocol)
-        if self.cert_path is not None:
-            p.setCertPath(str(self.cert_path))
-        if self.client_id is not None:
-            p.setClientID(self.client_id)
-        if self.sleep_time_ms is not None:
-            p.setSleepTime(self.sleep_time_ms)
-        if self.time_out_s is not None:
-            p.setTimeOut(self.time_out_s)
-        if self.max_retries is not None:
-            p.setMaxRetries(self.max_retries)
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            p.setLogPath(str(self.log_path))
-        data_map = HashMap()
-        for run_type, files in (("TRAINMODE", self.train_dataset), ("EVALMODE", self.test_dataset),
-                                ("INFERMODE", self.infer_dataset)):
-            if files is not None:
-                pair = ArrayList()
-                pair.add(str(files.data))
-                pair.add(str(files.label))
-                data_map.put(getattr(RunType, run_type), pair)
-        p.setDataMap(data_map)
-        if listener is not None:
-            p.setTrainListener(listener)
-        if result_callback is not None:
-            p.setIflJobResultCallback(result_callback)
-        if permits is not None:
-            p.setTrainingPermits(permits)
         try:
-            p.validate()
+            p = JFLParameter()
+            p.setDomainName(self.domain_name)
+            p.setFlName(self.fl_name)
+            p.setTrainModelPath(str(self.train_model_path))
+            p.setInferModelPath(str(self.infer_model_path))
+            p.setBatchSize(self.batch_size)
+            p.setThreadNum(self.thread_num)
+            p.setCpuBindMode(BindMode.valueOf(self.cpu_bind_mode))
+            p.setServerMod(ServerMod.valueOf(self.server_mode))
+            p.setUseElb(self.use_elb)
+            p.setServerNum(self.server_num)
+            p.setSslProtocol(self.ssl_protocol)
+            if self.cert_path is not None:
+                p.setCertPath(str(self.cert_path))
+            if self.client_id is not None:
+                p.setClientID(self.client_id)
+            if self.sleep_time_ms is not None:
+                p.setSleepTime(self.sleep_time_ms)
+            if self.time_out_s is not None:
+                p.setTimeOut(self.time_out_s)
+            if self.max_retries is not None:
+                p.setMaxRetries(self.max_retries)
+            if self.log_path is not None:
+                p.setLogPath(str(self.log_path))
+            data_map = HashMap()
+            for run_type, files in (("TRAINMODE", self.train_dataset), ("EVALMODE", self.test_dataset),
+                                    ("INFERMODE", self.infer_dataset)):
+                if files is not None:
+                    pair = ArrayList()
+                    pair.add(str(files.data))
+                    pair.add(str(files.label))
+                    data_map.put(getattr(RunType, run_type), pair)
+            p.setDataMap(data_map)
+            if listener is not None:
+                p.setTrainListener(listener)
+            if result_callback is not None:
+                p.setIflJobResultCallback(result_callback)
+            if permits is not None:
+                p.setTrainingPermits(permits)
+            if self.train_dataset is not None:
+                # validate() insists on training data; inference-only jobs skip it
+                p.validate()
         except jpype.JException as exc:
             err = from_java(exc)
-            raise InvalidParameterError("FLParameter", f"the Java client refused it: {err.java_message}") from exc
+            raise InvalidParameterError(_java_field(err.java_message),
+                                        f"the Java client refused it: {err.java_message}") from exc
         return p
+
+
+def _java_field(message: str) -> str:
+    """``"FLParameter.trainModelPath = x: ..."`` -> ``"train_model_path"`` (the Python field name)."""
+    m = re.match(r"FLParameter\.(\w+)", message or "")
+    if not m:
+        return "FLParameter"
+    name = {"clientID": "client_id", "serverMod": "server_mode", "dataMap": "train_dataset"}.get(m.group(1), m.group(1))
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class FLParameterBuilder:
@@ -345,6 +368,9 @@ class FLParameterBuilder:
 
     def cpu_bind_mode(self, mode: str) -> "FLParameterBuilder":
         return self._set("cpu_bind_mode", mode)
+
+    def server_mode(self, mode: str) -> "FLParameterBuilder":
+        return self._set("server_mode", mode)
 
     def use_elb(self, flag: bool = True) -> "FLParameterBuilder":
         return self._set("use_elb", flag)

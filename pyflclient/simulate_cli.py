@@ -1,0 +1,314 @@
+"""``pyflclient simulate`` and ``pyflclient stop``: the seed's ``run_client_x86.py``, as threads.
+
+The seed started one ``java -jar`` process per client from a shell loop and
+stopped them with ``ps | grep | kill`` on a name pattern. Here one Python
+process runs every client as a Java thread of one JVM (:class:`Simulation`),
+with the seed's flags; it records its pid (and the process start time, so a
+recycled pid is never signalled) in ``<output_dir>/pyflclient-simulate.pid``.
+``pyflclient stop`` reads that file and sends SIGTERM, which the simulation
+turns into a clean stop of every client (within 2 s); only if the process is
+still alive after ``--timeout`` is it killed.
+
+Tasks (``--task``): ``train`` (the round loop of every client, results saved as
+``results.json`` / ``results.csv`` / ``accuracy.png``), ``inference`` (each
+client predicts its test data with its model: ``client_i/inference_labels.txt``),
+``getModel`` (each client downloads the latest global model into its ``.ms``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import PyflclientError
+
+log = logging.getLogger(__name__)
+
+PID_FILE = "pyflclient-simulate.pid"
+DEFAULT_FL_NAME = "com.mindspore.flclient.demo.lenet.LenetClient"
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _null(text: str) -> str | None:
+    return None if text in ("", "null", "None") else text
+
+
+def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    """The seed's flags (same names and meaning), then pyflclient's own."""
+    seed = p.add_argument_group("the seed's run_client_x86.py flags")
+    seed.add_argument("--jarPath", type=_null, default=None, help="mindspore-lite-java-flclient.jar (default: the one shipped in the package)")
+    seed.add_argument("--case_jarPath", type=_null, default=None, help="quick_start_flclient.jar (default: shipped)")
+    seed.add_argument("--train_dataset", required=True, type=Path,
+                      help="folder with one sub-folder per client (<user>_bn_<B>_train_data.bin ...), e.g. data/bundled")
+    seed.add_argument("--test_dataset", type=_null, default=None,
+                      help="same layout for evaluation data; default (null): the test files in each client's train folder")
+    seed.add_argument("--flName", default=DEFAULT_FL_NAME, help="case class in the case jar")
+    seed.add_argument("--train_model_path", required=True, type=Path,
+                      help="folder of the per-client models <train_ms_name><i>.ms (pyflclient copy-models)")
+    seed.add_argument("--infer_model_path", type=_null, default=None,
+                      help="folder of the inference models (default: --train_model_path)")
+    seed.add_argument("--train_ms_name", default="lenet_train", help="model file stem: <train_ms_name><i>.ms")
+    seed.add_argument("--infer_ms_name", type=_null, default=None, help="inference model stem (default: --train_ms_name)")
+    seed.add_argument("--domain_name", default="http://127.0.0.1:6666", help="the FL server, http(s)://IP:port")
+    seed.add_argument("--cert_path", type=_null, default=None, help="CA certificate (PEM) for https")
+    seed.add_argument("--use_elb", type=_bool, default=False, help="spread requests over --server_num servers (true/false)")
+    seed.add_argument("--server_num", type=int, default=1, help="servers on consecutive ports with --use_elb")
+    seed.add_argument("--client_num", type=int, default=0, help="clients to simulate (0: one per data folder)")
+    seed.add_argument("--thread_num", type=int, default=1, help="intra-op threads per client")
+    seed.add_argument("--server_mode", default="FEDERATED_LEARNING", choices=["FEDERATED_LEARNING", "HYBRID_TRAINING"])
+    seed.add_argument("--batch_size", type=int, default=32, help="must match the model's batch")
+    seed.add_argument("--task", default="train", choices=["train", "inference", "getModel"])
+    own = p.add_argument_group("pyflclient")
+    own.add_argument("--output_dir", type=Path, default=Path("."),
+                     help="client_i/client.log, results and the pid file go here (default: .)")
+    own.add_argument("--max_trainers", type=int, default=None,
+                     help="clients training at the same time (default: number of cores)")
+    own.add_argument("--iterations", type=int, default=None, help="the server's iteration count, for the progress bars")
+    own.add_argument("--no_progress", action="store_true", help="no progress bars")
+    own.add_argument("--detach", action="store_true",
+                     help="run in the background (like the seed's `&`); output in <output_dir>/simulate.log")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sim = subparsers.add_parser(
+        "simulate", help="run N clients as threads of one JVM against an FL server (the seed's run_client_x86.py)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_simulate_arguments(sim)
+    sim.set_defaults(func=simulate_main)
+    stop = subparsers.add_parser("stop", help="stop the simulation started in --output_dir (by its recorded pid)")
+    stop.add_argument("--output_dir", type=Path, default=Path("."), help="the simulation's --output_dir (default: .)")
+    stop.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a clean stop before killing")
+    stop.set_defaults(func=stop_main)
+
+
+# -- building the clients ----------------------------------------------------------------------
+def _model_paths(folder: Path, stem: str, n: int, flag: str) -> list[Path]:
+    if folder.is_file():
+        if n == 1:
+            return [folder]
+        raise SystemExit(f"{flag} {folder} is one file but {n} clients need one copy each; "
+                         f"`pyflclient copy-models --model {folder} --num {n} --out <folder>` and pass the folder")
+    paths = [folder / f"{stem}{i}.ms" for i in range(n)]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"{len(missing)} of {n} model files missing under {folder} (first: {missing[0]}); "
+                         f"`pyflclient copy-models --model <{stem}.ms> --num {n} --out {folder}`")
+    return paths
+
+
+def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
+    """Client names and FLParameters from the seed's flags (one client per data folder, in name order)."""
+    from .data.binfiles import discover_clients
+    from .params import FLParameter
+
+    train = discover_clients(args.train_dataset, require_test=False)
+    n = args.client_num or len(train)
+    if n < 1 or n > len(train):
+        raise SystemExit(f"--client_num {args.client_num}: {args.train_dataset} holds {len(train)} client folders")
+    train = train[:n]
+    tests: dict[str, Any] = {}
+    if args.test_dataset is not None:
+        tests = {c.name: c for c in discover_clients(args.test_dataset, require_test=True)}
+    train_models = _model_paths(args.train_model_path, args.train_ms_name, n, "--train_model_path")
+    infer_models = _model_paths(Path(args.infer_model_path), args.infer_ms_name or args.train_ms_name, n,
+                                "--infer_model_path") if args.infer_model_path else train_models
+    out = args.output_dir.resolve()
+    names, params = [], []
+    for i, (client, tm, im) in enumerate(zip(train, train_models, infer_models)):
+        test = tests.get(client.name, client) if args.test_dataset is not None else client
+        if args.test_dataset is not None and client.name not in tests:
+            raise SystemExit(f"--test_dataset {args.test_dataset} has no folder for client {client.name}")
+        test_files = (test.test_data, test.test_label) if test.test_data is not None else None
+        params.append(FLParameter(
+            domain_name=args.domain_name, fl_name=args.flName,
+            train_dataset=(client.train_data, client.train_label), test_dataset=test_files,
+            train_model_path=tm, infer_model_path=im, batch_size=args.batch_size, thread_num=args.thread_num,
+            server_mode=args.server_mode, use_elb=args.use_elb, server_num=args.server_num,
+            cert_path=args.cert_path, client_id=f"f{i}_{client.name}", log_path=out / f"client_{i}" / "client.log"))
+        names.append(f"client_{i}")
+    return names, params
+
+
+# -- pid file ------------------------------------------------------------------------------------------
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks (field 22 of /proc/pid/stat), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def write_pid_file(out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PID_FILE
+    path.write_text(json.dumps({"pid": os.getpid(), "start_time": _start_time(os.getpid()),
+                                "argv": sys.argv}) + "\n")
+    return path
+
+
+def _recorded_process(out_dir: Path) -> tuple[int, Path] | None:
+    path = out_dir / PID_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = int(info["pid"])
+    if _start_time(pid) != info.get("start_time"):
+        return None  # that simulation is gone (the pid may belong to another process now)
+    return pid, path
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+def simulate_main(args: argparse.Namespace) -> int:
+    if args.detach:
+        return _detach(args)
+    # A shell starts `cmd &` with SIGINT ignored; take Ctrl-C and SIGTERM back so a
+    # stop always runs the clean path (stop every client, save what was measured).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    out = args.output_dir.resolve()
+    pid_file = write_pid_file(out)
+    try:
+        names, params = build_params(args)
+        from . import _jvm
+
+        _jvm.start_jvm(args.jarPath, args.case_jarPath)
+        if args.task == "train":
+            return _train(args, names, params, out)
+        return _per_client(args.task, names, params, out)
+    except KeyboardInterrupt:
+        log.warning("stopped")
+        return 130
+    except (ValueError, OSError, PyflclientError) as exc:
+        # wrong flags or files: the message says which and what to do; no traceback
+        print(f"pyflclient simulate: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: Path) -> int:
+    from .simulation import Simulation
+
+    def show(s: Any) -> None:
+        print(f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  "
+              f"({s.clients} clients)", flush=True)
+
+    sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
+                     progress=not args.no_progress, iterations=args.iterations, on_round=show)
+    try:
+        sim.run()
+    finally:
+        files = sim.save(out)
+        print(f"results: {files['json']}, {files['csv']}, {files.get('png')}", flush=True)
+    failed = {n: s for n, s in sim.results.status.items() if s != "SUCCESS"}
+    if failed:
+        print(f"{len(failed)} of {len(names)} clients did not succeed: {dict(list(failed.items())[:5])}; "
+              f"see {out}/client_*/client.log", file=sys.stderr)
+        return 1
+    print(f"{len(names)} clients finished in {sim.wall_time_s:.1f} s", flush=True)
+    return 0
+
+
+def _per_client(task: str, names: list[str], params: list[Any], out: Path) -> int:
+    from .errors import PyflclientError
+    from .job import FLJob
+
+    bad = 0
+    for name, p in zip(names, params):
+        job = FLJob(p, name=name)
+        try:
+            if task == "inference":
+                labels = job.infer()
+                target = out / name / "inference_labels.txt"
+                target.write_text(" ".join(str(int(x)) for x in labels) + "\n")
+                print(f"{name}: {len(labels)} labels -> {target}", flush=True)
+            else:
+                weights = job.get_model()
+                print(f"{name}: {len(weights)} weights -> {p.train_model_path}", flush=True)
+        except PyflclientError as exc:
+            bad += 1
+            print(f"{name}: {exc}", file=sys.stderr, flush=True)
+    return 1 if bad else 0
+
+
+def _detach(args: argparse.Namespace) -> int:
+    out = args.output_dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    argv = [a for a in sys.argv[1:] if a != "--detach"]
+    if not argv or "simulate" not in argv:
+        raise SystemExit("--detach works from the pyflclient command line")
+    (out / PID_FILE).unlink(missing_ok=True)
+    with open(out / "simulate.log", "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", *argv], stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _recorded_process(out) is not None:
+            print(f"simulation running in the background (pid {proc.pid}); log: {out / 'simulate.log'}; "
+                  f"stop it with `pyflclient stop --output_dir {out}`")
+            return 0
+        time.sleep(0.1)
+    print(f"the background simulation did not start (exit code {proc.poll()}); see {out / 'simulate.log'}",
+          file=sys.stderr)
+    return 1
+
+
+def stop_main(args: argparse.Namespace) -> int:
+    out = args.output_dir.resolve()
+    found = _recorded_process(out)
+    if found is None:
+        print(f"no running simulation recorded in {out / PID_FILE}", file=sys.stderr)
+        return 1
+    pid, path = found
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if _start_time(pid) is None or _is_zombie(pid):
+            print(f"stopped the simulation (pid {pid})")
+            return 0
+        time.sleep(0.05)
+    log.warning("pid %d did not stop within %.1f s; killing it", pid, args.timeout)
+    os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    print(f"killed the simulation (pid {pid})")
+    return 0
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pyflclient.simulate_cli`` runs ``simulate`` directly."""
+    parser = argparse.ArgumentParser(prog="pyflclient simulate")
+    add_simulate_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return simulate_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
