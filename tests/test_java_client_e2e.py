@@ -166,6 +166,18 @@ def test_the_final_global_model_is_the_fedavg_of_what_the_java_clients_uploaded(
                                    err_msg=name)
 
 
+def test_each_upload_is_the_clients_trained_weights_times_its_data_size(run: Run) -> None:
+    """upload / data_size is a model of the size of the average of all of them; an unscaled
+    upload would be data_size (96–144) times smaller, a doubly scaled one that much larger."""
+    uploads = run.server.uploads(ITERATIONS)
+    final = run.server.global_model()
+    for u in uploads:
+        local = np.concatenate([u.weights[n].reshape(-1) / u.data_size for n in sorted(final)])
+        avg = np.concatenate([final[n].reshape(-1) for n in sorted(final)])
+        ratio = np.linalg.norm(local) / np.linalg.norm(avg)
+        assert 0.5 < ratio < 2.0, f"{u.fl_id}: |upload / data_size| = {ratio:.3f} x |global model|"
+
+
 def test_each_client_saved_the_final_global_model_into_its_model_file(run: Run) -> None:
     final = run.server.global_model()
     for d in run.devices:
