@@ -29,7 +29,7 @@ import jpype
 import numpy as np
 
 from . import _jvm
-from .errors import FLJobError, InvalidParameterError, java_errors
+from .errors import FLJobError, InvalidParameterError, from_java, java_errors
 from .params import FLParameter
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class JobResult:
         accuracy: iteration -> test accuracy of the global model (when test data is set).
         iteration_codes: iteration -> the last response code of that round.
         wall_time_s: seconds from start to end.
+        error: the message of the exception that ended the client's thread, if any.
     """
 
     client: str
@@ -83,6 +84,7 @@ class JobResult:
     accuracy: dict[int, float] = field(default_factory=dict)
     iteration_codes: dict[int, Any] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -124,6 +126,33 @@ class _JavaCallbacks:
         self._job._dispatch("finish", int(iterationCount), _code(resultCode))
 
 
+@jpype.JImplements("java.lang.Runnable", deferred=True)
+class _RoundLoopRunner:
+    """The body of a client's Java thread: ``flJobRun()``, keeping its status or its exception.
+
+    ``SyncFLJob.run()`` would let an exception escape to Java's default handler
+    (a stack trace on stderr, the cause lost); here it is kept, converted, for
+    :meth:`FLJob.wait` to raise. The Java call releases the GIL while it trains.
+    """
+
+    def __init__(self, job: Any) -> None:
+        self._job = job
+        self.status: str | None = None
+        self.error: BaseException | None = None
+
+    @jpype.JOverride
+    def run(self) -> None:
+        try:
+            status = self._job.flJobRun()
+            self.status = str(status.name()) if status is not None else "FAILED"
+        except jpype.JException as exc:
+            self.error = from_java(exc, "the client's round loop failed")
+            self.status = "FAILED"
+        except BaseException as exc:  # never let anything escape into the Java thread
+            self.error = exc
+            self.status = "FAILED"
+
+
 class FLJob:
     """A federated-learning client: ``run()`` trains, ``infer()`` predicts, ``get_model()`` downloads.
 
@@ -160,6 +189,7 @@ class FLJob:
         self._result = JobResult(self.name)
         self._stopped = False
         self._thread: Any = None
+        self._runner: _RoundLoopRunner | None = None
         self._started_at = 0.0
         _jvm.start_jvm(jar_path, case_jar_path)
         self._java_callbacks = _JavaCallbacks(self)
@@ -210,7 +240,8 @@ class FLJob:
             self._result = JobResult(self.name)
             self._stopped = False
         self._started_at = time.monotonic()
-        self._thread = _jvm.new_daemon_thread(self._job, f"pyflclient-{self.name}")
+        self._runner = _RoundLoopRunner(self._job)
+        self._thread = _jvm.new_daemon_thread(self._runner, f"pyflclient-{self.name}")
         self._thread.start()
 
     def is_running(self) -> bool:
@@ -230,7 +261,11 @@ class FLJob:
     def run(self, timeout: float | None = None) -> JobResult:
         """Train: the whole round loop (``SyncFLJob.flJobRun``) until the plan's iterations are done.
 
+        A job that ends ``FAILED`` (server unreachable, stopped, ...) is a result
+        with ``ok == False``; its log says why.
+
         Raises:
+            JavaError: the Java client threw (a bad parameter, a corrupt model, ...).
             FLJobError: on ``timeout`` (the client is stopped first).
         """
         self.start()
@@ -238,14 +273,22 @@ class FLJob:
         if result is None:
             self.stop()
             raise FLJobError(f"client {self.name} did not finish within {timeout} s; stopped it")
+        if self.error is not None:
+            raise self.error
         return result
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the last run's Java thread, if any."""
+        return self._runner.error if self._runner is not None else None
 
     def _finish(self) -> JobResult:
         with self._lock:
             r = self._result
             if r.status == "RUNNING":
-                status = self._job.getStatus()
-                r.status = "STOPPED" if self._stopped else (str(status.name()) if status is not None else "FAILED")
+                status = self._runner.status if self._runner is not None else None
+                r.status = "STOPPED" if self._stopped else (status or "FAILED")
+                r.error = None if self.error is None else str(self.error)
                 if r.iterations == 0:
                     r.iterations = len(r.iteration_codes)
                 r.wall_time_s = time.monotonic() - self._started_at
