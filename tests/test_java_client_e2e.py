@@ -248,3 +248,22 @@ def test_a_bad_argument_exits_with_code_2_and_names_it(tmp_path: Path) -> None:
                            "--task", "train", "--domainName", "ftp://x"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "FLParameter.domainName = ftp://x" in proc.stderr
+
+
+@pytest.mark.parametrize("tls", ["TLSv1.2", "TLSv1.3"])
+def test_a_java_client_trains_over_https_trusting_the_servers_self_signed_certificate(tmp_path: Path,
+                                                                                     tls: str) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                           "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, f"openssl cannot make a test certificate: {made.stderr}"
+    device = make_device(tmp_path, 0)
+    with Server(LENET, start_fl_job_threshold=1, fl_iteration_num=1, client_epoch_num=1, client_batch_size=32,
+                ssl_cert=str(cert), ssl_key=str(key), record_uploads=True) as srv:
+        assert srv.url.startswith("https://")
+        proc = subprocess.run(java_client(device, srv.url, "train", "--certPath", str(cert), "--sslProtocol", tls),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, device.log.read_text() if device.log.exists() else proc.stderr
+        assert [u.fl_id for u in srv.uploads(1)] == [device.fl_id]
