@@ -68,8 +68,8 @@ class JobResult:
         client: the client's name.
         status: the Java ``FLClientStatus`` name returned by ``flJobRun``
             (``"SUCCESS"`` or ``"FAILED"``), or ``"STOPPED"`` after :meth:`FLJob.stop`.
-        iterations: the plan's number of iterations (from ``onFlJobFinished``), or
-            the number of iterations this client finished when the job did not end normally.
+        iterations: how many iterations this client completed (its round ended SUCCEED).
+        plan_iterations: the server plan's number of iterations (0 if no plan arrived).
         losses: iteration -> the average loss of each local epoch, in order.
         accuracy: iteration -> test accuracy of the global model (when test data is set).
         iteration_codes: iteration -> the last response code of that round.
@@ -80,6 +80,7 @@ class JobResult:
     client: str
     status: str = "RUNNING"
     iterations: int = 0
+    plan_iterations: int = 0
     losses: dict[int, list[float]] = field(default_factory=dict)
     accuracy: dict[int, float] = field(default_factory=dict)
     iteration_codes: dict[int, Any] = field(default_factory=dict)
@@ -212,7 +213,7 @@ class FLJob:
                 elif kind == "iteration":
                     r.iteration_codes[args[0]] = args[1]
                 elif kind == "finish":
-                    r.iterations = args[0]
+                    r.plan_iterations = args[0]
             for sink in self._extra_sinks:
                 sink(self.name, kind, args)
         except Exception:  # pragma: no cover - a bug here must not kill the client either
@@ -289,8 +290,8 @@ class FLJob:
                 status = self._runner.status if self._runner is not None else None
                 r.status = "STOPPED" if self._stopped else (status or "FAILED")
                 r.error = None if self.error is None else str(self.error)
-                if r.iterations == 0:
-                    r.iterations = len(r.iteration_codes)
+                r.iterations = sum(1 for it, code in r.iteration_codes.items()
+                                   if it > 0 and code == ResponseCode.SUCCEED)
                 r.wall_time_s = time.monotonic() - self._started_at
             return r
 

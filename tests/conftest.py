@@ -102,3 +102,27 @@ def run_round() -> Callable[..., dict[str, np.ndarray]]:
         return fedavg_of(uploads, [d.data_size for d in devices])
 
     return run
+
+
+# -- JPype bridge (pyflclient.FLJob / Simulation) ------------------------------------------------
+# One JVM per pytest process (JPype cannot restart it): every bridge test shares the one
+# pyflclient._jvm starts with the jars found in the documented order (env override,
+# pyflclient/jars/, jars/*/target/).
+
+LENET_MS = __import__("pathlib").Path(__file__).resolve().parent.parent / "pyflclient" / "models" / "lenet_train.ms"
+
+
+@pytest.fixture(scope="session")
+def bundled_clients(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """20 real non-IID clients of the bundled MNIST digits (bin layout, batch 32)."""
+    from pyflclient.data import build_bundled_clients
+
+    return build_bundled_clients(tmp_path_factory.mktemp("bundled") / "data", num_clients=20, batch_size=32, seed=0)
+
+
+@pytest.fixture
+def client_models(tmp_path: Any) -> Callable[[int], list[Any]]:
+    """``client_models(n)`` → n fresh copies of the shipped LeNet .ms, one per client."""
+    from pyflclient.data import copy_models
+
+    return lambda n: copy_models(LENET_MS, n, tmp_path / "ms")
