@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.data.cli",
     "pyflclient.server.cli",
     "pyflclient.model.cli",
+    "pyflclient.demo",
     "pyflclient.simulate_cli",
 )
 
