@@ -2,13 +2,16 @@ package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.NodeSpec;
 import com.mindspore.flclient.runtime.kernels.Gemm;
+import com.mindspore.flclient.runtime.kernels.VectorGemm;
+import com.mindspore.flclient.runtime.kernels.VectorSupport;
 
 /**
  * MatMul (a, b) → a'·b' with MindSpore's {@code transpose_a} / {@code transpose_b}. A transposed
  * {@code a} costs nothing ({@link Gemm} reads it through strides); {@code b} is copied into row
  * arrays, transposed when {@code transpose_b}, which is O(K·N) next to the O(M·K·N) product. The
  * dense layer's forward is (x, W, false, true), its backward (dy, W, false, false) for dx and
- * (dy, x, true, false) for dW.
+ * (dy, x, true, false) for dW. With the Vector API ({@link VectorGemm}) nothing is copied:
+ * {@code a·bᵀ} becomes dot products, {@code a·b} and {@code aᵀ·b} broadcast products.
  */
 final class MatMul implements Kernel {
     private final boolean ta;
@@ -21,6 +24,7 @@ final class MatMul implements Kernel {
     private final float[] y;
     private final float[][] bRows;
     private final float[][] cRows;
+    private final boolean vector;
 
     MatMul(NodeSpec s) {
         s.requireInputs(2);
@@ -41,12 +45,23 @@ final class MatMul implements Kernel {
         a = s.floatIn(0);
         b = s.floatIn(1);
         y = s.floatOut(0, new int[] {m, n});
-        bRows = new float[k][n];
-        cRows = new float[m][n];
+        vector = VectorSupport.enabled() && !(ta && tb);
+        bRows = vector ? null : new float[k][n];
+        cRows = vector ? null : new float[m][n];
     }
 
     @Override
     public void run() {
+        if (vector) {
+            if (tb) {
+                VectorGemm.mulDot(m, n, k, a, b, y);
+            } else if (ta) {
+                VectorGemm.mulBroadcast(m, n, k, a, 1, m, b, y);
+            } else {
+                VectorGemm.mulBroadcast(m, n, k, a, k, 1, b, y);
+            }
+            return;
+        }
         if (tb) {
             Gemm.transposeToRows(b, 0, n, k, bRows);
         } else {

@@ -1,6 +1,8 @@
 package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.Value;
+import com.mindspore.flclient.runtime.kernels.VectorSupport;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -8,16 +10,28 @@ import org.junit.jupiter.params.provider.CsvSource;
 import static com.mindspore.flclient.runtime.ops.OpHarness.assertClose;
 import static com.mindspore.flclient.runtime.ops.OpHarness.kernel;
 import static com.mindspore.flclient.runtime.ops.OpHarness.v;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** MatMul in its four transpose forms, and the dense layer's backward as MindSpore writes it. */
 class DenseOpsTest {
-    @ParameterizedTest(name = "transpose_a={0} transpose_b={1}")
-    @CsvSource({"false,false", "false,true", "true,false", "true,true"})
-    void matMulMatchesTheDefinitionForEveryTransposeFlag(boolean ta, boolean tb) {
+    @AfterEach
+    void restoreKernelChoice() {
+        System.clearProperty("flclient.runtime.vector");
+    }
+
+    /** Sizes with vector tails everywhere (n, k not multiples of 8 or 16; odd m), on both kernel paths. */
+    @ParameterizedTest(name = "transpose_a={0} transpose_b={1} vector={2}")
+    @CsvSource({"false,false,false", "false,true,false", "true,false,false", "true,true,false",
+            "false,false,true", "false,true,true", "true,false,true", "true,true,true"})
+    void matMulMatchesTheDefinitionForEveryTransposeFlag(boolean ta, boolean tb, boolean vector) {
+        if (vector) {
+            assumeTrue(VectorSupport.moduleAvailable(), "JVM started without --add-modules jdk.incubator.vector");
+        }
+        System.setProperty("flclient.runtime.vector", String.valueOf(vector));
         OpHarness h = new OpHarness(11);
-        int m = 5;
-        int k = 7;
-        int n = 9;
+        int m = 7;
+        int k = 21;
+        int n = 37;
         float[] a = h.rand(m * k);
         float[] b = h.rand(k * n);
         Value av = ta ? h.in(a, k, m) : h.in(a, m, k);
