@@ -234,13 +234,16 @@ def new_daemon_thread(runnable: Any, name: str) -> Any:
 
 
 def join_java_threads(threads: Sequence[Any], timeout: float | None = None,
-                      slice_s: float = 0.2, on_tick: Callable[[], None] | None = None) -> bool:
+                      slice_s: float = 0.2, on_tick: Callable[[], None] | None = None,
+                      absorb_interrupts: bool = False) -> bool:
     """Wait for Java threads in short slices, so Ctrl-C reaches Python within ``slice_s``.
 
     One long ``Thread.join()`` would keep the main thread inside Java, where a
     KeyboardInterrupt cannot be delivered. Returns True when all threads ended,
     False on timeout. ``on_tick`` runs on the calling thread after every slice
-    (progress bars, event draining).
+    (progress bars, event draining). With ``absorb_interrupts`` (used while
+    stopping, which is bounded by ``timeout``), a further Ctrl-C does not cut
+    the stop short.
     """
     import time
 
@@ -248,18 +251,56 @@ def join_java_threads(threads: Sequence[Any], timeout: float | None = None,
     millis = max(1, int(slice_s * 1000))
     for thread in threads:
         while thread.isAlive():
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                thread.join(max(1, min(millis, int(left * 1000))))
-            else:
-                thread.join(millis)
-            if on_tick is not None:
-                on_tick()
+            try:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    _interruptible_join(thread, max(1, min(millis, int(left * 1000))))
+                else:
+                    _interruptible_join(thread, millis)
+                if on_tick is not None:
+                    on_tick()
+            except KeyboardInterrupt:
+                if not absorb_interrupts or deadline is None:
+                    raise
+                log.warning("already stopping; waiting up to %.1f s more", max(0.0, deadline - time.monotonic()))
     if on_tick is not None:
         on_tick()
     return True
+
+
+def _interruptible_join(thread: Any, millis: int) -> None:
+    """``thread.join(millis)``; a Ctrl-C that lands inside the Java call becomes KeyboardInterrupt.
+
+    JPype turns a SIGINT that arrives while the main thread is inside Java into a
+    Java ``InterruptedException`` (and sets the thread's interrupt flag); callers
+    should see the same KeyboardInterrupt as anywhere else in Python.
+    """
+    import jpype
+
+    try:
+        thread.join(millis)
+    except jpype.JException as exc:
+        if str(exc.getClass().getName()) != "java.lang.InterruptedException":
+            raise
+        jpype.JClass("java.lang.Thread").interrupted()  # clear the flag, or the next join fails at once
+        # Python's own SIGINT handler is pending too: let it run here, so the
+        # caller sees one KeyboardInterrupt, not a second one in its except block.
+        try:
+            _let_signal_handlers_run()
+        except KeyboardInterrupt:
+            pass
+        raise KeyboardInterrupt() from None
+
+
+def _let_signal_handlers_run() -> None:
+    for _ in range(3):  # calls and backward jumps are where CPython runs pending handlers
+        _noop()
+
+
+def _noop() -> None:
+    pass
 
 
 def attach_current_thread() -> None:

@@ -313,7 +313,7 @@ class FLJob:
         Thread = jpype.JClass("java.lang.Thread")
         if Thread.currentThread().equals(self._thread):
             return False
-        ended = _jvm.join_java_threads([self._thread], timeout)
+        ended = _jvm.join_java_threads([self._thread], timeout, absorb_interrupts=True)
         if not ended:
             log.warning("client %s did not stop within %.1f s", self.name, timeout)
         return ended

@@ -170,7 +170,7 @@ class Simulation:
             except Exception:  # pragma: no cover - keep stopping the others
                 log.exception("stopping %s failed", job.name)
         threads = [job._thread for job in self.jobs if job._thread is not None]
-        ended = _jvm.join_java_threads(threads, timeout)
+        ended = _jvm.join_java_threads(threads, timeout, absorb_interrupts=True)
         for job in self.jobs:
             if job._thread is not None and not job.is_running():
                 job.wait(0)
