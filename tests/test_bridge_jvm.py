@@ -39,7 +39,8 @@ def fake_layout(tmp_path, monkeypatch):
 
 def test_jars_shipped_in_the_package_come_before_a_checkout_build(fake_layout):
     pkg, checkout, put = fake_layout
-    assert _jvm.find_jars() == put(checkout)
+    built = put(checkout)
+    assert _jvm.find_jars() == built
     shipped = put(pkg)
     assert _jvm.find_jars() == shipped
 
