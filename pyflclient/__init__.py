@@ -17,7 +17,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _BRIDGE_EXPORTS = {
     "FLParameter": "params", "DataFiles": "params",
     "FLJob": "job", "JobResult": "job", "ResponseCode": "job",
-    "Simulation": "simulation", "SimulationResults": "results",
+    "Simulation": "simulation", "params_for_clients": "simulation", "SimulationResults": "results",
     "PyflclientError": "errors", "InvalidParameterError": "errors", "JVMError": "errors",
     "JarNotFoundError": "errors", "JavaError": "errors", "ModelFormatError": "errors",
     "JavaIOError": "errors", "JavaParameterError": "errors", "FLJobError": "errors",

@@ -10,11 +10,15 @@ embeds the FL client well behaved:
   KeyboardInterrupt reaches the main thread as soon as it is back in Python,
   so callers wait for Java work in short slices (:func:`join_java_thread`)
   and stop the clients themselves.
-* ``jpype.config.destroy_jvm = False``: a non-daemon Java thread still running
-  (an HTTP client pool, a forgotten client) would make interpreter exit hang
-  forever in ``DestroyJavaVM``. Client threads are also daemons.
-* An ``atexit`` hook (run before JPype's own) stops every client that is still
-  registered, so logs are closed and the server sees no half-finished upload.
+* Exit never hangs and never aborts. Client threads are daemons. An ``atexit``
+  hook (run before JPype's own) stops every client still running, then looks
+  at the Java threads left: with none but daemons it lets JPype destroy the
+  JVM (``DestroyJavaVM`` stops the daemon threads first — without it, a Java
+  thread calling into Python, such as JPype's proxy reference queue, can hit
+  the finalizing interpreter and abort the process with "FATAL: exception not
+  rethrown", seen here at exit about one run in six); with a non-daemon Java
+  thread still running (user code), ``DestroyJavaVM`` would wait for it forever,
+  so ``jpype.config.destroy_jvm = False`` skips it and the process just exits.
 
 Jars are looked up in this order: the explicit ``jar_path=`` / ``case_jar_path=``
 arguments (the seed's ``--jarPath`` / ``--case_jarPath``), the environment
@@ -156,7 +160,7 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
                                f"its class path; start it with classpath=[{client_jar}, {case_jar}] "
                                "or let pyflclient start it") from exc
             _info = JVMInfo(client_jar, case_jar, ())
-            atexit.register(stop_all_clients)
+            atexit.register(_at_exit)
             return _info
         opts = list(options) + os.environ.get(ENV_JVM_OPTIONS, "").split()
         if not any(o.startswith("-Xmx") for o in opts):
@@ -164,7 +168,8 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
         if not any("jdk.incubator.vector" in o for o in opts) and _has_vector_module():
             # the runtime's convolution kernels use the Vector API when it is there (about 2x)
             opts.append("--add-modules=jdk.incubator.vector")
-        # Never hang at exit on a non-daemon Java thread (see module docstring).
+        # Until the exit hook has looked at the threads left, assume the safe choice
+        # against a hang (see the module docstring).
         jpype.config.destroy_jvm = False
         log.debug("starting the JVM: %s %s %s", client_jar, case_jar, opts)
         try:
@@ -175,7 +180,7 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
                            f"(JAVA_HOME) and the options {opts}") from exc
         _info = JVMInfo(client_jar, case_jar, tuple(opts))
         # Registered after jpype's own atexit hook, so it runs first (LIFO).
-        atexit.register(stop_all_clients)
+        atexit.register(_at_exit)
         log.info("JVM started with %s and %s", client_jar.name, case_jar.name)
         return _info
 
@@ -223,6 +228,31 @@ def stop_all_clients(timeout: float = 2.0) -> None:
             owner._stop_for_exit(timeout)
         except Exception:  # pragma: no cover - best effort at exit
             log.exception("stopping %r at exit failed", owner)
+
+
+def _at_exit() -> None:
+    """Stop the clients, then choose how JPype ends the JVM (module docstring)."""
+    import jpype
+    import jpype.config
+
+    stop_all_clients()
+    try:
+        if not jpype.isJVMStarted():
+            return
+        Thread = jpype.JClass("java.lang.Thread")
+        me = Thread.currentThread()
+        blocking = [str(t.getName()) for t in Thread.getAllStackTraces().keySet()
+                    if t.isAlive() and not t.isDaemon() and not t.equals(me)
+                    and str(t.getName()) != "DestroyJavaVM"]
+    except Exception:  # pragma: no cover - best effort at exit
+        log.debug("could not list the Java threads at exit", exc_info=True)
+        return
+    if blocking:
+        log.warning("non-daemon Java threads still running at exit: %s; exiting without destroying the "
+                    "JVM so they cannot block it", blocking[:5])
+        jpype.config.destroy_jvm = False
+    else:
+        jpype.config.destroy_jvm = True
 
 
 def new_daemon_thread(runnable: Any, name: str) -> Any:

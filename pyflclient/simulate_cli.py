@@ -17,6 +17,7 @@ client predicts its test data with its model: ``client_i/inference_labels.txt``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -113,7 +114,7 @@ def _model_paths(folder: Path, stem: str, n: int, flag: str) -> list[Path]:
 def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     """Client names and FLParameters from the seed's flags (one client per data folder, in name order)."""
     from .data.binfiles import discover_clients
-    from .params import FLParameter
+    from .simulation import params_for_clients
 
     train = discover_clients(args.train_dataset, require_test=False)
     n = args.client_num or len(train)
@@ -126,20 +127,19 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     train_models = _model_paths(args.train_model_path, args.train_ms_name, n, "--train_model_path")
     infer_models = _model_paths(Path(args.infer_model_path), args.infer_ms_name or args.train_ms_name, n,
                                 "--infer_model_path") if args.infer_model_path else train_models
+    if args.test_dataset is not None:
+        missing = [c.name for c in train if c.name not in tests]
+        if missing:
+            raise SystemExit(f"--test_dataset {args.test_dataset} has no folder for clients {missing[:5]}")
+        train = [dataclasses.replace(c, test_data=tests[c.name].test_data, test_label=tests[c.name].test_label)
+                 for c in train]
     out = args.output_dir.resolve()
-    names, params = [], []
-    for i, (client, tm, im) in enumerate(zip(train, train_models, infer_models)):
-        test = tests.get(client.name, client) if args.test_dataset is not None else client
-        if args.test_dataset is not None and client.name not in tests:
-            raise SystemExit(f"--test_dataset {args.test_dataset} has no folder for client {client.name}")
-        test_files = (test.test_data, test.test_label) if test.test_data is not None else None
-        params.append(FLParameter(
-            domain_name=args.domain_name, fl_name=args.flName,
-            train_dataset=(client.train_data, client.train_label), test_dataset=test_files,
-            train_model_path=tm, infer_model_path=im, batch_size=args.batch_size, thread_num=args.thread_num,
-            server_mode=args.server_mode, use_elb=args.use_elb, server_num=args.server_num,
-            cert_path=args.cert_path, client_id=f"f{i}_{client.name}", log_path=out / f"client_{i}" / "client.log"))
-        names.append(f"client_{i}")
+    names = [f"client_{i}" for i in range(n)]
+    params = params_for_clients(train, train_models, args.domain_name, infer_model_path=None, fl_name=args.flName,
+                                batch_size=args.batch_size, thread_num=args.thread_num, server_mode=args.server_mode,
+                                use_elb=args.use_elb, server_num=args.server_num, cert_path=args.cert_path)
+    params = [p.replace(infer_model_path=im, log_path=out / name / "client.log")
+              for p, im, name in zip(params, infer_models, names)]
     return names, params
 
 

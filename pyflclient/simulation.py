@@ -34,6 +34,28 @@ log = logging.getLogger(__name__)
 RoundCallback = Callable[[IterationSummary], Any]
 
 
+def params_for_clients(clients: Sequence[Any], models: Sequence[str | os.PathLike[str]], domain_name: str,
+                       **fields: Any) -> list[FLParameter]:
+    """One :class:`FLParameter` per client of a data folder (``pyflclient.data``'s ``ClientData``).
+
+    Client *i* trains on its ``train_data``/``train_label``, evaluates on its
+    ``test_data``/``test_label`` (when it has them) and owns ``models[i]``; its
+    ``client_id`` (the fl_id the server sees) is ``f<i>_<name>``. ``fields`` are
+    further FLParameter fields, the same for every client (``batch_size=32``, ...).
+    """
+    clients, models = list(clients), list(models)
+    if len(models) < len(clients):
+        raise ValueError(f"models: {len(clients)} clients need {len(clients)} model files, got {len(models)}")
+    params = []
+    for i, (c, m) in enumerate(zip(clients, models)):
+        test = (c.test_data, c.test_label) if getattr(c, "test_data", None) is not None else None
+        values = dict(domain_name=domain_name, train_dataset=(c.train_data, c.train_label), test_dataset=test,
+                      train_model_path=m, client_id=f"f{i}_{c.name}")
+        values.update(fields)
+        params.append(FLParameter(**values))
+    return params
+
+
 class Simulation:
     """N federated-learning clients as Java daemon threads in this process's JVM.
 
