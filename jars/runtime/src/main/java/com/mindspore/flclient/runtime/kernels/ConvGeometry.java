@@ -254,4 +254,29 @@ public final class ConvGeometry {
             }
         }
     }
+
+    /**
+     * The adjoint of {@link #im2colWide}: adds each wide col row onto the (padded) planes at its
+     * tap's offset, {@code planes[planesOff + taps[k] + q] += col[k][colOff + q]} for q &lt; wideLength.
+     */
+    public void col2imWideAdd(float[][] col, int colOff, int[] taps, float[] planes, int planesOff) {
+        int len = wideLength();
+        for (int k = 0; k < taps.length; k++) {
+            float[] row = col[k];
+            int dst = planesOff + taps[k];
+            for (int q = 0; q < len; q++) {
+                planes[dst + q] += row[colOff + q];
+            }
+        }
+    }
+
+    /** Writes one image's dy block into wide rows {@code rows[o][colOff + oh·Wp + ow]} (other columns untouched: zero). */
+    public void toWideRows(float[] y, int yOff, int channels, float[][] rows, int colOff) {
+        int wp = paddedW();
+        for (int o = 0; o < channels; o++) {
+            for (int oh = 0; oh < ho; oh++) {
+                System.arraycopy(y, yOff + (o * ho + oh) * wo, rows[o], colOff + oh * wp, wo);
+            }
+        }
+    }
 }

@@ -25,6 +25,8 @@ final class Conv2DBackpropInput implements Kernel {
     private final int[] taps;
     private final float[] dyWide;
     private final float[] dplanes;
+    private final boolean wide;
+    private final int colsPerImage;
 
     Conv2DBackpropInput(NodeSpec s) {
         s.requireInputs(2);
@@ -48,13 +50,18 @@ final class Conv2DBackpropInput implements Kernel {
             dcol = null;
         } else {
             lr = 0;
-            taps = null;
+            wide = g.isStrideOne();
+            colsPerImage = wide ? g.wideLength() : g.outPixels();
+            taps = wide ? g.taps(p.cg) : null;
             dyWide = null;
-            dplanes = null;
-            int cols = block * g.outPixels();
+            dplanes = wide && g.isPadded() ? new float[p.cg * g.planeSize()] : null;
+            int cols = block * colsPerImage;
             dyRows = new float[p.og][cols];
             dcol = new float[p.kg][cols];
+            return;
         }
+        wide = false;
+        colsPerImage = 0;
     }
 
     @Override
@@ -67,6 +74,10 @@ final class Conv2DBackpropInput implements Kernel {
         var g = p.geo;
         int pix = g.outPixels();
         int imageSize = g.c * g.h * g.w;
+        if (wide) {
+            runWide();
+            return;
+        }
         for (int n0 = 0; n0 < g.n; n0 += block) {
             int nb = Math.min(block, g.n - n0);
             int cols = nb * pix;
@@ -80,6 +91,35 @@ final class Conv2DBackpropInput implements Kernel {
                 Gemm.mulAdd(p.kg, cols, p.og, w, grp * p.og * p.kg, 1, p.kg, dyRows, 0, dcol, 0);
                 for (int b = 0; b < nb; b++) {
                     g.col2imAdd(dcol, b * pix, dx, (n0 + b) * imageSize, grp * p.cg, p.cg);
+                }
+            }
+        }
+    }
+
+    /** Stride 1: dy in wide rows, one product, each tap's row added back in one contiguous run. */
+    private void runWide() {
+        var g = p.geo;
+        int pix = g.outPixels();
+        int per = colsPerImage;
+        int imageSize = g.c * g.h * g.w;
+        for (int n0 = 0; n0 < g.n; n0 += block) {
+            int nb = Math.min(block, g.n - n0);
+            int cols = nb * per;
+            for (int grp = 0; grp < p.group; grp++) {
+                for (int b = 0; b < nb; b++) {
+                    g.toWideRows(dy, ((n0 + b) * p.o + grp * p.og) * pix, p.og, dyRows, b * per);
+                }
+                Gemm.zero(dcol, 0, p.kg, cols);
+                Gemm.mulAdd(p.kg, cols, p.og, w, grp * p.og * p.kg, 1, p.kg, dyRows, 0, dcol, 0);
+                for (int b = 0; b < nb; b++) {
+                    int img = (n0 + b) * imageSize;
+                    if (dplanes == null) {
+                        g.col2imWideAdd(dcol, b * per, taps, dx, img + grp * p.cg * g.h * g.w);
+                    } else {
+                        java.util.Arrays.fill(dplanes, 0f);
+                        g.col2imWideAdd(dcol, b * per, taps, dplanes, 0);
+                        g.fromPlanesAdd(dplanes, dx, img, grp * p.cg, p.cg);
+                    }
                 }
             }
         }
