@@ -112,3 +112,12 @@ def test_exit_does_not_hang_on_a_running_non_daemon_java_thread(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "LEFT A THREAD" in run.stdout, run.stderr
+
+
+def test_a_value_only_the_java_side_refuses_names_the_python_field(tmp_path):
+    model = tmp_path / "m.ms"
+    model.write_bytes(b"x")
+    params = fl.FLParameter(domain_name="http://127.0.0.1:6666", train_model_path=model, server_num=1001)
+    with pytest.raises(fl.InvalidParameterError) as info:
+        params.to_java()
+    assert info.value.field == "server_num" and "between 1 and 1000" in str(info.value)

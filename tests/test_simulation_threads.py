@@ -97,3 +97,18 @@ def test_two_clients_sharing_a_model_file_are_refused(bundled_clients, client_mo
     params = client_params(bundled_clients[:2], [model, model], "http://127.0.0.1:1")
     with pytest.raises(ValueError, match="own copy"):
         fl.Simulation(params, progress=False)
+
+
+def test_embedded_start_wait_stop_ends_every_client_within_two_seconds(bundled_clients, client_models, start_server,
+                                                                       tmp_path):
+    import time
+
+    srv = start_server(LENET_MS, start_fl_job_threshold=4, fl_iteration_num=50, client_epoch_num=200)
+    sim = fl.Simulation(client_params(bundled_clients[:4], client_models(4), srv.url), output_dir=tmp_path,
+                        max_trainers=2, progress=False)
+    sim.start()
+    assert sim.wait(timeout=0.5) is None and sim.is_running()  # still training: wait gives up, nothing stops
+    t0 = time.monotonic()
+    assert sim.stop() is True
+    assert time.monotonic() - t0 < 2.0 and not sim.is_running()
+    assert all(job.result.status == "STOPPED" for job in sim.jobs)
