@@ -221,9 +221,12 @@ class Simulation:
             if kind != "iteration":
                 continue
             it = args[0]
-            self._reported.setdefault(it, set()).add(client)
-            if it in self._closed:
-                continue
+            if it < 1:
+                continue  # a client that failed before its first iteration: no bar for it
+            reported = self._reported.setdefault(it, set())
+            if client in reported or it in self._closed:
+                continue  # a client reports an iteration once on the bar, even if the server made it retry
+            reported.add(client)
             bar = self._bar(it)
             if bar is not None:
                 bar.update(1)
