@@ -69,6 +69,10 @@ class Simulation:
         iterations: total iterations for the bar titles (the server's plan decides
             the real number; this is only for display).
         names: the clients' names (default ``client_0`` ...).
+        poll_interval_ms: the wait between two getModel polls while an iteration
+            runs, for clients whose ``sleep_time_ms`` is not set. r1.6's 1000 ms
+            leaves every client idle up to a second after each iteration ends; much
+            shorter polls cost server CPU (50 clients at 100 ms: 500 requests/s).
         on_loss / on_accuracy / on_iteration / on_finish: per-client callbacks as in
             :class:`FLJob` (called on the client threads).
         on_round: called on the waiting thread with the :class:`IterationSummary`
@@ -78,7 +82,7 @@ class Simulation:
 
     def __init__(self, params: Sequence[FLParameter], *, output_dir: str | os.PathLike[str] = ".",
                  max_trainers: int | None = None, progress: bool = True, iterations: int | None = None,
-                 names: Sequence[str] | None = None,
+                 names: Sequence[str] | None = None, poll_interval_ms: int | None = 250,
                  on_loss: Optional[LossCallback] = None, on_accuracy: Optional[AccuracyCallback] = None,
                  on_iteration: Optional[IterationCallback] = None, on_finish: Optional[FinishCallback] = None,
                  on_round: Optional[RoundCallback] = None,
@@ -112,6 +116,8 @@ class Simulation:
         for name, p in zip(names, params):
             if p.log_path is None:
                 p = p.replace(log_path=self.output_dir / name / "client.log")
+            if p.sleep_time_ms is None and poll_interval_ms is not None:
+                p = p.replace(sleep_time_ms=poll_interval_ms)
             job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name,
                         training_permits=self._permits)
             job._add_sink(self._record)
