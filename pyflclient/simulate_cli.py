@@ -175,6 +175,12 @@ def _recorded_process(out_dir: Path) -> tuple[int, Path] | None:
 
 # -- commands ---------------------------------------------------------------------------------------------
 def simulate_main(args: argparse.Namespace) -> int:
+    out = args.output_dir.resolve()
+    running = _recorded_process(out)
+    if running is not None:
+        print(f"pyflclient simulate: a simulation (pid {running[0]}) already runs in {out}; "
+              f"stop it with `pyflclient stop --output_dir {out}` or choose another --output_dir", file=sys.stderr)
+        return 2
     if args.detach:
         return _detach(args)
     # A shell starts `cmd &` with SIGINT ignored; take Ctrl-C and SIGTERM back so a
@@ -257,7 +263,6 @@ def _detach(args: argparse.Namespace) -> int:
     argv = [a for a in sys.argv[1:] if a != "--detach"]
     if not argv or "simulate" not in argv:
         raise SystemExit("--detach works from the pyflclient command line")
-    (out / PID_FILE).unlink(missing_ok=True)
     with open(out / "simulate.log", "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", *argv], stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

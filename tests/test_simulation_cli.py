@@ -110,3 +110,16 @@ def test_one_model_file_for_many_clients_is_refused_with_the_fix(bundled_clients
     flags[flags.index("--train_model_path") + 1] = str(models[0])
     run = cli(*flags, cwd=tmp_path)
     assert run.returncode != 0 and "copy-models" in run.stderr
+
+
+def test_a_second_simulation_in_the_same_output_dir_is_refused(bundled_clients, client_models, start_server, tmp_path):
+    srv = start_server(LENET_MS, start_fl_job_threshold=2, fl_iteration_num=100, client_epoch_num=100)
+    models = client_models(2)
+    out = tmp_path / "out"
+    flags = seed_flags(bundled_clients[0].folder.parent, models, srv.url, out, 2)
+    assert cli(*flags, "--detach", cwd=tmp_path, timeout=120).returncode == 0
+    try:
+        second = cli(*flags, cwd=tmp_path)
+        assert second.returncode == 2 and "already runs" in second.stderr
+    finally:
+        assert cli("stop", "--output_dir", str(out), cwd=tmp_path, timeout=60).returncode == 0
