@@ -132,6 +132,10 @@ public final class TrainSession implements AutoCloseable {
     /** One training step on one batch (batchSize() samples, layout of inputShape()); returns the loss. */
     public float trainStep(float[] data, int[] labels) {
         open();
+        if (!program.trainable()) {
+            throw new IllegalStateException("model " + program.fileName + " has no labels and loss: it was converted "
+                    + "for inference only (--trainModel=false); convert the train MindIR with --trainModel=true to train");
+        }
         feed(data);
         if (labels == null || labels.length != batch) {
             throw new IllegalArgumentException("trainStep needs " + batch + " labels, got "

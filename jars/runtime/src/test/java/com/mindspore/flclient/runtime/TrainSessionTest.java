@@ -140,4 +140,18 @@ class TrainSessionTest {
         s.close();
         assertThrows(IllegalStateException.class, () -> s.logits(new float[32]));
     }
+
+    @Test
+    void anInferenceOnlyModelPredictsButRefusesToTrain() {
+        MsModelBuilder b = new MsModelBuilder(5);
+        int x = b.input("x", 2, 3);
+        int w = b.weight("fc.weight", 3, 4, 3);
+        int logits = b.fwd("MatMul", new int[] {x, w}, new int[] {2, 4}, MsModelBuilder.A.b("transpose_b", true));
+        b.mark(logits, -1, -1);
+        TrainSession s = TrainSession.load(b.build(), "infer.ms");
+        assertEquals(4, s.numClasses());
+        assertEquals(2, s.predict(new float[] {1, 0, 0, 0, 1, 0}).length);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> s.trainStep(new float[6], new int[2]));
+        assertTrue(e.getMessage().contains("inference only"), e.getMessage());
+    }
 }

@@ -67,9 +67,9 @@ public final class Program {
         this.trainKernels = trainKernels;
         this.inferKernels = inferKernels;
         this.data = values[m.dataInput()];
-        this.labels = values[m.labelInput()];
+        this.labels = m.labelInput() >= 0 ? values[m.labelInput()] : null;
         this.logits = values[m.logits()];
-        this.loss = values[m.loss()];
+        this.loss = m.loss() >= 0 ? values[m.loss()] : null;
         this.learningRate = m.learningRate() >= 0 ? values[m.learningRate()] : null;
     }
 
@@ -112,9 +112,15 @@ public final class Program {
                     + " (this runtime implements: " + String.join(", ", OpRegistry.supportedOps()) + ")");
         }
         Value data = marked(m.dataInput(), "data_input", values, TensorRole.Input, DataType.Float32);
-        Value labels = marked(m.labelInput(), "label_input", values, TensorRole.Input, DataType.Int32);
-        if (data.shape.length < 1 || labels.shape.length != 1 || labels.shape[0] != data.shape[0]) {
-            throw bad("label_input " + labels.describe() + " should be [N] for data_input " + data.describe());
+        if (data.shape.length < 1) {
+            throw bad("data_input " + data.describe() + " has no batch axis");
+        }
+        // label_input and loss are absent (−1) in a model converted for inference only (--trainModel=false)
+        if (m.labelInput() >= 0) {
+            Value labels = marked(m.labelInput(), "label_input", values, TensorRole.Input, DataType.Int32);
+            if (labels.shape.length != 1 || labels.shape[0] != data.shape[0]) {
+                throw bad("label_input " + labels.describe() + " should be [N] for data_input " + data.describe());
+            }
         }
         String[] names = new String[nNodes];
         String[] ops = new String[nNodes];
@@ -161,11 +167,11 @@ public final class Program {
             }
         }
         Value logits = produced(m.logits(), "logits", values, producer);
-        Value loss = produced(m.loss(), "loss", values, producer);
+        Value loss = m.loss() >= 0 || m.labelInput() >= 0 ? produced(m.loss(), "loss", values, producer) : null;
         if (logits.shape.length != 2 || logits.shape[0] != data.shape[0] || !logits.isFloat()) {
             throw bad("logits " + logits.describe() + " should be float32 [N, classes] with N = " + data.shape[0]);
         }
-        if (loss.numel != 1 || !loss.isFloat()) {
+        if (loss != null && (loss.numel != 1 || !loss.isFloat())) {
             throw bad("loss " + loss.describe() + " should be one float32 value");
         }
         if (m.learningRate() >= 0) {
@@ -345,6 +351,11 @@ public final class Program {
             attrs.put(name, new Attrs.Attr(kind, a.i(), a.f(), a.s(), ints, floats, a.b()));
         }
         return attrs;
+    }
+
+    /** Whether the model can train: it has labels and a loss (not an inference-only conversion). */
+    public boolean trainable() {
+        return labels != null && loss != null;
     }
 
     /** One training step over the data and labels already in {@link #data} / {@link #labels}. */
