@@ -154,4 +154,26 @@ class TrainSessionTest {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> s.trainStep(new float[6], new int[2]));
         assertTrue(e.getMessage().contains("inference only"), e.getMessage());
     }
+
+    @Test
+    void aMissingFileIsAnIoErrorNamingIt(@TempDir Path dir) {
+        Path missing = dir.resolve("nope.ms");
+        java.io.UncheckedIOException e = assertThrows(java.io.UncheckedIOException.class, () -> TrainSession.load(missing));
+        assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
+    }
+
+    @Test
+    void aFailedSaveLeavesTheExistingModelAndNoTemporaryFile(@TempDir Path dir) throws Exception {
+        TrainSession s = TrainSession.load(TinyModels.mlp(4).build(), "mlp.ms");
+        Path target = dir.resolve("model.ms");
+        s.save(target);
+        byte[] before = Files.readAllBytes(target);
+        Path blocked = dir.resolve("file-not-dir");
+        Files.write(blocked, new byte[] {1});
+        assertThrows(java.io.UncheckedIOException.class, () -> s.save(blocked.resolve("x.ms")));
+        assertArrayEquals(before, Files.readAllBytes(target));
+        try (var files = Files.list(dir)) {
+            assertEquals(2, files.count(), "only model.ms and file-not-dir");
+        }
+    }
 }
