@@ -20,7 +20,6 @@ import argparse
 import logging
 import queue
 import tempfile
-import time
 from pathlib import Path
 
 import pyflclient as fl
