@@ -136,6 +136,8 @@ public final class RuntimeTool {
                 out.println("weight " + w + " " + Arrays.toString(s.weightShape(w)));
             }
             out.println("ops " + String.join(" ", s.opTypes()));
+            out.println("kernels " + (com.mindspore.flclient.runtime.kernels.VectorSupport.enabled() ? "Vector API"
+                    : "plain Java (start the JVM with --add-modules jdk.incubator.vector for the Vector API ones)"));
         }
         return 0;
     }
