@@ -154,6 +154,26 @@ class _RoundLoopRunner:
             self.status = "FAILED"
 
 
+@jpype.JImplements("java.lang.Runnable", deferred=True)
+class _JavaCall:
+    """Runs one blocking Java call on its own Java thread, keeping its result or exception."""
+
+    def __init__(self, fn: Callable[[], Any], context: str) -> None:
+        self._fn = fn
+        self._context = context
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    @jpype.JOverride
+    def run(self) -> None:
+        try:
+            self.result = self._fn()
+        except jpype.JException as exc:
+            self.error = from_java(exc, self._context)
+        except BaseException as exc:  # never let anything escape into the Java thread
+            self.error = exc
+
+
 class FLJob:
     """A federated-learning client: ``run()`` trains, ``infer()`` predicts, ``get_model()`` downloads.
 
@@ -318,6 +338,26 @@ class FLJob:
             log.warning("client %s did not stop within %.1f s", self.name, timeout)
         return ended
 
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` (Java calls that may wait on the server) on a Java thread, joined in slices.
+
+        getModel can retry an unreachable server for many seconds; on the main
+        thread that would be one long Java call that Ctrl-C cannot interrupt.
+        On Ctrl-C the call is stopped (``stopFLJob`` ends it within a second).
+        """
+        call = _JavaCall(fn, f"{what} of client {self.name}")
+        thread = _jvm.new_daemon_thread(call, f"pyflclient-{self.name}-{what}")
+        thread.start()
+        try:
+            _jvm.join_java_threads([thread])
+        except KeyboardInterrupt:
+            self._job.stopFLJob()
+            _jvm.join_java_threads([thread], STOP_TIMEOUT_S, absorb_interrupts=True)
+            raise
+        if call.error is not None:
+            raise call.error
+        return call.result
+
     def _stop_for_exit(self, timeout: float) -> None:
         if self.is_running():
             self.stop(timeout)
@@ -334,8 +374,7 @@ class FLJob:
             if self.params.infer_dataset is None:
                 raise InvalidParameterError("infer_dataset", "no inference data: set infer_dataset or "
                                                              "test_dataset, or pass data=")
-            with java_errors(f"inference of client {self.name}"):
-                labels = self._job.modelInference()
+            labels = self._call("inference", lambda: self._job.modelInference())
         else:
             arr = np.ascontiguousarray(data, dtype=np.float32)
             if arr.ndim != 4 or arr.shape[1:] != (32, 32, 3):
@@ -344,8 +383,8 @@ class FLJob:
             if arr.shape[0] == 0:
                 return np.zeros(0, dtype=np.int32)
             jdata = jpype.JArray(jpype.JFloat)(arr.reshape(-1))
-            with java_errors(f"inference of client {self.name}"):
-                labels = self._job.modelInference(jdata, int(arr.shape[0]))
+            count = int(arr.shape[0])
+            labels = self._call("inference", lambda: self._job.modelInference(jdata, count))
         if labels is None:
             raise FLJobError(f"client {self.name}: inference returned nothing; see its log")
         # An explicit copy: np.asarray of a Java array can go stale (module docstring of _jvm).
@@ -360,8 +399,7 @@ class FLJob:
         Raises:
             FLJobError: the server did not give a model (its status is in the message).
         """
-        with java_errors(f"getModel of client {self.name}"):
-            status = self._job.getModel()
+        status = self._call("getModel", lambda: self._job.getModel())
         if status is None or str(status.name()) != "SUCCESS":
             raise FLJobError(f"client {self.name}: getModel returned {status}; is the server at "
                              f"{self.params.domain_name} running and has it finished an iteration?")

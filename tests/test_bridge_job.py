@@ -153,3 +153,15 @@ def test_corrupt_model_file_is_a_model_format_error_with_the_java_message(one_cl
     err = info.value
     assert "corrupt.ms" in str(err) and err.java_class.endswith("ModelFormatException")
     assert "\tat " not in str(err) and "at com.mindspore" in err.java_stacktrace
+
+
+def test_get_model_from_an_unreachable_server_is_an_fl_job_error_naming_it(bundled_clients, client_models, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    params = params_for(bundled_clients[0], client_models(1)[0], f"http://127.0.0.1:{port}", tmp_path,
+                        max_retries=0, time_out_s=2)
+    with pytest.raises(fl.FLJobError, match=f"127.0.0.1:{port}"):
+        fl.FLJob(params).get_model()
