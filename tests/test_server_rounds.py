@@ -103,11 +103,37 @@ def test_admitted_devices_that_never_upload_end_the_iteration_invalid_on_the_tim
 
 
 def test_get_model_of_a_running_iteration_is_not_ready(start_server, device, small_model):
-    srv = start_server(small_model, start_fl_job_threshold=2)
+    srv = start_server(small_model, start_fl_job_threshold=2, get_model_hold_ms=0)
     d = device(srv.url)
     d.start_fl_job()
     reply = d.get_model(1)
     assert (reply.retcode, reply.iteration) == (ResponseCode.SucNotReady, 1)
+
+
+def test_get_model_held_open_is_not_ready_when_the_hold_ends_first(start_server, device, small_model):
+    srv = start_server(small_model, start_fl_job_threshold=2, get_model_hold_ms=300)
+    d = device(srv.url)
+    d.start_fl_job()
+    t0 = time.monotonic()
+    reply = d.get_model(1)
+    assert (reply.retcode, reply.iteration) == (ResponseCode.SucNotReady, 1)
+    assert time.monotonic() - t0 >= 0.29
+
+
+def test_get_model_held_open_gets_the_model_the_moment_it_is_published(start_server, device, small_model):
+    srv = start_server(small_model, start_fl_job_threshold=1, fl_iteration_num=2, get_model_hold_ms=30_000)
+    d = device(srv.url, data_size=3)
+    d.start_fl_job()
+    trained, up = upload_of(flat(small_model), 3, seed=5)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(device(srv.url).get_model, 1)
+        while srv.core.rounds.held_get_models == 0:  # the request is at the server, held open
+            assert not waiting.done(), waiting.result()
+        assert d.update_model(1, up).retcode == ResponseCode.SUCCEED
+        reply = waiting.result(timeout=10)  # well before the 30 s hold ends
+    assert (reply.retcode, reply.iteration) == (ResponseCode.SUCCEED, 1)
+    for name, array in trained.items():
+        np.testing.assert_allclose(reply.weights[name], array, rtol=1e-6)
 
 
 def test_iteration_whose_update_window_expires_is_invalid_and_keeps_the_previous_model(

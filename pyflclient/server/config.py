@@ -58,6 +58,10 @@ class ServerConfig:
     ssl_key: str | None = None
     #: what a client is told to wait (ms) when the server answers "come back later" without a window end
     retry_interval: int = 1_000
+    #: how long (ms) a getModel for a still-running iteration is held open before the SucNotReady
+    #: reply: the device gets the model the moment it is published instead of after its next poll
+    #: (0 = answer at once, as r1.6 does); keep it well under the devices' HTTP timeout
+    get_model_hold_ms: int = 5_000
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -84,6 +88,7 @@ class ServerConfig:
         need((self.ssl_cert is None) == (self.ssl_key is None), "ssl_cert",
              "HTTPS needs both ssl_cert and ssl_key")
         need(self.retry_interval > 0, "retry_interval", "must be > 0 ms")
+        need(self.get_model_hold_ms >= 0, "get_model_hold_ms", "must be >= 0 ms")
 
     @property
     def update_model_threshold(self) -> int:

@@ -86,6 +86,8 @@ class Rounds:
         self._tasks: set[asyncio.Task[None]] = set()
         self.uploads: dict[int, list[RecordedUpload]] | None = {} if record_uploads else None
         self._admitted_sizes: dict[tuple[int, str], int] = {}
+        self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
+        self.held_get_models = 0  # getModel requests waiting for a model right now
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
@@ -195,9 +197,11 @@ class Rounds:
             return GetModelResponse(ResponseCode.RequestError,
                                     f"iteration {req.iteration} does not exist yet (current {view.iteration})",
                                     view.iteration, timestamp=str(now))
+        if req.iteration > latest and await self._wait_published(req.iteration):
+            latest, _ = await self.store.latest()
         if req.iteration > latest:
             return GetModelResponse(ResponseCode.SucNotReady, f"iteration {req.iteration} is still running",
-                                    req.iteration, timestamp=str(now))
+                                    req.iteration, timestamp=str(now_ms()))
         found = await self.store.model(req.iteration)
         if found is None and self.checkpoints is not None:
             found = self.checkpoints.load(req.iteration)
@@ -205,6 +209,33 @@ class Rounds:
             return GetModelResponse(ResponseCode.RequestError, f"the model of iteration {req.iteration} is no "
                                     f"longer kept (newest: {latest})", req.iteration, timestamp=str(now))
         return GetModelResponse(ResponseCode.SUCCEED, "", req.iteration, found, str(now))
+
+    async def _wait_published(self, iteration: int) -> bool:
+        """Hold a getModel of a running iteration until a model is published or the hold ends.
+
+        A long poll: without it every device learns of the new model only at its next
+        ``sleepTime`` poll, which idles all of them for up to a poll interval per iteration.
+        """
+        deadline = asyncio.get_running_loop().time() + self.config.get_model_hold_ms / 1000
+        while True:
+            latest, _ = await self.store.latest()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if latest >= iteration or remaining <= 0:
+                return latest >= iteration
+            if self._published is None:
+                self._published = asyncio.Event()
+            self.held_get_models += 1
+            try:
+                await asyncio.wait_for(self._published.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+            finally:
+                self.held_get_models -= 1
+
+    def _announce_published(self) -> None:
+        event, self._published = self._published, None
+        if event is not None:
+            event.set()
 
     def check_weights(self, weights: Mapping[str, np.ndarray]) -> str | None:
         """Why an upload cannot be aggregated (names, sizes, non-finite values), or None."""
@@ -304,6 +335,7 @@ class Rounds:
                 await asyncio.sleep(self.config.retry_interval / 1000)
         finished = iteration >= self.config.fl_iteration_num
         await self.store.publish(iteration, model, finished)
+        self._announce_published()
         self._admitted_sizes = {k: v for k, v in self._admitted_sizes.items() if k[0] > iteration}
         began = closed.start_window_began_ms
         now = now_ms()
