@@ -115,11 +115,13 @@ def main() -> None:
             sim.run()
             sim_s = time.perf_counter() - t0
             assert srv.wait_finished(60), "the server did not finish"
+            rounds_s = sum(m["seconds"] for m in srv.metrics())
 
     print(f"clients={args.clients} iterations={args.iterations} epochs={args.epochs} trainers={args.trainers} "
           f"train steps={steps} (batch 32)")
     print(f"local training     : {local_s:8.2f} s  ({steps / local_s:7.1f} steps/s)")
     print(f"FL simulation      : {sim_s:8.2f} s  ({steps / sim_s:7.1f} steps/s)")
+    print(f"  of which rounds  : {rounds_s:8.2f} s  (server: first admission to model published, summed)")
     print(f"overhead ratio     : {sim_s / local_s:8.3f}  (simulation / local; goal <= 1.10)")
 
 
