@@ -183,6 +183,22 @@ public final class TrainSession implements AutoCloseable {
         return out;
     }
 
+    /** Fraction of one batch whose arg-max prediction equals its label (evaluation without training). */
+    public float accuracy(float[] data, int[] labels) {
+        if (labels == null || labels.length != batch) {
+            throw new IllegalArgumentException("accuracy needs " + batch + " labels, got "
+                    + (labels == null ? "null" : labels.length));
+        }
+        int[] predicted = predict(data);
+        int correct = 0;
+        for (int i = 0; i < batch; i++) {
+            if (predicted[i] == labels[i]) {
+                correct++;
+            }
+        }
+        return (float) correct / batch;
+    }
+
     /** The whole model (graph, weights, optimizer state) as .ms, written atomically (temp + rename). */
     public void save(Path out) {
         open();

@@ -42,6 +42,12 @@ class TrainSessionTest {
         int[] yt = new int[12];
         float[] test = points(12, yt, 999);
         assertArrayEquals(yt, s.predict(test));
+        assertEquals(1f, s.accuracy(test, yt));
+        int[] wrong = yt.clone();
+        wrong[0] = (wrong[0] + 1) % 3;
+        wrong[1] = (wrong[1] + 1) % 3;
+        wrong[2] = (wrong[2] + 1) % 3;
+        assertEquals(0.75f, s.accuracy(test, wrong));
     }
 
     @Test
