@@ -10,8 +10,8 @@ import com.mindspore.flclient.runtime.kernels.VectorSupport;
  * {@link Gemm}. Stride-1 convolutions use the wide column layout of
  * {@link com.mindspore.flclient.runtime.kernels.ConvGeometry#wideLength}, whose rows are single
  * copies of the input plane; with the Vector API ({@link VectorSupport}) they read the padded
- * planes directly ({@link VectorConv#forward}). The backward is the separate nodes {@link Conv2DBackpropInput} and
- * {@link Conv2DBackpropFilter} that MindSpore's graph contains.
+ * planes directly ({@link VectorConv#forward}). The backward is the separate nodes
+ * {@link Conv2DBackpropInput} and {@link Conv2DBackpropFilter} that MindSpore's graph contains.
  */
 final class Conv2D implements Kernel {
     private final ConvParams p;
