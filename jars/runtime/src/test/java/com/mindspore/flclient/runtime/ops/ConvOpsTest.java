@@ -70,7 +70,8 @@ class ConvOpsTest {
                 new Case(1, 2, 9, 9, 2, 3, 3, new int[] {1, 2}, new int[] {2, 1}, new int[] {1, 1, 1, 1}, 1),
                 new Case(2, 4, 6, 6, 4, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {1, 1, 1, 1}, 2),
                 new Case(2, 3, 8, 9, 5, 3, 2, new int[] {1, 1}, new int[] {2, 1}, new int[] {2, 1, 0, 1}, 1),
-                new Case(9, 1, 5, 5, 2, 2, 2, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1));
+                new Case(9, 1, 5, 5, 2, 2, 2, new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0}, 1),
+                new Case(3, 2, 6, 6, 10, 3, 3, new int[] {1, 1}, new int[] {1, 1}, new int[] {1, 1, 1, 1}, 1));
     }
 
     @AfterEach
