@@ -263,6 +263,8 @@ def _detach(args: argparse.Namespace) -> int:
     argv = [a for a in sys.argv[1:] if a != "--detach"]
     if not argv or "simulate" not in argv:
         raise SystemExit("--detach works from the pyflclient command line")
+    if "--no_progress" not in argv:
+        argv.append("--no_progress")  # bars redrawn with \r only clutter a log file
     with open(out / "simulate.log", "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", *argv], stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
