@@ -165,3 +165,10 @@ def test_get_model_from_an_unreachable_server_is_an_fl_job_error_naming_it(bundl
                         max_retries=0, time_out_s=2)
     with pytest.raises(fl.FLJobError, match=f"127.0.0.1:{port}"):
         fl.FLJob(params).get_model()
+
+
+def test_a_case_class_missing_from_the_jars_is_a_java_error_naming_it(one_client):
+    _, params = one_client
+    with pytest.raises(fl.JavaError, match="com.example.NoSuchClient") as info:
+        fl.FLJob(params.replace(fl_name="com.example.NoSuchClient"))
+    assert str(info.value).startswith("creating the client client: ")
