@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="LeNet train .ms to time in Java (default: convert a fresh "
                     "MindSpore export, or the shipped pyflclient/models/lenet_train.ms without MindSpore)")
     ap.add_argument("--steps", type=int, default=100, help="timed steps per measurement (default 100)")
-    ap.add_argument("--warmup", type=int, default=40, help="untimed steps first (JIT, caches; default 40)")
+    ap.add_argument("--warmup", type=int, default=60, help="untimed steps first (JIT, caches; default 60)")
     ap.add_argument("--repeats", type=int, default=3, help="measurements per configuration, best median kept")
     ap.add_argument("--skip-mindspore", action="store_true")
     ap.add_argument("--skip-torch", action="store_true")
