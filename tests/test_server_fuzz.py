@@ -77,6 +77,7 @@ def mutated(draw: st.DrawFn, own: list[bytes], everything: list[bytes]) -> bytes
 
 def test_mutated_bodies_change_nothing_and_a_clean_iteration_follows(start_server, device, small_model):
     srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=2, max_body_bytes=64 * 1024,
+                       get_model_hold_ms=0,  # a getModel of the running iteration answers at once
                        start_fl_job_time_window=600_000, update_model_time_window=600_000)
     flat = {n: a.reshape(-1) for n, a in small_model.items()}
     devices = [device(srv.url, fl_id=f"device-{c}", data_size=s) for c, s in zip("ABC", (3, 5, 8))]
