@@ -70,9 +70,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     from .data.bundled import build_bundled_clients
     from .data.copymodels import copy_models
     from .model import LENET_TRAIN_MS
-    from .params import FLParameter
     from .server import Server
-    from .simulation import Simulation
+    from .simulation import Simulation, params_for_clients
 
     if clients < 1 or iterations < 1 or epochs < 1:
         raise ValueError("clients, iterations and epochs must be >= 1")
@@ -101,10 +100,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
                 client_epoch_num=epochs, client_batch_size=batch_size, client_learning_rate=lr,
                 update_model_ratio=1.0, start_fl_job_time_window=WINDOW_MS,
                 update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt) as srv:
-        params = [FLParameter(domain_name=srv.url, train_dataset=(c.train_data, c.train_label),
-                              test_dataset=(c.test_data, c.test_label), train_model_path=m,
-                              batch_size=batch_size)
-                  for c, m in zip(data, models)]
+        params = params_for_clients(data, models, srv.url, batch_size=batch_size)
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)])
