@@ -56,6 +56,18 @@ public final class Gemm {
         }
     }
 
+    /**
+     * {@code {0, stride, 2·stride, …}} ({@code count} of them): the row starts of a flat row-major
+     * matrix, for the Vector API kernels that take rows as offsets (made once, at load).
+     */
+    public static int[] rowStarts(int count, int stride) {
+        int[] r = new int[count];
+        for (int i = 0; i < count; i++) {
+            r[i] = i * stride;
+        }
+        return r;
+    }
+
     /** Zeroes the first {@code n} elements of {@code rows} rows starting at {@code row0}. */
     public static void zero(float[][] c, int row0, int rows, int n) {
         for (int i = 0; i < rows; i++) {

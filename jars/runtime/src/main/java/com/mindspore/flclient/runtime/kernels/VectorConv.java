@@ -13,13 +13,13 @@ import jdk.incubator.vector.VectorSpecies;
  * convolution is a product whose "B matrix" rows are just offsets into the planes: no im2col, no
  * transposes. Column counts are rounded up to whole vectors ({@code lr}); planes carry slack so the
  * extra lanes read harmless data, and the extra columns are dropped or multiplied by zero.
- * Register blocks: 4 (then 2, 1) output channels × 16 columns (forward), 2 channels × 4 taps
- * of dot products (filter gradient), 4 taps × 16 columns (input
- * gradient).
+ * Register blocks: 4 (then 2, 1) output channels × 16 columns (forward) and 2 channels × 4 taps
+ * of dot products (filter gradient), both the loops of {@link VectorBlocks} that {@link VectorGemm}
+ * uses too; 4 taps × 16 columns (input gradient, its own loop: see {@link #inputGrad}).
  */
 public final class VectorConv {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
-    public static final int LANES = S.length();
+    private static final VectorSpecies<Float> S = VectorBlocks.S;
+    public static final int LANES = VectorBlocks.LANES;
 
     private VectorConv() {
     }
@@ -30,93 +30,11 @@ public final class VectorConv {
     }
 
     /**
-     * {@code out[o·lr + q] = Σ_k w[wOff + o·kg + k] · planes[taps[k] + q]} for o &lt; og, q &lt; lr.
+     * {@code out[outRows[o] + q] = Σ_k w[wOff + o·kg + k] · planes[taps[k] + q]} for o &lt; og,
+     * q &lt; lr ({@code outRows[o]} is normally {@code o·lr}, see {@link Gemm#rowStarts}).
      */
-    public static void forward(float[] planes, int[] taps, float[] w, int wOff, int og, int kg, float[] out, int lr) {
-        int o = 0;
-        for (; o + 3 < og; o += 4) {
-            int w0 = wOff + o * kg;
-            int w1 = w0 + kg;
-            int w2 = w1 + kg;
-            int w3 = w2 + kg;
-            for (int q = 0; q < lr; q += 2 * LANES) {
-                FloatVector c00 = FloatVector.zero(S);
-                FloatVector c01 = FloatVector.zero(S);
-                FloatVector c10 = FloatVector.zero(S);
-                FloatVector c11 = FloatVector.zero(S);
-                FloatVector c20 = FloatVector.zero(S);
-                FloatVector c21 = FloatVector.zero(S);
-                FloatVector c30 = FloatVector.zero(S);
-                FloatVector c31 = FloatVector.zero(S);
-                for (int k = 0; k < kg; k++) {
-                    int t = taps[k] + q;
-                    FloatVector b0 = FloatVector.fromArray(S, planes, t);
-                    FloatVector b1 = FloatVector.fromArray(S, planes, t + LANES);
-                    FloatVector a = FloatVector.broadcast(S, w[w0 + k]);
-                    c00 = a.fma(b0, c00);
-                    c01 = a.fma(b1, c01);
-                    a = FloatVector.broadcast(S, w[w1 + k]);
-                    c10 = a.fma(b0, c10);
-                    c11 = a.fma(b1, c11);
-                    a = FloatVector.broadcast(S, w[w2 + k]);
-                    c20 = a.fma(b0, c20);
-                    c21 = a.fma(b1, c21);
-                    a = FloatVector.broadcast(S, w[w3 + k]);
-                    c30 = a.fma(b0, c30);
-                    c31 = a.fma(b1, c31);
-                }
-                int r = o * lr + q;
-                c00.intoArray(out, r);
-                c01.intoArray(out, r + LANES);
-                c10.intoArray(out, r + lr);
-                c11.intoArray(out, r + lr + LANES);
-                c20.intoArray(out, r + 2 * lr);
-                c21.intoArray(out, r + 2 * lr + LANES);
-                c30.intoArray(out, r + 3 * lr);
-                c31.intoArray(out, r + 3 * lr + LANES);
-            }
-        }
-        for (; o + 1 < og; o += 2) {
-            int w0 = wOff + o * kg;
-            int w1 = w0 + kg;
-            for (int q = 0; q < lr; q += 2 * LANES) {
-                FloatVector c00 = FloatVector.zero(S);
-                FloatVector c01 = FloatVector.zero(S);
-                FloatVector c10 = FloatVector.zero(S);
-                FloatVector c11 = FloatVector.zero(S);
-                for (int k = 0; k < kg; k++) {
-                    int t = taps[k] + q;
-                    FloatVector b0 = FloatVector.fromArray(S, planes, t);
-                    FloatVector b1 = FloatVector.fromArray(S, planes, t + LANES);
-                    FloatVector a = FloatVector.broadcast(S, w[w0 + k]);
-                    c00 = a.fma(b0, c00);
-                    c01 = a.fma(b1, c01);
-                    a = FloatVector.broadcast(S, w[w1 + k]);
-                    c10 = a.fma(b0, c10);
-                    c11 = a.fma(b1, c11);
-                }
-                int r = o * lr + q;
-                c00.intoArray(out, r);
-                c01.intoArray(out, r + LANES);
-                c10.intoArray(out, r + lr);
-                c11.intoArray(out, r + lr + LANES);
-            }
-        }
-        for (; o < og; o++) {
-            int w0 = wOff + o * kg;
-            for (int q = 0; q < lr; q += 2 * LANES) {
-                FloatVector c0 = FloatVector.zero(S);
-                FloatVector c1 = FloatVector.zero(S);
-                for (int k = 0; k < kg; k++) {
-                    int t = taps[k] + q;
-                    FloatVector a = FloatVector.broadcast(S, w[w0 + k]);
-                    c0 = a.fma(FloatVector.fromArray(S, planes, t), c0);
-                    c1 = a.fma(FloatVector.fromArray(S, planes, t + LANES), c1);
-                }
-                c0.intoArray(out, o * lr + q);
-                c1.intoArray(out, o * lr + q + LANES);
-            }
-        }
+    public static void forward(float[] planes, int[] taps, float[] w, int wOff, int og, int kg, float[] out, int[] outRows, int lr) {
+        VectorBlocks.broadcastRows(og, lr, kg, w, wOff, kg, 1, planes, taps, out, outRows);
     }
 
     /**
@@ -131,69 +49,18 @@ public final class VectorConv {
         for (; o + 1 < og; o += 2) {
             int d0 = o * lr;
             int d1 = d0 + lr;
-            int k = 0;
-            for (; k + 3 < kg; k += 4) {
-                int t0 = taps[k];
-                int t1 = taps[k + 1];
-                int t2 = taps[k + 2];
-                int t3 = taps[k + 3];
-                FloatVector s00 = FloatVector.zero(S);
-                FloatVector s01 = FloatVector.zero(S);
-                FloatVector s02 = FloatVector.zero(S);
-                FloatVector s03 = FloatVector.zero(S);
-                FloatVector s10 = FloatVector.zero(S);
-                FloatVector s11 = FloatVector.zero(S);
-                FloatVector s12 = FloatVector.zero(S);
-                FloatVector s13 = FloatVector.zero(S);
-                for (int q = 0; q < lr; q += LANES) {
-                    FloatVector g0 = FloatVector.fromArray(S, dy, d0 + q);
-                    FloatVector g1 = FloatVector.fromArray(S, dy, d1 + q);
-                    FloatVector x = FloatVector.fromArray(S, planes, t0 + q);
-                    s00 = g0.fma(x, s00);
-                    s10 = g1.fma(x, s10);
-                    x = FloatVector.fromArray(S, planes, t1 + q);
-                    s01 = g0.fma(x, s01);
-                    s11 = g1.fma(x, s11);
-                    x = FloatVector.fromArray(S, planes, t2 + q);
-                    s02 = g0.fma(x, s02);
-                    s12 = g1.fma(x, s12);
-                    x = FloatVector.fromArray(S, planes, t3 + q);
-                    s03 = g0.fma(x, s03);
-                    s13 = g1.fma(x, s13);
-                }
-                int a0 = ((oAcc + o) * kg + k) * LANES;
-                int a1 = a0 + kg * LANES;
-                accumulate(lanes, a0, s00);
-                accumulate(lanes, a0 + LANES, s01);
-                accumulate(lanes, a0 + 2 * LANES, s02);
-                accumulate(lanes, a0 + 3 * LANES, s03);
-                accumulate(lanes, a1, s10);
-                accumulate(lanes, a1 + LANES, s11);
-                accumulate(lanes, a1 + 2 * LANES, s12);
-                accumulate(lanes, a1 + 3 * LANES, s13);
-            }
+            int o0 = (oAcc + o) * kg * LANES;
+            int k = VectorBlocks.dots2(dy, d0, d1, planes, taps, kg, lr, lanes, o0, o0 + kg * LANES, false);
             for (; k < kg; k++) {
-                accumulate(lanes, ((oAcc + o) * kg + k) * LANES, dot(dy, d0, planes, taps[k], lr));
-                accumulate(lanes, ((oAcc + o + 1) * kg + k) * LANES, dot(dy, d1, planes, taps[k], lr));
+                VectorBlocks.accumulate(lanes, ((oAcc + o) * kg + k) * LANES, VectorBlocks.dot(dy, d0, planes, taps[k], lr));
+                VectorBlocks.accumulate(lanes, ((oAcc + o + 1) * kg + k) * LANES, VectorBlocks.dot(dy, d1, planes, taps[k], lr));
             }
         }
         for (; o < og; o++) {
             for (int k = 0; k < kg; k++) {
-                accumulate(lanes, ((oAcc + o) * kg + k) * LANES, dot(dy, o * lr, planes, taps[k], lr));
+                VectorBlocks.accumulate(lanes, ((oAcc + o) * kg + k) * LANES, VectorBlocks.dot(dy, o * lr, planes, taps[k], lr));
             }
         }
-    }
-
-    private static void accumulate(float[] lanes, int off, FloatVector v) {
-        FloatVector.fromArray(S, lanes, off).add(v).intoArray(lanes, off);
-    }
-
-    private static FloatVector dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector s = FloatVector.zero(S);
-        for (int q = 0; q < n; q += LANES) {
-            s = FloatVector.fromArray(S, a, aOff + q).fma(FloatVector.fromArray(S, b, bOff + q), s);
-        }
-        return s;
     }
 
     /** {@code out[i] = Σ_l lanes[i·LANES + l]} for i &lt; count. */
@@ -205,7 +72,11 @@ public final class VectorConv {
 
     /**
      * {@code dplanes[taps[k] + q] += Σ_o w[wOff + o·kg + k] · dy[o·lr + q]} for k &lt; kg, q &lt; lr:
-     * the input gradient of one image scattered back onto its (padded) planes.
+     * the input gradient of one image scattered back onto its (padded) planes. The same register
+     * block as {@link VectorBlocks#broadcastRows} with A transposed, but it adds into scattered rows
+     * and its k loop is the few output channels: run through the shared loop (an add mode, row
+     * arrays for dy) it measured 10–15 % slower in LeNet's graph and slowed the forward with it,
+     * so it keeps its own loop.
      */
     public static void inputGrad(float[] dy, float[] w, int wOff, int og, int kg, int lr, int[] taps, float[] dplanes) {
         int k = 0;

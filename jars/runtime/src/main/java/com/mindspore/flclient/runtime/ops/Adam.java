@@ -25,10 +25,8 @@ final class Adam implements Kernel {
     Adam(NodeSpec s) {
         s.requireInputs(10);
         Value w = InPlace.parameter(s, 0, "var");
-        InPlace.parameter(s, 1, "m");
-        InPlace.sameShape(s, w, 1, "m");
-        InPlace.parameter(s, 2, "v");
-        InPlace.sameShape(s, w, 2, "v");
+        InPlace.stateLike(s, w, 1, "m");
+        InPlace.stateLike(s, w, 2, "v");
         InPlace.sameShape(s, w, 9, "grad");
         var = s.floatIn(0);
         m = s.floatIn(1);

@@ -18,8 +18,7 @@ final class ApplyMomentum implements Kernel {
     ApplyMomentum(NodeSpec s) {
         s.requireInputs(5);
         Value v = InPlace.parameter(s, 0, "var");
-        InPlace.parameter(s, 1, "accum");
-        InPlace.sameShape(s, v, 1, "accum");
+        InPlace.stateLike(s, v, 1, "accum");
         InPlace.sameShape(s, v, 3, "grad");
         var = s.floatIn(0);
         accum = s.floatIn(1);

@@ -15,16 +15,30 @@ final class BiasAdd implements Kernel {
     BiasAdd(NodeSpec s) {
         s.requireInputs(2);
         Value xv = s.input(0);
-        if (xv.shape.length < 2) {
-            throw s.fail("input " + xv.describe() + " needs rank ≥ 2 (bias on axis 1)");
-        }
-        channels = xv.shape[1];
+        var l = new Layout(s, xv, "input", " (bias on axis 1)");
+        outer = l.outer;
+        channels = l.channels;
+        inner = l.inner;
         s.requireShape(s.input(1), new int[] {channels}, "bias");
-        outer = xv.shape[0];
-        inner = xv.numel / Math.max(1, outer * channels);
         x = s.floatIn(0);
         b = s.floatIn(1);
         y = s.floatOut(0, xv.shape);
+    }
+
+    /** A tensor of rank ≥ 2 as {@code [outer, channels, inner]}, channels being axis 1 (BiasAdd and its grad). */
+    static final class Layout {
+        final int outer;
+        final int channels;
+        final int inner;
+
+        Layout(NodeSpec s, Value v, String what, String why) {
+            if (v.shape.length < 2) {
+                throw s.fail(what + " " + v.describe() + " needs rank ≥ 2" + why);
+            }
+            outer = v.shape[0];
+            channels = v.shape[1];
+            inner = v.numel / Math.max(1, outer * channels);
+        }
     }
 
     @Override

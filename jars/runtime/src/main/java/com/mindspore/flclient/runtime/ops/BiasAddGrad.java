@@ -1,7 +1,6 @@
 package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.NodeSpec;
-import com.mindspore.flclient.runtime.graph.Value;
 
 /** BiasAddGrad (dy) → db: the sum of dy over every axis but 1, the gradient of {@link BiasAdd}'s bias. */
 final class BiasAddGrad implements Kernel {
@@ -13,13 +12,10 @@ final class BiasAddGrad implements Kernel {
 
     BiasAddGrad(NodeSpec s) {
         s.requireInputs(1);
-        Value v = s.input(0);
-        if (v.shape.length < 2) {
-            throw s.fail("dy " + v.describe() + " needs rank ≥ 2");
-        }
-        outer = v.shape[0];
-        channels = v.shape[1];
-        inner = v.numel / Math.max(1, outer * channels);
+        var l = new BiasAdd.Layout(s, s.input(0), "dy", "");
+        outer = l.outer;
+        channels = l.channels;
+        inner = l.inner;
         dy = s.floatIn(0);
         db = s.floatOut(0, new int[] {channels});
     }

@@ -28,23 +28,22 @@ final class Conv2D implements Kernel {
     private final int[] taps;
     private final int lr;
     private final float[] wideOut;
+    private final int[] outRows;
 
     Conv2D(NodeSpec s) {
-        s.requireInputs(2);
-        ConvParams.requireRank4(s, s.input(0), "input");
-        ConvParams.requireRank4(s, s.input(1), "filter");
+        ConvParams.requireInputs(s, "input", "filter");
         p = new ConvParams(s, s.input(0).shape, s.input(1).shape);
         x = s.floatIn(0);
         w = s.floatIn(1);
         y = s.floatOut(0, p.yShape);
         vector = VectorSupport.enabled() && p.geo.isStrideOne();
-        lr = vector ? VectorConv.roundUp(p.geo.wideLength()) : 0;
+        lr = vector ? p.vectorColumns() : 0;
         taps = vector ? p.geo.taps(p.cg) : null;
         wideOut = vector ? new float[p.og * lr] : null;
+        outRows = vector ? Gemm.rowStarts(p.og, lr) : null;
         wide = p.geo.isStrideOne();
         colsPerImage = wide ? p.geo.wideLength() : p.geo.outPixels();
-        planes = vector ? new float[p.cg * p.geo.planeSize() + lr - p.geo.wideLength()]
-                : wide && p.geo.isPadded() ? new float[p.cg * p.geo.planeSize()] : null;
+        planes = vector ? p.vectorPlanes(lr) : p.widePlanes();
         block = Math.max(1, Math.min(p.geo.n, 512 / colsPerImage));
         int cols = block * colsPerImage;
         col = vector ? null : new float[p.kg][cols];
@@ -95,7 +94,7 @@ final class Conv2D implements Kernel {
         for (int n = 0; n < g.n; n++) {
             for (int grp = 0; grp < p.group; grp++) {
                 g.toPlanes(x, n * imageSize, grp * p.cg, p.cg, planes, 0);
-                VectorConv.forward(planes, taps, w, grp * p.og * p.kg, p.og, p.kg, wideOut, lr);
+                VectorConv.forward(planes, taps, w, grp * p.og * p.kg, p.og, p.kg, wideOut, outRows, lr);
                 for (int o = 0; o < p.og; o++) {
                     g.scatterWide(wideOut, o * lr, y, (n * p.o + grp * p.og + o) * pix);
                 }

@@ -44,9 +44,7 @@ final class Conv2DBackpropFilter implements Kernel {
     private final float[][] dyB;
 
     Conv2DBackpropFilter(NodeSpec s) {
-        s.requireInputs(2);
-        ConvParams.requireRank4(s, s.input(0), "dy");
-        ConvParams.requireRank4(s, s.input(1), "input");
+        ConvParams.requireInputs(s, "dy", "input");
         int[] filterShape = ConvParams.shapeAttr(s, "filter_shape");
         p = new ConvParams(s, s.input(1).shape, filterShape);
         s.requireShape(s.input(0), p.yShape, "dy");
@@ -58,9 +56,9 @@ final class Conv2DBackpropFilter implements Kernel {
         vector = VectorSupport.enabled() && g.isStrideOne();
         wide = g.isStrideOne();
         if (vector) {
-            lr = VectorConv.roundUp(g.wideLength());
+            lr = p.vectorColumns();
             taps = g.taps(p.cg);
-            planes = new float[p.cg * g.planeSize() + lr - g.wideLength()];
+            planes = p.vectorPlanes(lr);
             dyWide = new float[p.og * lr];
             lanes = new float[p.o * p.kg * VectorConv.LANES];
             elementwise = false;
@@ -76,7 +74,7 @@ final class Conv2DBackpropFilter implements Kernel {
             taps = null;
             dyWide = null;
             lanes = null;
-            planes = wide && g.isPadded() ? new float[p.cg * g.planeSize()] : null;
+            planes = p.widePlanes();
             int len = wide ? g.wideLength() : pix;
             col = new float[p.kg][len];
             elementwise = wide && p.og <= ELEMENTWISE_MAX_CHANNELS && (long) p.o * p.kg * len <= ELEMENTWISE_MAX_FLOATS;

@@ -29,9 +29,7 @@ final class Conv2DBackpropInput implements Kernel {
     private final int colsPerImage;
 
     Conv2DBackpropInput(NodeSpec s) {
-        s.requireInputs(2);
-        ConvParams.requireRank4(s, s.input(0), "dy");
-        ConvParams.requireRank4(s, s.input(1), "filter");
+        ConvParams.requireInputs(s, "dy", "filter");
         int[] inputShape = ConvParams.shapeAttr(s, "input_shape");
         p = new ConvParams(s, inputShape, s.input(1).shape);
         s.requireShape(s.input(0), p.yShape, "dy");
@@ -42,10 +40,10 @@ final class Conv2DBackpropInput implements Kernel {
         vector = VectorSupport.enabled() && g.isStrideOne();
         block = p.imagesPerBlock();
         if (vector) {
-            lr = VectorConv.roundUp(g.wideLength());
+            lr = p.vectorColumns();
             taps = g.taps(p.cg);
             dyWide = new float[p.og * lr];
-            dplanes = new float[p.cg * g.planeSize() + lr - g.wideLength()];
+            dplanes = p.vectorPlanes(lr);
             dyRows = null;
             dcol = null;
         } else {
@@ -54,7 +52,7 @@ final class Conv2DBackpropInput implements Kernel {
             colsPerImage = wide ? g.wideLength() : g.outPixels();
             taps = wide ? g.taps(p.cg) : null;
             dyWide = null;
-            dplanes = wide && g.isPadded() ? new float[p.cg * g.planeSize()] : null;
+            dplanes = p.widePlanes();
             int cols = block * colsPerImage;
             dyRows = new float[p.og][cols];
             dcol = new float[p.kg][cols];

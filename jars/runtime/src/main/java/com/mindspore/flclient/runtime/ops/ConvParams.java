@@ -3,6 +3,7 @@ package com.mindspore.flclient.runtime.ops;
 import com.mindspore.flclient.runtime.graph.NodeSpec;
 import com.mindspore.flclient.runtime.graph.Value;
 import com.mindspore.flclient.runtime.kernels.ConvGeometry;
+import com.mindspore.flclient.runtime.kernels.VectorConv;
 
 /**
  * What Conv2D and its two backprops share: the attributes of docs/ms-format.md and the shapes
@@ -60,5 +61,27 @@ final class ConvParams {
 
     static void requireRank4(NodeSpec s, Value v, String what) {
         s.requireRank(v, 4, what);
+    }
+
+    /** The two inputs of a convolution op, both of rank 4 ({@code first}, {@code second} name them in errors). */
+    static void requireInputs(NodeSpec s, String first, String second) {
+        s.requireInputs(2);
+        requireRank4(s, s.input(0), first);
+        requireRank4(s, s.input(1), second);
+    }
+
+    /** Columns per row of the Vector API kernels ({@link VectorConv}): the wide length in whole vectors. Vector path only. */
+    int vectorColumns() {
+        return VectorConv.roundUp(geo.wideLength());
+    }
+
+    /** One group's zero-padded input planes for the Vector API kernels, with slack for the last row of {@code lr} columns. */
+    float[] vectorPlanes(int lr) {
+        return new float[cg * geo.planeSize() + lr - geo.wideLength()];
+    }
+
+    /** One group's zero-padded input planes for the plain wide (stride-1) path; null when it needs none (unpadded or strided). */
+    float[] widePlanes() {
+        return geo.isStrideOne() && geo.isPadded() ? new float[cg * geo.planeSize()] : null;
     }
 }

@@ -31,4 +31,31 @@ final class InPlace {
     static void sameShape(NodeSpec s, Value ref, int k, String what) {
         s.requireShape(s.input(k), ref.shape, what);
     }
+
+    /** Optimizer state beside {@code ref} (accum, m, v, stat): a Parameter of ref's shape. */
+    static void stateLike(NodeSpec s, Value ref, int k, String what) {
+        parameter(s, k, what);
+        sameShape(s, ref, k, what);
+    }
+
+    /**
+     * The arrays of an in-place update {@code ref ← f(ref, value)} (inputs 0 and 1) that works on
+     * float or int32 tensors: both of one type, the other pair null.
+     */
+    static final class RefAndValue {
+        final float[] rf;
+        final float[] vf;
+        final int[] ri;
+        final int[] vi;
+
+        RefAndValue(NodeSpec s, Value ref, Value val) {
+            if (val.isFloat() != ref.isFloat()) {
+                throw s.fail("value " + val.describe() + " and ref " + ref.describe() + " differ in type");
+            }
+            rf = ref.isFloat() ? s.floatIn(0) : null;
+            vf = ref.isFloat() ? s.floatIn(1) : null;
+            ri = ref.isFloat() ? null : s.intIn(0);
+            vi = ref.isFloat() ? null : s.intIn(1);
+        }
+    }
 }

@@ -25,6 +25,8 @@ final class MatMul implements Kernel {
     private final float[][] bRows;
     private final float[][] cRows;
     private final boolean vector;
+    private final int[] bStarts;
+    private final int[] cStarts;
 
     MatMul(NodeSpec s) {
         s.requireInputs(2);
@@ -48,17 +50,19 @@ final class MatMul implements Kernel {
         vector = VectorSupport.enabled() && !(ta && tb);
         bRows = vector ? null : new float[k][n];
         cRows = vector ? null : new float[m][n];
+        bStarts = !vector ? null : tb ? Gemm.rowStarts(n, k) : Gemm.rowStarts(k, n);
+        cStarts = vector && !tb ? Gemm.rowStarts(m, n) : null;
     }
 
     @Override
     public void run() {
         if (vector) {
             if (tb) {
-                VectorGemm.mulDot(m, n, k, a, b, y);
+                VectorGemm.mulDot(m, n, k, a, b, y, bStarts);
             } else if (ta) {
-                VectorGemm.mulBroadcast(m, n, k, a, 1, m, b, y);
+                VectorGemm.mulBroadcast(m, n, k, a, 1, m, b, y, bStarts, cStarts);
             } else {
-                VectorGemm.mulBroadcast(m, n, k, a, k, 1, b, y);
+                VectorGemm.mulBroadcast(m, n, k, a, k, 1, b, y, bStarts, cStarts);
             }
             return;
         }

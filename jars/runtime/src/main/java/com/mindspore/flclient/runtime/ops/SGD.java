@@ -24,10 +24,8 @@ final class SGD implements Kernel {
         s.requireInputs(6);
         Value v = InPlace.parameter(s, 0, "var");
         InPlace.sameShape(s, v, 1, "grad");
-        InPlace.parameter(s, 3, "accum");
-        InPlace.sameShape(s, v, 3, "accum");
-        InPlace.parameter(s, 5, "stat");
-        InPlace.sameShape(s, v, 5, "stat");
+        InPlace.stateLike(s, v, 3, "accum");
+        InPlace.stateLike(s, v, 5, "stat");
         var = s.floatIn(0);
         grad = s.floatIn(1);
         lr = InPlace.scalar(s, 2, "lr");
