@@ -11,9 +11,14 @@ runtime, with the same number of concurrent trainers (default: the cores):
   client's model, evaluation after each iteration, FedAvg, checkpoints, waiting
   for the slowest client).
 
-It prints both wall times and their ratio (goal ≤ 1.10).
+It prints both wall times and their ratio (goal ≤ 1.10). Both sides are warmed
+before anything is measured (a short local run and a short simulation, so neither
+pays for JIT compilation or class loading that the other already paid for), and
+with ``--repeat N`` the two are measured alternately N times (local, simulation,
+local, ...) so that a change in the machine's load hits both; the medians and the
+median of the per-pair ratios are printed.
 
-    python benchmarks/overhead_bench.py --clients 50 --iterations 3 --epochs 5
+    python benchmarks/overhead_bench.py --clients 50 --iterations 3 --epochs 10 --repeat 3
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import argparse
 import logging
 import os
 import queue
+import statistics
 import tempfile
 import threading
 import time
@@ -30,13 +36,17 @@ import numpy as np
 
 
 def java_batches(client, batch: int):  # -> list of (float[] NCHW, int[])
+    """The client's batches as the Java client makes them: a last partial batch is completed
+    with samples from the start of the set, so both sides run the same number of steps."""
     import jpype
 
     x, y = client.load_train()
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # bin files are NHWC; the model is NCHW
     out = []
-    for s in range(0, len(y) - len(y) % batch, batch):
-        out.append((jpype.JArray(jpype.JFloat)(x[s:s + batch].ravel()), jpype.JArray(jpype.JInt)(y[s:s + batch])))
+    for s in range(0, len(y), batch):
+        idx = np.arange(s, s + batch) % len(y) if s + batch > len(y) else slice(s, s + batch)
+        out.append((jpype.JArray(jpype.JFloat)(np.ascontiguousarray(x[idx]).ravel()),
+                    jpype.JArray(jpype.JInt)(np.ascontiguousarray(y[idx]))))
     return out
 
 
@@ -74,6 +84,31 @@ def local_training(model: Path, batches: list, iterations: int, epochs: int, lr:
     return time.perf_counter() - t0
 
 
+def simulation(root: Path, clients: list, tag: str, iterations: int, epochs: int, lr: float,
+               trainers: int) -> tuple[float, float]:
+    """Wall time of a Simulation of `clients` (fresh model copies and server); and its rounds' time."""
+    from pyflclient.data.copymodels import copy_models
+    from pyflclient.model import LENET_TRAIN_MS
+    from pyflclient.params import FLParameter
+    from pyflclient.server import Server
+    from pyflclient.simulation import Simulation
+
+    models = copy_models(LENET_TRAIN_MS, len(clients), root / f"ms_{tag}")
+    with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=len(clients), fl_iteration_num=iterations,
+                client_epoch_num=epochs, client_batch_size=32, client_learning_rate=lr,
+                start_fl_job_time_window=600_000, update_model_time_window=600_000) as srv:
+        params = [FLParameter(domain_name=srv.url, train_dataset=(c.train_data, c.train_label),
+                              test_dataset=(c.test_data, c.test_label), train_model_path=m)
+                  for c, m in zip(clients, models)]
+        sim = Simulation(params, output_dir=root / f"sim_{tag}", max_trainers=trainers, progress=False)
+        t0 = time.perf_counter()
+        sim.run()
+        sim_s = time.perf_counter() - t0
+        assert srv.wait_finished(60), "the server did not finish"
+        rounds_s = sum(m["seconds"] for m in srv.metrics())
+    return sim_s, rounds_s
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=50)
@@ -81,16 +116,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=1, help="measure local and simulation alternately this many times")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     from pyflclient import _jvm
     from pyflclient.data.bundled import build_bundled_clients
-    from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
-    from pyflclient.params import FLParameter
-    from pyflclient.server import Server
-    from pyflclient.simulation import Simulation
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -98,31 +130,29 @@ def main() -> None:
         _jvm.start_jvm()
         batches = [java_batches(c, 32) for c in clients]
         steps = args.iterations * args.epochs * sum(len(b) for b in batches)
-        # warm the JIT on both paths' kernels before measuring either
-        local_training(LENET_TRAIN_MS, batches[:4], 1, 1, args.lr, args.trainers)
+        # warm both paths (JIT of the kernels, class loading of the client, HTTP and server) before measuring either
+        local_training(LENET_TRAIN_MS, batches[:8], 1, 5, args.lr, args.trainers)
+        simulation(root, clients[:min(8, len(clients))], "warm", 2, 2, args.lr, args.trainers)
 
-        local_s = local_training(LENET_TRAIN_MS, batches, args.iterations, args.epochs, args.lr, args.trainers)
+        local, sims, rounds = [], [], []
+        for r in range(max(1, args.repeat)):
+            local.append(local_training(LENET_TRAIN_MS, batches, args.iterations, args.epochs, args.lr, args.trainers))
+            sim_s, rounds_s = simulation(root, clients, str(r), args.iterations, args.epochs, args.lr, args.trainers)
+            sims.append(sim_s)
+            rounds.append(rounds_s)
 
-        models = copy_models(LENET_TRAIN_MS, args.clients, root / "ms")
-        with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=args.clients, fl_iteration_num=args.iterations,
-                    client_epoch_num=args.epochs, client_batch_size=32, client_learning_rate=args.lr,
-                    start_fl_job_time_window=600_000, update_model_time_window=600_000) as srv:
-            params = [FLParameter(domain_name=srv.url, train_dataset=(c.train_data, c.train_label),
-                                  test_dataset=(c.test_data, c.test_label), train_model_path=m)
-                      for c, m in zip(clients, models)]
-            sim = Simulation(params, output_dir=root / "sim", max_trainers=args.trainers, progress=False)
-            t0 = time.perf_counter()
-            sim.run()
-            sim_s = time.perf_counter() - t0
-            assert srv.wait_finished(60), "the server did not finish"
-            rounds_s = sum(m["seconds"] for m in srv.metrics())
-
+    local_s, sim_s, rounds_s = (statistics.median(v) for v in (local, sims, rounds))
     print(f"clients={args.clients} iterations={args.iterations} epochs={args.epochs} trainers={args.trainers} "
           f"train steps={steps} (batch 32)")
-    print(f"local training     : {local_s:8.2f} s  ({steps / local_s:7.1f} steps/s)")
-    print(f"FL simulation      : {sim_s:8.2f} s  ({steps / sim_s:7.1f} steps/s)")
+    if len(local) > 1:
+        print("runs (local / simulation s): " + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(local, sims)))
+    median = " (median)" if len(local) > 1 else ""
+    print(f"local training     : {local_s:8.2f} s  ({steps / local_s:7.1f} steps/s){median}")
+    print(f"FL simulation      : {sim_s:8.2f} s  ({steps / sim_s:7.1f} steps/s){median}")
     print(f"  of which rounds  : {rounds_s:8.2f} s  (server: first admission to model published, summed)")
-    print(f"overhead ratio     : {sim_s / local_s:8.3f}  (simulation / local; goal <= 1.10)")
+    ratio = statistics.median(b / a for a, b in zip(local, sims))
+    print(f"overhead ratio     : {ratio:8.3f}  (simulation / local{', median of the pairs' if median else ''}; "
+          f"goal <= 1.10)")
 
 
 if __name__ == "__main__":
