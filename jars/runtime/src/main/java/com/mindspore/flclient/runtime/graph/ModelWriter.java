@@ -28,7 +28,7 @@ public final class ModelWriter {
     }
 
     public static byte[] toBytes(Program p) {
-        FlatBufferBuilder b = new FlatBufferBuilder(1 << 16);
+        FlatBufferBuilder b = new FlatBufferBuilder(capacity(p));
         Model m = p.source;
         int[] tensorOffsets = new int[p.values.length];
         for (int k = 0; k < p.values.length; k++) {
@@ -60,6 +60,21 @@ public final class ModelWriter {
         Model.addLearningRate(b, m.learningRate());
         Model.finishModelBuffer(b, Model.endModel(b));
         return b.sizedByteArray();
+    }
+
+    /**
+     * The builder's first capacity: the stored tensor data plus room for the graph, so that the
+     * buffer is not grown (copied) four or five times for every save of a model of a few
+     * hundred KB. The bytes written do not depend on it.
+     */
+    private static int capacity(Program p) {
+        long bytes = 1 << 16;
+        for (Value v : p.values) {
+            if (v.role == TensorRole.Parameter || v.role == TensorRole.Constant) {
+                bytes += (long) v.numel * (v.isFloat() ? Float.BYTES : Long.BYTES) + 128;
+            }
+        }
+        return (int) Math.min(bytes, Integer.MAX_VALUE - 64);
     }
 
     private static int writeTensor(FlatBufferBuilder b, Value v) {
