@@ -27,7 +27,7 @@ Reading MindIR needs ``mindspore.train.mind_ir_pb2`` from the optional mindspore
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -178,16 +178,6 @@ class _Ref:
     after_update_of: str | None = None    # Load of a Parameter after an in-place update of it
 
 
-@dataclass
-class _Emitted:
-    op_type: str
-    name: str
-    inputs: list[int]
-    outputs: list[int]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    phase: int = Phase.FORWARD
-
-
 # in-place ops: (op_type → indices of the inputs they update)
 IN_PLACE_OPS: dict[str, tuple[int, ...]] = {
     "ApplyMomentum": (0, 1), "SGD": (0, 3, 5), "Adam": (0, 1, 2), "AssignAdd": (0,), "Assign": (0,),
@@ -246,7 +236,7 @@ class _Ctx:
             out = self.conv.add_tensor(MsTensor(self.conv.clean(self.name), s.dims, dtype, Role.ACTIVATION))
             outputs.append(out)
             self.conv.values[self.name] = _Ref(tensor=out)
-        self.conv.emitted.append(_Emitted(op_type, self.conv.clean(self.name), inputs, outputs, attrs or {}))
+        self.conv.emitted.append(MsNode(self.conv.clean(self.name), op_type, inputs, outputs, attrs or {}))
 
 
 # ---- attribute helpers ----------------------------------------------------------------
@@ -469,7 +459,7 @@ def _addn(ctx: _Ctx) -> None:
     for k, term in enumerate(terms[1:-1], start=1):
         t = ctx.conv.tensors[acc]
         partial = ctx.conv.add_tensor(MsTensor(f"{ctx.conv.clean(ctx.name)}/sum{k}", t.shape, t.dtype))
-        ctx.conv.emitted.append(_Emitted("Add", ctx.conv.tensors[partial].name, [acc, term], [partial]))
+        ctx.conv.emitted.append(MsNode(ctx.conv.tensors[partial].name, "Add", [acc, term], [partial]))
         acc = partial
     ctx.emit("Add", [acc, terms[-1]])
 
@@ -534,7 +524,7 @@ class _Converter:
         self.prefix = proto.graph.name + ":" if proto.graph.name else ""
         self.tensors: list[MsTensor] = []
         self.values: dict[str, _Ref] = {}
-        self.emitted: list[_Emitted] = []
+        self.emitted: list[MsNode] = []
         self.loss_candidates: list[tuple[int, int | None]] = []
         self.trainable: list[int] = []
         self.lr_tensors: list[int] = []
@@ -719,7 +709,7 @@ class _Converter:
         for i, e in enumerate(self.emitted):
             e.phase = (Phase.FORWARD if i in forward else
                        Phase.OPTIMIZER if e.op_type in IN_PLACE_OPS else Phase.BACKWARD)
-        keep: list[_Emitted]
+        keep: list[MsNode]
         if train_model:
             needed = ancestors([t for e in self.emitted if e.op_type in IN_PLACE_OPS for t in e.inputs])
             needed |= forward | {i for i, e in enumerate(self.emitted) if e.op_type in IN_PLACE_OPS}
@@ -767,7 +757,7 @@ class _Converter:
         model.validate()
         return model
 
-    def _canonical_names(self, nodes: list[_Emitted]) -> None:
+    def _canonical_names(self, nodes: list[MsNode]) -> None:
         """Name nodes ``<op>-<position>``, their outputs alike, constants after their first reader.
 
         MindIR's node names (``equiv_15_output:3``) carry counters of the exporting process
@@ -786,7 +776,7 @@ class _Converter:
                     self.tensors[t].name = f"{e.name}.input{i}"
                     renamed.add(t)
 
-    def _check_order(self, nodes: list[_Emitted]) -> None:
+    def _check_order(self, nodes: list[MsNode]) -> None:
         ready = {i for i, t in enumerate(self.tensors) if t.role != Role.ACTIVATION}
         for e in nodes:
             missing = [self.tensors[t].name for t in e.inputs if t >= 0 and t not in ready]
