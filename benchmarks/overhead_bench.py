@@ -52,10 +52,10 @@ def java_batches(client, batch: int):  # -> list of (float[] NCHW, int[])
 
 def local_training(model: Path, batches: list, iterations: int, epochs: int, lr: float, trainers: int) -> float:
     """Wall time of iterations × clients × epochs × batches train steps on `trainers` threads."""
-    from pyflclient import _jvm
+    from pyflclient.client import jvm
 
-    TrainSession = _jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
-    Paths = _jvm.jclass("java.nio.file.Paths")
+    TrainSession = jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
+    Paths = jvm.jclass("java.nio.file.Paths")
     t0 = time.perf_counter()
     for _ in range(iterations):
         work: "queue.SimpleQueue[list]" = queue.SimpleQueue()
@@ -63,7 +63,7 @@ def local_training(model: Path, batches: list, iterations: int, epochs: int, lr:
             work.put(b)
 
         def worker() -> None:
-            _jvm.attach_current_thread()
+            jvm.attach_current_thread()
             while True:
                 try:
                     mine = work.get_nowait()
@@ -89,9 +89,9 @@ def simulation(root: Path, clients: list, tag: str, iterations: int, epochs: int
     """Wall time of a Simulation of `clients` (fresh model copies and server); and its rounds' time."""
     from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
-    from pyflclient.params import FLParameter
+    from pyflclient.client.params import FLParameter
     from pyflclient.server import Server
-    from pyflclient.simulation import Simulation
+    from pyflclient.client.simulation import Simulation
 
     models = copy_models(LENET_TRAIN_MS, len(clients), root / f"ms_{tag}")
     with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=len(clients), fl_iteration_num=iterations,
@@ -120,14 +120,14 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from pyflclient import _jvm
+    from pyflclient.client import jvm
     from pyflclient.data.bundled import build_bundled_clients
     from pyflclient.model import LENET_TRAIN_MS
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clients = build_bundled_clients(root / "data", num_clients=args.clients, batch_size=32, seed=0)
-        _jvm.start_jvm()
+        jvm.start_jvm()
         batches = [java_batches(c, 32) for c in clients]
         steps = args.iterations * args.epochs * sum(len(b) for b in batches)
         # warm both paths (JIT of the kernels, class loading of the client, HTTP and server) before measuring either

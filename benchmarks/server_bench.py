@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pyflclient.protocol import (  # noqa: E402
+from pyflclient.wire.protocol import (  # noqa: E402
     GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
     UpdateModelResponse,
 )

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pyflclient import _jvm  # noqa: E402
+from pyflclient.client import jvm  # noqa: E402
 from pyflclient.data import build_bundled_clients, copy_models  # noqa: E402
 
 MODEL = ROOT / "pyflclient" / "models" / "lenet_train.ms"
@@ -112,9 +112,9 @@ def run_threads(data: Path, models: Path, url: str, out: Path, trainers: int) ->
 
 
 def run_processes(clients: list, models: Path, url: str, out: Path) -> dict:
-    client_jar, case_jar = _jvm.find_jars()
+    client_jar, case_jar = jvm.find_jars()
     cp = f"{client_jar}{os.pathsep}{case_jar}"
-    vector = ["--add-modules=jdk.incubator.vector"] if _jvm._has_vector_module() else []
+    vector = ["--add-modules=jdk.incubator.vector"] if jvm._has_vector_module() else []
     procs = []
     t0 = time.monotonic()
     for i, c in enumerate(clients):

@@ -15,13 +15,14 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # The bridge (FLParameter, FLJob, Simulation, errors) is imported lazily, so
 # `import pyflclient` for the server or the data tools does not import JPype.
 _BRIDGE_EXPORTS = {
-    "FLParameter": "params", "DataFiles": "params",
-    "FLJob": "job", "JobResult": "job", "ResponseCode": "job",
-    "Simulation": "simulation", "params_for_clients": "simulation", "SimulationResults": "results",
-    "PyflclientError": "errors", "InvalidParameterError": "errors", "JVMError": "errors",
-    "JarNotFoundError": "errors", "JavaError": "errors", "ModelFormatError": "errors",
-    "JavaIOError": "errors", "JavaParameterError": "errors", "FLJobError": "errors",
-    "start_jvm": "_jvm",
+    "FLParameter": "client.params", "DataFiles": "client.params",
+    "FLJob": "client.job", "JobResult": "client.job", "ResponseCode": "wire.protocol",
+    "Simulation": "client.simulation", "params_for_clients": "client.simulation",
+    "SimulationResults": "client.results",
+    "PyflclientError": "client.errors", "InvalidParameterError": "client.errors", "JVMError": "client.errors",
+    "JarNotFoundError": "client.errors", "JavaError": "client.errors", "ModelFormatError": "client.errors",
+    "JavaIOError": "client.errors", "JavaParameterError": "client.errors", "FLJobError": "client.errors",
+    "start_jvm": "client.jvm",
     "Server": "server", "ServerConfig": "server",
 }
 

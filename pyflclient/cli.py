@@ -18,7 +18,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.server.cli",
     "pyflclient.model.cli",
     "pyflclient.demo",
-    "pyflclient.simulate_cli",
+    "pyflclient.client.cli",
 )
 
 

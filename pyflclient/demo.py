@@ -71,7 +71,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     from .data.copymodels import copy_models
     from .model import LENET_TRAIN_MS
     from .server import Server
-    from .simulation import Simulation, params_for_clients
+    from .client.simulation import Simulation, params_for_clients
 
     if clients < 1 or iterations < 1 or epochs < 1:
         raise ValueError("clients, iterations and epochs must be >= 1")

@@ -86,7 +86,7 @@ def fedavg_of(uploads: list[dict[str, np.ndarray]], data_sizes: list[int]) -> di
 def run_round() -> Callable[..., dict[str, np.ndarray]]:
     """``run_round(srv, devices, seed)``: every device joins, uploads data_size × (model + noise);
     returns the numpy FedAvg the server must publish for that iteration."""
-    from pyflclient.protocol import ResponseCode
+    from pyflclient.wire.protocol import ResponseCode
 
     def run(srv: Any, devices: list[Any], seed: int = 0) -> dict[str, np.ndarray]:
         joined = [d.start_fl_job() for d in devices]

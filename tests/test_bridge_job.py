@@ -13,7 +13,7 @@ import pytest
 
 import pyflclient as fl
 from pyflclient.data.binfiles import read_split
-from pyflclient.job import ResponseCode
+from pyflclient.client.job import ResponseCode
 
 from conftest import LENET_MS
 
@@ -69,7 +69,7 @@ def test_failing_callback_is_logged_and_the_client_goes_on(one_client, caplog):
     def broken(*args):
         raise RuntimeError("callback bug")
 
-    with caplog.at_level(logging.ERROR, logger="pyflclient.job"):
+    with caplog.at_level(logging.ERROR, logger="pyflclient.client.job"):
         result = fl.FLJob(params, on_loss=broken, on_accuracy=broken).run(timeout=120)
     assert result.ok and sorted(result.accuracy) == [1, 2]
     failures = [r for r in caplog.records if "callback raised" in r.getMessage()]

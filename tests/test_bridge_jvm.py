@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import pyflclient as fl
-from pyflclient import _jvm
-from pyflclient.errors import java_errors
+from pyflclient.client import jvm
+from pyflclient.client.errors import java_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +23,13 @@ def fake_layout(tmp_path, monkeypatch):
     pkg, checkout = tmp_path / "pkg", tmp_path / "checkout"
     pkg.mkdir()
     monkeypatch.setattr(_jvm, "_PACKAGE_JARS", pkg)
-    monkeypatch.setattr(_jvm, "_CHECKOUT_TARGETS", {n: checkout / n for n in (_jvm.CLIENT_JAR_NAME, _jvm.CASE_JAR_NAME)})
-    monkeypatch.delenv(_jvm.ENV_CLIENT_JAR, raising=False)
-    monkeypatch.delenv(_jvm.ENV_CASE_JAR, raising=False)
+    monkeypatch.setattr(_jvm, "_CHECKOUT_TARGETS", {n: checkout / n for n in (jvm.CLIENT_JAR_NAME, jvm.CASE_JAR_NAME)})
+    monkeypatch.delenv(jvm.ENV_CLIENT_JAR, raising=False)
+    monkeypatch.delenv(jvm.ENV_CASE_JAR, raising=False)
 
     def put(folder: Path) -> tuple[Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)
-        paths = (folder / _jvm.CLIENT_JAR_NAME, folder / _jvm.CASE_JAR_NAME)
+        paths = (folder / jvm.CLIENT_JAR_NAME, folder / jvm.CASE_JAR_NAME)
         for p in paths:
             p.write_bytes(b"PK")
         return paths
@@ -40,48 +40,48 @@ def fake_layout(tmp_path, monkeypatch):
 def test_jars_shipped_in_the_package_come_before_a_checkout_build(fake_layout):
     pkg, checkout, put = fake_layout
     built = put(checkout)
-    assert _jvm.find_jars() == built
+    assert jvm.find_jars() == built
     shipped = put(pkg)
-    assert _jvm.find_jars() == shipped
+    assert jvm.find_jars() == shipped
 
 
 def test_environment_overrides_the_package_and_arguments_override_the_environment(fake_layout, tmp_path, monkeypatch):
     pkg, _, put = fake_layout
     put(pkg)
     env_jars = put(tmp_path / "env")
-    monkeypatch.setenv(_jvm.ENV_CLIENT_JAR, str(env_jars[0]))
-    monkeypatch.setenv(_jvm.ENV_CASE_JAR, str(env_jars[1]))
-    assert _jvm.find_jars() == env_jars
+    monkeypatch.setenv(jvm.ENV_CLIENT_JAR, str(env_jars[0]))
+    monkeypatch.setenv(jvm.ENV_CASE_JAR, str(env_jars[1]))
+    assert jvm.find_jars() == env_jars
     arg_jars = put(tmp_path / "arg")
-    assert _jvm.find_jars(*arg_jars) == arg_jars
+    assert jvm.find_jars(*arg_jars) == arg_jars
 
 
 def test_missing_jar_says_where_it_looked_and_how_to_build_it(fake_layout):
     with pytest.raises(fl.JarNotFoundError) as info:
-        _jvm.find_jars()
+        jvm.find_jars()
     assert isinstance(info.value, FileNotFoundError)
     assert "mvn -q -B -f jars/pom.xml package" in str(info.value) and "looked in" in str(info.value)
 
 
 def test_a_wrong_environment_override_is_named(fake_layout, monkeypatch, tmp_path):
-    monkeypatch.setenv(_jvm.ENV_CLIENT_JAR, str(tmp_path / "nope.jar"))
-    with pytest.raises(fl.JarNotFoundError, match=_jvm.ENV_CLIENT_JAR):
-        _jvm.find_jars()
+    monkeypatch.setenv(jvm.ENV_CLIENT_JAR, str(tmp_path / "nope.jar"))
+    with pytest.raises(fl.JarNotFoundError, match=jvm.ENV_CLIENT_JAR):
+        jvm.find_jars()
 
 
 def test_the_jvm_cannot_be_restarted_with_other_jars(tmp_path):
-    info = _jvm.start_jvm()
-    assert _jvm.start_jvm() is info  # idempotent
+    info = jvm.start_jvm()
+    assert jvm.start_jvm() is info  # idempotent
     other = tmp_path / "other"
     other.mkdir()
     copies = [shutil.copy(info.client_jar, other), shutil.copy(info.case_jar, other)]
     with pytest.raises(fl.JVMError, match="new Python process"):
-        _jvm.start_jvm(*copies)
+        jvm.start_jvm(*copies)
 
 
 def test_java_exceptions_become_pyflclient_errors_with_the_java_message():
-    _jvm.start_jvm()
-    Integer = _jvm.jclass("java.lang.Integer")
+    jvm.start_jvm()
+    Integer = jvm.jclass("java.lang.Integer")
     with pytest.raises(fl.JavaParameterError) as info:
         with java_errors("parsing the port"):
             Integer.parseInt("66x")
@@ -95,8 +95,8 @@ def test_exit_does_not_hang_on_a_running_non_daemon_java_thread(tmp_path):
     script = tmp_path / "leave_a_thread.py"
     script.write_text(textwrap.dedent("""
         import jpype
-        from pyflclient import _jvm
-        _jvm.start_jvm()
+        from pyflclient.client import jvm
+        jvm.start_jvm()
 
         @jpype.JImplements("java.lang.Runnable")
         class Forever:

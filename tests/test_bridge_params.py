@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyflclient.errors import InvalidParameterError
-from pyflclient.params import DataFiles, FLParameter
+from pyflclient.client.errors import InvalidParameterError
+from pyflclient.client.params import DataFiles, FLParameter
 
 SAMPLE = 32 * 32 * 3
 

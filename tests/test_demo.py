@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pyflclient.model import LENET_TRAIN_MS, trainable_weights
-from pyflclient.results import SimulationResults
+from pyflclient.client.results import SimulationResults
 
 CLIENTS, ITERATIONS = 8, 3
 

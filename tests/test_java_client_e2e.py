@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from pyflclient._jvm import find_jars
+from pyflclient.client.jvm import find_jars
 from pyflclient.model import msfile
 from pyflclient.server import Server
 

@@ -8,9 +8,9 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from pyflclient import fbverify
+from pyflclient.wire import verify as fbverify
 from pyflclient._fbs import fl_job_generated as fb
-from pyflclient.protocol import (
+from pyflclient.wire.protocol import (
     PLAIN_TEXT_JOB_FINISHED, FLPlan, GetModelRequest, GetModelResponse, ProtocolError, ResponseCode,
     StartFLJobRequest, StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, plain_text_reply,
 )

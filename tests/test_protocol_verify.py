@@ -1,4 +1,4 @@
-"""pyflclient.fbverify: what it refuses, and that what it accepts can be read without a fault."""
+"""pyflclient.wire.verify: what it refuses, and that what it accepts can be read without a fault."""
 from __future__ import annotations
 
 import struct
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyflclient import fbverify
-from pyflclient.fbverify import SchemaError, VerificationError, parse_fbs, verify
-from pyflclient.protocol import (
+from pyflclient.wire import verify as fbverify
+from pyflclient.wire.verify import SchemaError, VerificationError, parse_fbs, verify
+from pyflclient.wire.protocol import (
     FLPlan, GetModelRequest, ProtocolError, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
 )
 

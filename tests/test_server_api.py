@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pyflclient
-from pyflclient.protocol import ResponseCode
+from pyflclient.wire.protocol import ResponseCode
 from pyflclient.server import ConfigError, Server
 
 

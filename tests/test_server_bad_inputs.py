@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from pyflclient.protocol import (
+from pyflclient.wire.protocol import (
     GetModelRequest, ResponseCode, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest, UpdateModelResponse,
 )
 
@@ -137,7 +137,7 @@ def test_body_over_the_size_limit_gets_http_413_and_changes_nothing(scene):
 
 
 def test_get_model_with_a_bad_body_is_a_request_error(scene):
-    from pyflclient.protocol import GetModelResponse
+    from pyflclient.wire.protocol import GetModelResponse
 
     status, body = scene.devices[0].post("getModel", StartFLJobRequest("Lenet", "x", 1, 1).to_bytes())
     assert GetModelResponse.from_bytes(body).retcode == ResponseCode.RequestError

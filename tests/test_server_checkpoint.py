@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from pyflclient.protocol import ResponseCode
+from pyflclient.wire.protocol import ResponseCode
 from pyflclient.server import Server
 from pyflclient.server.checkpoint import Checkpoints, ModelFileError, load_model
 

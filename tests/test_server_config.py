@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyflclient.protocol import ResponseCode
+from pyflclient.wire.protocol import ResponseCode
 from pyflclient.server.config import ConfigError, ServerConfig
 
 from conftest import upload_of

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from pyflclient.protocol import PLAIN_TEXT_JOB_FINISHED, ResponseCode, now_ms
+from pyflclient.wire.protocol import PLAIN_TEXT_JOB_FINISHED, ResponseCode, now_ms
 
 from conftest import fedavg_of, upload_of
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pyflclient.results import SimulationResults, summarize
+from pyflclient.client.results import SimulationResults, summarize
 
 
 def filled(n_clients: int = 8, iterations: int = 3) -> SimulationResults:

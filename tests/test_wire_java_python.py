@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from pyflclient._fbs import cipher_generated, fl_job_generated
-from pyflclient._jvm import find_jars
+from pyflclient.client.jvm import find_jars
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "docs" / "protocol.md"

@@ -8,7 +8,7 @@ in-memory :class:`MsModel` (tensors as numpy arrays, nodes with their attributes
 ``dict``) built on the FlatBuffers code generated from the schema
 (``pyflclient._fbs.ms_model_generated``), so no Python code ever hand-parses bytes.
 
-:func:`load` runs the schema-driven verifier (:mod:`pyflclient.fbverify`) before any
+:func:`load` runs the schema-driven verifier (:mod:`pyflclient.wire.verify`) before any
 read, then checks the model itself (tensor indices in range, data sizes equal to
 shapes) and raises :class:`MsFormatError` naming the file and what is wrong.
 
@@ -30,7 +30,7 @@ from typing import Mapping, Sequence, Union
 import flatbuffers
 import numpy as np
 
-from pyflclient import fbverify
+from pyflclient.wire import verify as fbverify
 from pyflclient._fbs import ms_model_generated as fb
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from pyflclient import protocol
-from pyflclient.protocol import (
+from pyflclient.wire import protocol
+from pyflclient.wire.protocol import (
     GetModelRequest, GetModelResponse, ProtocolError, ResponseCode, StartFLJobRequest, StartFLJobResponse,
     UpdateModelRequest, UpdateModelResponse, now_ms,
 )

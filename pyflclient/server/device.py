@@ -1,7 +1,7 @@
 """A device that speaks the protocol but does not train: for tests, benchmarks and smoke checks.
 
 It sends exactly the messages a r1.6 device sends (built with
-:mod:`pyflclient.protocol`, the server's own codec) over one keep-alive HTTP(S)
+:mod:`pyflclient.wire.protocol`, the server's own codec) over one keep-alive HTTP(S)
 connection, and hands back parsed replies, or the plain-text state reply as a
 ``str``. The training device is the Java client; this one lets a test drive the
 server through every path with chosen weights.
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from pyflclient.protocol import (
+from pyflclient.wire.protocol import (
     GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
     UpdateModelResponse, now_ms, plain_text_reply,
 )

@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from pyflclient.protocol import (
+from pyflclient.wire.protocol import (
     PLAIN_TEXT_JOB_FINISHED, FLPlan, GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest,
     StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )

@@ -2,7 +2,7 @@
 
 Each round's request and response is one frozen dataclass with ``to_bytes()`` (a
 FlatBuffer finished without file identifier, byte-compatible with r1.6) and
-``from_bytes()`` (verified by :mod:`pyflclient.fbverify` against the schema *before*
+``from_bytes()`` (verified by :mod:`pyflclient.wire.verify` against the schema *before*
 any field is read, then decoded). Weights travel as ``FeatureMap`` tables; on the
 way in they are numpy float32 views into the received bytes (no per-float Python
 work, no copy), on the way out any float array is accepted. The server, the test
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 import flatbuffers
 import numpy as np
 
-from pyflclient import fbverify
+from pyflclient.wire import verify as fbverify
 from pyflclient._fbs import cipher_generated as cfb
 from pyflclient._fbs import fl_job_generated as fb
 
@@ -39,17 +39,10 @@ PLAIN_TEXT_JOB_FINISHED = "The server's training job is disabled or finished."
 _PLAIN_TEXTS = (PLAIN_TEXT_SAFEMODE, PLAIN_TEXT_JOB_FINISHED)
 
 
-class ResponseCode(enum.IntEnum):
-    """``retcode`` values of every response (mirrors the schema's ResponseCode enum)."""
-
-    SUCCEED = fb.ResponseCode.SUCCEED
-    SucNotReady = fb.ResponseCode.SucNotReady
-    RepeatRequest = fb.ResponseCode.RepeatRequest
-    SucNotMatch = fb.ResponseCode.SucNotMatch
-    OutOfTime = fb.ResponseCode.OutOfTime
-    NotSelected = fb.ResponseCode.NotSelected
-    RequestError = fb.ResponseCode.RequestError
-    SystemError = fb.ResponseCode.SystemError
+#: ``retcode`` of every response: the schema's ``ResponseCode`` enum (schema/fl_job.fbs), the one
+#: definition both languages use; ``pyflclient.ResponseCode`` and the client callbacks report it too.
+ResponseCode = enum.IntEnum("ResponseCode", {name: value for name, value in vars(fb.ResponseCode).items()
+                                             if not name.startswith("_")}, module=__name__)
 
 
 class ProtocolError(ValueError):

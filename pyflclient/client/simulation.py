@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from . import _jvm
+from . import jvm
 from .errors import FLJobError
 from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
     LossCallback
@@ -109,8 +109,8 @@ class Simulation:
         self.on_round = on_round
         self.results = SimulationResults(names)
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
-        _jvm.start_jvm(jar_path, case_jar_path)
-        Semaphore = _jvm.jclass("java.util.concurrent.Semaphore")
+        jvm.start_jvm(jar_path, case_jar_path)
+        Semaphore = jvm.jclass("java.util.concurrent.Semaphore")
         self._permits = Semaphore(max_trainers, True)  # fair: clients take turns in arrival order
         self.jobs: list[FLJob] = []
         for name, p in zip(names, params):
@@ -128,7 +128,7 @@ class Simulation:
         self._bars: dict[int, Any] = {}
         self._reported: dict[int, set[str]] = {}
         self._closed: set[int] = set()
-        _jvm.register_stopper(self)
+        jvm.register_stopper(self)
 
     # -- events (client threads) ----------------------------------------------------------
     def _record(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
@@ -163,7 +163,7 @@ class Simulation:
             raise FLJobError("the Simulation was not started; call run() or start()")
         threads = [job._thread for job in self.jobs]
         try:
-            done = _jvm.join_java_threads(threads, timeout, on_tick=self._drain)
+            done = jvm.join_java_threads(threads, timeout, on_tick=self._drain)
         except KeyboardInterrupt:
             log.warning("interrupted: stopping %d clients", len(self.jobs))
             self.stop()
@@ -198,7 +198,7 @@ class Simulation:
             except Exception:  # pragma: no cover - keep stopping the others
                 log.exception("stopping %s failed", job.name)
         threads = [job._thread for job in self.jobs if job._thread is not None]
-        ended = _jvm.join_java_threads(threads, timeout, absorb_interrupts=True)
+        ended = jvm.join_java_threads(threads, timeout, absorb_interrupts=True)
         for job in self.jobs:
             if job._thread is not None and not job.is_running():
                 job.wait(0)

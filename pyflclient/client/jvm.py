@@ -52,8 +52,9 @@ ENV_JPYPE_GC_LINK = "PYFLCLIENT_JPYPE_GC_LINK"
 #: Default maximum heap: 50 LeNet clients with their data fit in well under 1 GiB.
 DEFAULT_MAX_HEAP = "2g"
 
-_PACKAGE_JARS = Path(__file__).resolve().parent / "jars"
-_CHECKOUT_JARS = Path(__file__).resolve().parent.parent / "jars"
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # pyflclient/
+_PACKAGE_JARS = _PACKAGE_ROOT / "jars"
+_CHECKOUT_JARS = _PACKAGE_ROOT.parent / "jars"
 _CHECKOUT_TARGETS = {
     CLIENT_JAR_NAME: _CHECKOUT_JARS / "flclient" / "target" / CLIENT_JAR_NAME,
     CASE_JAR_NAME: _CHECKOUT_JARS / "quick_start" / "target" / CASE_JAR_NAME,

@@ -260,14 +260,14 @@ class FLParameter:
         are set when given. The Java ``validate()`` runs last; its
         ``IllegalArgumentException`` comes back as :class:`InvalidParameterError`.
         """
-        from . import _jvm
+        from . import jvm
         from .errors import from_java
         import jpype
 
-        JFLParameter = _jvm.jclass("com.mindspore.flclient.FLParameter")
-        RunType = _jvm.jclass("com.mindspore.flclient.RunType")
-        BindMode = _jvm.jclass("com.mindspore.flclient.BindMode")
-        ServerMod = _jvm.jclass("com.mindspore.flclient.ServerMod")
+        JFLParameter = jvm.jclass("com.mindspore.flclient.FLParameter")
+        RunType = jvm.jclass("com.mindspore.flclient.RunType")
+        BindMode = jvm.jclass("com.mindspore.flclient.BindMode")
+        ServerMod = jvm.jclass("com.mindspore.flclient.ServerMod")
         HashMap = jpype.JClass("java.util.HashMap")
         ArrayList = jpype.JClass("java.util.ArrayList")
         try:

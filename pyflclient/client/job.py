@@ -18,7 +18,6 @@ Callback signatures (all called on the client's Java thread, keep them short)::
 """
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -28,9 +27,10 @@ from typing import Any, Callable, Optional
 import jpype
 import numpy as np
 
-from . import _jvm
+from . import jvm
 from .errors import FLJobError, InvalidParameterError, from_java, java_errors
 from .params import FLParameter
+from ..wire.protocol import ResponseCode
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,6 @@ FinishCallback = Callable[[str, int, Any], Any]
 
 #: How long stop() waits for the Java round loop (the client jar promises < 1 s).
 STOP_TIMEOUT_S = 2.0
-
-
-class ResponseCode(enum.IntEnum):
-    """The server's response codes as the Java callbacks report them (PROTOCOL.md)."""
-
-    SUCCEED = 200
-    SucNotReady = 201
-    OutOfTime = 300
-    RequestError = 400
-    SystemError = 500
 
 
 def _code(value: int) -> "ResponseCode | int":
@@ -212,13 +202,13 @@ class FLJob:
         self._thread: Any = None
         self._runner: _RoundLoopRunner | None = None
         self._started_at = 0.0
-        _jvm.start_jvm(jar_path, case_jar_path)
+        jvm.start_jvm(jar_path, case_jar_path)
         self._java_callbacks = _JavaCallbacks(self)
         self._jparams = params.to_java(listener=self._java_callbacks, result_callback=self._java_callbacks,
                                        permits=training_permits)
         with java_errors(f"creating the client {self.name}"):
-            self._job = _jvm.jclass("com.mindspore.flclient.SyncFLJob")(self._jparams)
-        _jvm.register_stopper(self)
+            self._job = jvm.jclass("com.mindspore.flclient.SyncFLJob")(self._jparams)
+        jvm.register_stopper(self)
 
     # -- events from Java -------------------------------------------------------------
     def _dispatch(self, kind: str, *args: Any) -> None:
@@ -262,7 +252,7 @@ class FLJob:
             self._stopped = False
         self._started_at = time.monotonic()
         self._runner = _RoundLoopRunner(self._job)
-        self._thread = _jvm.new_daemon_thread(self._runner, f"pyflclient-{self.name}")
+        self._thread = jvm.new_daemon_thread(self._runner, f"pyflclient-{self.name}")
         self._thread.start()
 
     def is_running(self) -> bool:
@@ -273,7 +263,7 @@ class FLJob:
         if self._thread is None:
             raise FLJobError(f"client {self.name} was not started; call run() or start()")
         try:
-            done = _jvm.join_java_threads([self._thread], timeout)
+            done = jvm.join_java_threads([self._thread], timeout)
         except KeyboardInterrupt:
             self.stop()
             raise
@@ -333,7 +323,7 @@ class FLJob:
         Thread = jpype.JClass("java.lang.Thread")
         if Thread.currentThread().equals(self._thread):
             return False
-        ended = _jvm.join_java_threads([self._thread], timeout, absorb_interrupts=True)
+        ended = jvm.join_java_threads([self._thread], timeout, absorb_interrupts=True)
         if not ended:
             log.warning("client %s did not stop within %.1f s", self.name, timeout)
         return ended
@@ -346,13 +336,13 @@ class FLJob:
         On Ctrl-C the call is stopped (``stopFLJob`` ends it within a second).
         """
         call = _JavaCall(fn, f"{what} of client {self.name}")
-        thread = _jvm.new_daemon_thread(call, f"pyflclient-{self.name}-{what}")
+        thread = jvm.new_daemon_thread(call, f"pyflclient-{self.name}-{what}")
         thread.start()
         try:
-            _jvm.join_java_threads([thread])
+            jvm.join_java_threads([thread])
         except KeyboardInterrupt:
             self._job.stopFLJob()
-            _jvm.join_java_threads([thread], STOP_TIMEOUT_S, absorb_interrupts=True)
+            jvm.join_java_threads([thread], STOP_TIMEOUT_S, absorb_interrupts=True)
             raise
         if call.error is not None:
             raise call.error
@@ -424,7 +414,7 @@ class FLJob:
 
 
 def _weight_shapes(model_path: str) -> dict[str, tuple[int, ...]]:
-    TrainSession = _jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
+    TrainSession = jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
     Paths = jpype.JClass("java.nio.file.Paths")
     session = TrainSession.load(Paths.get(model_path))
     try:

@@ -33,7 +33,7 @@ from .errors import PyflclientError
 log = logging.getLogger(__name__)
 
 PID_FILE = "pyflclient-simulate.pid"
-DEFAULT_FL_NAME = "com.mindspore.flclient.demo.lenet.LenetClient"
+from .params import DEFAULT_FL_NAME
 
 
 def _bool(text: str) -> bool:
@@ -113,7 +113,7 @@ def _model_paths(folder: Path, stem: str, n: int, flag: str) -> list[Path]:
 
 def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     """Client names and FLParameters from the seed's flags (one client per data folder, in name order)."""
-    from .data.binfiles import discover_clients
+    from ..data.binfiles import discover_clients
     from .simulation import params_for_clients
 
     train = discover_clients(args.train_dataset, require_test=False)
@@ -191,9 +191,9 @@ def simulate_main(args: argparse.Namespace) -> int:
     pid_file = write_pid_file(out)
     try:
         names, params = build_params(args)
-        from . import _jvm
+        from . import jvm
 
-        _jvm.start_jvm(args.jarPath, args.case_jarPath)
+        jvm.start_jvm(args.jarPath, args.case_jarPath)
         if args.task == "train":
             return _train(args, names, params, out)
         return _per_client(args.task, names, params, out)
@@ -309,7 +309,7 @@ def _is_zombie(pid: int) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pyflclient.simulate_cli`` runs ``simulate`` directly."""
+    """``python -m pyflclient.client.cli`` runs ``simulate`` directly."""
     parser = argparse.ArgumentParser(prog="pyflclient simulate")
     add_simulate_arguments(parser)
     args = parser.parse_args(argv)

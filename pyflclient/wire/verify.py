@@ -96,7 +96,7 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
         for block in _BLOCK.finditer(text):
             kind, name, base, _attrs, body = block.groups()
             if kind in ("struct", "union"):
-                raise SchemaError(f"{kind} {name}: structs and unions are not supported by pyflclient.fbverify")
+                raise SchemaError(f"{kind} {name}: structs and unions are not supported by pyflclient.wire.verify")
             if kind == "enum":
                 if base not in SCALAR_SIZES:
                     raise SchemaError(f"enum {name} needs an integer underlying type, found {base!r}")
@@ -114,7 +114,7 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
         rest = _BLOCK.sub("", text)
         for m in _DECL.finditer(rest):
             if m.group(1) in ("struct", "union", "include", "rpc_service"):
-                raise SchemaError(f"'{m.group(1)}' is not supported by pyflclient.fbverify")
+                raise SchemaError(f"'{m.group(1)}' is not supported by pyflclient.wire.verify")
 
     def short(type_name: str) -> str:
         return type_name.rsplit(".", 1)[-1]
@@ -149,10 +149,10 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
 
 def schema_dir() -> Path:
     """Where the .fbs files are: the package copy (installed) or the repo's schema/ (source tree)."""
-    packaged = Path(__file__).resolve().parent / "_fbs"
+    packaged = Path(__file__).resolve().parent.parent / "_fbs"
     if any(packaged.glob("*.fbs")):
         return packaged
-    source = Path(__file__).resolve().parent.parent / "schema"
+    source = Path(__file__).resolve().parent.parent.parent / "schema"
     if any(source.glob("*.fbs")):
         return source
     raise FileNotFoundError(
