@@ -1,7 +1,5 @@
 package com.mindspore.flclient.runtime;
 
-import com.mindspore.flclient.runtime.graph.ModelWriter;
-import com.mindspore.flclient.runtime.graph.Program;
 import com.mindspore.flclient.runtime.graph.Value;
 import com.mindspore.flclient.runtime.schema.TensorRole;
 
@@ -202,13 +200,13 @@ public final class TrainSession implements AutoCloseable {
     /** The whole model (graph, weights, optimizer state) as .ms, written atomically (temp + rename). */
     public void save(Path out) {
         open();
-        ModelWriter.save(program, out);
+        program.save(out);
     }
 
     /** The model as .ms bytes (what {@link #save} writes). */
     public byte[] toBytes() {
         open();
-        return ModelWriter.toBytes(program);
+        return program.toBytes();
     }
 
     /** Op types in execution order (for {@code RuntimeTool info}). */

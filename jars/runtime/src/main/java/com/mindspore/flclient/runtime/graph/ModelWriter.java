@@ -18,8 +18,9 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * Serialises a {@link Program} back to a {@code .ms} file: the graph exactly as loaded, every
- * Parameter (weights and optimizer state) and Constant with its current values. The file is
+ * Serialises a loaded model back to a {@code .ms} file: the graph exactly as loaded (the
+ * {@code source} tables that {@link ModelReader} read), every Parameter (weights and optimizer
+ * state) and Constant with its current values. The file is
  * written to a temporary sibling, forced to disk and renamed over the target, so a reader never
  * sees a half-written model.
  */
@@ -27,12 +28,11 @@ public final class ModelWriter {
     private ModelWriter() {
     }
 
-    public static byte[] toBytes(Program p) {
-        FlatBufferBuilder b = new FlatBufferBuilder(capacity(p));
-        Model m = p.source;
-        int[] tensorOffsets = new int[p.values.length];
-        for (int k = 0; k < p.values.length; k++) {
-            tensorOffsets[k] = writeTensor(b, p.values[k]);
+    public static byte[] toBytes(Model m, Value[] values) {
+        FlatBufferBuilder b = new FlatBufferBuilder(capacity(values));
+        int[] tensorOffsets = new int[values.length];
+        for (int k = 0; k < values.length; k++) {
+            tensorOffsets[k] = writeTensor(b, values[k]);
         }
         int[] nodeOffsets = new int[m.nodesLength()];
         Node node = new Node();
@@ -67,9 +67,9 @@ public final class ModelWriter {
      * buffer is not grown (copied) four or five times for every save of a model of a few
      * hundred KB. The bytes written do not depend on it.
      */
-    private static int capacity(Program p) {
+    private static int capacity(Value[] values) {
         long bytes = 1 << 16;
-        for (Value v : p.values) {
+        for (Value v : values) {
             if (v.role == TensorRole.Parameter || v.role == TensorRole.Constant) {
                 bytes += (long) v.numel * (v.isFloat() ? Float.BYTES : Long.BYTES) + 128;
             }
@@ -181,8 +181,8 @@ public final class ModelWriter {
     }
 
     /** Writes the model atomically: temp file in the target's folder, fsync, rename. */
-    public static void save(Program p, Path out) {
-        byte[] bytes = toBytes(p);
+    public static void save(Model m, Value[] values, Path out) {
+        byte[] bytes = toBytes(m, values);
         Path target = out.toAbsolutePath();
         Path dir = target.getParent();
         Path tmp = null;

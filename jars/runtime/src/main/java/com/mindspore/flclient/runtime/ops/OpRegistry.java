@@ -1,54 +1,79 @@
 package com.mindspore.flclient.runtime.ops;
 
+import com.mindspore.flclient.runtime.graph.Kernel;
 import com.mindspore.flclient.runtime.graph.NodeSpec;
+import com.mindspore.flclient.runtime.schema.OpTable;
 
+import java.util.Collection;
+import java.util.Collections;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.function.Function;
 
 /**
  * Op name (a MindSpore primitive, as {@code Node.op_type} stores it) → the class that runs it.
- * The list is exactly the op table of docs/ms-format.md; the loader refuses any other name.
+ * The names must be exactly those of schema/ops.json ({@link OpTable}, generated from it at
+ * build time): a difference fails the class's initialisation, naming the ops missing on each
+ * side, so no runtime can ship that loads a different op set than the converter writes. The
+ * loader refuses any other name.
  */
 public final class OpRegistry {
     private static final Map<String, Function<NodeSpec, Kernel>> OPS = new TreeMap<>();
 
     static {
-        OPS.put("Conv2D", Conv2D::new);
-        OPS.put("Conv2DBackpropInput", Conv2DBackpropInput::new);
-        OPS.put("Conv2DBackpropFilter", Conv2DBackpropFilter::new);
-        OPS.put("BiasAdd", BiasAdd::new);
-        OPS.put("BiasAddGrad", BiasAddGrad::new);
-        OPS.put("MatMul", MatMul::new);
-        OPS.put("ReLU", ReLU::new);
-        OPS.put("ReluGrad", ReluGrad::new);
-        OPS.put("Sigmoid", Sigmoid::new);
-        OPS.put("SigmoidGrad", SigmoidGrad::new);
-        OPS.put("Tanh", Tanh::new);
-        OPS.put("TanhGrad", TanhGrad::new);
-        OPS.put("MaxPool", MaxPool::new);
-        OPS.put("MaxPoolGrad", MaxPoolGrad::new);
-        OPS.put("AvgPool", AvgPool::new);
-        OPS.put("AvgPoolGrad", AvgPoolGrad::new);
-        OPS.put("Flatten", Flatten::new);
-        OPS.put("Reshape", Reshape::new);
-        OPS.put("Add", Add::new);
-        OPS.put("Sub", Sub::new);
-        OPS.put("Mul", Mul::new);
-        OPS.put("RealDiv", RealDiv::new);
-        OPS.put("Sqrt", Sqrt::new);
-        OPS.put("Square", Square::new);
-        OPS.put("Neg", Neg::new);
+        OPS.put("Conv2D", Convolution.Conv2D::new);
+        OPS.put("Conv2DBackpropInput", Convolution.Conv2DBackpropInput::new);
+        OPS.put("Conv2DBackpropFilter", Convolution.Conv2DBackpropFilter::new);
+        OPS.put("BiasAdd", Dense.BiasAdd::new);
+        OPS.put("BiasAddGrad", Dense.BiasAddGrad::new);
+        OPS.put("MatMul", Dense.MatMul::new);
+        OPS.put("ReLU", Activations.ReLU::new);
+        OPS.put("ReluGrad", Activations.ReluGrad::new);
+        OPS.put("Sigmoid", Activations.Sigmoid::new);
+        OPS.put("SigmoidGrad", Activations.SigmoidGrad::new);
+        OPS.put("Tanh", Activations.Tanh::new);
+        OPS.put("TanhGrad", Activations.TanhGrad::new);
+        OPS.put("MaxPool", Pooling.MaxPool::new);
+        OPS.put("MaxPoolGrad", Pooling.MaxPoolGrad::new);
+        OPS.put("AvgPool", Pooling.AvgPool::new);
+        OPS.put("AvgPoolGrad", Pooling.AvgPoolGrad::new);
+        OPS.put("Flatten", Views.Flatten::new);
+        OPS.put("Reshape", Views.Reshape::new);
+        OPS.put("Add", Elementwise.Add::new);
+        OPS.put("Sub", Elementwise.Sub::new);
+        OPS.put("Mul", Elementwise.Mul::new);
+        OPS.put("RealDiv", Elementwise.RealDiv::new);
+        OPS.put("Sqrt", Elementwise.Sqrt::new);
+        OPS.put("Square", Elementwise.Square::new);
+        OPS.put("Neg", Elementwise.Neg::new);
         OPS.put("SparseSoftmaxCrossEntropyWithLogits", SparseSoftmaxCrossEntropyWithLogits::new);
-        OPS.put("ApplyMomentum", ApplyMomentum::new);
-        OPS.put("SGD", SGD::new);
-        OPS.put("Adam", Adam::new);
-        OPS.put("AssignAdd", AssignAdd::new);
-        OPS.put("Assign", Assign::new);
+        OPS.put("ApplyMomentum", Optimizers.ApplyMomentum::new);
+        OPS.put("SGD", Optimizers.SGD::new);
+        OPS.put("Adam", Optimizers.Adam::new);
+        OPS.put("AssignAdd", Optimizers.AssignAdd::new);
+        OPS.put("Assign", Optimizers.Assign::new);
+        requireSameOps(OPS.keySet(), OpTable.NAMES);
     }
 
     private OpRegistry() {
+    }
+
+    /**
+     * Throws {@link IllegalStateException} naming the ops that only one side has, unless the
+     * registered names are exactly the table's.
+     */
+    static void requireSameOps(Set<String> registered, Collection<String> table) {
+        Set<String> missing = new TreeSet<>(table);
+        missing.removeAll(registered);
+        Set<String> extra = new TreeSet<>(registered);
+        extra.removeAll(table);
+        if (!missing.isEmpty() || !extra.isEmpty()) {
+            throw new IllegalStateException("OpRegistry and schema/ops.json list different ops: in ops.json but not "
+                    + "registered " + missing + ", registered but not in ops.json " + extra
+                    + " (add the kernel to OpRegistry or the op to schema/ops.json, then rebuild)");
+        }
     }
 
     public static boolean supports(String opType) {
@@ -56,7 +81,7 @@ public final class OpRegistry {
     }
 
     public static Set<String> supportedOps() {
-        return java.util.Collections.unmodifiableSet(OPS.keySet());
+        return Collections.unmodifiableSet(OPS.keySet());
     }
 
     /** Builds the kernel of one node; the caller has checked {@link #supports}. */

@@ -1,5 +1,6 @@
 package com.mindspore.flclient.runtime.ops;
 
+import com.mindspore.flclient.runtime.graph.Kernel;
 import com.mindspore.flclient.runtime.graph.Value;
 import com.mindspore.flclient.runtime.kernels.VectorSupport;
 import org.junit.jupiter.api.AfterEach;

@@ -1,6 +1,7 @@
 package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.graph.Attrs;
+import com.mindspore.flclient.runtime.graph.Kernel;
 import com.mindspore.flclient.runtime.graph.NodeSpec;
 import com.mindspore.flclient.runtime.graph.Value;
 import com.mindspore.flclient.runtime.schema.AttrKind;

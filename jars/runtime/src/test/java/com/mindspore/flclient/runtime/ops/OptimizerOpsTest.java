@@ -1,6 +1,7 @@
 package com.mindspore.flclient.runtime.ops;
 
 import com.mindspore.flclient.runtime.ModelFormatException;
+import com.mindspore.flclient.runtime.graph.Kernel;
 import com.mindspore.flclient.runtime.graph.Value;
 import org.junit.jupiter.api.Test;
 

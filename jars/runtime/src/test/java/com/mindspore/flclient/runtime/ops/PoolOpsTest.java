@@ -1,5 +1,6 @@
 package com.mindspore.flclient.runtime.ops;
 
+import com.mindspore.flclient.runtime.graph.Kernel;
 import com.mindspore.flclient.runtime.graph.Value;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,4 +1,4 @@
-package com.mindspore.flclient.runtime.ops;
+package com.mindspore.flclient.runtime.graph;
 
 /**
  * One node of the graph bound to its tensors' storage: {@link #run()} computes the node's outputs

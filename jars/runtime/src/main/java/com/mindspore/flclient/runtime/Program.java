@@ -1,58 +1,53 @@
-package com.mindspore.flclient.runtime.graph;
+package com.mindspore.flclient.runtime;
 
-import com.mindspore.flclient.runtime.ModelFormatException;
-import com.mindspore.flclient.runtime.ops.Kernel;
+import com.mindspore.flclient.runtime.graph.Kernel;
+import com.mindspore.flclient.runtime.graph.ModelReader;
+import com.mindspore.flclient.runtime.graph.ModelWriter;
+import com.mindspore.flclient.runtime.graph.NodeSpec;
+import com.mindspore.flclient.runtime.graph.Value;
 import com.mindspore.flclient.runtime.ops.OpRegistry;
-import com.mindspore.flclient.runtime.schema.Attr;
-import com.mindspore.flclient.runtime.schema.AttrKind;
 import com.mindspore.flclient.runtime.schema.DataType;
 import com.mindspore.flclient.runtime.schema.Model;
 import com.mindspore.flclient.runtime.schema.Node;
 import com.mindspore.flclient.runtime.schema.Phase;
-import com.mindspore.flclient.runtime.schema.Tensor;
 import com.mindspore.flclient.runtime.schema.TensorRole;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
  * A loaded, verified {@code .ms} model bound to storage: every tensor as a {@link Value}, every
  * node as a {@link Kernel} in file (execution) order, and the subset of kernels that computes the
  * logits for inference. Training is the interpreter loop over all kernels; nothing is allocated
- * after load.
+ * after load. This is the one class that joins the two layers below it: the graph's data
+ * ({@link ModelReader}, {@link NodeSpec}) and the op set ({@link OpRegistry}).
  *
- * <p>Loading checks, in order: the FlatBuffers structure ({@link StructureVerifier}), the tensors
- * (names, shapes, types, data sizes), the nodes (known op names, tensor indices, attributes), the
+ * <p>Loading checks, in order: the FlatBuffers structure and the tensors (names, shapes, types,
+ * data sizes) in {@link ModelReader}, the nodes (known op names, tensor indices, attributes), the
  * graph's marked tensors, and finally each op's own shape rules as its kernel is built. Every
  * failure is a {@link ModelFormatException} that names the file.
  */
-public final class Program {
-    /** Cap on elements allocated for one model, so a corrupt shape cannot exhaust the heap. */
-    private static final long MAX_ELEMENTS = 1L << 28;
-
-    public final String fileName;
-    public final String modelName;
-    public final String producer;
-    public final int formatVersion;
-    public final Value[] values;
-    public final String[] nodeNames;
-    public final String[] opTypes;
+final class Program {
+    final String fileName;
+    final String modelName;
+    final String producer;
+    final int formatVersion;
+    final Value[] values;
+    final String[] nodeNames;
+    final String[] opTypes;
     private final Kernel[] trainKernels;
     private final Kernel[] inferKernels;
-    public final Value data;
-    public final Value labels;
-    public final Value logits;
-    public final Value loss;
-    public final Value learningRate;
+    final Value data;
+    final Value labels;
+    final Value logits;
+    final Value loss;
+    final Value learningRate;
     /** The original node tables, re-emitted unchanged by {@link ModelWriter}. */
-    final Model source;
+    private final Model source;
 
     private Program(String fileName, Model m, Value[] values, String[] nodeNames, String[] opTypes,
                     Kernel[] trainKernels, Kernel[] inferKernels) {
@@ -74,11 +69,9 @@ public final class Program {
     }
 
     /** Verifies and binds a model; {@code fileName} prefixes every error message. */
-    public static Program load(byte[] bytes, String fileName) {
+    static Program load(byte[] bytes, String fileName) {
         try {
-            ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-            new StructureVerifier(bb).verify();
-            return build(Model.getRootAsModel(bb), fileName);
+            return build(ModelReader.verified(bytes), fileName);
         } catch (ModelFormatException e) {
             throw new ModelFormatException(fileName + ": " + e.getMessage(), e);
         }
@@ -92,7 +85,7 @@ public final class Program {
         if (m.formatVersion() != 1) {
             throw bad("format_version " + m.formatVersion() + " is not supported (this runtime reads version 1)");
         }
-        Value[] values = readTensors(m);
+        Value[] values = ModelReader.tensors(m);
         int nNodes = m.nodesLength();
         if (nNodes == 0) {
             throw bad("the model has no nodes");
@@ -157,7 +150,7 @@ public final class Program {
                 }
             }
             nodeInputs.add(inIdx);
-            NodeSpec spec = new NodeSpec(names[k], ops[k], node.phase(), in, out, readAttrs(node, names[k]));
+            NodeSpec spec = new NodeSpec(names[k], ops[k], node.phase(), in, out, ModelReader.attrs(node, names[k]));
             try {
                 kernels[k] = OpRegistry.build(spec);
             } catch (ModelFormatException e) {
@@ -231,135 +224,23 @@ public final class Program {
         return values[index];
     }
 
-    private static Value[] readTensors(Model m) {
-        int n = m.tensorsLength();
-        if (n == 0) {
-            throw bad("the model has no tensors");
-        }
-        Value[] values = new Value[n];
-        Map<String, Integer> seen = new HashMap<>();
-        long total = 0;
-        Tensor t = new Tensor();
-        for (int k = 0; k < n; k++) {
-            m.tensors(t, k);
-            String name = t.name();
-            if (name == null || name.isEmpty()) {
-                throw bad("tensor " + k + " has no name");
-            }
-            Integer prev = seen.put(name, k);
-            if (prev != null) {
-                throw bad("tensor name '" + name + "' is used by tensors " + prev + " and " + k);
-            }
-            int[] shape = new int[t.shapeLength()];
-            long numel = 1;
-            for (int j = 0; j < shape.length; j++) {
-                long d = t.shape(j);
-                if (d < 0 || d > Integer.MAX_VALUE) {
-                    throw bad("tensor '" + name + "' has invalid dimension " + d + " (static shapes only)");
-                }
-                shape[j] = (int) d;
-                numel *= d;
-                if (numel > MAX_ELEMENTS) {
-                    throw bad("tensor '" + name + "' is too large (" + numel + "+ elements)");
-                }
-            }
-            total += numel;
-            if (total > MAX_ELEMENTS) {
-                throw bad("the tensors of the model exceed " + MAX_ELEMENTS + " elements");
-            }
-            byte dtype = t.dtype();
-            byte role = t.role();
-            if (dtype < DataType.Float32 || dtype > DataType.Bool) {
-                throw bad("tensor '" + name + "' has unknown dtype " + dtype);
-            }
-            if (role < TensorRole.Activation || role > TensorRole.Input) {
-                throw bad("tensor '" + name + "' has unknown role " + role);
-            }
-            if (t.trainable() && (role != TensorRole.Parameter || dtype != DataType.Float32)) {
-                throw bad("tensor '" + name + "' is trainable but not a float32 Parameter");
-            }
-            Value v = new Value(k, name, shape, dtype, role, t.trainable());
-            int floats = t.floatDataLength();
-            int ints = t.intDataLength();
-            boolean stored = role == TensorRole.Parameter || role == TensorRole.Constant;
-            if (dtype == DataType.Float32) {
-                if (ints != 0) {
-                    throw bad("float32 tensor '" + name + "' carries int_data");
-                }
-                if ((stored || floats != 0) && floats != numel) {
-                    throw bad("tensor '" + name + "' " + Arrays.toString(shape) + " needs " + numel
-                            + " float values, the file has " + floats);
-                }
-            } else {
-                if (floats != 0) {
-                    throw bad(DataType.name(dtype) + " tensor '" + name + "' carries float_data");
-                }
-                if ((stored || ints != 0) && ints != numel) {
-                    throw bad("tensor '" + name + "' " + Arrays.toString(shape) + " needs " + numel
-                            + " integer values, the file has " + ints);
-                }
-            }
-            if (role != TensorRole.Activation) {
-                v.allocate();
-                if (stored) {
-                    fill(v, t);
-                }
-            }
-            values[k] = v;
-        }
-        return values;
+    /** The model as {@code .ms} bytes: the graph as loaded, Parameters and Constants with their current values. */
+    byte[] toBytes() {
+        return ModelWriter.toBytes(source, values);
     }
 
-    private static void fill(Value v, Tensor t) {
-        if (v.isFloat()) {
-            float[] f = v.floatData();
-            ByteBuffer raw = t.floatDataAsByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-            raw.asFloatBuffer().get(f);
-        } else {
-            int[] ints = v.intData();
-            for (int j = 0; j < ints.length; j++) {
-                long x = t.intData(j);
-                if (x < Integer.MIN_VALUE || x > Integer.MAX_VALUE) {
-                    throw bad("tensor '" + v.name + "' value " + x + " does not fit 32 bits");
-                }
-                ints[j] = (int) x;
-            }
-        }
-    }
-
-    private static Attrs readAttrs(Node node, String nodeName) {
-        Attrs attrs = new Attrs(nodeName);
-        Attr a = new Attr();
-        for (int j = 0; j < node.attrsLength(); j++) {
-            node.attrs(a, j);
-            String name = a.name();
-            if (name == null || name.isEmpty()) {
-                throw bad("node '" + nodeName + "' attribute " + j + " has no name");
-            }
-            byte kind = a.kind();
-            if (kind < AttrKind.Int || kind > AttrKind.Bool) {
-                throw bad("node '" + nodeName + "' attribute '" + name + "' has unknown kind " + kind);
-            }
-            long[] ints = new long[a.intsLength()];
-            for (int q = 0; q < ints.length; q++) {
-                ints[q] = a.ints(q);
-            }
-            float[] floats = new float[a.floatsLength()];
-            for (int q = 0; q < floats.length; q++) {
-                floats[q] = a.floats(q);
-            }
-            attrs.put(name, new Attrs.Attr(kind, a.i(), a.f(), a.s(), ints, floats, a.b()));
-        }
-        return attrs;
+    /** Writes {@link #toBytes()} atomically (temp file, fsync, rename). */
+    void save(Path out) {
+        ModelWriter.save(source, values, out);
     }
 
     /** Whether the model can train: it has labels and a loss (not an inference-only conversion). */
-    public boolean trainable() {
+    boolean trainable() {
         return labels != null && loss != null;
     }
 
     /** One training step over the data and labels already in {@link #data} / {@link #labels}. */
-    public float runTrain() {
+    float runTrain() {
         for (Kernel k : trainKernels) {
             k.run();
         }
@@ -367,14 +248,14 @@ public final class Program {
     }
 
     /** The forward nodes that the logits depend on (no label needed). */
-    public void runInference() {
+    void runInference() {
         for (Kernel k : inferKernels) {
             k.run();
         }
     }
 
     /** Per-node wall time of {@code steps} training steps, in nanoseconds (for benchmarks and tuning). */
-    public long[] profileTrain(int steps) {
+    long[] profileTrain(int steps) {
         long[] ns = new long[trainKernels.length];
         for (int s = 0; s < steps; s++) {
             for (int k = 0; k < trainKernels.length; k++) {
@@ -386,11 +267,11 @@ public final class Program {
         return ns;
     }
 
-    public int nodeCount() {
+    int nodeCount() {
         return trainKernels.length;
     }
 
-    public int inferenceNodeCount() {
+    int inferenceNodeCount() {
         return inferKernels.length;
     }
 }

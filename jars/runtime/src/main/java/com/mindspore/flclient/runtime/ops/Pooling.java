@@ -1,0 +1,304 @@
+package com.mindspore.flclient.runtime.ops;
+
+import com.mindspore.flclient.runtime.graph.Kernel;
+import com.mindspore.flclient.runtime.graph.NodeSpec;
+import com.mindspore.flclient.runtime.kernels.ConvGeometry;
+
+/**
+ * The pooling windows and their gradients: MaxPool / MaxPoolGrad, AvgPool / AvgPoolGrad, with the
+ * window they share ({@link PoolParams}). Each gradient takes (x, y, dy) as MindSpore's does.
+ */
+final class Pooling {
+    private Pooling() {
+    }
+
+    /** The window of MaxPool / AvgPool and their grads: {@code kernel}, {@code stride}, {@code pad} over NCHW input. */
+    static final class PoolParams {
+        final ConvGeometry geo;
+        final int[] xShape;
+        final int[] yShape;
+
+        PoolParams(NodeSpec s, int[] xShape) {
+            if (xShape.length != 4) {
+                throw s.fail("input shape " + java.util.Arrays.toString(xShape) + " must be NCHW");
+            }
+            int[] kernel = s.attrs.getInts("kernel", 2, 1);
+            int[] stride = s.attrs.getInts("stride", 2, 1);
+            int[] pad = s.attrs.getInts("pad", 4, 0);
+            geo = new ConvGeometry(xShape[0], xShape[1], xShape[2], xShape[3], kernel[0], kernel[1], stride, new int[] {1, 1}, pad);
+            if (geo.ho < 1 || geo.wo < 1) {
+                throw s.fail("the window " + java.util.Arrays.toString(kernel) + " does not fit the input "
+                        + java.util.Arrays.toString(xShape));
+            }
+            this.xShape = xShape.clone();
+            this.yShape = new int[] {xShape[0], xShape[1], geo.ho, geo.wo};
+        }
+
+        /** A 2×2 window with stride 2 and no padding (LeNet's): pooling ops have a fast path for it. */
+        boolean isTwoByTwo() {
+            return geo.kh == 2 && geo.kw == 2 && geo.strideH == 2 && geo.strideW == 2 && geo.padTop == 0
+                    && geo.padBottom == 0 && geo.padLeft == 0 && geo.padRight == 0;
+        }
+
+        /** Index in the channel plane of the window's first in-bounds row and column bounds, packed by callers. */
+        int rowLo(int oh) {
+            return Math.max(0, oh * geo.strideH - geo.padTop);
+        }
+
+        int rowHi(int oh) {
+            return Math.min(geo.h, oh * geo.strideH - geo.padTop + geo.kh);
+        }
+
+        int colLo(int ow) {
+            return Math.max(0, ow * geo.strideW - geo.padLeft);
+        }
+
+        int colHi(int ow) {
+            return Math.min(geo.w, ow * geo.strideW - geo.padLeft + geo.kw);
+        }
+    }
+
+    /**
+     * MaxPool (x) → the maximum of each window (padding never wins); its backward is
+     * {@link MaxPoolGrad}. The 2×2 stride-2 unpadded window of LeNet and most small CNNs has its own
+     * straight-line loop: the generic one spends more on loop bounds than on the four compares.
+     */
+    static final class MaxPool implements Kernel {
+        private final PoolParams p;
+        private final float[] x;
+        private final float[] y;
+        private final boolean twoByTwo;
+
+        MaxPool(NodeSpec s) {
+            s.requireInputs(1);
+            p = new PoolParams(s, s.input(0).shape);
+            x = s.floatIn(0);
+            y = s.floatOut(0, p.yShape);
+            twoByTwo = p.isTwoByTwo();
+        }
+
+        @Override
+        public void run() {
+            if (twoByTwo) {
+                runTwoByTwo();
+                return;
+            }
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int plane = g.h * g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * plane;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r0 = p.rowLo(oh);
+                    int r1 = p.rowHi(oh);
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int c0 = p.colLo(ow);
+                        int c1 = p.colHi(ow);
+                        float m = Float.NEGATIVE_INFINITY;
+                        for (int r = r0; r < r1; r++) {
+                            int row = base + r * g.w;
+                            for (int c = c0; c < c1; c++) {
+                                m = Math.max(m, x[row + c]);
+                            }
+                        }
+                        y[yi++] = m;
+                    }
+                }
+            }
+        }
+
+        private void runTwoByTwo() {
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int w = g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * g.h * w;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r = base + 2 * oh * w;
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int i = r + 2 * ow;
+                        y[yi++] = Math.max(Math.max(x[i], x[i + 1]), Math.max(x[i + w], x[i + w + 1]));
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * MaxPoolGrad (x, y, dy) → dx: each window's gradient goes to the first (row-major) position of
+     * its maximum, found again from {@code x} (the backward of {@link MaxPool}). The 2×2 stride-2
+     * window picks the position with integer selects instead of a branch per element (which way the
+     * comparison goes is a coin flip, and mispredictions made the branchy loop 1 ms for LeNet).
+     */
+    static final class MaxPoolGrad implements Kernel {
+        private final PoolParams p;
+        private final float[] x;
+        private final float[] dy;
+        private final float[] dx;
+        private final boolean twoByTwo;
+
+        MaxPoolGrad(NodeSpec s) {
+            s.requireInputs(3);
+            p = new PoolParams(s, s.input(0).shape);
+            s.requireShape(s.input(1), p.yShape, "y");
+            s.requireShape(s.input(2), p.yShape, "dy");
+            x = s.floatIn(0);
+            dy = s.floatIn(2);
+            dx = s.floatOut(0, p.xShape);
+            twoByTwo = p.isTwoByTwo();
+        }
+
+        @Override
+        public void run() {
+            java.util.Arrays.fill(dx, 0f);
+            if (twoByTwo) {
+                runTwoByTwo();
+                return;
+            }
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int plane = g.h * g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * plane;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r0 = p.rowLo(oh);
+                    int r1 = p.rowHi(oh);
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int c0 = p.colLo(ow);
+                        int c1 = p.colHi(ow);
+                        float m = Float.NEGATIVE_INFINITY;
+                        int arg = -1;
+                        for (int r = r0; r < r1; r++) {
+                            int row = base + r * g.w;
+                            for (int c = c0; c < c1; c++) {
+                                if (x[row + c] > m || arg < 0) {
+                                    m = x[row + c];
+                                    arg = row + c;
+                                }
+                            }
+                        }
+                        if (arg >= 0) {
+                            dx[arg] += dy[yi];
+                        }
+                        yi++;
+                    }
+                }
+            }
+        }
+
+        private void runTwoByTwo() {
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int w = g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * g.h * w;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r = base + 2 * oh * w;
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int i = r + 2 * ow;
+                        float a = x[i];
+                        float b = x[i + 1];
+                        float c = x[i + w];
+                        float d = x[i + w + 1];
+                        int top = b > a ? i + 1 : i;
+                        float topMax = Math.max(a, b);
+                        int bottom = d > c ? i + w + 1 : i + w;
+                        float bottomMax = Math.max(c, d);
+                        dx[bottomMax > topMax ? bottom : top] = dy[yi++];
+                    }
+                }
+            }
+        }
+    }
+
+    /** AvgPool (x) → the mean of each window's in-bounds elements (count_include_pad=false); backward {@link AvgPoolGrad}. */
+    static final class AvgPool implements Kernel {
+        private final PoolParams p;
+        private final float[] x;
+        private final float[] y;
+
+        AvgPool(NodeSpec s) {
+            s.requireInputs(1);
+            p = new PoolParams(s, s.input(0).shape);
+            x = s.floatIn(0);
+            y = s.floatOut(0, p.yShape);
+        }
+
+        @Override
+        public void run() {
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int plane = g.h * g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * plane;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r0 = p.rowLo(oh);
+                    int r1 = p.rowHi(oh);
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int c0 = p.colLo(ow);
+                        int c1 = p.colHi(ow);
+                        float sum = 0f;
+                        for (int r = r0; r < r1; r++) {
+                            int row = base + r * g.w;
+                            for (int c = c0; c < c1; c++) {
+                                sum += x[row + c];
+                            }
+                        }
+                        int count = (r1 - r0) * (c1 - c0);
+                        y[yi++] = count > 0 ? sum / count : 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** AvgPoolGrad (x, y, dy) → dx: each window's gradient shared equally by its in-bounds elements. */
+    static final class AvgPoolGrad implements Kernel {
+        private final PoolParams p;
+        private final float[] dy;
+        private final float[] dx;
+
+        AvgPoolGrad(NodeSpec s) {
+            s.requireInputs(3);
+            p = new PoolParams(s, s.input(0).shape);
+            s.requireShape(s.input(1), p.yShape, "y");
+            s.requireShape(s.input(2), p.yShape, "dy");
+            dy = s.floatIn(2);
+            dx = s.floatOut(0, p.xShape);
+        }
+
+        @Override
+        public void run() {
+            var g = p.geo;
+            java.util.Arrays.fill(dx, 0f);
+            int planes = g.n * g.c;
+            int plane = g.h * g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * plane;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r0 = p.rowLo(oh);
+                    int r1 = p.rowHi(oh);
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int c0 = p.colLo(ow);
+                        int c1 = p.colHi(ow);
+                        int count = (r1 - r0) * (c1 - c0);
+                        float share = count > 0 ? dy[yi] / count : 0f;
+                        for (int r = r0; r < r1; r++) {
+                            int row = base + r * g.w;
+                            for (int c = c0; c < c1; c++) {
+                                dx[row + c] += share;
+                            }
+                        }
+                        yi++;
+                    }
+                }
+            }
+        }
+    }
+}
