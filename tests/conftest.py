@@ -37,13 +37,12 @@ def lenet_weights() -> dict[str, np.ndarray]:
 def start_server() -> Iterator[Callable[..., Any]]:
     """``start_server(model, **settings)`` → a running ``pyflclient.Server`` on a free loopback port,
     recording uploads; every server started is stopped at the end of the test."""
-    from pyflclient.server import Server
+    from _recording import RecordingServer
 
-    started: list[Server] = []
+    started: list[RecordingServer] = []
 
-    def start(model: Any, **settings: Any) -> Server:
-        settings.setdefault("record_uploads", True)
-        srv = Server(model, **settings).start()
+    def start(model: Any, **settings: Any) -> RecordingServer:
+        srv = RecordingServer(model, **settings).start()
         started.append(srv)
         return srv
 

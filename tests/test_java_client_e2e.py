@@ -24,7 +24,7 @@ import pytest
 
 from pyflclient.client.jvm import find_jars
 from pyflclient.model import msfile
-from pyflclient.server import Server
+from _recording import RecordingServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "pyflclient" / "models" / "lenet_train.ms"
@@ -111,7 +111,7 @@ POSITIONAL = CLIENTS - 1  # index of the client started the seed's way
 
 @dataclass
 class Run:
-    server: Server
+    server: RecordingServer
     devices: list[Device]
     exit_codes: list[int]
     outputs: list[str]
@@ -121,9 +121,9 @@ class Run:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     root = tmp_path_factory.mktemp("e2e")
     devices = [make_device(root, i) for i in range(CLIENTS)]
-    with Server(LENET, start_fl_job_threshold=CLIENTS, fl_iteration_num=ITERATIONS, client_epoch_num=EPOCHS,
+    with RecordingServer(LENET, start_fl_job_threshold=CLIENTS, fl_iteration_num=ITERATIONS, client_epoch_num=EPOCHS,
                 client_batch_size=32, client_learning_rate=0.01, start_fl_job_time_window=120_000,
-                update_model_time_window=120_000, record_uploads=True) as srv:
+                update_model_time_window=120_000) as srv:
         procs, outs = [], []
         for d in devices:
             seed_way = d.index == POSITIONAL
@@ -260,8 +260,8 @@ def test_a_java_client_trains_over_https_trusting_the_servers_self_signed_certif
                           capture_output=True, text=True)
     assert made.returncode == 0, f"openssl cannot make a test certificate: {made.stderr}"
     device = make_device(tmp_path, 0)
-    with Server(LENET, start_fl_job_threshold=1, fl_iteration_num=1, client_epoch_num=1, client_batch_size=32,
-                ssl_cert=str(cert), ssl_key=str(key), record_uploads=True) as srv:
+    with RecordingServer(LENET, start_fl_job_threshold=1, fl_iteration_num=1, client_epoch_num=1,
+                         client_batch_size=32, ssl_cert=str(cert), ssl_key=str(key)) as srv:
         assert srv.url.startswith("https://")
         proc = subprocess.run(java_client(device, srv.url, "train", "--certPath", str(cert), "--sslProtocol", tls),
                               capture_output=True, text=True, timeout=300)

@@ -49,12 +49,6 @@ def test_global_model_is_a_copy_with_the_model_shapes(start_server, small_model)
     assert not np.array_equal(srv.global_model()["fc.bias"], got["fc.bias"])
 
 
-def test_uploads_need_record_uploads(small_model):
-    with Server(small_model) as srv:
-        with pytest.raises(RuntimeError, match="record_uploads=True"):
-            srv.uploads(1)
-
-
 def test_stop_is_idempotent_and_the_port_is_released(small_model, device):
     srv = Server(small_model).start()
     url = srv.url

@@ -39,7 +39,7 @@ def test_metrics_jsonl_has_one_line_per_iteration(start_server, device, run_roun
 
 def test_restarted_server_resumes_at_the_next_iteration_with_the_checkpointed_model(
         device, run_round, small_model, tmp_path):
-    settings = dict(start_fl_job_threshold=1, fl_iteration_num=3, checkpoint_dir=str(tmp_path), record_uploads=True)
+    settings = dict(start_fl_job_threshold=1, fl_iteration_num=3, checkpoint_dir=str(tmp_path))
     with Server(small_model, **settings) as first:
         after_1 = run_round(first, [device(first.url, data_size=2)], seed=1)
     with Server(small_model, **settings) as second:

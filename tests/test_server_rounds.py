@@ -127,7 +127,7 @@ def test_get_model_held_open_gets_the_model_the_moment_it_is_published(start_ser
     trained, up = upload_of(flat(small_model), 3, seed=5)
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(device(srv.url).get_model, 1)
-        while srv.core.rounds.held_get_models == 0:  # the request is at the server, held open
+        while srv.held_get_models == 0:  # the request is at the server, held open
             assert not waiting.done(), waiting.result()
         assert d.update_model(1, up).retcode == ResponseCode.SUCCEED
         reply = waiting.result(timeout=10)  # well before the 30 s hold ends

@@ -19,13 +19,12 @@ def client_params(clients, models, url, **changes) -> list[fl.FLParameter]:
 def twenty_clients_run(bundled_clients, tmp_path_factory):
     """20 clients × 3 iterations, every client in every iteration; the server records the uploads."""
     from pyflclient.data import copy_models
-    from pyflclient.server import Server
+    from _recording import RecordingServer
 
     out = tmp_path_factory.mktemp("sim20")
     models = copy_models(LENET_MS, 20, out / "ms")
     rounds = []
-    with Server(LENET_MS, start_fl_job_threshold=20, fl_iteration_num=3, client_epoch_num=1,
-                record_uploads=True) as srv:
+    with RecordingServer(LENET_MS, start_fl_job_threshold=20, fl_iteration_num=3, client_epoch_num=1) as srv:
         sim = fl.Simulation(client_params(bundled_clients, models, srv.url), output_dir=out / "run",
                             max_trainers=2, progress=False, on_round=rounds.append)
         results = sim.run(timeout=600)

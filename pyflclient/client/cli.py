@@ -189,14 +189,18 @@ def simulate_main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     out = args.output_dir.resolve()
     pid_file = write_pid_file(out)
-    try:
-        names, params = build_params(args)
-        from . import jvm
+    from . import jvm
 
-        jvm.start_jvm(args.jarPath, args.case_jarPath)
-        if args.task == "train":
-            return _train(args, names, params, out)
-        return _per_client(args.task, names, params, out)
+    try:
+        # the handlers above run only between Java calls (jvm.signals_deferred), never inside one
+        with jvm.signals_deferred():
+            names, params = build_params(args)
+            jvm.deliver_signals()
+            jvm.start_jvm(args.jarPath, args.case_jarPath)
+            jvm.deliver_signals()
+            if args.task == "train":
+                return _train(args, names, params, out)
+            return _per_client(args.task, names, params, out)
     except KeyboardInterrupt:
         log.warning("stopped")
         return 130

@@ -8,7 +8,7 @@ embeds the FL client well behaved:
 * ``interrupt=False``: with JPype's default SIGINT handling, Ctrl-C kills the
   process at once (exit 130) and no ``finally``/``atexit`` runs. Without it,
   KeyboardInterrupt reaches the main thread as soon as it is back in Python,
-  so callers wait for Java work in short slices (:func:`join_java_thread`)
+  so callers wait for Java work in short slices (:func:`join_java_threads`)
   and stop the clients themselves.
 * Exit never hangs and never aborts. Client threads are daemons. An ``atexit``
   hook (run before JPype's own) stops every client still running, then looks
@@ -29,6 +29,7 @@ Maven output (``jars/*/target/``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import logging
 import os
@@ -36,7 +37,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import JarNotFoundError, JVMError
 
@@ -131,17 +132,6 @@ def find_jars(jar_path: str | os.PathLike[str] | None = None,
     """Return the absolute paths of (client jar, case jar), in the documented search order."""
     return (_find_one(CLIENT_JAR_NAME, jar_path, ENV_CLIENT_JAR, "the FL client jar"),
             _find_one(CASE_JAR_NAME, case_jar_path, ENV_CASE_JAR, "the case jar"))
-
-
-def is_started() -> bool:
-    import jpype
-
-    return bool(jpype.isJVMStarted())
-
-
-def jvm_info() -> JVMInfo | None:
-    """The jars and options of the running JVM, or None when pyflclient has not started it."""
-    return _info
 
 
 def start_jvm(jar_path: str | os.PathLike[str] | None = None,
@@ -309,31 +299,90 @@ def join_java_threads(threads: Sequence[Any], timeout: float | None = None,
     False on timeout. ``on_tick`` runs on the calling thread after every slice
     (progress bars, event draining). With ``absorb_interrupts`` (used while
     stopping, which is bounded by ``timeout``), a further Ctrl-C does not cut
-    the stop short.
+    the stop short. SIGINT/SIGTERM handlers are deferred to the slice boundaries
+    (:func:`signals_deferred`).
     """
     import time
 
     deadline = None if timeout is None else time.monotonic() + timeout
     millis = max(1, int(slice_s * 1000))
-    for thread in threads:
-        while thread.isAlive():
-            try:
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    _interruptible_join(thread, max(1, min(millis, int(left * 1000))))
-                else:
-                    _interruptible_join(thread, millis)
-                if on_tick is not None:
-                    on_tick()
-            except KeyboardInterrupt:
-                if not absorb_interrupts or deadline is None:
-                    raise
-                log.warning("already stopping; waiting up to %.1f s more", max(0.0, deadline - time.monotonic()))
+    with signals_deferred():
+        for thread in threads:
+            while True:
+                try:
+                    deliver_signals()
+                    if not thread.isAlive():
+                        break
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return False
+                        _interruptible_join(thread, max(1, min(millis, int(left * 1000))))
+                    else:
+                        _interruptible_join(thread, millis)
+                    if on_tick is not None:
+                        on_tick()
+                except KeyboardInterrupt:
+                    if not absorb_interrupts or deadline is None:
+                        raise
+                    log.warning("already stopping; waiting up to %.1f s more",
+                                max(0.0, deadline - time.monotonic()))
+        deliver_signals()
     if on_tick is not None:
         on_tick()
     return True
+
+
+# -- signals while the main thread waits in Java ---------------------------------------------------
+# A Python signal handler runs wherever the main thread next executes Python bytecode, and
+# JPype executes some (its own glue) inside a Java call such as Thread.join: a handler that
+# raises there (KeyboardInterrupt from Ctrl-C, or `pyflclient simulate`'s SIGTERM handler)
+# leaves an exception pending in the middle of JPype's call and ends in
+# "RuntimeError: Fatal error occurred" instead of a clean stop (seen in about 1 stop in 6
+# under load). While the main thread waits for Java, the handlers therefore only note the
+# signal; deliver_signals() runs the real handler between two Java calls.
+_DEFERRED_SIGNALS = ("SIGINT", "SIGTERM")
+_saved_handlers: dict[int, Callable[[int, Any], Any]] = {}
+_pending_signals: list[int] = []
+
+
+def _note_signal(signum: int, frame: Any) -> None:
+    _pending_signals.append(signum)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM only note themselves (main thread; nests)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or _saved_handlers:
+        yield
+        return
+    for name in _DEFERRED_SIGNALS:
+        signum = getattr(signal, name)
+        handler = signal.getsignal(signum)
+        if callable(handler):  # SIG_DFL / SIG_IGN keep their meaning
+            _saved_handlers[signum] = handler
+            signal.signal(signum, _note_signal)
+    try:
+        yield
+    finally:
+        saved = dict(_saved_handlers)
+        _saved_handlers.clear()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        while _pending_signals:
+            signum = _pending_signals.pop(0)
+            saved[signum](signum, None)
+
+
+def deliver_signals() -> None:
+    """Run the real handler of each signal noted since the last call (may raise KeyboardInterrupt)."""
+    while _pending_signals:
+        signum = _pending_signals.pop(0)
+        handler = _saved_handlers.get(signum)
+        if handler is not None:
+            handler(signum, None)
 
 
 def _interruptible_join(thread: Any, millis: int) -> None:
@@ -375,12 +424,3 @@ def attach_current_thread() -> None:
 
     if not jpype.java.lang.Thread.isAttached():
         jpype.java.lang.Thread.attachAsDaemon()
-
-
-def shutdown_jvm() -> None:
-    """Stop every client, then shut the JVM down; after this no Java call works in this process."""
-    import jpype
-
-    stop_all_clients()
-    if jpype.isJVMStarted():
-        jpype.shutdownJVM()

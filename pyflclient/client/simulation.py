@@ -118,6 +118,7 @@ class Simulation:
                 p = p.replace(log_path=self.output_dir / name / "client.log")
             if p.sleep_time_ms is None and poll_interval_ms is not None:
                 p = p.replace(sleep_time_ms=poll_interval_ms)
+            jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
             job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name,
                         training_permits=self._permits)
             job._add_sink(self._record)

@@ -284,13 +284,6 @@ def write_weights(path: PathLike, weights: Mapping[str, np.ndarray], out: PathLi
     return model.save(out if out is not None else path)
 
 
-def weights_to_bytes(path_or_model: PathLike | MsModel, weights: Mapping[str, np.ndarray]) -> bytes:
-    """The bytes of a model file with ``weights`` set, without touching the disk."""
-    model = path_or_model if isinstance(path_or_model, MsModel) else load(path_or_model)
-    model.set_weights(weights, strict=False)
-    return model.to_bytes()
-
-
 # ---- encoding ------------------------------------------------------------------------
 def _read_umask() -> int:
     # os.umask can only be read by setting it: do it once, at import, not while threads write files

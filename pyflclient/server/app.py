@@ -4,7 +4,7 @@ Every request body is read with a size bound (HTTP 413 past ``max_body_bytes``),
 verified as the round's FlatBuffer before any field is read (``RequestError``
 otherwise), and only then handed to the round rules. The content type is ignored
 (the stock client misspells it). Protocol-level refusals travel as HTTP 200 with a
-``retcode`` in the body, as the r1.6 client expects. One :class:`FLServer` listens
+``retcode`` in the body, as the r1.6 client expects. One :class:`ServerCore` listens
 on ``server_num`` consecutive ports that share one state (ELB clients pick a random
 one per request), over HTTPS when a certificate is configured.
 """
@@ -28,7 +28,7 @@ from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult, Rounds
 from pyflclient.server.store import MemoryStore, Model, StateStore
 
-__all__ = ["FLServer", "build_app"]
+__all__ = ["ServerCore", "build_app"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _secure_aggregation_round(round_name: str, config: ServerConfig, rounds: Rou
                 why = f"{exc}; and {reason}"
         if response_table is None:
             return web.Response(status=400, text=why)
-        view = await rounds.store.view()
+        view = await rounds.view()
         return web.Response(body=protocol.secure_aggregation_refusal(
             response_table, why, view.iteration, str(now_ms() + config.retry_interval)), content_type=_OCTETS)
 
@@ -143,15 +143,17 @@ def _bind(host: str, port: int, count: int) -> list[socket.socket]:
     raise OSError(f"no run of {count} free consecutive ports on {host}: {last}")
 
 
-class FLServer:
-    """One server process: the rules, the store and the HTTP sites, on the running event loop."""
+class ServerCore:
+    """The core of one server process: the rules, the store and the HTTP sites, on the running event loop.
+
+    :class:`pyflclient.Server` runs one in a thread for Python callers; ``pyflclient server`` runs
+    one on the main thread."""
 
     def __init__(self, config: ServerConfig, model: Model, *, store: StateStore | None = None,
-                 on_iteration: Callable[[IterationResult], None] | None = None, record_uploads: bool = False):
+                 on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
-        self.rounds = Rounds(config, store or MemoryStore(), model, self.checkpoints, on_iteration=on_iteration,
-                             record_uploads=record_uploads)
+        self.rounds = Rounds(config, store or MemoryStore(), model, self.checkpoints, on_iteration=on_iteration)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 

@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Any
 
-from pyflclient.server.app import FLServer
+from pyflclient.server.app import ServerCore
 from pyflclient.server.checkpoint import ModelFileError, load_model
 from pyflclient.server.config import ConfigError, ServerConfig, load_yaml
 from pyflclient.server.rounds import IterationResult
@@ -96,10 +96,10 @@ async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None
             if linger is not None:
                 loop.call_later(linger, stop.set)
 
-    server = FLServer(config, model, on_iteration=on_iteration)
+    server = ServerCore(config, model, on_iteration=on_iteration)
     await server.start()
     print("listening on " + " ".join(server.urls), flush=True)
-    view = await server.rounds.store.view()
+    view = await server.rounds.view()
     if view.finished:
         print(f"the job in {config.checkpoint_dir} is already finished; serving getModel", flush=True)
         if linger is not None:

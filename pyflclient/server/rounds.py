@@ -36,7 +36,7 @@ from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, Upload
 
-__all__ = ["Rounds", "IterationResult", "RecordedUpload"]
+__all__ = ["Rounds", "IterationResult"]
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +59,12 @@ class IterationResult:
                 "finished_at_ms": self.finished_at_ms}
 
 
-@dataclass(frozen=True)
-class RecordedUpload:
-    """What one device sent in one iteration (kept only when upload recording is on, for tests)."""
-
-    fl_id: str
-    data_size: int
-    weights: dict[str, np.ndarray]
-
-
 class Rounds:
     """The server's rules over a store; one instance per server process, shared by all its ports."""
 
     def __init__(self, config: ServerConfig, store: StateStore, initial_model: Model,
                  checkpoints: Checkpoints | None = None,
-                 on_iteration: Callable[[IterationResult], None] | None = None,
-                 record_uploads: bool = False):
+                 on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.store = store
         self.checkpoints = checkpoints
@@ -84,8 +74,6 @@ class Rounds:
         self._on_iteration = on_iteration
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.uploads: dict[int, list[RecordedUpload]] | None = {} if record_uploads else None
-        self._admitted_sizes: dict[tuple[int, str], int] = {}
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
         self.held_get_models = 0  # getModel requests waiting for a model right now
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
@@ -125,6 +113,26 @@ class Rounds:
         for task in self._tasks:
             task.cancel()
 
+    # -- questions --------------------------------------------------------------------
+
+    async def view(self) -> IterationView:
+        """A snapshot of the current iteration (admitted, uploaded, windows, finished)."""
+        return await self.store.view()
+
+    async def model(self, iteration: int | None = None) -> Model | None:
+        """The published model of ``iteration`` (None: the newest), from the store or, once the
+        store no longer keeps it, from its checkpoint; None when neither has it."""
+        if iteration is None:
+            return (await self.store.latest())[1]
+        found = await self.store.model(iteration)
+        if found is None and self.checkpoints is not None:
+            found = self.checkpoints.load(iteration)
+        return found
+
+    async def latest_iteration(self) -> int:
+        """The iteration of the newest published model (0: the starting model)."""
+        return (await self.store.latest())[0]
+
     # -- the three rounds -------------------------------------------------------------
 
     async def start_fl_job(self, req: StartFLJobRequest) -> StartFLJobResponse | str:
@@ -143,8 +151,6 @@ class Rounds:
         if outcome not in (Admission.ADMITTED, Admission.ALREADY_ADMITTED):
             return self._refuse_job(view, now, f"not admitted to iteration {view.iteration}: {outcome.value}")
         if outcome is Admission.ADMITTED:
-            if self.uploads is not None:
-                self._admitted_sizes[(view.iteration, req.fl_id)] = req.data_size
             if view.admitted == 1:
                 self._arm(view.iteration, "start", cfg.start_fl_job_time_window, self._start_window_over)
             log.debug("iteration %d: admitted %s (data_size %d, %d/%d)", view.iteration, req.fl_id,
@@ -171,10 +177,6 @@ class Rounds:
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}")
-        if self.uploads is not None:
-            size = self._admitted_sizes.get((req.iteration, req.fl_id), 0)
-            self.uploads.setdefault(req.iteration, []).append(
-                RecordedUpload(req.fl_id, size, {n: np.array(a) for n, a in req.weights.items()}))
         if view.uploaded == 1:
             self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
                       began_ms=view.update_window_began_ms)
@@ -202,9 +204,7 @@ class Rounds:
         if req.iteration > latest:
             return GetModelResponse(ResponseCode.SucNotReady, f"iteration {req.iteration} is still running",
                                     req.iteration, timestamp=str(now_ms()))
-        found = await self.store.model(req.iteration)
-        if found is None and self.checkpoints is not None:
-            found = self.checkpoints.load(req.iteration)
+        found = await self.model(req.iteration)
         if found is None:
             return GetModelResponse(ResponseCode.RequestError, f"the model of iteration {req.iteration} is no "
                                     f"longer kept (newest: {latest})", req.iteration, timestamp=str(now))
@@ -336,7 +336,6 @@ class Rounds:
         finished = iteration >= self.config.fl_iteration_num
         await self.store.publish(iteration, model, finished)
         self._announce_published()
-        self._admitted_sizes = {k: v for k, v in self._admitted_sizes.items() if k[0] > iteration}
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,

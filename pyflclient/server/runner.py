@@ -1,7 +1,7 @@
 """``pyflclient.Server``: the FL server in a background thread of the calling Python process.
 
 The aiohttp server needs an event loop; a notebook or a simulation script has its
-own work to do on the main thread. So :class:`Server` runs :class:`FLServer` on its
+own work to do on the main thread. So :class:`Server` runs :class:`ServerCore` on its
 own loop in a daemon thread, and every method here is a thread-safe question to
 that loop (``run_coroutine_threadsafe``) or a wait on a condition the loop signals
 when an iteration finishes — never polling.
@@ -22,10 +22,10 @@ from typing import Any, Coroutine, Mapping, TypeVar
 
 import numpy as np
 
-from pyflclient.server.app import FLServer
+from pyflclient.server.app import ServerCore
 from pyflclient.server.checkpoint import Checkpoints, load_model
 from pyflclient.server.config import ServerConfig
-from pyflclient.server.rounds import IterationResult, RecordedUpload
+from pyflclient.server.rounds import IterationResult
 from pyflclient.server.store import IterationView, StateStore
 
 __all__ = ["Server"]
@@ -40,18 +40,17 @@ class Server:
     ``model`` is a ``.ms`` device model, a ``.npz`` of name → array, or such a dict.
     Keyword arguments are :class:`~pyflclient.server.config.ServerConfig` settings
     (MindSpore ``set_fl_context`` names); ``config=`` gives a whole one to start from.
-    ``record_uploads=True`` keeps every device's upload for :meth:`uploads` (tests).
+    ``store`` replaces the in-memory state store (one instance per job).
     """
 
     def __init__(self, model: str | os.PathLike[str] | Mapping[str, Any], *, config: ServerConfig | None = None,
-                 record_uploads: bool = False, store: StateStore | None = None, **settings: Any):
+                 store: StateStore | None = None, **settings: Any):
         self.config = ServerConfig.from_mapping(settings, base=config)
         self._model = load_model(model)
-        self._record_uploads = record_uploads
         self._store = store
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._core: FLServer | None = None
+        self._core: ServerCore | None = None
         self._stop: asyncio.Event | None = None
         self._changed = threading.Condition()
         self._results: list[dict[str, Any]] = []
@@ -88,11 +87,10 @@ class Server:
     async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
         self._stop = asyncio.Event()
         try:
-            self._core = FLServer(self.config, self._model, store=self._store, on_iteration=self._on_iteration,
-                                  record_uploads=self._record_uploads)
+            self._core = ServerCore(self.config, self._model, store=self._store, on_iteration=self._on_iteration)
             await self._core.start()
-            view = await self._core.rounds.store.view()
-            latest, _ = await self._core.rounds.store.latest()
+            view = await self._core.rounds.view()
+            latest = await self._core.rounds.latest_iteration()
             with self._changed:
                 self._last_finished, self._job_finished = latest, view.finished
         except BaseException as exc:
@@ -139,7 +137,7 @@ class Server:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     @property
-    def core(self) -> FLServer:
+    def core(self) -> ServerCore:
         if self._core is None:
             raise RuntimeError("the server is not running")
         return self._core
@@ -161,11 +159,11 @@ class Server:
     @property
     def iteration(self) -> int:
         """The iteration now running (the last one once the job is finished)."""
-        return self._ask(self.core.rounds.store.view()).iteration
+        return self.state().iteration
 
     def state(self) -> IterationView:
         """A snapshot of the current iteration (admitted, uploaded, windows, finished)."""
-        return self._ask(self.core.rounds.store.view())
+        return self._ask(self.core.rounds.view())
 
     @property
     def finished(self) -> bool:
@@ -184,32 +182,17 @@ class Server:
 
     def global_model(self, iteration: int | None = None) -> dict[str, np.ndarray]:
         """The served model (name → float32 array, a copy): the newest, or that of ``iteration``."""
-        async def get() -> Mapping[str, np.ndarray] | None:
-            store = self.core.rounds.store
-            if iteration is None:
-                return (await store.latest())[1]
-            found = await store.model(iteration)
-            if found is None and self.core.checkpoints is not None:
-                found = self.core.checkpoints.load(iteration)
-            return found
-
-        model = self._ask(get())
+        model = self._ask(self.core.rounds.model(iteration))
         if model is None:
             raise KeyError(f"no model of iteration {iteration} (finished so far: {self._last_finished})")
         return {name: np.array(a, dtype=np.float32) for name, a in model.items()}
+
+    @property
+    def held_get_models(self) -> int:
+        """getModel requests the server holds open right now, waiting for a model (the long poll)."""
+        return self.core.rounds.held_get_models
 
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds."""
         with self._changed:
             return [dict(r) for r in self._results]
-
-    def uploads(self, iteration: int) -> list[RecordedUpload]:
-        """What each device uploaded in ``iteration`` (weights × data_size), in arrival order."""
-        recorded = self.core.rounds.uploads
-        if recorded is None:
-            raise RuntimeError("uploads are not recorded: create the Server with record_uploads=True")
-        return self._ask(_copy_list(recorded.get(iteration, [])))
-
-
-async def _copy_list(items: list[RecordedUpload]) -> list[RecordedUpload]:
-    return list(items)

@@ -1,0 +1,69 @@
+"""Test-only recording of what devices sent: a state store that keeps every accepted upload.
+
+The server keeps no copy of individual uploads (only the FedAvg sums); tests that check
+the aggregate against the devices' own updates use :class:`RecordingServer`, a
+:class:`pyflclient.Server` whose in-memory store also records each accepted upload with
+the ``data_size`` its device was admitted with.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pyflclient.server import Server
+from pyflclient.server.store import Admission, IterationView, MemoryStore, Model, Upload
+
+
+@dataclass(frozen=True)
+class RecordedUpload:
+    """What one device sent in one iteration (weights as uploaded: × data_size)."""
+
+    fl_id: str
+    data_size: int
+    weights: dict[str, np.ndarray]
+
+
+class RecordingStore(MemoryStore):
+    """:class:`MemoryStore` that also keeps every admitted data size and accepted upload."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()  # written on the server's loop, read from the test thread
+        self._sizes: dict[tuple[int, str], int] = {}
+        self._uploads: dict[int, list[RecordedUpload]] = {}
+
+    async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
+                    window_ms: int) -> tuple[Admission, IterationView]:
+        outcome, view = await super().admit(iteration, fl_id, data_size, now_ms, threshold, window_ms)
+        if outcome is Admission.ADMITTED:
+            with self._lock:
+                self._sizes[(iteration, fl_id)] = data_size
+        return outcome, view
+
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+                         ) -> tuple[Upload, IterationView]:
+        outcome, view = await super().add_upload(iteration, fl_id, weights, now_ms)
+        if outcome is Upload.ACCEPTED:
+            with self._lock:
+                self._uploads.setdefault(iteration, []).append(RecordedUpload(
+                    fl_id, self._sizes.get((iteration, fl_id), 0), {n: np.array(a) for n, a in weights.items()}))
+        return outcome, view
+
+    def uploads(self, iteration: int) -> list[RecordedUpload]:
+        with self._lock:
+            return list(self._uploads.get(iteration, []))
+
+
+class RecordingServer(Server):
+    """A :class:`pyflclient.Server` on a :class:`RecordingStore`; ``uploads(k)`` lists iteration k's."""
+
+    def __init__(self, model: Any, **settings: Any) -> None:
+        self.recording = RecordingStore()
+        super().__init__(model, store=self.recording, **settings)
+
+    def uploads(self, iteration: int) -> list[RecordedUpload]:
+        """What each device uploaded in ``iteration``, in arrival order."""
+        return self.recording.uploads(iteration)
