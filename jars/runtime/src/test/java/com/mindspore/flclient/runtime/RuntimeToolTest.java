@@ -103,7 +103,7 @@ class RuntimeToolTest {
     void aCorruptModelIsAFailureWithTheReasonOnStderr(@TempDir Path dir) throws Exception {
         Path model = Files.write(dir.resolve("bad.ms"), new byte[] {1, 2, 3});
         assertEquals(1, run("info", "--model", model));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("bad.ms: file is 3 bytes"), err.toString(StandardCharsets.UTF_8));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("bad.ms: Model: a buffer of 3 bytes is too short"), err.toString(StandardCharsets.UTF_8));
     }
 
     @Test
