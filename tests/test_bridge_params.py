@@ -1,6 +1,7 @@
 """FLParameter: validation in Python before the JVM sees a value (no JVM needed here)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from pyflclient.client.errors import InvalidParameterError
 from pyflclient.client.params import DataFiles, FLParameter
+from pyflclient.model import LENET_TRAIN_MS
 
 SAMPLE = 32 * 32 * 3
 
@@ -30,7 +32,7 @@ def client_dir(tmp_path: Path) -> Path:
 def model(tmp_path: Path) -> Path:
     path = tmp_path / "ms" / "lenet_train0.ms"
     path.parent.mkdir()
-    path.write_bytes(b"not read by the validation")
+    shutil.copyfile(LENET_TRAIN_MS, path)  # batch 32: the only part of the model read here
     return path
 
 
@@ -72,7 +74,7 @@ def test_parameter_is_frozen(client_dir, model):
     p = good(client_dir, model)
     with pytest.raises(AttributeError):
         p.batch_size = 8  # type: ignore[misc]
-    assert p.replace(batch_size=16).batch_size == 16
+    assert p.replace(thread_num=2).thread_num == 2
 
 
 @pytest.mark.parametrize("field, value, says", [
@@ -88,18 +90,21 @@ def test_parameter_is_frozen(client_dir, model):
     ("train_model_path", "missing.ms", "does not exist"),
     ("infer_model_path", "missing.ms", "does not exist"),
     ("cert_path", "missing.pem", "does not exist"),
-    ("batch_size", 0, ">= 1"),
-    ("batch_size", 65, "training samples"),
+    ("batch_size", 0, "at least 1"),
+    ("batch_size", 64, "exported with batch 32"),
     ("batch_size", 3.5, "integer"),
-    ("thread_num", 0, ">= 1"),
-    ("server_num", 0, ">= 1"),
-    ("sleep_time_ms", -1, ">= 0"),
-    ("time_out_s", -1, ">= 0"),
+    ("thread_num", 0, "at least 1"),
+    ("server_num", 0, "between 1 and 1000"),
+    ("server_num", 1001, "between 1 and 1000"),
+    ("sleep_time_ms", -1, "at least 0"),
+    ("time_out_s", 0, "at least 1 second"),
     ("max_retries", True, "integer"),
+    ("domain_name", "http://127.0.0.1:6666/fl", "has a path"),
+    ("deploy_env", "ios", "x86 or android"),
     ("cpu_bind_mode", "BIND_ALL", "NOT_BINDING_CORE"),
     ("ssl_protocol", "SSLv3", "TLSv1.2"),
     ("use_elb", "yes", "bool"),
-    ("client_id", "", "non-empty"),
+    ("client_id", "", "must not be empty"),
 ])
 def test_each_bad_field_is_a_value_error_naming_it(client_dir, model, tmp_path, monkeypatch, field, value, says):
     monkeypatch.chdir(tmp_path)
@@ -108,6 +113,19 @@ def test_each_bad_field_is_a_value_error_naming_it(client_dir, model, tmp_path, 
     assert isinstance(info.value, InvalidParameterError)
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ") and says in str(info.value)
+
+
+def test_fewer_training_samples_than_the_models_batch_are_refused(tmp_path, model):
+    folder = tmp_path / "small"
+    write_split(folder, "u", "train", 20)
+    with pytest.raises(InvalidParameterError, match="fewer than one batch of 32") as info:
+        good(folder, model)
+    assert info.value.field == "train_dataset"
+
+
+def test_unset_batch_size_is_the_models(client_dir, model):
+    assert good(client_dir, model).batch_size is None
+    assert good(client_dir, model, batch_size=32).batch_size == 32
 
 
 def test_use_elb_needs_a_port(client_dir, model):

@@ -71,7 +71,8 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     seed.add_argument("--client_num", type=int, default=0, help="clients to simulate (0: one per data folder)")
     seed.add_argument("--thread_num", type=int, default=1, help="intra-op threads per client")
     seed.add_argument("--server_mode", default="FEDERATED_LEARNING", choices=["FEDERATED_LEARNING", "HYBRID_TRAINING"])
-    seed.add_argument("--batch_size", type=int, default=32, help="must match the model's batch")
+    seed.add_argument("--batch_size", type=int, default=None,
+                      help="the model's batch (default: read from the .ms model; another value is refused)")
     seed.add_argument("--task", default="train", choices=["train", "inference", "getModel"])
     own = p.add_argument_group("pyflclient")
     own.add_argument("--output_dir", type=Path, default=Path("."),

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any, Union
 from urllib.parse import urlsplit
 
+from ..model.msfile import batch_mismatch, model_batch
+
+from . import rules
 from .errors import InvalidParameterError
 
 DEFAULT_FL_NAME = "com.mindspore.flclient.demo.lenet.LenetClient"
-CPU_BIND_MODES = ("NOT_BINDING_CORE", "BIND_LARGE_CORE", "BIND_MIDDLE_CORE")
-#: r1.6 server modes; the Java client implements only FEDERATED_LEARNING.
-SERVER_MODES = ("FEDERATED_LEARNING",)
-SSL_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 
 PathLike = Union[str, "os.PathLike[str]"]
 DatasetSpec = Union[PathLike, "tuple[PathLike, PathLike]", "DataFiles"]
@@ -116,7 +115,8 @@ class FLParameter:
         infer_dataset: data for :meth:`FLJob.infer`; default: ``test_dataset``.
         train_model_path: this client's own ``.ms`` file; getModel overwrites it.
         infer_model_path: the ``.ms`` used for inference; default: ``train_model_path``.
-        batch_size: samples per training step; must match the model's batch.
+        batch_size: samples per training step; default (None): the batch the ``.ms`` model
+            was exported with. A different value is refused (the model's batch is fixed).
         thread_num: intra-op threads of this client's runtime.
         cpu_bind_mode: r1.6 ``cpuBindMode`` (kept for compatibility; only logged).
         server_mode: r1.6 ``serverMod``; only ``FEDERATED_LEARNING`` is implemented.
@@ -124,6 +124,7 @@ class FLParameter:
         server_num: number of servers behind ``domain_name`` with ``use_elb``.
         cert_path: CA certificate (PEM) that signed an https server's certificate.
         ssl_protocol: TLS version for https.
+        deploy_env: r1.6 ``deployEnv`` (``x86`` or ``android``; only x86 behaviour exists).
         client_id: the client's ``fl_id``; default: a random UUID chosen by Java.
         sleep_time_ms: wait between getModel polls while the iteration runs.
         time_out_s: HTTP timeout.
@@ -138,7 +139,7 @@ class FLParameter:
     infer_dataset: DataFiles | None = None
     train_model_path: Path | None = None
     infer_model_path: Path | None = None
-    batch_size: int = 32
+    batch_size: int | None = None
     thread_num: int = 1
     cpu_bind_mode: str = "NOT_BINDING_CORE"
     server_mode: str = "FEDERATED_LEARNING"
@@ -146,6 +147,7 @@ class FLParameter:
     server_num: int = 1
     cert_path: Path | None = None
     ssl_protocol: str = "TLSv1.2"
+    deploy_env: str = "x86"
     client_id: str | None = None
     sleep_time_ms: int | None = None
     time_out_s: int | None = None
@@ -157,11 +159,8 @@ class FLParameter:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
-        put("domain_name", self._check_url(self.domain_name))
-        if not isinstance(self.fl_name, str) or not self.fl_name.strip() or " " in self.fl_name.strip():
-            raise InvalidParameterError("fl_name", f"{self.fl_name!r} is not a Java class name; "
-                                                   f"e.g. {DEFAULT_FL_NAME}")
-        put("fl_name", self.fl_name.strip())
+        put("domain_name", rules.check("domain_name", self.domain_name))
+        put("fl_name", rules.check("fl_name", self.fl_name))
         if self.train_dataset is not None:
             put("train_dataset", DataFiles.resolve(self.train_dataset, "train", "train_dataset"))
         if self.test_dataset is not None:
@@ -182,22 +181,24 @@ class FLParameter:
             put("infer_model_path", self.train_model_path)
         else:
             put("infer_model_path", self._check_file("infer_model_path", self.infer_model_path))
-        for name, low in (("batch_size", 1), ("thread_num", 1), ("server_num", 1)):
-            self._check_int(name, getattr(self, name), low)
-        if self.train_dataset is not None and self.train_dataset.num_samples < self.batch_size:
-            raise InvalidParameterError(
-                "batch_size", f"{self.batch_size} is more than the {self.train_dataset.num_samples} "
-                              f"training samples in {self.train_dataset.data}; nothing would be trained")
-        for name in ("sleep_time_ms", "time_out_s", "max_retries"):
-            if getattr(self, name) is not None:
-                self._check_int(name, getattr(self, name), 0)
-        if self.cpu_bind_mode not in CPU_BIND_MODES:
-            raise InvalidParameterError("cpu_bind_mode", f"{self.cpu_bind_mode!r}; use one of {CPU_BIND_MODES}")
-        if self.server_mode not in SERVER_MODES:
-            raise InvalidParameterError("server_mode", f"{self.server_mode!r}; only FEDERATED_LEARNING is "
-                                                       f"implemented (HYBRID_TRAINING is not)")
-        if self.ssl_protocol not in SSL_PROTOCOLS:
-            raise InvalidParameterError("ssl_protocol", f"{self.ssl_protocol!r}; use one of {SSL_PROTOCOLS}")
+        if self.batch_size is not None:
+            rules.check("batch_size", self.batch_size)
+            exported = model_batch(self.train_model_path)
+            if exported is not None and exported != self.batch_size:
+                raise InvalidParameterError("batch_size", batch_mismatch(self.batch_size, exported,
+                                                                         self.train_model_path.name))
+        for name in ("thread_num", "server_num", "cpu_bind_mode", "server_mode", "ssl_protocol", "deploy_env"):
+            rules.check(name, getattr(self, name))
+        for name in ("sleep_time_ms", "time_out_s", "max_retries", "client_id"):
+            if getattr(self, name) is not None:  # None: the Java default (the model's batch, r1.6's times)
+                rules.check(name, getattr(self, name))
+        if self.train_dataset is not None:
+            batch = self.batch_size if self.batch_size is not None else model_batch(self.train_model_path)
+            if batch is not None and self.train_dataset.num_samples < batch:
+                raise InvalidParameterError(
+                    "train_dataset", f"{self.train_dataset.num_samples} training samples in "
+                                     f"{self.train_dataset.data} are fewer than one batch of {batch}; "
+                                     f"nothing would be trained")
         if not isinstance(self.use_elb, bool):
             raise InvalidParameterError("use_elb", f"{self.use_elb!r} is not a bool")
         if self.use_elb and urlsplit(self.domain_name).port is None:
@@ -205,29 +206,8 @@ class FLParameter:
                                                        f"requests go to port + (random % server_num)")
         if self.cert_path is not None:
             put("cert_path", self._check_file("cert_path", self.cert_path))
-        if self.client_id is not None and (not isinstance(self.client_id, str) or not self.client_id):
-            raise InvalidParameterError("client_id", f"{self.client_id!r}; use a non-empty string or None")
         if self.log_path is not None:
             put("log_path", Path(self.log_path).expanduser().resolve())
-
-    @staticmethod
-    def _check_url(url: Any) -> str:
-        if not isinstance(url, str) or not url:
-            raise InvalidParameterError("domain_name", f"{url!r}; expected a URL like http://127.0.0.1:6666")
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https"):
-            raise InvalidParameterError("domain_name", f"{url!r} has scheme {parts.scheme!r}; use http:// or "
-                                                       f"https://, e.g. http://127.0.0.1:6666")
-        if not parts.hostname:
-            raise InvalidParameterError("domain_name", f"{url!r} has no host; e.g. http://127.0.0.1:6666")
-        try:
-            parts.port
-        except ValueError as exc:
-            raise InvalidParameterError("domain_name", f"{url!r} has a bad port ({exc}); use 1-65535") from None
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise InvalidParameterError("domain_name", f"{url!r} has a path; give only scheme://host:port "
-                                                       f"(the client appends /startFLJob, ...)")
-        return f"{parts.scheme}://{parts.netloc}"
 
     @staticmethod
     def _check_file(name: str, value: Any) -> Path:
@@ -235,11 +215,6 @@ class FLParameter:
         if not path.is_file():
             raise InvalidParameterError(name, f"{path} does not exist or is not a file")
         return path
-
-    @staticmethod
-    def _check_int(name: str, value: Any, low: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidParameterError(name, f"{value!r}; expected an integer >= {low}")
 
     # -- construction helpers -------------------------------------------------------
     @staticmethod
@@ -276,13 +251,15 @@ class FLParameter:
             p.setFlName(self.fl_name)
             p.setTrainModelPath(str(self.train_model_path))
             p.setInferModelPath(str(self.infer_model_path))
-            p.setBatchSize(self.batch_size)
+            if self.batch_size is not None:
+                p.setBatchSize(self.batch_size)
             p.setThreadNum(self.thread_num)
             p.setCpuBindMode(BindMode.valueOf(self.cpu_bind_mode))
             p.setServerMod(ServerMod.valueOf(self.server_mode))
             p.setUseElb(self.use_elb)
             p.setServerNum(self.server_num)
             p.setSslProtocol(self.ssl_protocol)
+            p.setDeployEnv(self.deploy_env)
             if self.cert_path is not None:
                 p.setCertPath(str(self.cert_path))
             if self.client_id is not None:
@@ -321,11 +298,14 @@ class FLParameter:
 
 
 def _java_field(message: str) -> str:
-    """``"FLParameter.trainModelPath = x: ..."`` -> ``"train_model_path"`` (the Python field name)."""
+    """``"FLParameter.timeOut = 0: ..."`` -> ``"time_out_s"`` (the Python field name)."""
     m = re.match(r"FLParameter\.(\w+)", message or "")
     if not m:
         return "FLParameter"
-    name = {"clientID": "client_id", "serverMod": "server_mode", "dataMap": "train_dataset"}.get(m.group(1), m.group(1))
+    known = rules.python_name(m.group(1))
+    if known is not None:
+        return known
+    name = {"dataMap": "train_dataset"}.get(m.group(1), m.group(1))
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -383,6 +363,9 @@ class FLParameterBuilder:
 
     def ssl_protocol(self, protocol: str) -> "FLParameterBuilder":
         return self._set("ssl_protocol", protocol)
+
+    def deploy_env(self, env: str) -> "FLParameterBuilder":
+        return self._set("deploy_env", env)
 
     def client_id(self, fl_id: str) -> "FLParameterBuilder":
         return self._set("client_id", fl_id)

@@ -267,6 +267,38 @@ def save(model: MsModel, path: PathLike) -> Path:
     return model.save(path)
 
 
+def model_batch(path: PathLike) -> int | None:
+    """The batch a ``.ms`` model was exported with (dim 0 of its data input), read cheaply.
+
+    Only the root table, the data-input index and that tensor's shape are read (about
+    0.1 ms, against ~35 ms for :func:`load`), so thousands of client parameters can be
+    checked at once. A file that is not a ``.ms`` model, or whose batch cannot be read,
+    gives None: the full check happens where the model is loaded for training.
+    """
+    try:
+        buf = Path(path).read_bytes()
+        if len(buf) < 8 or not fb.Model.ModelBufferHasIdentifier(buf, 0):
+            return None
+        root = fb.Model.GetRootAs(buf, 0)
+        index = root.DataInput()
+        if not 0 <= index < root.TensorsLength():
+            return None
+        tensor = root.Tensors(index)
+        if tensor.ShapeLength() < 1:
+            return None
+        batch = int(tensor.Shape(0))
+        return batch if batch > 0 else None
+    except (OSError, struct.error, IndexError, ValueError, TypeError, OverflowError):
+        return None
+
+
+def batch_mismatch(setting: int, exported: int, model_name: str) -> str:
+    """The one message for a batch size that differs from the model's; the Java client's
+    ``BatchRule`` says the same (tests/test_parameter_rules.py compares them)."""
+    return (f"{setting}: the model {model_name} was exported with batch {exported}; leave the batch size "
+            f"unset or set it to {exported} (re-export the model for another batch)")
+
+
 def trainable_weights(path: PathLike) -> dict[str, np.ndarray]:
     """The trainable weights of a ``.ms`` file: float32, shaped, in file order."""
     return load(path).trainable_weights()

@@ -58,6 +58,18 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, 
     return model
 
 
+def check_plan_batch(source: str | os.PathLike[str] | Mapping[str, Any], client_batch_size: int) -> None:
+    """A ``.ms`` model's batch is fixed at export: a plan that says another is refused at start."""
+    if isinstance(source, Mapping) or Path(source).suffix != ".ms":
+        return
+    from pyflclient.model import msfile
+
+    exported = msfile.model_batch(source)
+    if exported is not None and exported != client_batch_size:
+        raise ModelFileError("client_batch_size: " + msfile.batch_mismatch(client_batch_size, exported,
+                                                                            Path(source).name))
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from pyflclient.server.app import ServerCore
-from pyflclient.server.checkpoint import ModelFileError, load_model
+from pyflclient.server.checkpoint import ModelFileError, check_plan_batch, load_model
 from pyflclient.server.config import ConfigError, ServerConfig, load_yaml
 from pyflclient.server.rounds import IterationResult
 
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         model_source, config = settings_from(args)
         model = load_model(model_source)
+        check_plan_batch(model_source, config.client_batch_size)
     except (ConfigError, ModelFileError, OSError) as exc:
         print(f"pyflclient server: {exc}", file=sys.stderr)
         return 2

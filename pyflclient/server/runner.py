@@ -23,7 +23,7 @@ from typing import Any, Coroutine, Mapping, TypeVar
 import numpy as np
 
 from pyflclient.server.app import ServerCore
-from pyflclient.server.checkpoint import Checkpoints, load_model
+from pyflclient.server.checkpoint import Checkpoints, check_plan_batch, load_model
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult
 from pyflclient.server.store import IterationView, StateStore
@@ -47,6 +47,7 @@ class Server:
                  store: StateStore | None = None, **settings: Any):
         self.config = ServerConfig.from_mapping(settings, base=config)
         self._model = load_model(model)
+        check_plan_batch(model, self.config.client_batch_size)
         self._store = store
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

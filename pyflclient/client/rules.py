@@ -1,0 +1,114 @@
+"""The client parameter rules, read from the one rulebook both languages use.
+
+``schema/client_parameters.json`` (shipped as ``pyflclient/_fbs/client_parameters.json``)
+lists every checked client parameter with its Python and Java names, its kind
+(``int`` with bounds, ``enum`` with choices, ``url``, ``class_name``, ``nonempty``) and
+the rule text a user reads when a value breaks it. ``schema/generate.py`` turns the same
+file into the Java ``com.mindspore.flclient.rules.ParameterRules`` that ``FLParameter``'s
+setters call, and ``tests/test_parameter_rules.py`` feeds the same values to both sides.
+So a bound or a choice is changed in one place, and the two clients cannot drift apart.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InvalidParameterError
+
+__all__ = ["Rule", "rules", "check", "java_name", "python_name"]
+
+_PACKAGED = Path(__file__).resolve().parent.parent / "_fbs" / "client_parameters.json"
+_SOURCE = Path(__file__).resolve().parent.parent.parent / "schema" / "client_parameters.json"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the rulebook."""
+
+    python: str
+    java: str
+    kind: str
+    rule: str
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict[str, Rule]:
+    """The rulebook by Python field name."""
+    path = _PACKAGED if _PACKAGED.is_file() else _SOURCE
+    try:
+        rows = json.loads(path.read_text())["parameters"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RuntimeError(f"the client parameter rulebook {path} cannot be read ({exc}); "
+                           f"reinstall pyflclient (`pip install .`)") from exc
+    out = {}
+    for row in rows:
+        out[row["python"]] = Rule(python=row["python"], java=row["java"], kind=row["kind"], rule=row["rule"],
+                                  min=row.get("min"), max=row.get("max"),
+                                  choices=tuple(row.get("choices") or ()), schemes=tuple(row.get("schemes") or ()))
+    return out
+
+
+def java_name(python: str) -> str:
+    return rules()[python].java
+
+
+def python_name(java: str) -> str | None:
+    """The Python field of a Java ``FLParameter`` field, or None when the rulebook does not list it."""
+    return next((r.python for r in rules().values() if r.java == java), None)
+
+
+def check(field: str, value: Any) -> Any:
+    """``value`` normalised (URLs, class names) if it keeps ``field``'s rule; else InvalidParameterError."""
+    r = rules()[field]
+    if r.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidParameterError(field, f"{value!r} is not an integer: {r.rule}")
+        if (r.min is not None and value < r.min) or (r.max is not None and value > r.max):
+            raise InvalidParameterError(field, f"{value!r}: {r.rule}")
+        return value
+    if r.kind == "enum":
+        if value not in r.choices:
+            raise InvalidParameterError(field, f"{value!r}: {r.rule}")
+        return value
+    if r.kind == "nonempty":
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidParameterError(field, f"{value!r}: {r.rule}")
+        return value
+    if r.kind == "class_name":
+        if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+            raise InvalidParameterError(field, f"{value!r}: {r.rule}")
+        return value.strip()
+    if r.kind == "url":
+        return _check_url(r, value)
+    raise RuntimeError(f"rulebook: kind {r.kind!r} of {field} is unknown to this pyflclient")
+
+
+def _check_url(r: Rule, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(r.python, f"{value!r}: {r.rule}")
+    text = value.strip()
+    if text.endswith("/") and not text.endswith("//"):
+        text = text[:-1]  # one trailing slash is tolerated
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in r.schemes:
+        raise InvalidParameterError(r.python, f"{value!r} has scheme {parts.scheme!r}: {r.rule}")
+    if not parts.hostname:
+        raise InvalidParameterError(r.python, f"{value!r} has no host: {r.rule}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidParameterError(r.python, f"{value!r} has a bad port (use 1-65535): {r.rule}") from None
+    if port == 0:
+        raise InvalidParameterError(r.python, f"{value!r} has a bad port (use 1-65535): {r.rule}")
+    if parts.path or parts.query or parts.fragment:
+        raise InvalidParameterError(r.python, f"{value!r} has a path: {r.rule}")
+    return f"{scheme}://{parts.netloc}"
