@@ -1,7 +1,9 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.rules.ParameterRules;
+
 import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -10,6 +12,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.UUID;
 import java.util.concurrent.Semaphore;
 
@@ -23,7 +26,10 @@ import java.util.concurrent.Semaphore;
  * any state. {@link #getInstance()} remains for r1.6 code and is used by {@code new SyncFLJob()}.
  *
  * <p>Setters check their argument at once and throw {@link IllegalArgumentException} naming
- * the field; {@link #validate()} checks that the fields a training job needs are present.
+ * the field; {@link #validate()} checks that the fields a training job needs are present. The
+ * rules of the plain values (numbers, names, the URL) are not written here: they are the table
+ * schema/client_parameters.json, generated into {@link ParameterRules}, which the Python
+ * {@code FLParameter} reads too ({@link #checkRule} lets a test hold both side by side).
  */
 public class FLParameter {
     /** Default wait between two polls of a not-ready server (r1.6: 1 s). */
@@ -45,7 +51,8 @@ public class FLParameter {
     private String clientID = UUID.randomUUID().toString();
     private int threadNum = 1;
     private BindMode cpuBindMode = BindMode.NOT_BINDING_CORE;
-    private int batchSize = 32;
+    /** Null: the batch the model was exported with. */
+    private Integer batchSize;
     private Map<RunType, List<String>> dataMap = new EnumMap<>(RunType.class);
     private int sleepTime = SLEEP_TIME;
     private int timeOut = TIME_OUT;
@@ -74,36 +81,33 @@ public class FLParameter {
         return new IllegalArgumentException("FLParameter." + field + " = " + value + ": " + rule);
     }
 
+    /**
+     * The verdict of the rulebook (schema/client_parameters.json) on one value, as the setter of
+     * {@code javaField} would give it: null when accepted, else the message of the
+     * IllegalArgumentException it would throw. Ints are given in decimal, enums by name. For
+     * tests that feed the same values to the Python and the Java checks.
+     *
+     * @throws NoSuchElementException when the table has no row for {@code javaField}
+     */
+    public static String checkRule(String javaField, String value) {
+        try {
+            ParameterRules.check(javaField, value);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+    }
+
     public String getDomainName() {
         return domainName;
     }
 
     /**
-     * @param domainName {@code http://host:port} or {@code https://host:port} (a path prefix is allowed);
-     *                   with useElb the port is the first server's port
+     * @param domainName {@code http://host:port} or {@code https://host:port}, nothing more (the
+     *                   client appends /startFLJob, ...); with useElb the port is the first server's
      */
     public void setDomainName(String domainName) {
-        if (domainName == null || domainName.isBlank()) {
-            throw bad("domainName", domainName, "give the server URL, e.g. http://127.0.0.1:6666");
-        }
-        String trimmed = domainName.strip();
-        while (trimmed.endsWith("/")) {
-            trimmed = trimmed.substring(0, trimmed.length() - 1);
-        }
-        URI uri;
-        try {
-            uri = new URI(trimmed);
-        } catch (URISyntaxException e) {
-            throw bad("domainName", domainName, "not a URL (" + e.getMessage() + ")");
-        }
-        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-        if (!scheme.equals("http") && !scheme.equals("https")) {
-            throw bad("domainName", domainName, "must start with http:// or https://");
-        }
-        if (uri.getHost() == null) {
-            throw bad("domainName", domainName, "has no host; write it as http://IP:port");
-        }
-        this.domainName = trimmed;
+        this.domainName = ParameterRules.checkUrl("domainName", domainName);
     }
 
     /** True when the domain name uses https. */
@@ -141,10 +145,7 @@ public class FLParameter {
     }
 
     public void setServerNum(int serverNum) {
-        if (serverNum < 1 || serverNum > 1000) {
-            throw bad("serverNum", serverNum, "must be between 1 and 1000");
-        }
-        this.serverNum = serverNum;
+        this.serverNum = ParameterRules.checkInt("serverNum", serverNum);
     }
 
     public String getFlName() {
@@ -153,10 +154,7 @@ public class FLParameter {
 
     /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.model.Client} */
     public void setFlName(String flName) {
-        if (flName == null || flName.isBlank()) {
-            throw bad("flName", flName, "give the case class, e.g. com.mindspore.flclient.demo.lenet.LenetClient");
-        }
-        this.flName = flName.strip();
+        this.flName = ParameterRules.checkClassName("flName", flName);
     }
 
     public String getTrainModelPath() {
@@ -194,10 +192,7 @@ public class FLParameter {
 
     /** @param clientID the fl_id sent to the server; default: a random UUID */
     public void setClientID(String clientID) {
-        if (clientID == null || clientID.isBlank()) {
-            throw bad("clientID", clientID, "must not be empty");
-        }
-        this.clientID = clientID;
+        this.clientID = ParameterRules.checkNonempty("clientID", clientID);
     }
 
     public int getThreadNum() {
@@ -205,10 +200,7 @@ public class FLParameter {
     }
 
     public void setThreadNum(int threadNum) {
-        if (threadNum < 1) {
-            throw bad("threadNum", threadNum, "must be at least 1");
-        }
-        this.threadNum = threadNum;
+        this.threadNum = ParameterRules.checkInt("threadNum", threadNum);
     }
 
     public BindMode getCpuBindMode() {
@@ -216,22 +208,29 @@ public class FLParameter {
     }
 
     public void setCpuBindMode(BindMode cpuBindMode) {
-        if (cpuBindMode == null) {
-            throw bad("cpuBindMode", null, "must be one of NOT_BINDING_CORE, BIND_LARGE_CORE, BIND_MIDDLE_CORE");
-        }
+        ParameterRules.checkEnum("cpuBindMode", cpuBindMode == null ? null : cpuBindMode.name());
         this.cpuBindMode = cpuBindMode;
     }
 
-    public int getBatchSize() {
+    /** The batch size that was set, or null: the batch the model was exported with. */
+    public Integer getBatchSize() {
         return batchSize;
     }
 
-    /** @param batchSize samples per step; must equal the batch the .ms model was exported with */
+    /**
+     * @param batchSize samples per step. Optional: the batch is the one the .ms model was
+     *                  exported with, and a job whose model has another batch is refused
+     *                  ({@link TrainableModel#requireBatch})
+     */
     public void setBatchSize(int batchSize) {
-        if (batchSize < 1) {
-            throw bad("batchSize", batchSize, "must be at least 1");
+        this.batchSize = ParameterRules.checkInt("batchSize", batchSize);
+    }
+
+    /** Refuses a model whose batch differs from the batchSize that was set (unset: any model's batch is right). */
+    void checkModelBatch(TrainableModel model, String modelPath) {
+        if (batchSize != null) {
+            model.requireBatch(modelPath, "FLParameter.batchSize", batchSize, "leave batchSize unset or set it to");
         }
-        this.batchSize = batchSize;
     }
 
     public Map<RunType, List<String>> getDataMap() {
@@ -259,10 +258,7 @@ public class FLParameter {
 
     /** @param sleepTime milliseconds to wait before asking a not-ready server again */
     public void setSleepTime(int sleepTime) {
-        if (sleepTime < 0) {
-            throw bad("sleepTime", sleepTime, "must be >= 0 milliseconds");
-        }
-        this.sleepTime = sleepTime;
+        this.sleepTime = ParameterRules.checkInt("sleepTime", sleepTime);
     }
 
     public int getTimeOut() {
@@ -271,10 +267,7 @@ public class FLParameter {
 
     /** @param timeOut seconds an HTTP exchange may take (connect + response) */
     public void setTimeOut(int timeOut) {
-        if (timeOut < 1) {
-            throw bad("timeOut", timeOut, "must be at least 1 second");
-        }
-        this.timeOut = timeOut;
+        this.timeOut = ParameterRules.checkInt("timeOut", timeOut);
     }
 
     public String getSslProtocol() {
@@ -283,10 +276,7 @@ public class FLParameter {
 
     /** @param sslProtocol TLSv1.2 or TLSv1.3 */
     public void setSslProtocol(String sslProtocol) {
-        if (!"TLSv1.2".equals(sslProtocol) && !"TLSv1.3".equals(sslProtocol)) {
-            throw bad("sslProtocol", sslProtocol, "must be TLSv1.2 or TLSv1.3");
-        }
-        this.sslProtocol = sslProtocol;
+        this.sslProtocol = ParameterRules.checkEnum("sslProtocol", sslProtocol);
     }
 
     public String getDeployEnv() {
@@ -295,20 +285,16 @@ public class FLParameter {
 
     /** @param deployEnv x86 or android (r1.6 whitelist; only x86 behaviour exists here) */
     public void setDeployEnv(String deployEnv) {
-        if (!"x86".equals(deployEnv) && !"android".equals(deployEnv)) {
-            throw bad("deployEnv", deployEnv, "must be x86 or android");
-        }
-        this.deployEnv = deployEnv;
+        this.deployEnv = ParameterRules.checkEnum("deployEnv", deployEnv);
     }
 
     public ServerMod getServerMod() {
         return serverMod;
     }
 
+    /** @param serverMod only FEDERATED_LEARNING is implemented */
     public void setServerMod(ServerMod serverMod) {
-        if (serverMod == null) {
-            throw bad("serverMod", null, "must be FEDERATED_LEARNING");
-        }
+        ParameterRules.checkEnum("serverMod", serverMod == null ? null : serverMod.name());
         this.serverMod = serverMod;
     }
 
@@ -352,10 +338,7 @@ public class FLParameter {
 
     /** @param n consecutive failed exchanges (unreachable server, SystemError, "finished" reply) tolerated before FAILED */
     public void setMaxRetries(int n) {
-        if (n < 0) {
-            throw bad("maxRetries", n, "must be >= 0");
-        }
-        this.maxRetries = n;
+        this.maxRetries = ParameterRules.checkInt("maxRetries", n);
     }
 
     /** Checks what a training job ({@code flJobRun}) needs; IllegalArgumentException naming the field. */
@@ -370,9 +353,6 @@ public class FLParameter {
         checkFiles(RunType.TRAINMODE);
         if (dataMap.containsKey(RunType.EVALMODE)) {
             checkFiles(RunType.EVALMODE);
-        }
-        if (serverMod != ServerMod.FEDERATED_LEARNING) {
-            throw bad("serverMod", serverMod, "only FEDERATED_LEARNING is supported");
         }
     }
 

@@ -1,5 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.rules.ParameterRules;
+
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -19,7 +21,7 @@ final class JobArgs {
             "         --task train|inference|getModel --flName CLASS --trainModelPath M.ms [--inferModelPath M.ms] \\",
             "         --domainName http(s)://IP:PORT [--certPath CA.pem] [--sslProtocol TLSv1.2|TLSv1.3] \\",
             "         [--useElb true --serverNum N] --trainData DATA.bin,LABEL.bin [--evalData DATA.bin,LABEL.bin] \\",
-            "         [--inferData DATA.bin[,LABEL.bin]] [--batchSize 32] [--threadNum 1] [--clientID ID] \\",
+            "         [--inferData DATA.bin[,LABEL.bin]] [--batchSize N] [--threadNum 1] [--clientID ID] \\",
             "         [--logPath client.log] [--sleepTime MS] [--timeOut S] [--maxRetries N]",
             "   or the positional arguments of r1.6 run_client_x86.py: trainDataPath evalDataPath inferDataPath pathRegex",
             "         flName trainModelPath inferModelPath sslProtocol deployEnv domainName certPath useElb serverNum task",
@@ -197,13 +199,9 @@ final class JobArgs {
         }
     }
 
+    /** {@code key} is the FLParameter field: its rule (schema/client_parameters.json) names the accepted values. */
     private <E extends Enum<E>> E enumValue(Class<E> type, String key) {
-        try {
-            return Enum.valueOf(type, get(key));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--" + key + " must be one of " + Arrays.toString(type.getEnumConstants())
-                    + ", got " + get(key));
-        }
+        return Enum.valueOf(type, ParameterRules.checkEnum(key, get(key)));
     }
 
     FLParameter parameter() {

@@ -2,7 +2,6 @@ package com.mindspore.flclient;
 
 import com.mindspore.flclient.model.Client;
 import com.mindspore.flclient.model.JobContext;
-import com.mindspore.flclient.model.Status;
 
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -97,19 +96,11 @@ public class SyncFLJob implements Runnable {
         StopSignal signal = stop;
         try (JobLog jl = JobLog.open(parameter.getLogPath(), parameter.getClientID())) {
             Logger log = jl.logger();
-            Client client = ClientFactory.create(parameter.getFlName());
-            client.setContext(new JobContext(log, parameter.getTrainListener(), signal::isStopped));
-            try {
-                String model = parameter.getInferModelPath() != null ? parameter.getInferModelPath()
-                        : parameter.getTrainModelPath();
-                Status st = client.initSessionAndInputs(model);
-                if (st != Status.SUCCESS) {
-                    throw new IllegalStateException("cannot load the inference model " + model + ": " + st);
-                }
-                if (client.getModel().batchSize() != parameter.getBatchSize()) {
-                    log.warning("[model inference] FLParameter.batchSize " + parameter.getBatchSize()
-                            + " differs from the model's batch " + client.getModel().batchSize() + "; the model's is used");
-                }
+            String modelPath = parameter.getInferModelPath() != null ? parameter.getInferModelPath()
+                    : parameter.getTrainModelPath();
+            try (LocalModel model = LocalModel.open(parameter,
+                    new JobContext(log, parameter.getTrainListener(), signal::isStopped), modelPath)) {
+                Client client = model.client();
                 Map<RunType, Integer> sizes = loader.load(client);
                 if (sizes.getOrDefault(RunType.INFERMODE, 0) <= 0) {
                     throw new IllegalArgumentException("[model inference] the case read no inference sample");
@@ -127,8 +118,6 @@ public class SyncFLJob implements Runnable {
                 log.info("[model inference] the predicted labels: " + Arrays.toString(labels));
                 log.info("[model inference] inference finish");
                 return labels;
-            } finally {
-                client.free();
             }
         } finally {
             if (signal.isStopped()) {

@@ -27,10 +27,34 @@ class ParametersTest {
     void domainNameNeedsAnHttpOrHttpsScheme() {
         FLParameter p = new FLParameter();
         assertTrue(messageOf(() -> p.setDomainName("127.0.0.1:6666")).contains("domainName"));
-        assertTrue(messageOf(() -> p.setDomainName("ftp://127.0.0.1:6666")).contains("http:// or https://"));
+        assertTrue(messageOf(() -> p.setDomainName("ftp://127.0.0.1:6666")).contains("scheme://host:port"));
         p.setDomainName("https://127.0.0.1:6666/");
         assertEquals("https://127.0.0.1:6666", p.getDomainName());
         assertTrue(p.isHttps());
+    }
+
+    @Test
+    void domainNameWithAPathIsRefusedBecauseTheClientAppendsTheRounds() {
+        FLParameter p = new FLParameter();
+        assertEquals("FLParameter.domainName = http://127.0.0.1:6666/fl: give only scheme://host:port, e.g. "
+                + "http://127.0.0.1:6666 (the client appends /startFLJob, ...)",
+                messageOf(() -> p.setDomainName("http://127.0.0.1:6666/fl")));
+    }
+
+    @Test
+    void checkRuleGivesTheVerdictOfTheSetterFromTheSharedTable() {
+        assertEquals("FLParameter.timeOut = 0: must be at least 1 second", FLParameter.checkRule("timeOut", "0"));
+        assertEquals("FLParameter.serverNum = 1001: must be between 1 and 1000", FLParameter.checkRule("serverNum", "1001"));
+        assertNull(FLParameter.checkRule("serverNum", "1000"));
+        assertNull(FLParameter.checkRule("domainName", "HTTP://10.0.0.1:6666/"));
+        assertEquals(messageOf(() -> new FLParameter().setSslProtocol("SSLv3")), FLParameter.checkRule("sslProtocol", "SSLv3"));
+        assertThrows(java.util.NoSuchElementException.class, () -> FLParameter.checkRule("colour", "red"));
+    }
+
+    @Test
+    void hybridTrainingIsRefusedWhenSet() {
+        assertTrue(messageOf(() -> new FLParameter().setServerMod(ServerMod.HYBRID_TRAINING))
+                .contains("only FEDERATED_LEARNING is implemented"));
     }
 
     @Test
@@ -96,7 +120,7 @@ class ParametersTest {
         assertNotEquals(a.getClientID(), b.getClientID());
         assertSame(FLParameter.getInstance(), FLParameter.getInstance());
         a.setBatchSize(8);
-        assertEquals(32, b.getBatchSize());
+        assertNull(b.getBatchSize(), "unset: the model's batch");
     }
 
     @Test

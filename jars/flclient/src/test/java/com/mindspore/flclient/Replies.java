@@ -24,6 +24,12 @@ final class Replies {
 
     static byte[] startFLJob(int retcode, int iteration, boolean selected, String nextReqTime, int iterations, int epochs,
                              float lr, Map<String, float[]> weights) {
+        return startFLJob(retcode, iteration, selected, nextReqTime, iterations, epochs, lr, weights, Fixture.BATCH);
+    }
+
+    /** @param miniBatch the plan's mini_batch (the server's client_batch_size) */
+    static byte[] startFLJob(int retcode, int iteration, boolean selected, String nextReqTime, int iterations, int epochs,
+                             float lr, Map<String, float[]> weights, int miniBatch) {
         FlatBufferBuilder b = new FlatBufferBuilder(1024);
         int fm = weights == null ? 0 : FLMessages.featureMapVector(b, weights);
         int reason = b.createString("scripted");
@@ -37,7 +43,7 @@ final class Replies {
         FLPlan.addFlName(b, name);
         FLPlan.addIterations(b, iterations);
         FLPlan.addEpochs(b, epochs);
-        FLPlan.addMiniBatch(b, 4);
+        FLPlan.addMiniBatch(b, miniBatch);
         FLPlan.addLr(b, lr);
         FLPlan.addCipher(b, cipher);
         int plan = FLPlan.endFLPlan(b);

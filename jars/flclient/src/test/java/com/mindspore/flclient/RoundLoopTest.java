@@ -3,6 +3,7 @@ package com.mindspore.flclient;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.mindspore.flclient.model.ArrayDataSet;
@@ -486,8 +487,41 @@ class RoundLoopTest {
         FLParameter p = fx.parameter(server.url());
         p.setBatchSize(32);
         assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).flJobRun());
-        assertTrue(fx.logText().contains("set batchSize to 4"), fx.logText());
+        assertTrue(fx.logText().contains("FLParameter.batchSize = 32: the model c0.model was exported with batch 4; "
+                + "leave batchSize unset or set it to 4 (re-export the model for another batch)"), fx.logText());
         assertEquals(0, server.requests("startFLJob").size());
+    }
+
+    @Test
+    void unsetBatchSizeTrainsWithTheModelsBatch() throws Exception {
+        Fixture.serveHappily(server, 1, 1);
+        FLParameter p = fx.parameter(server.url());
+        FLParameter unset = new FLParameter();
+        unset.setDomainName(p.getDomainName());
+        unset.setFlName(p.getFlName());
+        unset.setTrainModelPath(p.getTrainModelPath());
+        unset.setDataMap(p.getDataMap());
+        unset.setLogPath(p.getLogPath());
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(unset).flJobRun());
+    }
+
+    @Test
+    void planBatchDifferentFromTheModelsFailsTheJobNamingBoth() throws Exception {
+        Fixture.serveHappily(server, 1, 1);
+        server.on("startFLJob", r -> FakeServer.Answer.buffer(Replies.startFLJob(ResponseCode.SUCCEED, 1, true, "", 1, 1,
+                0.5f, Fixture.globalModel(0), 16)));
+        assertEquals(FLClientStatus.FAILED, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertTrue(fx.logText().contains("the server's client_batch_size = 16: the model c0.model was exported with "
+                + "batch 4; start the server with client_batch_size 4"), fx.logText());
+        assertEquals(0, server.requests("updateModel").size());
+    }
+
+    @Test
+    void inferenceWithAnotherBatchSizeIsRefused() {
+        FLParameter p = fx.parameter(server.url());
+        p.setBatchSize(8);
+        String message = assertThrows(IllegalArgumentException.class, () -> new SyncFLJob(p).modelInference()).getMessage();
+        assertTrue(message.startsWith("FLParameter.batchSize = 8: the model c0.model was exported with batch 4"), message);
     }
 
     @Test

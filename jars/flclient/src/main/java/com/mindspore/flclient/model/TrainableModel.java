@@ -21,8 +21,32 @@ public interface TrainableModel extends AutoCloseable {
     /** Data input shape, batch first (e.g. {32, 3, 32, 32}). */
     int[] inputShape();
 
+    /** The batch the model was exported with: the one batch size of a job. */
     default int batchSize() {
         return inputShape()[0];
+    }
+
+    /**
+     * Refuses a setting that names another batch than the model's. The batch baked into the
+     * model is the truth: FLParameter.batchSize, the server plan's client_batch_size and any
+     * other place naming a batch must agree with it, or the job stops here, before anything
+     * trains, with both numbers and the fix.
+     *
+     * @param modelFile the model's file, named in the message
+     * @param setting   what names the other batch, e.g. {@code FLParameter.batchSize}
+     * @param value     the batch it names
+     * @param remedy    how to make it agree, completed by the model's batch, e.g. {@code "set it to"}
+     * @throws IllegalArgumentException e.g. {@code FLParameter.batchSize = 16: the model
+     *         lenet_train0.ms was exported with batch 32; leave batchSize unset or set it to 32
+     *         (re-export the model for another batch)}
+     */
+    default void requireBatch(String modelFile, String setting, int value, String remedy) {
+        int batch = batchSize();
+        if (value != batch) {
+            Path name = modelFile == null ? null : Path.of(modelFile).getFileName();
+            throw new IllegalArgumentException(setting + " = " + value + ": the model " + name + " was exported with batch "
+                    + batch + "; " + remedy + " " + batch + " (re-export the model for another batch)");
+        }
     }
 
     /** Floats of one sample of the data input (product of inputShape() without the batch). */

@@ -1,0 +1,115 @@
+package com.mindspore.flclient;
+
+import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.Status;
+import com.mindspore.flclient.model.TrainableModel;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The case instance of one round (or one getModel / inference task) with its .ms file loaded:
+ * the model side of the steps. It lives as long as the round; closing it drops model and data,
+ * so a client between rounds holds none.
+ */
+final class LocalModel implements AutoCloseable {
+    private final FLParameter p;
+    private final Client client;
+    private final String path;
+
+    private LocalModel(FLParameter p, Client client, String path) {
+        this.p = p;
+        this.client = client;
+        this.path = path;
+    }
+
+    /**
+     * A new case instance with {@code path} loaded; IllegalArgumentException when
+     * FLParameter.batchSize is set and is not the model's batch.
+     */
+    static LocalModel open(FLParameter p, JobContext context, String path) {
+        Client c = ClientFactory.create(p.getFlName());
+        c.setContext(context);
+        try {
+            Status st = c.initSessionAndInputs(path);
+            if (st != Status.SUCCESS) {
+                throw new IllegalStateException("cannot load the model " + path + ": " + st);
+            }
+            p.checkModelBatch(c.getModel(), path);
+            return new LocalModel(p, c, path);
+        } catch (RuntimeException e) {
+            c.free();
+            throw e;
+        }
+    }
+
+    /** The case: its data sets, training, evaluation and inference loops. */
+    Client client() {
+        return client;
+    }
+
+    int batchSize() {
+        return client.getModel().batchSize();
+    }
+
+    /** See {@link TrainableModel#requireBatch}: the model's batch is the truth. */
+    void requireBatch(String setting, int value, String remedy) {
+        client.getModel().requireBatch(path, setting, value, remedy);
+    }
+
+    /** A copy of one weight. */
+    float[] weight(String name) {
+        return client.getModel().getWeight(name);
+    }
+
+    void setLearningRate(float lr) {
+        client.setLearningRate(lr);
+    }
+
+    /** Sets the weights the server sent in {@code round}; every name must be a weight of this model. */
+    void setServerWeights(Map<String, float[]> weights, String round) {
+        List<String> known = client.getModel().weightNames();
+        List<String> unknown = new ArrayList<>();
+        for (String name : weights.keySet()) {
+            if (!known.contains(name)) {
+                unknown.add(name);
+            }
+        }
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("[" + round + "] the server's model does not match this client's .ms "
+                    + "file: weights " + unknown + " are not in it (it has " + known + ")");
+        }
+        Status st = client.updateFeatures(weights);
+        if (st != Status.SUCCESS) {
+            throw new IllegalStateException("[" + round + "] cannot set the weights: " + st);
+        }
+    }
+
+    /**
+     * Writes the model (weights and optimizer state) to trainModelPath and to inferModelPath
+     * when that is another file; returns the files written.
+     */
+    List<String> save() {
+        List<String> written = new ArrayList<>();
+        String train = p.getTrainModelPath();
+        String infer = p.getInferModelPath();
+        if (train != null) {
+            client.saveModel(train);
+            written.add(train);
+        }
+        if (infer != null && (train == null
+                || !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath()))) {
+            client.saveModel(infer);
+            written.add(infer);
+        }
+        return written;
+    }
+
+    @Override
+    public void close() {
+        client.free();
+    }
+}

@@ -1,0 +1,80 @@
+package com.mindspore.flclient;
+
+import com.mindspore.flclient.model.JobContext;
+
+import java.util.ArrayList;
+import java.util.logging.Logger;
+
+import mindspore.schema.ResponseCode;
+
+/**
+ * startFLJob: asks to join the current iteration with the number of training samples; once
+ * admitted, takes the plan (iterations, epochs, learning rate), checks that it can be followed
+ * (no secure aggregation, the model's batch) and sets the received weights.
+ */
+final class StartFLJobStep {
+    private final FLParameter p;
+    private final Logger log;
+    private final ServerExchange server;
+    private final JobContext context;
+    private final JobProgress progress;
+
+    StartFLJobStep(FLParameter p, Logger log, ServerExchange server, JobContext context, JobProgress progress) {
+        this.p = p;
+        this.log = log;
+        this.server = server;
+        this.context = context;
+        this.progress = progress;
+    }
+
+    /** SUCCESS when admitted and set up; RESTART when to come back at next_req_time; FAILED otherwise. */
+    FLClientStatus run(LocalModel model, int dataSize) {
+        byte[] body = FLMessages.requestFLJob(p.getFlName(), p.getClientID(), progress.iteration, dataSize);
+        log.info("[startFLJob] request startFLJob with data_size " + dataSize);
+        FLMessages.Response r = server.exchange("startFLJob", body, FLMessages::parseStartFLJob, false);
+        if (r == null) {
+            return FLClientStatus.FAILED;
+        }
+        if (r.retcode == ResponseCode.OutOfTime || r.retcode == ResponseCode.NotSelected
+                || (r.retcode == ResponseCode.SUCCEED && !r.isSelected)) {
+            progress.nextReqTime = r.nextReqTime;
+            log.info("[startFLJob] not admitted now (" + r + "): come back at next_req_time " + r.nextReqTime);
+            return FLClientStatus.RESTART;
+        }
+        if (r.retcode != ResponseCode.SUCCEED) {
+            log.severe("[startFLJob] refused: " + r + "; the request is invalid for this server, the job ends");
+            return FLClientStatus.FAILED;
+        }
+        if (r.plan == null) {
+            log.severe("[startFLJob] the reply has no fl_plan_config; the server is not a FL server of this protocol");
+            return FLClientStatus.FAILED;
+        }
+        if (r.featureMap.isEmpty()) {
+            log.severe("[startFLJob] the reply carries no weights (feature_map is empty)");
+            return FLClientStatus.FAILED;
+        }
+        progress.iteration = r.iteration;
+        progress.iterations = r.plan.iterations;
+        context.setIteration(r.iteration);
+        log.info("[startFLJob] startFLJob succeed, curIteration: " + r.iteration);
+        log.info("[startFLJob] plan: iterations " + r.plan.iterations + ", epochs " + r.plan.epochs + ", mini_batch "
+                + r.plan.miniBatch + ", lr " + r.plan.lr + ", encrypt_type '" + r.plan.encryptType + "'");
+        if (!r.plan.encryptType.isEmpty() && !"NOT_ENCRYPT".equals(r.plan.encryptType)) {
+            log.severe("[startFLJob] the server asks for encrypt_type " + r.plan.encryptType
+                    + ", which this client does not implement; start the server with encrypt_type NOT_ENCRYPT");
+            return FLClientStatus.FAILED;
+        }
+        if (r.plan.miniBatch > 0) {
+            // mini_batch 0: the server did not say
+            model.requireBatch("the server's client_batch_size", r.plan.miniBatch,
+                    "start the server with client_batch_size");
+        }
+        model.setServerWeights(r.featureMap, "startFLJob");
+        progress.serverWeightNames = new ArrayList<>(r.featureMap.keySet());
+        if (r.plan.lr > 0) {
+            model.setLearningRate(r.plan.lr);
+        }
+        progress.epochs = r.plan.epochs;
+        return FLClientStatus.SUCCESS;
+    }
+}
