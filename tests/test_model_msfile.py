@@ -12,15 +12,11 @@ import pytest
 
 from pyflclient.model import LENET_TRAIN_MS, msfile
 from pyflclient.model.lenet import WEIGHT_NAMES
+from pyflclient.model.ops import op_names
 from pyflclient.model.msfile import DataType, MsFormatError, MsModel, MsNode, MsTensor, Phase, Role
 
-# the ops docs/ms-format.md defines: the converter may emit nothing else
-CONTRACT_OPS = {
-    "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "BiasAdd", "BiasAddGrad", "MatMul", "ReLU", "ReluGrad",
-    "Sigmoid", "Tanh", "SigmoidGrad", "TanhGrad", "MaxPool", "MaxPoolGrad", "AvgPool", "AvgPoolGrad", "Flatten",
-    "Reshape", "Add", "Sub", "Mul", "RealDiv", "Sqrt", "Square", "Neg", "SparseSoftmaxCrossEntropyWithLogits",
-    "ApplyMomentum", "SGD", "Adam", "AssignAdd", "Assign",
-}
+# the ops of the format (schema/ops.json): the converter may emit nothing else
+CONTRACT_OPS = op_names()
 
 
 def tiny_model() -> MsModel:

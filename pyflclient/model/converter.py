@@ -36,6 +36,7 @@ import numpy as np
 from pyflclient import __version__
 from pyflclient.model import msfile
 from pyflclient.model.msfile import DataType, MsModel, MsNode, MsTensor, Phase, Role
+from pyflclient.model.ops import in_place_inputs, op_table
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +180,8 @@ class _Ref:
 
 
 # in-place ops: (op_type → indices of the inputs they update)
-IN_PLACE_OPS: dict[str, tuple[int, ...]] = {
-    "ApplyMomentum": (0, 1), "SGD": (0, 3, 5), "Adam": (0, 1, 2), "AssignAdd": (0,), "Assign": (0,),
-}
-OPTIMIZER_OPS = ("ApplyMomentum", "SGD", "Adam")
+IN_PLACE_OPS: dict[str, tuple[int, ...]] = in_place_inputs()  # from schema/ops.json
+OPTIMIZER_OPS = tuple(name for name, spec in op_table().items() if spec.phase == "optimizer")
 BOOKKEEPING_OPS = frozenset({"Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Constant"})
 
 
@@ -506,6 +505,8 @@ HANDLERS: dict[str, Callable[[_Ctx], None]] = {
     "Assign": _assign_like("Assign"),
 }
 SUPPORTED_OPS = tuple(sorted(HANDLERS))
+#: MindIR ops with a handler that are not ops of the .ms format: they are lowered to format ops
+MINDIR_ONLY_OPS = frozenset({"AddN"})  # a chain of Add
 
 
 # ---- the conversion ---------------------------------------------------------------------------
