@@ -1,6 +1,10 @@
 package com.mindspore.flclient;
 
 import com.google.flatbuffers.FlatBufferBuilder;
+import com.mindspore.flclient.runtime.fb.FlatBufferVerifier;
+import com.mindspore.flclient.runtime.fb.TableLayout;
+import com.mindspore.flclient.runtime.fb.VerificationException;
+import com.mindspore.flclient.runtime.schema.SchemaLayouts;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -21,10 +25,17 @@ import mindspore.schema.ResponseUpdateModel;
 /**
  * The device rounds' messages (PROTOCOL.md), built and read with the classes generated from
  * schema/fl_job.fbs. Buffers are finished without a file identifier. Reading never trusts the
- * server: a reply that is not a well-formed buffer of the expected table becomes
- * {@link Kind#UNPARSEABLE} instead of an exception deep in the round loop.
+ * server: every reply is checked by {@link FlatBufferVerifier} against its root table (the
+ * layouts generated from the same schema) before any accessor reads it, so one that is not a
+ * well-formed buffer of that table becomes {@link Kind#UNPARSEABLE} with the verifier's reason
+ * instead of an exception deep in the round loop. Not exact mode: a newer server may append
+ * fields, which the schema's "only append" rule allows.
  */
 final class FLMessages {
+    private static final FlatBufferVerifier FL_JOB_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_FL_JOB);
+    private static final FlatBufferVerifier UPDATE_MODEL_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_UPDATE_MODEL);
+    private static final FlatBufferVerifier GET_MODEL_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_GET_MODEL);
+
     private FLMessages() {
     }
 
@@ -135,77 +146,75 @@ final class FLMessages {
     }
 
     static Response parseStartFLJob(FLCommunication.Reply reply) {
-        Response r = preParse(reply);
+        Response r = preParse(reply, FL_JOB_REPLY);
         if (r.kind != Kind.REPLY) {
             return r;
         }
-        try {
-            ResponseFLJob m = ResponseFLJob.getRootAsResponseFLJob(buffer(reply.body));
-            r.retcode = m.retcode();
-            r.reason = orEmpty(m.reason());
-            r.iteration = m.iteration();
-            r.isSelected = m.isSelected();
-            r.nextReqTime = orEmpty(m.nextReqTime());
-            FLPlan p = m.flPlanConfig();
-            if (p != null) {
-                Plan plan = new Plan();
-                plan.iterations = p.iterations();
-                plan.epochs = p.epochs();
-                plan.miniBatch = p.miniBatch();
-                plan.lr = p.lr();
-                plan.serverMode = orEmpty(p.serverMode());
-                CipherPublicParams c = p.cipher();
-                plan.encryptType = c == null ? "" : orEmpty(c.encryptType());
-                r.plan = plan;
-            }
-            for (int i = 0; i < m.featureMapLength(); i++) {
-                readFeature(m.featureMap(i), r.featureMap);
-            }
-            return r;
-        } catch (RuntimeException e) {
-            return unparseable("not a ResponseFLJob buffer: " + e);
+        ResponseFLJob m = ResponseFLJob.getRootAsResponseFLJob(buffer(reply.body));
+        r.retcode = m.retcode();
+        r.reason = orEmpty(m.reason());
+        r.iteration = m.iteration();
+        r.isSelected = m.isSelected();
+        r.nextReqTime = orEmpty(m.nextReqTime());
+        FLPlan p = m.flPlanConfig();
+        if (p != null) {
+            Plan plan = new Plan();
+            plan.iterations = p.iterations();
+            plan.epochs = p.epochs();
+            plan.miniBatch = p.miniBatch();
+            plan.lr = p.lr();
+            plan.serverMode = orEmpty(p.serverMode());
+            CipherPublicParams c = p.cipher();
+            plan.encryptType = c == null ? "" : orEmpty(c.encryptType());
+            r.plan = plan;
         }
+        for (int i = 0; i < m.featureMapLength(); i++) {
+            if (!readFeature(m.featureMap(i), r.featureMap)) {
+                return unnamedFeature(SchemaLayouts.RESPONSE_FL_JOB, i);
+            }
+        }
+        return r;
     }
 
     static Response parseUpdateModel(FLCommunication.Reply reply) {
-        Response r = preParse(reply);
+        Response r = preParse(reply, UPDATE_MODEL_REPLY);
         if (r.kind != Kind.REPLY) {
             return r;
         }
-        try {
-            ResponseUpdateModel m = ResponseUpdateModel.getRootAsResponseUpdateModel(buffer(reply.body));
-            r.retcode = m.retcode();
-            r.reason = orEmpty(m.reason());
-            r.nextReqTime = orEmpty(m.nextReqTime());
-            return r;
-        } catch (RuntimeException e) {
-            return unparseable("not a ResponseUpdateModel buffer: " + e);
-        }
+        ResponseUpdateModel m = ResponseUpdateModel.getRootAsResponseUpdateModel(buffer(reply.body));
+        r.retcode = m.retcode();
+        r.reason = orEmpty(m.reason());
+        r.nextReqTime = orEmpty(m.nextReqTime());
+        return r;
     }
 
     static Response parseGetModel(FLCommunication.Reply reply) {
-        Response r = preParse(reply);
+        Response r = preParse(reply, GET_MODEL_REPLY);
         if (r.kind != Kind.REPLY) {
             return r;
         }
-        try {
-            ResponseGetModel m = ResponseGetModel.getRootAsResponseGetModel(buffer(reply.body));
-            r.retcode = m.retcode();
-            r.reason = orEmpty(m.reason());
-            r.iteration = m.iteration();
-            for (int i = 0; i < m.featureMapLength(); i++) {
-                readFeature(m.featureMap(i), r.featureMap);
+        ResponseGetModel m = ResponseGetModel.getRootAsResponseGetModel(buffer(reply.body));
+        r.retcode = m.retcode();
+        r.reason = orEmpty(m.reason());
+        r.iteration = m.iteration();
+        for (int i = 0; i < m.featureMapLength(); i++) {
+            if (!readFeature(m.featureMap(i), r.featureMap)) {
+                return unnamedFeature(SchemaLayouts.RESPONSE_GET_MODEL, i);
             }
-            return r;
-        } catch (RuntimeException e) {
-            return unparseable("not a ResponseGetModel buffer: " + e);
         }
+        return r;
     }
 
-    private static void readFeature(FeatureMap fm, Map<String, float[]> out) {
+    /** A weight without a name cannot be matched to the model: the schema allows it, the protocol does not. */
+    private static Response unnamedFeature(TableLayout table, int index) {
+        return unparseable(table.name + ".feature_map[" + index + "].weight_fullname: missing (a weight needs its name)");
+    }
+
+    /** Adds one (name, data) pair; false when the name is missing. The buffer is verified: reads stay inside it. */
+    private static boolean readFeature(FeatureMap fm, Map<String, float[]> out) {
         String name = fm.weightFullname();
         if (name == null) {
-            throw new IllegalArgumentException("a FeatureMap has no weight_fullname");
+            return false;
         }
         ByteBuffer data = fm.dataAsByteBuffer();
         float[] values = new float[data == null ? 0 : data.remaining() / Float.BYTES];
@@ -213,10 +222,11 @@ final class FLMessages {
             data.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
         }
         out.put(name, values);
+        return true;
     }
 
-    /** HTTP status and plain-text replies; REPLY when the body should be a FlatBuffer. */
-    private static Response preParse(FLCommunication.Reply reply) {
+    /** HTTP status and plain-text replies; REPLY when the body is a verified buffer of the verifier's table. */
+    private static Response preParse(FLCommunication.Reply reply, FlatBufferVerifier verifier) {
         String text = plainText(reply.body);
         if (text != null && text.contains("safemode")) {
             Response r = new Response();
@@ -233,14 +243,11 @@ final class FLMessages {
         if (reply.httpStatus != 200) {
             return unparseable("HTTP " + reply.httpStatus + (text == null ? "" : ": " + abbreviate(text)));
         }
-        if (reply.body.length < 8) {
-            return unparseable(reply.body.length + " bytes, too short for a FlatBuffer"
-                    + (text == null ? "" : ": " + abbreviate(text)));
-        }
-        int root = ByteBuffer.wrap(reply.body).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
-        if (root < 4 || root > reply.body.length - 4) {
-            return unparseable("not a FlatBuffer (root offset " + root + " of " + reply.body.length + " bytes)"
-                    + (text == null ? "" : ": " + abbreviate(text)));
+        try {
+            verifier.verify(reply.body);
+        } catch (VerificationException e) {
+            return unparseable("not a " + verifier.root().name + " buffer: " + e.getMessage()
+                    + (text == null ? "" : " (body: " + abbreviate(text) + ")"));
         }
         Response r = new Response();
         r.kind = Kind.REPLY;
