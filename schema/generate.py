@@ -282,9 +282,9 @@ public final class ParameterRules {
     }
 
     private static final Map<String, Rule> RULES = new LinkedHashMap<>();
-    // a host name or IPv4 address; an IPv6 address goes in brackets
-    private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._-]+|\\\\[[0-9A-Fa-f:.]+\\\\]");
-    private static final Pattern PORT = Pattern.compile("[0-9]{1,5}");
+    // a host name or IPv4 address, an IPv6 address in brackets; a port's digits (the url row's patterns)
+    private static final Pattern HOST = Pattern.compile(@HOST@);
+    private static final Pattern PORT = Pattern.compile(@PORT@);
 
     static {
 @ROWS@
@@ -457,9 +457,13 @@ def generate_parameter_rules(out_dir: Path) -> None:
                     f"{bound(p.get('min'))}, {bound(p.get('max'))}, "
                     f"List.of({', '.join(json.dumps(c) for c in listed)}),\n"
                     f"                {json.dumps(p['rule'])});")
+    urls = [p for p in table if p["kind"] == "url"]
+    if len(urls) != 1 or not urls[0].get("host") or not urls[0].get("port"):
+        sys.exit(f"{CLIENT_PARAMETERS}: one url row with its host and port patterns is expected")
+    java = PARAMETER_RULES_JAVA.replace("@HOST@", json.dumps(urls[0]["host"])).replace("@PORT@", json.dumps(urls[0]["port"]))
     target = out_dir / "com" / "mindspore" / "flclient" / "rules" / "ParameterRules.java"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(PARAMETER_RULES_JAVA.replace("@ROWS@", "\n".join(rows)), encoding="utf-8")
+    target.write_text(java.replace("@ROWS@", "\n".join(rows)), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

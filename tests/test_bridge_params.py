@@ -78,11 +78,11 @@ def test_parameter_is_frozen(client_dir, model):
 
 
 @pytest.mark.parametrize("field, value, says", [
-    ("domain_name", "ftp://127.0.0.1:6666", "scheme"),
-    ("domain_name", "127.0.0.1:6666", "scheme"),
-    ("domain_name", "http://:6666", "no host"),
-    ("domain_name", "http://127.0.0.1:99999", "port"),
-    ("domain_name", "http://127.0.0.1:6666/startFLJob", "path"),
+    ("domain_name", "ftp://127.0.0.1:6666", "scheme://host:port"),
+    ("domain_name", "127.0.0.1:6666", "scheme://host:port"),
+    ("domain_name", "http://:6666", "scheme://host:port"),
+    ("domain_name", "http://127.0.0.1:99999", "scheme://host:port"),
+    ("domain_name", "http://127.0.0.1:6666/startFLJob", "scheme://host:port"),
     ("fl_name", "", "class name"),
     ("train_dataset", "missing_folder", "does not exist"),
     ("test_dataset", "missing_folder", "does not exist"),
@@ -99,7 +99,6 @@ def test_parameter_is_frozen(client_dir, model):
     ("sleep_time_ms", -1, "at least 0"),
     ("time_out_s", 0, "at least 1 second"),
     ("max_retries", True, "integer"),
-    ("domain_name", "http://127.0.0.1:6666/fl", "has a path"),
     ("deploy_env", "ios", "x86 or android"),
     ("cpu_bind_mode", "BIND_ALL", "NOT_BINDING_CORE"),
     ("ssl_protocol", "SSLv3", "TLSv1.2"),

@@ -377,7 +377,7 @@ class FLJob:
             labels = self._call("inference", lambda: self._job.modelInference(jdata, count))
         if labels is None:
             raise FLJobError(f"client {self.name}: inference returned nothing; see its log")
-        # An explicit copy: np.asarray of a Java array can go stale (module docstring of _jvm).
+        # An explicit copy: np.asarray of a Java array can go stale (module docstring of jvm).
         return np.array(labels, dtype=np.int32)
 
     def get_model(self) -> dict[str, np.ndarray]:

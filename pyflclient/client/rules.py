@@ -11,11 +11,11 @@ So a bound or a choice is changed in one place, and the two clients cannot drift
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import InvalidParameterError
 
@@ -37,6 +37,8 @@ class Rule:
     max: int | None = None
     choices: tuple[str, ...] = ()
     schemes: tuple[str, ...] = ()
+    host: str = ""   # url: the pattern of the host part
+    port: str = ""   # url: the pattern of the port part
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +54,8 @@ def rules() -> dict[str, Rule]:
     for row in rows:
         out[row["python"]] = Rule(python=row["python"], java=row["java"], kind=row["kind"], rule=row["rule"],
                                   min=row.get("min"), max=row.get("max"),
-                                  choices=tuple(row.get("choices") or ()), schemes=tuple(row.get("schemes") or ()))
+                                  choices=tuple(row.get("choices") or ()), schemes=tuple(row.get("schemes") or ()),
+                                  host=row.get("host", ""), port=row.get("port", ""))
     return out
 
 
@@ -71,7 +74,8 @@ def check(field: str, value: Any) -> Any:
     if r.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidParameterError(field, f"{value!r} is not an integer: {r.rule}")
-        if (r.min is not None and value < r.min) or (r.max is not None and value > r.max):
+        if (r.min is not None and value < r.min) or (r.max is not None and value > r.max) \
+                or not -2**31 <= value < 2**31:  # the Java field is an int
             raise InvalidParameterError(field, f"{value!r}: {r.rule}")
         return value
     if r.kind == "enum":
@@ -92,23 +96,30 @@ def check(field: str, value: Any) -> Any:
 
 
 def _check_url(r: Rule, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    """The Java ``ParameterRules.checkUrl`` step by step: scheme, then ``host[:port]`` with the
+    row's host and port patterns, one trailing slash tolerated, nothing else after the port."""
+    url = _normalise_url(value.strip(), r) if isinstance(value, str) else None
+    if url is None:
         raise InvalidParameterError(r.python, f"{value!r}: {r.rule}")
-    text = value.strip()
-    if text.endswith("/") and not text.endswith("//"):
-        text = text[:-1]  # one trailing slash is tolerated
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme not in r.schemes:
-        raise InvalidParameterError(r.python, f"{value!r} has scheme {parts.scheme!r}: {r.rule}")
-    if not parts.hostname:
-        raise InvalidParameterError(r.python, f"{value!r} has no host: {r.rule}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise InvalidParameterError(r.python, f"{value!r} has a bad port (use 1-65535): {r.rule}") from None
-    if port == 0:
-        raise InvalidParameterError(r.python, f"{value!r} has a bad port (use 1-65535): {r.rule}")
-    if parts.path or parts.query or parts.fragment:
-        raise InvalidParameterError(r.python, f"{value!r} has a path: {r.rule}")
-    return f"{scheme}://{parts.netloc}"
+    return url
+
+
+def _normalise_url(text: str, r: Rule) -> str | None:
+    sep = text.find("://")
+    if sep <= 0 or text[:sep].lower() not in r.schemes:
+        return None
+    authority = text[sep + 3:]
+    if authority.endswith("/"):
+        authority = authority[:-1]
+    colon = authority.rfind(":")
+    if colon < authority.rfind("]"):
+        colon = -1
+    host = authority if colon < 0 else authority[:colon]
+    port = None if colon < 0 else authority[colon + 1:]
+    if not re.fullmatch(r.host, host):
+        return None
+    if port is not None:
+        if not re.fullmatch(r.port, port) or not 1 <= int(port) <= 65535:
+            return None
+        port = str(int(port))
+    return text[:sep].lower() + "://" + host + ("" if port is None else ":" + port)
