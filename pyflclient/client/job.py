@@ -118,35 +118,14 @@ class _JavaCallbacks:
 
 
 @jpype.JImplements("java.lang.Runnable", deferred=True)
-class _RoundLoopRunner:
-    """The body of a client's Java thread: ``flJobRun()``, keeping its status or its exception.
-
-    ``SyncFLJob.run()`` would let an exception escape to Java's default handler
-    (a stack trace on stderr, the cause lost); here it is kept, converted, for
-    :meth:`FLJob.wait` to raise. The Java call releases the GIL while it trains.
-    """
-
-    def __init__(self, job: Any) -> None:
-        self._job = job
-        self.status: str | None = None
-        self.error: BaseException | None = None
-
-    @jpype.JOverride
-    def run(self) -> None:
-        try:
-            status = self._job.flJobRun()
-            self.status = str(status.name()) if status is not None else "FAILED"
-        except jpype.JException as exc:
-            self.error = from_java(exc, "the client's round loop failed")
-            self.status = "FAILED"
-        except BaseException as exc:  # never let anything escape into the Java thread
-            self.error = exc
-            self.status = "FAILED"
-
-
-@jpype.JImplements("java.lang.Runnable", deferred=True)
 class _JavaCall:
-    """Runs one blocking Java call on its own Java thread, keeping its result or exception."""
+    """The body of a Java thread that makes one blocking Java call and keeps its result or exception.
+
+    Used for the round loop (``flJobRun``) and for getModel / inference: a Java
+    exception is kept, converted, for the waiting Python thread to raise, instead of
+    escaping to Java's default handler (a stack trace on stderr, the cause lost). The
+    call releases the GIL while it runs.
+    """
 
     def __init__(self, fn: Callable[[], Any], context: str) -> None:
         self._fn = fn
@@ -200,7 +179,7 @@ class FLJob:
         self._result = JobResult(self.name)
         self._stopped = False
         self._thread: Any = None
-        self._runner: _RoundLoopRunner | None = None
+        self._runner: _JavaCall | None = None
         self._started_at = 0.0
         jvm.start_jvm(jar_path, case_jar_path)
         self._java_callbacks = _JavaCallbacks(self)
@@ -236,9 +215,11 @@ class FLJob:
         except Exception:
             log.exception("client %s: the on_%s callback raised; the client goes on", self.name, kind)
 
-    def _add_sink(self, sink: Callable[[str, str, tuple[Any, ...]], None]) -> None:
-        """Internal: another listener of every event (the Simulation's results and progress)."""
-        self._extra_sinks.append(sink)
+    def add_listener(self, listener: Callable[[str, str, tuple[Any, ...]], None]) -> None:
+        """Another listener of every event: ``listener(client, kind, args)`` with ``kind`` one of
+        ``loss``, ``accuracy``, ``iteration``, ``finish`` and ``args`` the callback's arguments
+        after the client's name; called on the client's Java thread (keep it short)."""
+        self._extra_sinks.append(listener)
 
     # -- training -----------------------------------------------------------------------
     def start(self) -> None:
@@ -251,12 +232,24 @@ class FLJob:
             self._result = JobResult(self.name)
             self._stopped = False
         self._started_at = time.monotonic()
-        self._runner = _RoundLoopRunner(self._job)
+        self._runner = _JavaCall(self._job.flJobRun, "the client's round loop failed")
         self._thread = jvm.new_daemon_thread(self._runner, f"pyflclient-{self.name}")
         self._thread.start()
 
     def is_running(self) -> bool:
         return self._thread is not None and bool(self._thread.isAlive())
+
+    @property
+    def thread(self) -> Any:
+        """The Java thread of the running round loop (None before :meth:`start`), for callers that
+        wait for many jobs at once with :func:`pyflclient.client.jvm.join_java_threads`."""
+        return self._thread
+
+    def request_stop(self) -> None:
+        """Ask the round loop to end (``stopFLJob``) and return at once; :meth:`stop` also waits."""
+        with self._lock:
+            self._stopped = True
+        self._job.stopFLJob()
 
     def wait(self, timeout: float | None = None) -> JobResult | None:
         """Wait for the round loop to end; the result, or None on timeout. Ctrl-C stops the client."""
@@ -297,7 +290,9 @@ class FLJob:
         with self._lock:
             r = self._result
             if r.status == "RUNNING":
-                status = self._runner.status if self._runner is not None else None
+                status = None
+                if self._runner is not None and self._runner.error is None and self._runner.result is not None:
+                    status = str(self._runner.result.name())  # FLClientStatus
                 r.status = "STOPPED" if self._stopped else (status or "FAILED")
                 r.error = None if self.error is None else str(self.error)
                 r.iterations = sum(1 for it, code in r.iteration_codes.items()
@@ -315,9 +310,7 @@ class FLJob:
 
         Safe from any thread, including inside a callback (then it does not wait).
         """
-        with self._lock:
-            self._stopped = True
-        self._job.stopFLJob()
+        self.request_stop()
         if self._thread is None:
             return True
         Thread = jpype.JClass("java.lang.Thread")

@@ -121,7 +121,7 @@ class Simulation:
             jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
             job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name,
                         training_permits=self._permits)
-            job._add_sink(self._record)
+            job.add_listener(self._record)
             self.jobs.append(job)
         self._started = False
         self._started_at = 0.0
@@ -162,7 +162,7 @@ class Simulation:
         """
         if not self._started:
             raise FLJobError("the Simulation was not started; call run() or start()")
-        threads = [job._thread for job in self.jobs]
+        threads = [job.thread for job in self.jobs]
         try:
             done = jvm.join_java_threads(threads, timeout, on_tick=self._drain)
         except KeyboardInterrupt:
@@ -194,14 +194,13 @@ class Simulation:
         """
         for job in self.jobs:
             try:
-                job._job.stopFLJob()
-                job._stopped = True
+                job.request_stop()
             except Exception:  # pragma: no cover - keep stopping the others
                 log.exception("stopping %s failed", job.name)
-        threads = [job._thread for job in self.jobs if job._thread is not None]
+        threads = [job.thread for job in self.jobs if job.thread is not None]
         ended = jvm.join_java_threads(threads, timeout, absorb_interrupts=True)
         for job in self.jobs:
-            if job._thread is not None and not job.is_running():
+            if job.thread is not None and not job.is_running():
                 job.wait(0)
         self._drain(final=True)
         if not ended:

@@ -23,30 +23,6 @@ from pyflclient.server.rounds import IterationResult
 
 log = logging.getLogger(__name__)
 
-_HELP = {f.name: f.name for f in dataclasses.fields(ServerConfig)}
-_HELP.update({
-    "fl_server_port": "first port to listen on (0: a free one)",
-    "fl_server_ip": "interface to listen on (0.0.0.0 for every interface)",
-    "server_num": "listen on N consecutive ports sharing one state (ELB clients)",
-    "start_fl_job_threshold": "devices admitted per iteration",
-    "start_fl_job_time_window": "admission window in ms, from the first admission",
-    "update_model_ratio": "an iteration finishes at ceil(threshold x ratio) uploads",
-    "update_model_time_window": "upload window in ms, from the first upload",
-    "fl_iteration_num": "iterations of the job",
-    "client_epoch_num": "local epochs per iteration (sent in the plan)",
-    "client_batch_size": "local batch size (sent in the plan)",
-    "client_learning_rate": "local learning rate (sent in the plan)",
-    "fl_name": "name of the FL job",
-    "server_mode": "only FEDERATED_LEARNING",
-    "encrypt_type": "only NOT_ENCRYPT (no secure aggregation)",
-    "checkpoint_dir": "write each iteration's model and metrics.jsonl here; resume from it",
-    "max_body_bytes": "refuse larger request bodies with HTTP 413",
-    "ssl_cert": "PEM certificate: serve HTTPS (with --ssl-key)",
-    "ssl_key": "PEM private key of --ssl-cert",
-    "retry_interval": "ms a refused device is told to wait when no window end is known",
-})
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("server", help="run the cloud-side FL server",
                               description="Run the cloud-side FL server (MindSpore r1.6 device protocol). "
@@ -61,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         kind = type(default) if default is not None else str
         # default=None: only flags given on the command line override the file
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                       help=f"{_HELP[f.name]} (default: {default})")
+                       help=f"{f.metadata['help']} (default: {default})")
     p.set_defaults(func=run)
 
 

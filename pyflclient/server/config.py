@@ -20,48 +20,44 @@ SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
 
 
+def setting(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
+    """A configuration key with its default and the one sentence ``pyflclient server --help`` shows."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 class ConfigError(ValueError):
     """A configuration key or value the server cannot run with."""
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Server settings. Times are milliseconds, as in MindSpore."""
+    """Server settings. Times are milliseconds, as in MindSpore; each one's help is the CLI's."""
 
-    #: first port; 0 picks a free loopback port (the Python API's default)
-    fl_server_port: int = 0
-    #: interface to listen on
-    fl_server_ip: str = "127.0.0.1"
-    #: listen on fl_server_port .. fl_server_port + server_num - 1, one shared state (ELB clients)
-    server_num: int = 1
-    #: devices admitted per iteration
-    start_fl_job_threshold: int = 1
-    #: admission window, from the first admitted startFLJob of the iteration
-    start_fl_job_time_window: int = 30_000
-    #: the iteration finishes at ceil(start_fl_job_threshold * update_model_ratio) uploads
-    update_model_ratio: float = 1.0
-    #: upload window, from the first upload (or the end of the admission window if nobody uploaded)
-    update_model_time_window: int = 30_000
-    fl_iteration_num: int = 20
-    client_epoch_num: int = 1
-    client_batch_size: int = 32
-    client_learning_rate: float = 0.01
-    fl_name: str = "Lenet"
-    server_mode: str = "FEDERATED_LEARNING"
-    encrypt_type: str = "NOT_ENCRYPT"
-    #: where each iteration's model and metrics.jsonl are written; None keeps everything in memory
-    checkpoint_dir: str | None = None
-    #: requests with a larger body get HTTP 413 (default: 64 MiB)
-    max_body_bytes: int = 64 * 1024 * 1024
-    #: HTTPS when both are given
-    ssl_cert: str | None = None
-    ssl_key: str | None = None
-    #: what a client is told to wait (ms) when the server answers "come back later" without a window end
-    retry_interval: int = 1_000
-    #: how long (ms) a getModel for a still-running iteration is held open before the SucNotReady
-    #: reply: the device gets the model the moment it is published instead of after its next poll
-    #: (0 = answer at once, as r1.6 does); keep it well under the devices' HTTP timeout
-    get_model_hold_ms: int = 5_000
+    fl_server_port: int = setting(0, "first port to listen on (0: a free one, the Python API's default)")
+    fl_server_ip: str = setting("127.0.0.1", "interface to listen on (0.0.0.0 for every interface)")
+    server_num: int = setting(1, "listen on N consecutive ports sharing one state (ELB clients)")
+    start_fl_job_threshold: int = setting(1, "devices admitted per iteration")
+    start_fl_job_time_window: int = setting(30_000, "admission window in ms, from the first admitted "
+                                                    "startFLJob of the iteration")
+    update_model_ratio: float = setting(1.0, "an iteration finishes at ceil(threshold x ratio) uploads")
+    update_model_time_window: int = setting(30_000, "upload window in ms, from the first upload (or the end "
+                                                    "of the admission window if nobody uploaded)")
+    fl_iteration_num: int = setting(20, "iterations of the job")
+    client_epoch_num: int = setting(1, "local epochs per iteration (sent in the plan)")
+    client_batch_size: int = setting(32, "local batch size (sent in the plan); must be the .ms model's batch")
+    client_learning_rate: float = setting(0.01, "local learning rate (sent in the plan)")
+    fl_name: str = setting("Lenet", "name of the FL job")
+    server_mode: str = setting("FEDERATED_LEARNING", "only FEDERATED_LEARNING")
+    encrypt_type: str = setting("NOT_ENCRYPT", "only NOT_ENCRYPT (no secure aggregation)")
+    checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
+                                               "from it (None: everything in memory)")
+    max_body_bytes: int = setting(64 * 1024 * 1024, "refuse larger request bodies with HTTP 413")
+    ssl_cert: str | None = setting(None, "PEM certificate: serve HTTPS (with ssl_key)")
+    ssl_key: str | None = setting(None, "PEM private key of ssl_cert")
+    retry_interval: int = setting(1_000, "ms a refused device is told to wait when no window end is known")
+    get_model_hold_ms: int = setting(5_000, "ms a getModel of a still-running iteration is held open, so the "
+                                            "device gets the model the moment it is published (0: answer at "
+                                            "once, as r1.6); keep it well under the devices' HTTP timeout")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
