@@ -123,7 +123,11 @@ def generate_java_layouts(out_dir: Path) -> None:
     seen: dict[str, str] = {}
     blocks = []
     for schema_file in SCHEMAS:
-        for table in parser.parse_fbs([(HERE / schema_file).read_text()]).tables.values():
+        schema = parser.parse_fbs([(HERE / schema_file).read_text()])
+        for root, identifier in schema.file_identifiers.items():
+            blocks.append(f"    /** The file_identifier of schema/{schema_file} (root {root}). */\n"
+                          f'    public static final String {constant(root)}_FILE_IDENTIFIER = "{identifier}";\n')
+        for table in schema.tables.values():
             name = constant(table.name)
             if name in seen:
                 sys.exit(f"table {table.name} of {schema_file} clashes with one of {seen[name]} in SchemaLayouts")

@@ -35,7 +35,8 @@ from pyflclient._fbs import ms_model_generated as fb
 
 log = logging.getLogger(__name__)
 
-FILE_IDENTIFIER = b"PFMS"
+#: "PFMS": the file_identifier of schema/ms_model.fbs
+FILE_IDENTIFIER = fbverify.load_schema("ms_model.fbs").file_identifiers["Model"].encode()
 FORMAT_VERSION = 1
 
 #: Attribute values as Python objects: the kind written to the file follows the type

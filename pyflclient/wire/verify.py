@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -72,6 +72,7 @@ class Table:
 class Schema:
     tables: dict[str, Table]
     enums: dict[str, str]  # enum name -> underlying scalar type
+    file_identifiers: dict[str, str] = field(default_factory=dict)  # root_type -> its file_identifier
 
     def table(self, name: str) -> Table:
         try:
@@ -91,6 +92,7 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
     """Parse .fbs sources (all files of one namespace set) into field tables."""
     raw_tables: dict[str, list[tuple[str, str, str]]] = {}
     enums: dict[str, str] = {}
+    identifiers: dict[str, str] = {}
     for text in texts:
         text = _COMMENT.sub("", text)
         for block in _BLOCK.finditer(text):
@@ -112,6 +114,10 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
                 fields.append((m.group(1), re.sub(r"\s", "", m.group(2)), m.group(5) or ""))
             raw_tables[name] = fields
         rest = _BLOCK.sub("", text)
+        root = re.search(r"\broot_type\s+([\w.]+)\s*;", rest)
+        ident = re.search(r'\bfile_identifier\s+"([^"]*)"\s*;', rest)
+        if root and ident:
+            identifiers[root.group(1).rsplit(".", 1)[-1]] = ident.group(1)
         for m in _DECL.finditer(rest):
             if m.group(1) in ("struct", "union", "include", "rpc_service"):
                 raise SchemaError(f"'{m.group(1)}' is not supported by pyflclient.wire.verify")
@@ -144,7 +150,7 @@ def parse_fbs(texts: Iterable[str]) -> Schema:
                 kind, size, ref = classify(ftype, tname, fname)
                 fields.append(Field(fname, slot, kind, size=size, ref=ref, required=required))
         tables[tname] = Table(tname, tuple(fields))
-    return Schema(tables, enums)
+    return Schema(tables, enums, identifiers)
 
 
 def schema_dir() -> Path:

@@ -23,7 +23,7 @@ import mindspore.schema.ResponseGetModel;
 import mindspore.schema.ResponseUpdateModel;
 
 /**
- * The device rounds' messages (PROTOCOL.md), built and read with the classes generated from
+ * The device rounds' messages (docs/protocol.md), built and read with the classes generated from
  * schema/fl_job.fbs. Buffers are finished without a file identifier. Reading never trusts the
  * server: every reply is checked by {@link FlatBufferVerifier} against its root table (the
  * layouts generated from the same schema) before any accessor reads it, so one that is not a

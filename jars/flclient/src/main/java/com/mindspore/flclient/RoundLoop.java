@@ -8,7 +8,7 @@ import java.util.Map;
 import java.util.logging.Logger;
 
 /**
- * The device side of PROTOCOL.md for one job: startFLJob → train → updateModel → getModel →
+ * The device side of docs/protocol.md for one job: startFLJob → train → updateModel → getModel →
  * evaluate, round after round until the plan's iterations are done. Each step is its own class
  * ({@link StartFLJobStep}, {@link TrainStep}, {@link UpdateModelStep}, {@link GetModelStep},
  * {@link EvaluateStep}) and answers SUCCESS (go on), RESTART (OutOfTime or not selected: wait

@@ -29,7 +29,7 @@ import mindspore.schema.RequestFLJob;
 import mindspore.schema.RequestUpdateModel;
 import mindspore.schema.ResponseCode;
 
-/** The round loop of PROTOCOL.md against a scripted server in this JVM: one behaviour per test. */
+/** The round loop of docs/protocol.md against a scripted server in this JVM: one behaviour per test. */
 class RoundLoopTest {
     @TempDir
     Path tmp;

@@ -34,7 +34,7 @@ public final class ModelReader {
     /** The model's root table, after checking that every offset the accessors will follow lies inside the file. */
     public static Model verified(byte[] bytes) {
         ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        FlatBufferVerifier.of(SchemaLayouts.MODEL).withFileIdentifier("PFMS").withMaxTables(1 << 24).verify(bb, ModelFormatException::new);
+        FlatBufferVerifier.of(SchemaLayouts.MODEL).withFileIdentifier(SchemaLayouts.MODEL_FILE_IDENTIFIER).withMaxTables(1 << 24).verify(bb, ModelFormatException::new);
         return Model.getRootAsModel(bb);
     }
 
