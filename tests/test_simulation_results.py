@@ -77,3 +77,13 @@ def test_plot_writes_a_png(tmp_path):
     files = filled().save(tmp_path / "out")
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert files["json"].name == "results.json" and files["csv"].name == "results.csv"
+
+
+def test_an_iteration_trained_but_never_evaluated_has_no_summary_row(tmp_path):
+    res = SimulationResults(["a", "b"])
+    res.record_loss("a", 1, 1, 2.0)
+    res.record_accuracy("a", 1, 0.5)
+    res.record_loss("a", 2, 1, 1.5)  # the run failed before iteration 2's model came back
+    assert [s.iteration for s in res.summary()] == [1]
+    assert "nan" not in (res.save(tmp_path, plot=False)["csv"]).read_text().split("\n", 2)[1]
+    assert res.loss[2] == {"a": 1.5}

@@ -79,11 +79,15 @@ class SimulationResults:
             return sorted(set(self.accuracy) | set(self.loss))
 
     def summary(self) -> list[IterationSummary]:
-        """One :class:`IterationSummary` per iteration, in order."""
+        """One :class:`IterationSummary` per iteration that at least one client evaluated, in order.
+
+        An iteration that was trained but never evaluated (the run failed or was stopped
+        before its global model came back) has no AVG to show; its losses stay in
+        :attr:`loss` and in ``results.json``.
+        """
         rows = []
         with self._lock:
-            its = sorted(set(self.accuracy) | set(self.loss))
-            for it in its:
+            for it in sorted(it for it, accs in self.accuracy.items() if accs):
                 accs = list(self.accuracy.get(it, {}).values())
                 losses = list(self.loss.get(it, {}).values())
                 avg, top, low = summarize(accs)
