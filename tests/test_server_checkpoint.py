@@ -22,7 +22,8 @@ def test_each_iteration_is_checkpointed_before_its_model_is_served(start_server,
     for name, want in expected.items():
         np.testing.assert_array_equal(saved[name].reshape(-1), want)
         assert saved[name].shape == small_model[name].shape
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["iteration_000001.npz", "metrics.jsonl"]  # no temp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iteration_000001.npz", "iteration_000001.npz.sha256",
+                                                          "metrics.jsonl"]  # no temp left
 
 
 def test_metrics_jsonl_has_one_line_per_iteration(start_server, device, run_round, small_model, tmp_path):

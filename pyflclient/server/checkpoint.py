@@ -2,31 +2,54 @@
 
 Nothing is lost on a crash: the model of iteration *k* is written to
 ``iteration_<k>.npz`` (temp file, fsync, atomic rename, fsync of the folder) before
-any device can download it, and ``metrics.jsonl`` gets one line per iteration. A
-server started on the same folder resumes at the iteration after the newest
-checkpoint, with that model. The initial model comes from a ``.npz`` (name → array)
-or from the trainable weights of a ``.ms`` device model file.
+any device can download it, with its SHA-256 beside it in ``iteration_<k>.npz.sha256``
+(``sha256sum`` format, so ``sha256sum -c`` checks it by hand), and ``metrics.jsonl``
+gets one line per iteration. A server started on the same folder resumes at the
+iteration after the newest *valid* checkpoint: one whose bytes do not match their
+checksum or do not parse is set aside as ``<name>.corrupt-<timestamp>`` (with a
+WARNING saying why) and the one before is used. A checkpoint without a ``.sha256``
+(written before checksums, or by a crash between the two renames) is accepted when
+it parses. The initial model comes from a ``.npz`` (name → array) or from the
+trainable weights of a ``.ms`` device model file.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
 import re
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["ModelFileError", "load_model", "Checkpoints"]
+__all__ = ["ModelFileError", "CorruptCheckpoint", "load_model", "Checkpoints"]
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^iteration_(\d+)\.npz$")
+_CHECKSUM = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)$")
+# what np.load raises on a damaged .npz: cut (EOFError, BadZipFile), bytes inserted (BadZipFile,
+# ValueError), a member's CRC wrong (BadZipFile)
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
 
 
 class ModelFileError(ValueError):
     """A model or checkpoint file that cannot be used; says which file and why."""
+
+
+class CorruptCheckpoint(ModelFileError):
+    """A checkpoint whose bytes differ from its checksum or do not parse as a model."""
+
+
+def _read_npz(data: bytes | Path) -> dict[str, np.ndarray]:
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    with np.load(source, allow_pickle=False) as npz:
+        return {k: np.array(npz[k], dtype=np.float32) for k in npz.files}
 
 
 def load_model(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -38,15 +61,18 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, 
         path = Path(source)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file (give a .ms device model or a .npz of name -> array)")
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                model = {k: np.array(npz[k], dtype=np.float32) for k in npz.files}
-        elif path.suffix == ".ms":
-            from pyflclient.model import msfile  # the .ms reader; only needed for this path
-
-            model = {k: np.array(v, dtype=np.float32) for k, v in msfile.trainable_weights(path).items()}
-        else:
+        if path.suffix not in (".npz", ".ms"):
             raise ModelFileError(f"{path}: unknown model file type {path.suffix!r}; use .ms or .npz")
+        try:
+            if path.suffix == ".npz":
+                model = _read_npz(path)
+            else:
+                from pyflclient.model import msfile  # the .ms reader; only needed for this path
+
+                model = {k: np.array(v, dtype=np.float32) for k, v in msfile.trainable_weights(path).items()}
+        except _UNREADABLE as exc:  # msfile's MsFormatError is a ValueError
+            raise ModelFileError(f"{path}: cannot read it as a {path.suffix} model ({exc}); give a .ms device "
+                                 f"model or a .npz of name -> array") from exc
         origin = str(path)
     if not model:
         raise ModelFileError(f"{origin}: holds no weights")
@@ -81,57 +107,147 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _write_synced(folder: Path, final: Path, data: bytes) -> str:
+    """``data`` in a fsynced temp file beside ``final``; returns its path (the caller renames it)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 class Checkpoints:
-    """One folder: ``iteration_000001.npz`` … and ``metrics.jsonl``."""
+    """One folder: ``iteration_000001.npz`` with ``iteration_000001.npz.sha256`` … and ``metrics.jsonl``."""
 
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelFileError(f"checkpoint_dir {self.folder}: cannot use it as a folder "
+                                 f"({exc.strerror or exc}); give a folder path") from exc
         self.metrics_path = self.folder / "metrics.jsonl"
 
     def path(self, iteration: int) -> Path:
         return self.folder / f"iteration_{iteration:06d}.npz"
 
+    @staticmethod
+    def checksum_path(path: Path) -> Path:
+        """``<name>.sha256`` beside a checkpoint: one ``sha256sum`` line, ``<64 hex>  <name>``."""
+        return path.with_name(path.name + ".sha256")
+
     def save(self, iteration: int, model: Mapping[str, np.ndarray]) -> Path:
-        """Write the model of ``iteration`` atomically; returns its path."""
+        """Write the model of ``iteration`` and its checksum atomically; returns its path.
+
+        The ``.npz`` is renamed into place before its ``.sha256``: a crash between the two renames
+        leaves a complete (fsynced) checkpoint without a checksum, which loads like an old one."""
         final = self.path(iteration)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.folder)
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in model.items()})
+        data = buf.getvalue()
+        line = f"{hashlib.sha256(data).hexdigest()}  {final.name}\n".encode()
+        tmp_model = _write_synced(self.folder, final, data)
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **{k: np.asarray(v, dtype=np.float32) for k, v in model.items()})
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
+            tmp_sum = _write_synced(self.folder, self.checksum_path(final), line)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            Path(tmp_model).unlink(missing_ok=True)
+            raise
+        try:
+            os.replace(tmp_model, final)
+            os.replace(tmp_sum, self.checksum_path(final))
+        except BaseException:
+            Path(tmp_model).unlink(missing_ok=True)
+            Path(tmp_sum).unlink(missing_ok=True)
             raise
         _fsync_dir(self.folder)
         return final
 
     def iterations(self) -> list[int]:
-        """Iterations with a complete checkpoint, ascending."""
+        """Iterations with a checkpoint file (valid or not), ascending."""
         found = (_NAME.match(p.name) for p in self.folder.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
     def load(self, iteration: int) -> dict[str, np.ndarray] | None:
+        """The model of ``iteration``, None if it has no checkpoint; :class:`CorruptCheckpoint` when its
+        bytes differ from its ``.sha256`` or do not parse."""
         path = self.path(iteration)
-        if not path.exists():
-            return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return {k: np.array(npz[k], dtype=np.float32) for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise ModelFileError(f"{path}: unreadable checkpoint ({exc}); move it away to resume from the one "
-                                 f"before") from exc
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CorruptCheckpoint(f"{path}: unreadable ({exc.strerror or exc})") from exc
+        expected = self._expected_sha256(path)
+        if expected is not None:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != expected:
+                raise CorruptCheckpoint(f"{path}: SHA-256 {actual[:12]}… differs from {expected[:12]}… in "
+                                        f"{self.checksum_path(path).name} ({len(data)} bytes)")
+        try:
+            model = _read_npz(data)
+        except _UNREADABLE as exc:
+            raise CorruptCheckpoint(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from exc
+        if not model:
+            raise CorruptCheckpoint(f"{path}: holds no weights")
+        for name, array in model.items():
+            if not np.isfinite(array).all():
+                raise CorruptCheckpoint(f"{path}: weight {name!r} is not finite")
+        return model
+
+    def _expected_sha256(self, path: Path) -> str | None:
+        try:
+            text = self.checksum_path(path).read_text().strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorruptCheckpoint(f"{self.checksum_path(path)}: unreadable ({exc})") from exc
+        m = _CHECKSUM.match(text)
+        if m is None or m.group(2) != path.name:
+            raise CorruptCheckpoint(f"{self.checksum_path(path)}: not a sha256sum line for {path.name}")
+        return m.group(1)
+
+    def set_aside(self, iteration: int, reason: str) -> Path:
+        """Rename a corrupt checkpoint (and its ``.sha256``) to ``<name>.corrupt-<timestamp>``."""
+        path = self.path(iteration)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        os.replace(path, aside)
+        checksum = self.checksum_path(path)
+        if checksum.exists():
+            os.replace(checksum, checksum.with_name(f"{checksum.name}.corrupt-{stamp}"))
+        _fsync_dir(self.folder)
+        log.warning("checkpoint of iteration %d set aside as %s: %s", iteration, aside.name, reason)
+        return aside
 
     def latest(self) -> tuple[int, dict[str, np.ndarray]] | None:
-        """The newest checkpoint (iteration, model), or None for a fresh folder."""
+        """The newest valid checkpoint (iteration, model), or None for a folder without checkpoints.
+
+        Newer corrupt ones are set aside (renamed, WARNING logged); when none is valid nothing is
+        renamed and :class:`CorruptCheckpoint` says so, naming each file and its fault."""
         its = self.iterations()
-        if not its:
-            return None
-        model = self.load(its[-1])
-        assert model is not None
-        return its[-1], model
+        faults: list[tuple[int, str]] = []
+        for iteration in reversed(its):
+            try:
+                model = self.load(iteration)
+            except CorruptCheckpoint as exc:
+                faults.append((iteration, str(exc)))
+                continue
+            assert model is not None
+            if not self.checksum_path(self.path(iteration)).exists():
+                log.info("%s has no .sha256 (written before checksums): accepted because it parses",
+                         self.path(iteration))
+            for bad, reason in faults:
+                self.set_aside(bad, reason)
+            return iteration, model
+        if faults:
+            raise CorruptCheckpoint(f"no valid checkpoint in {self.folder} ({len(faults)} corrupt, newest: "
+                                    f"{faults[0][1]}); restore one or move the folder away to start over")
+        return None
 
     def append_metrics(self, record: Mapping[str, Any]) -> None:
         with self.metrics_path.open("a") as f:
