@@ -18,6 +18,7 @@ __all__ = ["ServerConfig", "ConfigError", "load_yaml"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
+UPDATE_NORM_ACTIONS = ("refuse", "clip")
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
@@ -58,6 +59,15 @@ class ServerConfig:
     get_model_hold_ms: int = setting(5_000, "ms a getModel of a still-running iteration is held open, so the "
                                             "device gets the model the moment it is published (0: answer at "
                                             "once, as r1.6); keep it well under the devices' HTTP timeout")
+    max_data_size: int = setting(1_000_000, "a startFLJob announcing a larger data_size is refused "
+                                            "(RequestError): FedAvg weights each upload by it, so one device "
+                                            "claiming 10^9 samples would make the model its own")
+    max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
+                                          "model, over all weights (0: no bound)")
+    update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
+                                                "(RequestError) or clip (scaled down to the bound)")
+    max_admissions_per_address: int = setting(0, "seats of one iteration a single remote address may take; 0: "
+                                                 "half the seats (at least 1) for every address but loopback")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -85,6 +95,12 @@ class ServerConfig:
              "HTTPS needs both ssl_cert and ssl_key")
         need(self.retry_interval > 0, "retry_interval", "must be > 0 ms")
         need(self.get_model_hold_ms >= 0, "get_model_hold_ms", "must be >= 0 ms")
+        need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
+        need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
+             "must be a finite number >= 0 (0: no bound)")
+        need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
+        need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
+             "must be >= 0 (0: half the seats for non-loopback addresses)")
 
     @property
     def update_model_threshold(self) -> int:
@@ -139,7 +155,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     text = Path(path).read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold a mapping of setting: value")
     return data
