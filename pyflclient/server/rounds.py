@@ -16,13 +16,22 @@ This module reads like the "Round semantics" of docs/protocol.md:
   ``SucNotReady`` until then), then the next iteration begins, or the job ends
   after ``fl_iteration_num``.
 
+Update sanity, so that one device cannot steer or block the job on its own:
+a ``data_size`` above ``max_data_size`` is refused (FedAvg weights by it); with
+``max_update_norm`` an update whose L2 norm ``‖u/data_size − global‖`` exceeds it is
+refused or clipped (``update_norm_action``); non-finite values are refused; one
+remote address takes at most ``max_admissions_per_address`` seats of an iteration
+(0: half of them, loopback exempt, as simulations run every device there).
+
 Windows end on asyncio timers, never on a device's next request. The state itself
 lives behind :class:`~pyflclient.server.store.StateStore`.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -32,7 +41,7 @@ from pyflclient.wire.protocol import (
     PLAIN_TEXT_JOB_FINISHED, FLPlan, GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest,
     StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )
-from pyflclient.server.checkpoint import Checkpoints
+from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, Upload
 
@@ -76,6 +85,9 @@ class Rounds:
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
         self.held_get_models = 0  # getModel requests waiting for a model right now
+        # iteration -> remote address -> fl_ids admitted from it (max_admissions_per_address); kept here, not in
+        # the store, because a seat is reserved before the store's admit and the store has no notion of address
+        self._seats: tuple[int, dict[str, set[str]]] = (0, {})
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
@@ -101,7 +113,7 @@ class Rounds:
     def _check_same_model(self, model: Model, where: object) -> None:
         shapes = {n: tuple(np.shape(a)) for n, a in model.items()}
         if shapes != self.shapes:
-            raise ValueError(f"{where} holds a different model than the one given (names/shapes "
+            raise ModelFileError(f"{where} holds a different model than the one given (names/shapes "
                              f"{sorted(shapes.items())} vs {sorted(self.shapes.items())}); use another "
                              f"checkpoint_dir or the matching model")
 
@@ -126,7 +138,10 @@ class Rounds:
             return (await self.store.latest())[1]
         found = await self.store.model(iteration)
         if found is None and self.checkpoints is not None:
-            found = self.checkpoints.load(iteration)
+            try:
+                found = self.checkpoints.load(iteration)
+            except CorruptCheckpoint as exc:  # an old iteration's file damaged since: not served, not fatal
+                log.warning("%s", exc)
         return found
 
     async def latest_iteration(self) -> int:
@@ -135,7 +150,8 @@ class Rounds:
 
     # -- the three rounds -------------------------------------------------------------
 
-    async def start_fl_job(self, req: StartFLJobRequest) -> StartFLJobResponse | str:
+    async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
+        """``remote``: the device's address (aiohttp's ``request.remote``), for max_admissions_per_address."""
         now = now_ms()
         view = await self.store.view()
         if view.finished:
@@ -146,8 +162,29 @@ class Rounds:
         if req.data_size < 1:
             return self._refuse_job(view, now, f"data_size must be >= 1, got {req.data_size}")
         cfg = self.config
+        if req.data_size > cfg.max_data_size:
+            log.info("startFLJob of %r from %s refused: data_size %d > max_data_size %d", req.fl_id, remote,
+                     req.data_size, cfg.max_data_size)
+            return StartFLJobResponse(ResponseCode.RequestError, f"data_size {req.data_size} is above this "
+                                      f"server's max_data_size {cfg.max_data_size}", view.iteration,
+                                      timestamp=str(now))
+        limit = self._address_limit(remote)
+        seats: set[str] = set()
+        reserved = False
+        if limit is not None:
+            assert remote is not None
+            seats = self._seats_of(view.iteration, remote)
+            if req.fl_id not in seats:
+                if len(seats) >= limit:
+                    return self._refuse_job(view, now, f"{remote} already holds {len(seats)} of the "
+                                                       f"{cfg.start_fl_job_threshold} seats of iteration "
+                                                       f"{view.iteration} (max_admissions_per_address {limit})")
+                seats.add(req.fl_id)  # reserved before the store is asked: no await between check and count
+                reserved = True
         outcome, view = await self.store.admit(view.iteration, req.fl_id, req.data_size, now,
                                                cfg.start_fl_job_threshold, cfg.start_fl_job_time_window)
+        if reserved and outcome is not Admission.ADMITTED:
+            seats.discard(req.fl_id)
         if outcome not in (Admission.ADMITTED, Admission.ALREADY_ADMITTED):
             return self._refuse_job(view, now, f"not admitted to iteration {view.iteration}: {outcome.value}")
         if outcome is Admission.ADMITTED:
@@ -170,7 +207,15 @@ class Rounds:
         problem = self.check_weights(req.weights)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem)
-        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, req.weights, now)
+        weights = req.weights
+        if self.config.max_update_norm:
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is not None:  # not admitted: the store refuses it below
+                _, current = await self.store.latest()
+                weights, problem = self.bound_update(weights, data_size, current)
+                if problem:
+                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}")
+        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now)
         if outcome is Upload.DUPLICATE:
             return self._refuse_upload(ResponseCode.RequestError, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}")
@@ -252,6 +297,47 @@ class Rounds:
             if not np.isfinite(array).all():
                 return f"weight {name!r} holds NaN or Inf"
         return None
+
+    def bound_update(self, weights: Mapping[str, np.ndarray], data_size: int, current: Model
+                     ) -> tuple[Mapping[str, np.ndarray], str | None]:
+        """Hold an upload to ``max_update_norm``: (weights to aggregate, why it is refused or None).
+
+        The device uploads ``u = data_size × w``; its update is ``d = u / data_size − global``
+        and ``‖d‖`` is the L2 norm over all weights (float64). Beyond the bound, ``refuse``
+        gives the reason; ``clip`` returns ``data_size × (global + d × bound / ‖d‖)``.
+        """
+        bound = self.config.max_update_norm
+        deltas = {name: np.reshape(u, -1).astype(np.float64) / data_size
+                  - np.reshape(current[name], -1).astype(np.float64) for name, u in weights.items()}
+        norm = math.sqrt(sum(float(np.dot(d, d)) for d in deltas.values()))
+        if norm <= bound:
+            return weights, None
+        if self.config.update_norm_action == "refuse":
+            return weights, f"update norm {norm:.4g} is above max_update_norm {bound:g}"
+        scale = bound / norm
+        log.info("update of norm %.4g clipped to max_update_norm %g", norm, bound)
+        return {name: ((np.reshape(current[name], -1) + d * scale) * data_size).astype(np.float32)
+                for name, d in deltas.items()}, None
+
+    def _address_limit(self, remote: str | None) -> int | None:
+        """Seats of an iteration one address may take, or None when the rule does not apply."""
+        cfg = self.config
+        if remote is None:  # the transport did not say (tests calling Rounds directly, a Unix socket)
+            return None
+        if cfg.max_admissions_per_address:
+            limit = cfg.max_admissions_per_address
+        elif _is_loopback(remote):
+            return None
+        else:
+            limit = max(1, cfg.start_fl_job_threshold // 2)
+        return limit if limit < cfg.start_fl_job_threshold else None
+
+    def _seats_of(self, iteration: int, remote: str) -> set[str]:
+        number, by_address = self._seats
+        if number != iteration:
+            by_address = {}
+            self._seats = (iteration, by_address)
+        return by_address.setdefault(remote, set())
 
     # -- replies ----------------------------------------------------------------------
 
@@ -351,3 +437,11 @@ class Rounds:
         if self._on_iteration is not None:
             self._on_iteration(result)
 
+
+def _is_loopback(remote: str) -> bool:
+    try:
+        address = ipaddress.ip_address(remote.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))

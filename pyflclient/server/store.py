@@ -85,6 +85,10 @@ class StateStore(abc.ABC):
         the first admission) is open."""
 
     @abc.abstractmethod
+    async def data_size(self, iteration: int, fl_id: str) -> int | None:
+        """The ``data_size`` ``fl_id`` was admitted with in ``iteration``; None if it was not admitted."""
+
+    @abc.abstractmethod
     async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
                          ) -> tuple[Upload, IterationView]:
         """Add an admitted device's upload to the iteration's FedAvg sums (begins the update window)."""
@@ -170,6 +174,10 @@ class MemoryStore(StateStore):
             it.start_window_began_ms = now_ms
         it.admitted[fl_id] = data_size
         return Admission.ADMITTED, self._view()
+
+    async def data_size(self, iteration: int, fl_id: str) -> int | None:
+        it = self._current()
+        return it.admitted.get(fl_id) if it.number == iteration else None
 
     async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
                          ) -> tuple[Upload, IterationView]:
