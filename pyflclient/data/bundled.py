@@ -32,8 +32,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +79,7 @@ def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return _load_mnist_5k_cached()
 
 
-def _prepare_out_dir(out: Path) -> None:
+def prepare_out_dir(out: Path) -> None:
     """Empty ``out`` of a previous bundle, refusing to clobber anything else."""
     if not out.exists():
         out.mkdir(parents=True)
@@ -98,6 +100,47 @@ def _prepare_out_dir(out: Path) -> None:
             f"{out} is not empty and holds no {MANIFEST}; refusing to write a bundled data set over unknown files "
             "(choose an empty or new --out folder)"
         )
+
+
+def client_names(num_clients: int) -> list[str]:
+    """``writer_000`` ... (at least three digits, more when there are more clients)."""
+    width = max(3, len(str(num_clients - 1)))
+    return [f"writer_{i:0{width}d}" for i in range(num_clients)]
+
+
+def write_clients(out: Path, names: Sequence[str], parts: Sequence[np.ndarray], labels: np.ndarray,
+                  images_of: Callable[[np.ndarray], np.ndarray], batch_size: int, test_fraction: float,
+                  rng: np.random.Generator, progress: bool = False) -> tuple[list[ClientData], list[dict[str, Any]]]:
+    """Write each client's train and test split of pool rows ``parts[i]``; the clients and their records.
+
+    A client's test split is a whole number of batches of distinct rows; its train split is
+    the rest, topped up to whole batches by repeating some of its own train rows.
+    ``images_of(rows)`` gives the (n, 32, 32, 3) float32 images of pool rows.
+    """
+    # the names go on disk first, so an interrupted build is still recognised (and cleared) next time
+    (out / MANIFEST).write_text(json.dumps({"complete": False, "clients": [{"name": n} for n in names]}))
+    clients: list[ClientData] = []
+    records: list[dict[str, Any]] = []
+    items = zip(names, parts)
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, total=len(names), desc="writing clients", unit="client")
+    for name, idx in items:
+        n_train, n_test = train_test_sizes(idx.shape[0], batch_size, test_fraction)
+        train_idx, test_idx = idx[:n_train], idx[n_train:]
+        top_up = (-n_train) % batch_size
+        # top_up < batch_size <= n_train, so distinct repeats always exist
+        train_rows = np.concatenate([train_idx, rng.choice(train_idx, size=top_up, replace=False)])
+        folder = out / name
+        tr = write_split(folder, name, "train", images_of(train_rows), labels[train_rows], batch_size)
+        te = write_split(folder, name, "test", images_of(test_idx), labels[test_idx], batch_size)
+        clients.append(ClientData(name, tr[0], tr[1], te[0], te[1], int(train_rows.shape[0]), int(test_idx.shape[0])))
+        records.append(
+            {"name": name, "train_indices": train_idx.tolist(), "train_repeats": train_rows[n_train:].tolist(),
+             "test_indices": test_idx.tolist()}
+        )
+    return clients, records
 
 
 def build_bundled_clients(
@@ -139,32 +182,15 @@ def build_bundled_clients(
     parts = dirichlet_label_partition(labels, sizes, alpha, rng)
 
     out = Path(out_dir)
-    _prepare_out_dir(out)
+    prepare_out_dir(out)
     gray = pixels.astype(np.float32) / np.float32(255.0)
     if invert:
         gray = 1.0 - gray
     images = to_lenet_input(gray, geometry=geometry, background=1.0 if invert else 0.0)
 
-    width = max(3, len(str(num_clients - 1)))
-    names = [f"writer_{i:0{width}d}" for i in range(num_clients)]
-    # the names go on disk first, so an interrupted build is still recognised (and cleared) next time
-    (out / MANIFEST).write_text(json.dumps({"complete": False, "clients": [{"name": n} for n in names]}))
-    clients: list[ClientData] = []
-    records = []
-    for name, idx in zip(names, parts):
-        n_train, n_test = train_test_sizes(idx.shape[0], batch_size, test_fraction)
-        train_idx, test_idx = idx[:n_train], idx[n_train:]
-        top_up = (-n_train) % batch_size
-        # top_up < batch_size <= n_train, so distinct repeats always exist
-        train_rows = np.concatenate([train_idx, rng.choice(train_idx, size=top_up, replace=False)])
-        folder = out / name
-        tr = write_split(folder, name, "train", images[train_rows], labels[train_rows], batch_size)
-        te = write_split(folder, name, "test", images[test_idx], labels[test_idx], batch_size)
-        clients.append(ClientData(name, tr[0], tr[1], te[0], te[1], int(train_rows.shape[0]), int(test_idx.shape[0])))
-        records.append(
-            {"name": name, "train_indices": train_idx.tolist(), "train_repeats": train_rows[n_train:].tolist(),
-             "test_indices": test_idx.tolist()}
-        )
+    names = client_names(num_clients)
+    clients, records = write_clients(out, names, parts, labels, lambda rows: images[rows], batch_size,
+                                     test_fraction, rng)
     skew = label_skew([labels[p] for p in parts])
     manifest = {
         "complete": True,

