@@ -8,7 +8,7 @@ import pytest
 
 from pyflclient.wire.protocol import ResponseCode
 from pyflclient.server import Server
-from pyflclient.server.checkpoint import Checkpoints, ModelFileError, load_model
+from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError, load_model
 
 
 def test_each_iteration_is_checkpointed_before_its_model_is_served(start_server, device, run_round, small_model,
@@ -127,3 +127,109 @@ def test_a_model_whose_checkpoint_cannot_be_written_is_not_served_until_it_is(
     assert srv.wait_iteration(1, timeout=10)
     assert Checkpoints(folder).iterations() == [1]
     assert d.get_model(1).retcode == ResponseCode.SUCCEED
+
+
+# -- damaged checkpoints: the newest is set aside, the one before is used --------------------
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _zero_bytes(data: bytes) -> bytes:
+    return b""
+
+
+def _garbage_inserted(data: bytes) -> bytes:
+    return data[:100] + b"\x00garbage\xff" * 8 + data[100:]
+
+
+def _one_byte_flipped(data: bytes) -> bytes:  # same size, still a zip: only the checksum tells
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+
+
+DAMAGES = [_truncated, _zero_bytes, _garbage_inserted, _one_byte_flipped]
+
+
+def two_checkpoints(folder, model):
+    """Iterations 1 and 2 of ``model``'s shapes, different values; returns their models."""
+    first = {n: (a + 1).astype(np.float32) for n, a in model.items()}
+    second = {n: (a + 2).astype(np.float32) for n, a in model.items()}
+    ckpt = Checkpoints(folder)
+    ckpt.save(1, first)
+    ckpt.save(2, second)
+    return ckpt, first, second
+
+
+def test_each_checkpoint_has_its_sha256_beside_it_in_sha256sum_format(small_model, tmp_path):
+    import hashlib
+
+    path = Checkpoints(tmp_path).save(3, small_model)
+    digest, name = (tmp_path / "iteration_000003.npz.sha256").read_text().split()
+    assert (digest, name) == (hashlib.sha256(path.read_bytes()).hexdigest(), "iteration_000003.npz")
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__.strip("_"))
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_resumed(
+        damage, device, small_model, tmp_path, caplog):
+    ckpt, first, _ = two_checkpoints(tmp_path, small_model)
+    newest = ckpt.path(2)
+    newest.write_bytes(damage(newest.read_bytes()))
+    with caplog.at_level("WARNING"), Server(small_model, fl_iteration_num=5, checkpoint_dir=str(tmp_path)) as srv:
+        assert srv.iteration == 2  # resumed after iteration 1
+        joined = device(srv.url).start_fl_job()
+        for name, want in first.items():
+            np.testing.assert_array_equal(joined.weights[name].reshape(want.shape), want)
+    assert ckpt.iterations() == [1]
+    aside = sorted(p.name for p in tmp_path.glob("iteration_000002.npz*.corrupt-*"))
+    assert [n.split(".corrupt-")[0] for n in aside] == ["iteration_000002.npz", "iteration_000002.npz.sha256"]
+    warning, = [r for r in caplog.records if r.levelname == "WARNING" and "set aside" in r.getMessage()]
+    assert "iteration_000002.npz" in warning.getMessage()
+
+
+@pytest.mark.parametrize("damage", [_truncated, _zero_bytes, _garbage_inserted], ids=lambda f: f.__name__.strip("_"))
+def test_a_damaged_checkpoint_without_checksum_is_found_by_parsing(damage, small_model, tmp_path):
+    ckpt, first, _ = two_checkpoints(tmp_path, small_model)
+    for it in (1, 2):
+        Checkpoints.checksum_path(ckpt.path(it)).unlink()  # as written before checksums
+    ckpt.path(2).write_bytes(damage(ckpt.path(2).read_bytes()))
+    iteration, model = ckpt.latest()
+    assert iteration == 1
+    for name, want in first.items():
+        np.testing.assert_array_equal(model[name], want)
+
+
+def test_a_checkpoint_written_before_checksums_is_resumed_from(device, small_model, tmp_path):
+    np.savez(tmp_path / "iteration_000004.npz", **small_model)  # what the code before checksums wrote
+    with Server(small_model, fl_iteration_num=9, checkpoint_dir=str(tmp_path)) as srv:
+        assert srv.iteration == 5
+
+
+def test_a_checksum_file_of_another_checkpoint_makes_it_corrupt(small_model, tmp_path):
+    ckpt, first, second = two_checkpoints(tmp_path, small_model)
+    sums = Checkpoints.checksum_path
+    sums(ckpt.path(2)).write_text(sums(ckpt.path(1)).read_text().replace("000001", "000002"))
+    assert ckpt.latest()[0] == 1
+
+
+def test_no_valid_checkpoint_is_one_error_and_nothing_is_renamed(small_model, tmp_path):
+    ckpt, _, _ = two_checkpoints(tmp_path, small_model)
+    for it in (1, 2):
+        ckpt.path(it).write_bytes(_truncated(ckpt.path(it).read_bytes()))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CorruptCheckpoint, match="no valid checkpoint in .*2 corrupt.*move the folder away"):
+        Server(small_model, checkpoint_dir=str(tmp_path)).start()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_damaged_old_checkpoint_is_not_served_and_the_server_keeps_running(device, run_round, small_model,
+                                                                              tmp_path):
+    with Server(small_model, fl_iteration_num=3, checkpoint_dir=str(tmp_path)) as first_run:
+        run_round(first_run, [device(first_run.url)], seed=1)
+        run_round(first_run, [device(first_run.url)], seed=2)
+    ckpt = Checkpoints(tmp_path)
+    ckpt.path(1).write_bytes(_one_byte_flipped(ckpt.path(1).read_bytes()))
+    with Server(small_model, fl_iteration_num=3, checkpoint_dir=str(tmp_path)) as srv:  # holds only model 2
+        reply = device(srv.url).get_model(1)
+        assert reply.retcode == ResponseCode.RequestError and "no longer kept" in reply.reason
+        assert device(srv.url).get_model(2).retcode == ResponseCode.SUCCEED

@@ -14,6 +14,8 @@ import dataclasses
 import logging
 import signal
 import sys
+import traceback
+from pathlib import Path
 from typing import Any
 
 from pyflclient.server.app import ServerCore
@@ -87,17 +89,31 @@ async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None
         print("server stopped", flush=True)
 
 
+def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+    """One line on stderr saying what is wrong and what to do; the traceback only with ``pyflclient -v``."""
+    if getattr(args, "verbose", 0):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the exception's text
+    print(f"pyflclient server: {message}", file=sys.stderr, flush=True)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 when stopped; 2 for bad input (settings, model file, checkpoint folder); 1 when the
+    server cannot run (port in use, certificate unreadable)."""
     try:
         model_source, config = settings_from(args)
         model = load_model(model_source)
         check_plan_batch(model_source, config.client_batch_size)
-    except (ConfigError, ModelFileError, OSError) as exc:
-        print(f"pyflclient server: {exc}", file=sys.stderr)
-        return 2
+        for key in ("ssl_cert", "ssl_key"):  # ssl's own error would not name the file
+            if getattr(config, key) and not Path(getattr(config, key)).is_file():
+                raise ConfigError(f"{key}={getattr(config, key)!r}: no such file; give a PEM file")
+    except (ConfigError, ModelFileError, OSError) as exc:  # OSError: the --config file
+        return _fail(args, exc, 2)
     try:
         asyncio.run(_serve(config, model, args.linger))
-    except OSError as exc:
-        print(f"pyflclient server: {exc}", file=sys.stderr)
-        return 1
+    except (ConfigError, ModelFileError) as exc:  # the checkpoint folder: another model, none valid
+        return _fail(args, exc, 2)
+    except OSError as exc:  # port in use, certificate files
+        return _fail(args, exc, 1)
     return 0
