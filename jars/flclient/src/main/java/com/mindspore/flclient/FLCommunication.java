@@ -21,6 +21,8 @@ import java.util.Random;
 import java.util.concurrent.ExecutionException;
 
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLHandshakeException;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManagerFactory;
 
@@ -39,6 +41,49 @@ final class FLCommunication {
         Reply(int httpStatus, byte[] body) {
             this.httpStatus = httpStatus;
             this.body = body;
+        }
+    }
+
+    /**
+     * The TLS handshake was refused for a reason another attempt cannot change (the server's
+     * certificate is not trusted or does not name the host, no common protocol): not "unreachable".
+     */
+    static final class TlsFailure extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        TlsFailure(URI url, Throwable cause) {
+            super("TLS handshake with " + url + " failed: " + reason(cause)
+                    + "; check --cert_path (certPath) / the server certificate", cause);
+        }
+
+        private static String reason(Throwable t) {
+            Throwable deepest = t;
+            for (Throwable c = t; c != null; c = c.getCause()) {
+                if (c.getMessage() != null) {
+                    deepest = c;
+                }
+            }
+            return t.getMessage() != null && t != deepest ? t.getMessage() + " (" + deepest.getMessage() + ")"
+                    : String.valueOf(deepest.getMessage());
+        }
+
+        /**
+         * True for a certificate or protocol refusal; false for a handshake cut short by a server
+         * going away (an EOF or a reset inside the handshake), which is an outage like any other.
+         */
+        static boolean isPermanent(Throwable t) {
+            boolean handshake = false;
+            for (Throwable c = t; c != null; c = c.getCause()) {
+                if (c instanceof GeneralSecurityException) { // CertificateException, CertPathBuilderException, ...
+                    return true;
+                }
+                if (c instanceof SSLHandshakeException) {
+                    handshake = true;
+                } else if (handshake && !(c instanceof SSLException)) {
+                    return false; // EOFException, SocketException: the peer went away mid-handshake
+                }
+            }
+            return handshake;
         }
     }
 
@@ -123,6 +168,7 @@ final class FLCommunication {
     /**
      * Posts {@code body} to the round.
      *
+     * @throws TlsFailure      the TLS handshake was refused (certificate, protocol): retrying cannot help
      * @throws IOException      the server is unreachable, timed out or closed the connection
      * @throws StopSignal.StoppedException stopFLJob was called meanwhile
      */
@@ -140,6 +186,9 @@ final class FLCommunication {
             return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
+            if (TlsFailure.isPermanent(c)) {
+                throw new TlsFailure(req.uri(), c);
+            }
             if (c instanceof IOException) {
                 throw (IOException) c;
             }

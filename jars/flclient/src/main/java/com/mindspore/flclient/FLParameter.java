@@ -36,8 +36,10 @@ public class FLParameter {
     public static final int SLEEP_TIME = 1000;
     /** Default HTTP timeout in seconds (connect and whole request). */
     public static final int TIME_OUT = 60;
-    /** Default number of consecutive failed exchanges (unreachable, server error, "finished") before FAILED. */
-    public static final int MAX_RETRIES = 10;
+    /** Default seconds a streak of failed exchanges (unreachable, server error, ...) is tolerated before FAILED. */
+    public static final int RETRY_TIMEOUT = 300;
+    /** {@link #getMaxRetries()} when no count bound was set: only {@code retryTimeout} bounds the retries. */
+    public static final int MAX_RETRIES_UNSET = -1;
 
     private static FLParameter instance;
 
@@ -63,7 +65,8 @@ public class FLParameter {
     private String logPath;
     private TrainListener trainListener;
     private Semaphore trainingPermits;
-    private int maxRetries = MAX_RETRIES;
+    private int maxRetries = MAX_RETRIES_UNSET;
+    private int retryTimeout = RETRY_TIMEOUT;
 
     /** A fresh, independent parameter object (one per client when many run in one JVM). */
     public FLParameter() {
@@ -332,13 +335,31 @@ public class FLParameter {
         this.trainingPermits = s;
     }
 
+    /** The count bound on retries in a row, or {@link #MAX_RETRIES_UNSET} (default: only retryTimeout bounds them). */
     public int getMaxRetries() {
         return maxRetries;
     }
 
-    /** @param n consecutive failed exchanges (unreachable server, SystemError, "finished" reply) tolerated before FAILED */
+    /**
+     * @param n retries in a row of a failed exchange (unreachable server, SystemError, "finished" reply)
+     *          tolerated before FAILED; an extra bound besides {@code retryTimeout}: whichever is reached
+     *          first ends the job (see {@link RetryPolicy})
+     */
     public void setMaxRetries(int n) {
         this.maxRetries = ParameterRules.checkInt("maxRetries", n);
+    }
+
+    public int getRetryTimeout() {
+        return retryTimeout;
+    }
+
+    /**
+     * @param seconds how long a streak of failed exchanges (from its first failure) is tolerated before
+     *                FAILED; the waits between attempts grow from sleepTime to 10 s with jitter
+     *                ({@link RetryPolicy}). Default {@link #RETRY_TIMEOUT}: a server restart is outlived
+     */
+    public void setRetryTimeout(int seconds) {
+        this.retryTimeout = ParameterRules.checkInt("retryTimeout", seconds);
     }
 
     /** Checks what a training job ({@code flJobRun}) needs; IllegalArgumentException naming the field. */

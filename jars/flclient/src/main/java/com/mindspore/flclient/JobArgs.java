@@ -22,7 +22,7 @@ final class JobArgs {
             "         --domainName http(s)://IP:PORT [--certPath CA.pem] [--sslProtocol TLSv1.2|TLSv1.3] \\",
             "         [--useElb true --serverNum N] --trainData DATA.bin,LABEL.bin [--evalData DATA.bin,LABEL.bin] \\",
             "         [--inferData DATA.bin[,LABEL.bin]] [--batchSize N] [--threadNum 1] [--clientID ID] \\",
-            "         [--logPath client.log] [--sleepTime MS] [--timeOut S] [--maxRetries N]",
+            "         [--logPath client.log] [--sleepTime MS] [--timeOut S] [--retryTimeout S] [--maxRetries N]",
             "   or the positional arguments of r1.6 run_client_x86.py: trainDataPath evalDataPath inferDataPath pathRegex",
             "         flName trainModelPath inferModelPath sslProtocol deployEnv domainName certPath useElb serverNum task",
             "         threadNum cpuBindMode trainWeightName inferWeightName nameRegex serverMod batchSize [inputShape]");
@@ -42,7 +42,7 @@ final class JobArgs {
         String[][] extra = {{"trainDataset", "trainData"}, {"testDataset", "evalData"}, {"evalDataset", "evalData"},
             {"inferDataset", "inferData"}, {"serverMode", "serverMod"}, {"ifUseElb", "useElb"}, {"clientID", "clientID"},
             {"flId", "clientID"}, {"sleepTime", "sleepTime"}, {"timeOut", "timeOut"}, {"maxRetries", "maxRetries"},
-            {"logPath", "logPath"}};
+            {"retryTimeout", "retryTimeout"}, {"logPath", "logPath"}};
         for (String[] e : extra) {
             ALIASES.put(norm(e[0]), e[1]);
         }
@@ -164,6 +164,9 @@ final class JobArgs {
         }
         if (get("maxRetries") != null) {
             parameter.setMaxRetries(integer("maxRetries"));
+        }
+        if (get("retryTimeout") != null) {
+            parameter.setRetryTimeout(integer("retryTimeout"));
         }
         parameter.setLogPath(get("logPath"));
         if (get("trainWeightName") != null || get("inferWeightName") != null) {

@@ -51,7 +51,7 @@ final class RoundLoop {
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
         this.train = new TrainStep(p, log, stop);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
-        this.getModel = new GetModelStep(p, log, server, progress);
+        this.getModel = new GetModelStep(p, log, server, progress, updateModel);
         this.evaluate = new EvaluateStep(p, log, stop, progress);
     }
 

@@ -9,23 +9,45 @@ import mindspore.schema.ResponseCode;
 /**
  * One request of a round, with the client's patience: SucNotReady and safemode are waited out
  * ({@code sleepTime} apart); SystemError, the plain-text "finished", unreadable replies and an
- * unreachable server are retried up to {@code maxRetries} times in a row before the job gives
- * up. A reply the round must decide on (SUCCEED, OutOfTime, RequestError, ...) is returned.
+ * unreachable server are failures, retried after the waits of {@link RetryPolicy} (exponential
+ * backoff with jitter) until the streak exceeds {@code retryTimeout} (or {@code maxRetries}, when
+ * set). A refused TLS handshake is not retried. A reply the round must decide on (SUCCEED,
+ * OutOfTime, RequestError, ...) is returned.
  */
 final class ServerExchange {
+    /** What a SucNotReady reply means to the caller. */
+    enum NotReady {
+        /** Ask again after sleepTime, as long as the server keeps saying so (getModel in a round). */
+        WAIT,
+        /**
+         * As WAIT, but the first SucNotReady after the server was unreachable in this exchange is
+         * returned: a server that restarted meanwhile may have lost this device's upload.
+         */
+        RETURN_AFTER_OUTAGE,
+        /** Count it as a failed attempt (the standalone getModel, which has no round to wait for). */
+        FAIL
+    }
+
     private final FLParameter p;
     private final Logger log;
     private final StopSignal stop;
     private final FLCommunication comm;
+    private final RetryPolicy retry;
 
     private int failures;
+    private long streakStartNanos;
     private int lastRetcode;
 
     ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
+        this(p, log, stop, comm, RetryPolicy.of(p));
+    }
+
+    ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, RetryPolicy retry) {
         this.p = p;
         this.log = log;
         this.stop = stop;
         this.comm = comm;
+        this.retry = retry;
     }
 
     /** The retcode of the last FlatBuffer reply, for the result callbacks. */
@@ -36,12 +58,11 @@ final class ServerExchange {
     /**
      * Posts {@code body} to the round until the server answers with something other than "wait".
      *
-     * @param boundNotReady count SucNotReady as a failed attempt instead of waiting (the
-     *                      standalone getModel, which has no round to wait for)
-     * @return the reply, or null when the job must end (stopped or out of retries)
+     * @return the reply, or null when the job must end (stopped, out of retries, TLS refused)
      */
     FLMessages.Response exchange(String round, byte[] body,
-                                 Function<FLCommunication.Reply, FLMessages.Response> parse, boolean boundNotReady) {
+                                 Function<FLCommunication.Reply, FLMessages.Response> parse, NotReady notReady) {
+        boolean outage = false;
         while (true) {
             if (stop.isStopped()) {
                 return null;
@@ -54,14 +75,18 @@ final class ServerExchange {
                 }
                 if (r.kind == FLMessages.Kind.SAFEMODE) {
                     log.info("[" + round + "] the cluster is in safemode: asking again in " + p.getSleepTime() + " ms");
-                    failures = 0;
+                    endStreak(round);
                     if (stop.sleep(p.getSleepTime())) {
                         return null;
                     }
                     continue;
                 }
-                if (r.kind == FLMessages.Kind.REPLY && r.retcode == ResponseCode.SucNotReady && !boundNotReady) {
-                    failures = 0;
+                if (r.kind == FLMessages.Kind.REPLY && r.retcode == ResponseCode.SucNotReady
+                        && notReady != NotReady.FAIL) {
+                    endStreak(round);
+                    if (outage && notReady == NotReady.RETURN_AFTER_OUTAGE) {
+                        return r;
+                    }
                     log.info("[" + round + "] not ready yet (" + r + "): asking again in " + p.getSleepTime() + " ms");
                     if (stop.sleep(p.getSleepTime())) {
                         return null;
@@ -70,28 +95,45 @@ final class ServerExchange {
                 }
                 if (r.kind == FLMessages.Kind.REPLY && r.retcode != ResponseCode.SystemError
                         && r.retcode != ResponseCode.SucNotReady) {
-                    failures = 0;
+                    endStreak(round);
                     return r;
                 }
                 problem = r.kind == FLMessages.Kind.FINISHED
                         ? "the server's training job is disabled or finished"
                         : r.kind == FLMessages.Kind.REPLY ? "server answered " + r : "unreadable reply: " + r;
+            } catch (FLCommunication.TlsFailure e) {
+                log.severe("[" + round + "] " + e.getMessage() + "; not retried, the job ends");
+                return null;
             } catch (IOException e) {
                 problem = "server " + comm.urlOf(round) + " unreachable: " + e;
+                outage = true;
             } catch (StopSignal.StoppedException e) {
                 return null;
             }
-            failures++;
-            if (failures > p.getMaxRetries()) {
-                log.severe("[" + round + "] " + problem + "; giving up after " + failures
-                        + " failed attempts in a row (maxRetries = " + p.getMaxRetries() + ")");
+            long now = System.nanoTime();
+            if (failures++ == 0) {
+                streakStartNanos = now;
+            }
+            long elapsedMs = (now - streakStartNanos) / 1_000_000;
+            String giveUp = retry.giveUp(failures, elapsedMs);
+            if (giveUp != null) {
+                log.severe("[" + round + "] " + problem + "; " + giveUp);
                 return null;
             }
-            log.warning("[" + round + "] " + problem + "; attempt " + failures + " of " + (p.getMaxRetries() + 1)
-                    + ", retrying in " + p.getSleepTime() + " ms");
-            if (stop.sleep(p.getSleepTime())) {
+            long wait = Math.min(retry.delayMs(failures), retry.timeoutMs() - elapsedMs);
+            log.warning("[" + round + "] " + problem + "; attempt " + failures + " failed, retrying in " + wait
+                    + " ms (" + retry.bounds() + ")");
+            if (stop.sleep(wait)) {
                 return null;
             }
         }
+    }
+
+    private void endStreak(String round) {
+        if (failures > 0) {
+            log.info("[" + round + "] the server answers again after " + failures + " failed attempts over "
+                    + (System.nanoTime() - streakStartNanos) / 1_000_000 + " ms");
+        }
+        failures = 0;
     }
 }

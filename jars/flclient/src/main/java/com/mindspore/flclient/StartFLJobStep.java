@@ -31,7 +31,8 @@ final class StartFLJobStep {
     FLClientStatus run(LocalModel model, int dataSize) {
         byte[] body = FLMessages.requestFLJob(p.getFlName(), p.getClientID(), progress.iteration, dataSize);
         log.info("[startFLJob] request startFLJob with data_size " + dataSize);
-        FLMessages.Response r = server.exchange("startFLJob", body, FLMessages::parseStartFLJob, false);
+        FLMessages.Response r = server.exchange("startFLJob", body, FLMessages::parseStartFLJob,
+                ServerExchange.NotReady.WAIT);
         if (r == null) {
             return FLClientStatus.FAILED;
         }

@@ -15,6 +15,8 @@ final class UpdateModelStep {
     private final Logger log;
     private final ServerExchange server;
     private final JobProgress progress;
+    /** The body of the last accepted upload, for {@link #confirmUpload()}. */
+    private byte[] lastUpload;
 
     UpdateModelStep(FLParameter p, Logger log, ServerExchange server, JobProgress progress) {
         this.p = p;
@@ -34,7 +36,9 @@ final class UpdateModelStep {
             upload.put(name, w);
         }
         byte[] body = FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
-        FLMessages.Response r = server.exchange("updateModel", body, FLMessages::parseUpdateModel, false);
+        lastUpload = null;
+        FLMessages.Response r = server.exchange("updateModel", body, FLMessages::parseUpdateModel,
+                ServerExchange.NotReady.WAIT);
         if (r == null) {
             return FLClientStatus.FAILED;
         }
@@ -47,7 +51,39 @@ final class UpdateModelStep {
             log.severe("[updateModel] refused: " + r);
             return FLClientStatus.FAILED;
         }
+        lastUpload = body;
         log.info("[updateModel] updateModel succeed: " + upload.size() + " weights x data_size " + dataSize);
+        return FLClientStatus.SUCCESS;
+    }
+
+    /**
+     * After the server was unreachable while this device waited for the model of the iteration it
+     * uploaded to: sends the same upload again to learn whether the server still holds it. A
+     * restarted server has lost it (or has moved to another iteration) and answers OutOfTime: the
+     * device joins the server's current iteration (RESTART). A server that kept it refuses the
+     * duplicate (RequestError) and one that takes it answers SUCCEED: either way the device goes
+     * on waiting for the model (SUCCESS).
+     */
+    FLClientStatus confirmUpload() {
+        if (lastUpload == null) {
+            return FLClientStatus.SUCCESS;
+        }
+        log.info("[updateModel] the server was unreachable while this device waited for the model of iteration "
+                + progress.iteration + ": sending its upload again to learn whether the server still holds it");
+        FLMessages.Response r = server.exchange("updateModel", lastUpload, FLMessages::parseUpdateModel,
+                ServerExchange.NotReady.WAIT);
+        if (r == null) {
+            return FLClientStatus.FAILED;
+        }
+        if (r.retcode == ResponseCode.OutOfTime) {
+            lastUpload = null;
+            progress.nextReqTime = r.nextReqTime;
+            log.info("[updateModel] the server no longer holds this device's upload of iteration " + progress.iteration
+                    + " (" + r + "; restarted?): joining its current iteration at next_req_time " + r.nextReqTime);
+            return FLClientStatus.RESTART;
+        }
+        log.info("[updateModel] the server still holds this device's upload of iteration " + progress.iteration
+                + " (" + r + "): waiting for the model");
         return FLClientStatus.SUCCESS;
     }
 }

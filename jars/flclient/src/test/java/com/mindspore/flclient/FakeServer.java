@@ -52,11 +52,17 @@ final class FakeServer implements AutoCloseable {
         final int status;
         final byte[] body;
         final boolean hang;
+        final boolean drop;
 
         private Answer(int status, byte[] body, boolean hang) {
+            this(status, body, hang, false);
+        }
+
+        private Answer(int status, byte[] body, boolean hang, boolean drop) {
             this.status = status;
             this.body = body;
             this.hang = hang;
+            this.drop = drop;
         }
 
         static Answer buffer(byte[] fb) {
@@ -69,6 +75,11 @@ final class FakeServer implements AutoCloseable {
 
         static Answer status(int code) {
             return new Answer(code, new byte[0], false);
+        }
+
+        /** Closes the connection without an answer, as a server killed in the middle of a request. */
+        static Answer drop() {
+            return new Answer(0, null, false, true);
         }
 
         /** Never answers (until the server closes). */
@@ -147,6 +158,10 @@ final class FakeServer implements AutoCloseable {
         arrivals.add(r);
         Handler h = handlers.get(round);
         Answer a = h == null ? Answer.status(404) : h.answer(r);
+        if (a.drop) {
+            ex.close();
+            return;
+        }
         if (a.hang) {
             try {
                 closing.await();

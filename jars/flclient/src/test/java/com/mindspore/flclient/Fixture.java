@@ -74,7 +74,7 @@ final class Fixture {
         p.setBatchSize(BATCH);
         p.setClientID("client-" + dir.getFileName());
         p.setSleepTime(50);
-        p.setMaxRetries(2);
+        p.setRetryTimeout(5);
         p.setTimeOut(5);
         p.setLogPath(log.toString());
         return p;

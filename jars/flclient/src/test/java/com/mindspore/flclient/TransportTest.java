@@ -1,6 +1,7 @@
 package com.mindspore.flclient;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -97,7 +98,6 @@ class TransportTest {
             FLParameter p = new Fixture(tmp.resolve("c"), "c").parameter(server.url());
             p.setCertPath(certs.resolve(caFile).toString());
             p.setSslProtocol(protocol);
-            p.setMaxRetries(0);
             return new SyncFLJob(p).flJobRun();
         }
     }
@@ -113,10 +113,16 @@ class TransportTest {
     }
 
     @Test
-    void httpsWithAnotherCaIsRefusedAndTheLogSaysWhy() throws Exception {
+    void httpsWithAnotherCaFailsAtOnceAndTheLogSaysWhy() throws Exception {
+        long t0 = System.nanoTime();
         assertEquals(FLClientStatus.FAILED, runOverHttps("otherca.pem", "TLSv1.2"));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
         String log = Files.readString(tmp.resolve("c").resolve("c").resolve("client.log"));
-        assertTrue(log.contains("SSLHandshakeException") || log.contains("PKIX"), log);
+        assertTrue(ms < 3000, "a refused certificate is not retried for retryTimeout (5 s): took " + ms + " ms");
+        assertTrue(log.contains("TLS handshake with https://127.0.0.1:"), log);
+        assertTrue(log.contains("PKIX") && log.contains("check --cert_path"), log);
+        assertEquals(1, log.split("TLS handshake with", -1).length - 1, "one attempt only: " + log);
+        assertFalse(log.contains("unreachable"), log);
     }
 
     @Test

@@ -1,0 +1,124 @@
+package com.mindspore.flclient;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import mindspore.schema.ResponseCode;
+
+/**
+ * A server that goes away and comes back (docs/java-client.md, "The round loop"): the client's
+ * patience is time, not a count of polls, and after a restart it rejoins the server's iteration.
+ */
+class ServerOutageTest {
+    @TempDir
+    Path tmp;
+
+    private FakeServer server;
+    private Fixture fx;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        server = new FakeServer();
+        fx = new Fixture(tmp.resolve("c0"), "c0");
+    }
+
+    @AfterEach
+    void tearDown() {
+        server.close();
+    }
+
+    private static FakeServer.Answer ok(byte[] fb) {
+        return FakeServer.Answer.buffer(fb);
+    }
+
+    @Test
+    void theRetryTimeoutEndsTheJobFailedSayingSo() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        FLParameter p = fx.parameter("http://127.0.0.1:" + port);
+        p.setRetryTimeout(1);
+        long t0 = System.nanoTime();
+        assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).flJobRun());
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        String log = fx.logText();
+        assertTrue(ms >= 1000 && ms < 3000, "gave up after " + ms + " ms for retryTimeout 1 s");
+        assertTrue(log.contains("unreachable") && log.contains("(retryTimeout = 1 s)"), log);
+    }
+
+    @Test
+    void aServerDownForManyPollIntervalsIsWaitedFor() {
+        Fixture.serveHappily(server, 1, 1);
+        long back = System.currentTimeMillis() + 1500; // 30 polls of 50 ms: r1.6's 10 retries gave up after 11
+        server.on("startFLJob", r -> r.atMillis < back ? FakeServer.Answer.drop()
+                : ok(Replies.startOk(1, 1, 1, 0.5f, Fixture.globalModel(0))));
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertTrue(server.requests("startFLJob").size() >= 2);
+    }
+
+    @Test
+    void aRestartedServerThatLostTheUploadIsJoinedAgainInItsCurrentIteration() throws Exception {
+        Fixture.serveHappily(server, 1, 1);
+        AtomicInteger uploads = new AtomicInteger();
+        server.on("updateModel", r -> ok(Replies.update(uploads.incrementAndGet() == 2
+                ? ResponseCode.OutOfTime : ResponseCode.SUCCEED, Long.toString(System.currentTimeMillis()))));
+        AtomicInteger polls = new AtomicInteger();
+        server.on("getModel", r -> {
+            int n = polls.incrementAndGet();
+            if (n == 1) {
+                return FakeServer.Answer.drop(); // killed while holding the poll
+            }
+            return n == 2 ? ok(Replies.getModel(ResponseCode.SucNotReady, 1, null))
+                    : ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1)));
+        });
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertEquals(2, server.requests("startFLJob").size(), "back to startFLJob after the lost upload");
+        assertEquals(3, server.requests("updateModel").size(), "upload, the probe, the upload of the new round");
+        assertEquals(3, server.requests("getModel").size());
+        assertTrue(fx.logText().contains("no longer holds this device's upload"), fx.logText());
+    }
+
+    @Test
+    void aServerThatKeptTheUploadThroughTheOutageIsWaitedFor() throws Exception {
+        Fixture.serveHappily(server, 1, 1);
+        AtomicInteger uploads = new AtomicInteger();
+        server.on("updateModel", r -> ok(Replies.update(uploads.incrementAndGet() == 2
+                ? ResponseCode.RequestError : ResponseCode.SUCCEED, "")));  // the probe is a duplicate
+        AtomicInteger polls = new AtomicInteger();
+        server.on("getModel", r -> {
+            int n = polls.incrementAndGet();
+            if (n == 1) {
+                return FakeServer.Answer.drop();
+            }
+            return n == 2 ? ok(Replies.getModel(ResponseCode.SucNotReady, 1, null))
+                    : ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1)));
+        });
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertEquals(1, server.requests("startFLJob").size());
+        assertEquals(2, server.requests("updateModel").size());
+        assertEquals(3, server.requests("getModel").size());
+        assertTrue(fx.logText().contains("still holds this device's upload"), fx.logText());
+    }
+
+    @Test
+    void sucNotReadyWithoutAnOutageIsWaitedOutWithoutProbing() {
+        Fixture.serveHappily(server, 1, 1);
+        AtomicInteger polls = new AtomicInteger();
+        server.on("getModel", r -> polls.incrementAndGet() <= 3
+                ? ok(Replies.getModel(ResponseCode.SucNotReady, 1, null))
+                : ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1))));
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertEquals(1, server.requests("updateModel").size());
+    }
+}
