@@ -70,6 +70,13 @@ def test_trailing_slash_of_domain_name_is_dropped(client_dir, model):
     assert good(client_dir, model, domain_name="http://127.0.0.1:6666/").domain_name == "http://127.0.0.1:6666"
 
 
+def test_retry_bounds_are_left_to_java_unless_set_and_the_builder_sets_both(client_dir, model):
+    assert good(client_dir, model).retry_timeout_s is None and good(client_dir, model).max_retries is None
+    built = (FLParameter.builder().domain_name("http://127.0.0.1:6666").train_dataset(client_dir)
+             .train_model_path(model).retry_timeout_s(600).max_retries(20).build())
+    assert built == good(client_dir, model, retry_timeout_s=600, max_retries=20)
+
+
 def test_parameter_is_frozen(client_dir, model):
     p = good(client_dir, model)
     with pytest.raises(AttributeError):
@@ -99,6 +106,8 @@ def test_parameter_is_frozen(client_dir, model):
     ("sleep_time_ms", -1, "at least 0"),
     ("time_out_s", 0, "at least 1 second"),
     ("max_retries", True, "integer"),
+    ("max_retries", -1, "at least 0"),
+    ("retry_timeout_s", 0, "at least 1 second"),
     ("deploy_env", "ios", "x86 or android"),
     ("cpu_bind_mode", "BIND_ALL", "NOT_BINDING_CORE"),
     ("ssl_protocol", "SSLv3", "TLSv1.2"),

@@ -80,6 +80,13 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     own.add_argument("--max_trainers", type=int, default=None,
                      help="clients training at the same time (default: number of cores)")
     own.add_argument("--iterations", type=int, default=None, help="the server's iteration count, for the progress bars")
+    own.add_argument("--retry_timeout_s", type=int, default=None,
+                     help="seconds a client keeps retrying a failing or unreachable server (from the first failure) "
+                          "before it fails; the waits grow from the poll interval to 10 s with jitter "
+                          "(default: 300, so clients outlive a server restart)")
+    own.add_argument("--max_retries", type=int, default=None,
+                     help="also fail after this many retries in a row, whichever comes first "
+                          "(default: no count bound, only --retry_timeout_s)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
     own.add_argument("--detach", action="store_true",
                      help="run in the background (like the seed's `&`); output in <output_dir>/simulate.log")
@@ -138,7 +145,8 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     names = [f"client_{i}" for i in range(n)]
     params = params_for_clients(train, train_models, args.domain_name, infer_model_path=None, fl_name=args.flName,
                                 batch_size=args.batch_size, thread_num=args.thread_num, server_mode=args.server_mode,
-                                use_elb=args.use_elb, server_num=args.server_num, cert_path=args.cert_path)
+                                use_elb=args.use_elb, server_num=args.server_num, cert_path=args.cert_path,
+                                retry_timeout_s=args.retry_timeout_s, max_retries=args.max_retries)
     params = [p.replace(infer_model_path=im, log_path=out / name / "client.log")
               for p, im, name in zip(params, infer_models, names)]
     return names, params

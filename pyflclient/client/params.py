@@ -126,9 +126,14 @@ class FLParameter:
         ssl_protocol: TLS version for https.
         deploy_env: r1.6 ``deployEnv`` (``x86`` or ``android``; only x86 behaviour exists).
         client_id: the client's ``fl_id``; default: a random UUID chosen by Java.
-        sleep_time_ms: wait between getModel polls while the iteration runs.
+        sleep_time_ms: wait between getModel polls while the iteration runs; also the first
+            backoff ceiling after a failed exchange.
         time_out_s: HTTP timeout.
-        max_retries: retries of an unreachable server before the job fails.
+        retry_timeout_s: how long a streak of failed exchanges (unreachable server,
+            SystemError, ...) is tolerated, from its first failure, before the job fails;
+            the waits grow from ``sleep_time_ms`` to 10 s with full jitter. None: Java's 300 s.
+        max_retries: an extra bound, when set: the job also fails after this many retries
+            in a row, whichever bound comes first. None: only ``retry_timeout_s`` bounds them.
         log_path: this client's log file (``client_i/client.log``).
     """
 
@@ -152,6 +157,7 @@ class FLParameter:
     sleep_time_ms: int | None = None
     time_out_s: int | None = None
     max_retries: int | None = None
+    retry_timeout_s: int | None = None
     log_path: Path | None = field(default=None, compare=False)
 
     # -- validation ---------------------------------------------------------------
@@ -189,7 +195,7 @@ class FLParameter:
                                                                          self.train_model_path.name))
         for name in ("thread_num", "server_num", "cpu_bind_mode", "server_mode", "ssl_protocol", "deploy_env"):
             rules.check(name, getattr(self, name))
-        for name in ("sleep_time_ms", "time_out_s", "max_retries", "client_id"):
+        for name in ("sleep_time_ms", "time_out_s", "max_retries", "retry_timeout_s", "client_id"):
             if getattr(self, name) is not None:  # None: the Java default (the model's batch, r1.6's times)
                 rules.check(name, getattr(self, name))
         if self.train_dataset is not None:
@@ -270,6 +276,8 @@ class FLParameter:
                 p.setTimeOut(self.time_out_s)
             if self.max_retries is not None:
                 p.setMaxRetries(self.max_retries)
+            if self.retry_timeout_s is not None:
+                p.setRetryTimeout(self.retry_timeout_s)
             if self.log_path is not None:
                 p.setLogPath(str(self.log_path))
             data_map = HashMap()
@@ -378,6 +386,9 @@ class FLParameterBuilder:
 
     def max_retries(self, n: int) -> "FLParameterBuilder":
         return self._set("max_retries", n)
+
+    def retry_timeout_s(self, seconds: int) -> "FLParameterBuilder":
+        return self._set("retry_timeout_s", seconds)
 
     def log_path(self, path: PathLike) -> "FLParameterBuilder":
         return self._set("log_path", path)

@@ -72,7 +72,9 @@ class Simulation:
         poll_interval_ms: the wait between two getModel polls while an iteration
             runs, for clients whose ``sleep_time_ms`` is not set. r1.6's 1000 ms
             leaves every client idle up to a second after each iteration ends; much
-            shorter polls cost server CPU (50 clients at 100 ms: 500 requests/s).
+            shorter polls cost server CPU (50 clients at 100 ms: 500 requests/s). It is
+            also the first backoff wait after a failed exchange; how long a client keeps
+            retrying a server that is away is ``retry_timeout_s`` (Java default 300 s).
         on_loss / on_accuracy / on_iteration / on_finish: per-client callbacks as in
             :class:`FLJob` (called on the client threads).
         on_round: called on the waiting thread with the :class:`IterationSummary`

@@ -1,0 +1,141 @@
+"""Devices outlive a server restart: a `pyflclient server` process with a checkpoint folder is
+SIGKILLed while four Java clients (threads of this process's JVM) run, and started again 10 s
+later; it resumes after its newest checkpoint and the clients rejoin its iteration."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pyflclient as fl
+
+from conftest import LENET_MS
+
+DOWNTIME_S = 10.0
+ITERATIONS = 3
+CLIENTS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`pyflclient server` in a subprocess; its stdout lines are read on a thread into a queue."""
+
+    def __init__(self, port: int, checkpoint_dir: Path, log: Path) -> None:
+        argv = [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_MS),
+                "--fl-server-port", str(port), "--checkpoint-dir", str(checkpoint_dir),
+                "--start-fl-job-threshold", str(CLIENTS), "--fl-iteration-num", str(ITERATIONS),
+                "--client-epoch-num", "1", "--client-batch-size", "32",
+                "--start-fl-job-time-window", "20000", "--update-model-time-window", "20000"]
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.log = log
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     cwd=Path(__file__).resolve().parent.parent)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with open(self.log, "a") as out:
+            for line in self.proc.stdout:
+                out.write(line)
+                out.flush()
+                self.lines.put(line.strip())
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None and self.lines.empty():
+                raise AssertionError(f"the server never printed {prefix!r}; see {self.log}:\n"
+                                     f"{self.log.read_text()}")
+            try:
+                line = self.lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line.startswith(prefix):
+                return line
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def restart_run(bundled_clients, tmp_path_factory):
+    """The scenario, once: iteration 1 done, SIGKILL, 10 s down, restart, the job runs to its end."""
+    from pyflclient.data import copy_models
+
+    out = tmp_path_factory.mktemp("restart")
+    port, checkpoints = free_port(), out / "checkpoints"
+    server = ServerProcess(port, checkpoints, out / "server.log")
+    sim = None
+    try:
+        server.wait_for("listening on", timeout=30)
+        params = [fl.FLParameter(domain_name=f"http://127.0.0.1:{port}", train_dataset=c.folder,
+                                 train_model_path=m, batch_size=32, client_id=f"f{i}")
+                  for i, (c, m) in enumerate(zip(bundled_clients[:CLIENTS],
+                                                 copy_models(LENET_MS, CLIENTS, out / "ms")))]
+        sim = fl.Simulation(params, output_dir=out / "run", max_trainers=2, progress=False)  # 250 ms polls
+        t0 = time.monotonic()
+        sim.start()
+        server.wait_for("iteration 1:", timeout=60)
+        server.kill()
+        killed_at = time.monotonic()
+        time.sleep(DOWNTIME_S)  # the scenario: the server stays down this long
+        assert all(job.is_running() for job in sim.jobs), "a client gave up while the server was down"
+        server = ServerProcess(port, checkpoints, out / "server.log")
+        server.wait_for("listening on", timeout=30)
+        restarted_at = time.monotonic()
+        results = sim.wait(timeout=120)
+        assert results is not None, "the clients did not finish within 120 s of the restart"
+        server.wait_for("job finished", timeout=30)
+        return dict(sim=sim, results=results, out=out, checkpoints=checkpoints,
+                    downtime_s=restarted_at - killed_at, total_s=time.monotonic() - t0,
+                    after_restart_s=time.monotonic() - restarted_at)
+    finally:
+        if sim is not None and sim.is_running():
+            sim.stop()
+        server.stop()
+
+
+def test_every_client_succeeds_after_the_server_restarts(restart_run):
+    results = restart_run["results"]
+    assert {name: r.status for name, r in results.items()} == {f"client_{i}": "SUCCESS" for i in range(CLIENTS)}
+
+
+def test_the_restarted_server_finishes_every_iteration_with_every_client(restart_run):
+    metrics = [json.loads(line) for line in (restart_run["checkpoints"] / "metrics.jsonl").read_text().splitlines()]
+    last = {m["iteration"]: m for m in metrics}  # an iteration cut by the kill is run again
+    assert sorted(last) == list(range(1, ITERATIONS + 1))
+    assert all(m["valid"] and m["uploaded"] == CLIENTS for m in last.values()), metrics
+
+
+def test_clients_saw_the_outage_and_came_back(restart_run):
+    logs = [(restart_run["out"] / "run" / f"client_{i}" / "client.log").read_text() for i in range(CLIENTS)]
+    assert all("unreachable" in log and "the server answers again after" in log for log in logs)
+    assert not any("giving up" in log for log in logs)
+    assert restart_run["downtime_s"] >= DOWNTIME_S
+    print(f"\ndowntime {restart_run['downtime_s']:.1f} s, clients done {restart_run['after_restart_s']:.1f} s "
+          f"after the restart, {restart_run['total_s']:.1f} s in all", file=sys.stderr)
