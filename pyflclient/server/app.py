@@ -1,12 +1,13 @@
 """The HTTP side of the FL server: aiohttp endpoints over :class:`~pyflclient.server.rounds.Rounds`.
 
-Every request body is read with a size bound (HTTP 413 past ``max_body_bytes``),
-verified as the round's FlatBuffer before any field is read (``RequestError``
-otherwise), and only then handed to the round rules. The content type is ignored
+Every request body is read by :class:`~pyflclient.server.transport.Transport` (size
+bound, time bound; HTTP 413/408 otherwise), verified as the round's FlatBuffer before
+any field is read (``RequestError`` otherwise), and only then handed to the round rules. The content type is ignored
 (the stock client misspells it). Protocol-level refusals travel as HTTP 200 with a
 ``retcode`` in the body, as the r1.6 client expects. One :class:`ServerCore` listens
 on ``server_num`` consecutive ports that share one state (ELB clients pick a random
-one per request), over HTTPS when a certificate is configured.
+one per request), over HTTPS when a certificate is configured; the sockets, their
+deadlines and the connection cap are the transport's (``transport.py``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult, Rounds
 from pyflclient.server.store import MemoryStore, Model, StateStore
+from pyflclient.server.transport import BodyRefused, ListenSite, Transport
 
 __all__ = ["ServerCore", "build_app"]
 
@@ -41,16 +43,32 @@ def _reply(message: object) -> web.Response:
     return web.Response(body=message.to_bytes(), content_type=_OCTETS)  # type: ignore[attr-defined]
 
 
-def _device_round(parse: Callable[[bytes], object], handle: Callable[[object], Awaitable[object]],
-                  error: Callable[[ResponseCode, str], object]) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
+_Endpoint = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awaitable[web.Response]]) -> _Endpoint:
+    """An endpoint that first reads the body through the transport (its refusals are the reply)."""
 
     async def endpoint(request: web.Request) -> web.Response:
-        body = await request.read()  # raises HTTPRequestEntityTooLarge (413) past client_max_size
+        try:
+            body = await transport.read_body(request)
+        except BodyRefused as refused:
+            return refused.response
+        return await answer(request, body)
+
+    return endpoint
+
+
+def _device_round(transport: Transport, parse: Callable[[bytes], object],
+                  handle: Callable[[object], Awaitable[object]],
+                  error: Callable[[ResponseCode, str], object]) -> _Endpoint:
+    """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
+
+    async def answer(request: web.Request, body: bytes) -> web.Response:
         try:
             message = parse(body)
         except ProtocolError as exc:
-            log.info("%s from %s refused: %s", request.path, request.remote, exc)
+            transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
         try:
             return _reply(await handle(message))
@@ -60,17 +78,16 @@ def _device_round(parse: Callable[[bytes], object], handle: Callable[[object], A
             log.exception("%s: internal error", request.path)
             return _reply(error(ResponseCode.SystemError, "internal server error; see the server log"))
 
-    return endpoint
+    return _with_body(transport, answer)
 
 
-def _secure_aggregation_round(round_name: str, config: ServerConfig, rounds: Rounds
-                              ) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _secure_aggregation_round(transport: Transport, round_name: str, config: ServerConfig, rounds: Rounds
+                              ) -> _Endpoint:
     request_table, response_table = protocol.SECURE_AGGREGATION_ROUNDS[round_name]
     reason = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
               f"/{round_name} is only used with PW_ENCRYPT")
 
-    async def endpoint(request: web.Request) -> web.Response:
-        body = await request.read()
+    async def answer(request: web.Request, body: bytes) -> web.Response:
         why = reason
         if request_table is not None:
             try:
@@ -83,24 +100,24 @@ def _secure_aggregation_round(round_name: str, config: ServerConfig, rounds: Rou
         return web.Response(body=protocol.secure_aggregation_refusal(
             response_table, why, view.iteration, str(now_ms() + config.retry_interval)), content_type=_OCTETS)
 
-    return endpoint
+    return _with_body(transport, answer)
 
 
-def build_app(rounds: Rounds) -> web.Application:
+def build_app(rounds: Rounds, transport: Transport) -> web.Application:
     """The aiohttp application of one server process (all its ports share it)."""
     config = rounds.config
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = web.Application(client_max_size=transport.max_body_bytes)
     app.router.add_post("/startFLJob", _device_round(
-        StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
+        transport, StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
         lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms()))))
     app.router.add_post("/updateModel", _device_round(
-        UpdateModelRequest.from_bytes, rounds.update_model,  # type: ignore[arg-type]
+        transport, UpdateModelRequest.from_bytes, rounds.update_model,  # type: ignore[arg-type]
         lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms()))))
     app.router.add_post("/getModel", _device_round(
-        GetModelRequest.from_bytes, rounds.get_model,  # type: ignore[arg-type]
+        transport, GetModelRequest.from_bytes, rounds.get_model,  # type: ignore[arg-type]
         lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms()))))
     for round_name in protocol.SECURE_AGGREGATION_ROUNDS:
-        app.router.add_post(f"/{round_name}", _secure_aggregation_round(round_name, config, rounds))
+        app.router.add_post(f"/{round_name}", _secure_aggregation_round(transport, round_name, config, rounds))
     return app
 
 
@@ -154,6 +171,8 @@ class ServerCore:
         self.config = config
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
         self.rounds = Rounds(config, store or MemoryStore(), model, self.checkpoints, on_iteration=on_iteration)
+        #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
+        self.transport = Transport(config, model)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 
@@ -175,10 +194,10 @@ class ServerCore:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.config.ssl_cert, self.config.ssl_key)
         socks = _bind(self.config.fl_server_ip, self.config.fl_server_port, self.config.server_num)
-        self._runner = web.AppRunner(build_app(self.rounds), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(build_app(self.rounds, self.transport), access_log=None, handle_signals=False)
         await self._runner.setup()
         for sock in socks:
-            await web.SockSite(self._runner, sock, ssl_context=ctx).start()
+            await ListenSite(self._runner, sock, self.transport, ssl_context=ctx).start()
         self.ports = [s.getsockname()[1] for s in socks]
         log.info("FL server listening on %s (%d iterations, threshold %d, %s)", ", ".join(self.urls),
                  self.config.fl_iteration_num, self.config.start_fl_job_threshold, self.config.fl_name)
@@ -189,3 +208,4 @@ class ServerCore:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.transport.close()

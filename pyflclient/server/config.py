@@ -52,13 +52,24 @@ class ServerConfig:
     encrypt_type: str = setting("NOT_ENCRYPT", "only NOT_ENCRYPT (no secure aggregation)")
     checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
                                                "from it (None: everything in memory)")
-    max_body_bytes: int = setting(64 * 1024 * 1024, "refuse larger request bodies with HTTP 413")
+    max_body_bytes: int = setting(0, "refuse larger request bodies with HTTP 413, from Content-Length before a "
+                                     "byte is read (0: 2 x the model's float32 bytes + 64 KiB, at most 1 GiB)")
     ssl_cert: str | None = setting(None, "PEM certificate: serve HTTPS (with ssl_key)")
     ssl_key: str | None = setting(None, "PEM private key of ssl_cert")
     retry_interval: int = setting(1_000, "ms a refused device is told to wait when no window end is known")
     get_model_hold_ms: int = setting(5_000, "ms a getModel of a still-running iteration is held open, so the "
                                             "device gets the model the moment it is published (0: answer at "
                                             "once, as r1.6); keep it well under the devices' HTTP timeout")
+    header_timeout_ms: int = setting(10_000, "a request's headers (and a TLS handshake) must arrive within this "
+                                             "many ms of the connection, or of the request's first byte on a "
+                                             "kept-alive connection")
+    body_timeout_ms: int = setting(30_000, "a request's body must arrive within this many ms of its headers "
+                                           "(HTTP 408 otherwise)")
+    keep_alive_timeout_ms: int = setting(15_000, "an idle kept-alive connection is closed after this many ms "
+                                                 "(a request being answered, e.g. a held getModel, is not idle)")
+    max_connections: int = setting(0, "open connections per server process; at the cap a new one displaces the "
+                                      "longest-idle or stalled one, or is closed (0: 7/8 of the open-file "
+                                      "limit, at most 10000)")
     max_data_size: int = setting(1_000_000, "a startFLJob announcing a larger data_size is refused "
                                             "(RequestError): FedAvg weights each upload by it, so one device "
                                             "claiming 10^9 samples would make the model its own")
@@ -90,11 +101,16 @@ class ServerConfig:
         need(self.server_mode in SUPPORTED_SERVER_MODES, "server_mode", f"supported: {SUPPORTED_SERVER_MODES}")
         need(self.encrypt_type in SUPPORTED_ENCRYPT_TYPES, "encrypt_type",
              f"supported: {SUPPORTED_ENCRYPT_TYPES} (secure aggregation is not implemented, see docs/server.md)")
-        need(self.max_body_bytes >= 1024, "max_body_bytes", "must be at least 1024")
+        need(self.max_body_bytes == 0 or self.max_body_bytes >= 1024, "max_body_bytes",
+             "must be at least 1024 (0: derived from the model)")
         need((self.ssl_cert is None) == (self.ssl_key is None), "ssl_cert",
              "HTTPS needs both ssl_cert and ssl_key")
         need(self.retry_interval > 0, "retry_interval", "must be > 0 ms")
         need(self.get_model_hold_ms >= 0, "get_model_hold_ms", "must be >= 0 ms")
+        for key in ("header_timeout_ms", "body_timeout_ms", "keep_alive_timeout_ms"):
+            need(getattr(self, key) >= 100, key, "must be at least 100 ms")
+        need(self.max_connections == 0 or self.max_connections >= 2, "max_connections",
+             "must be at least 2 (0: derived from the open-file limit)")
         need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
