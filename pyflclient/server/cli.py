@@ -22,6 +22,7 @@ from pyflclient.server.app import ServerCore
 from pyflclient.server.checkpoint import ModelFileError, check_plan_batch, load_model
 from pyflclient.server.config import ConfigError, ServerConfig, load_yaml
 from pyflclient.server.rounds import IterationResult
+from pyflclient.server.transport import raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ModelFileError, OSError) as exc:  # OSError: the --config file
         return _fail(args, exc, 2)
     try:
+        raise_open_file_limit()  # this process is the server: a connection per device needs a descriptor
         asyncio.run(_serve(config, model, args.linger))
     except (ConfigError, ModelFileError) as exc:  # the checkpoint folder: another model, none valid
         return _fail(args, exc, 2)
