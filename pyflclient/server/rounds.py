@@ -88,6 +88,7 @@ class Rounds:
         # iteration -> remote address -> fl_ids admitted from it (max_admissions_per_address); kept here, not in
         # the store, because a seat is reserved before the store's admit and the store has no notion of address
         self._seats: tuple[int, dict[str, set[str]]] = (0, {})
+        self._scratch: dict[str, np.ndarray] | None = None  # bound_update's buffers (max_update_norm)
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
@@ -307,17 +308,26 @@ class Rounds:
         gives the reason; ``clip`` returns ``data_size × (global + d × bound / ‖d‖)``.
         """
         bound = self.config.max_update_norm
-        deltas = {name: np.reshape(u, -1).astype(np.float64) / data_size
-                  - np.reshape(current[name], -1).astype(np.float64) for name, u in weights.items()}
-        norm = math.sqrt(sum(float(np.dot(d, d)) for d in deltas.values()))
+        if self._scratch is None:  # float64 buffers reused per upload: fresh 0.5 MB arrays cost page faults
+            self._scratch = {name: np.empty(size, np.float64) for name, size in self.sizes.items()}
+        for name, u in weights.items():
+            d = self._scratch[name]
+            np.divide(np.reshape(u, -1), data_size, out=d)
+            np.subtract(d, np.reshape(current[name], -1), out=d)
+        # np.vdot, not np.dot: the BLAS dot took ~1 ms per LeNet weight on the shared 2-core machine, vdot 5 µs
+        norm = math.sqrt(sum(float(np.vdot(d, d)) for d in self._scratch.values()))
         if norm <= bound:
             return weights, None
         if self.config.update_norm_action == "refuse":
             return weights, f"update norm {norm:.4g} is above max_update_norm {bound:g}"
-        scale = bound / norm
         log.info("update of norm %.4g clipped to max_update_norm %g", norm, bound)
-        return {name: ((np.reshape(current[name], -1) + d * scale) * data_size).astype(np.float32)
-                for name, d in deltas.items()}, None
+        clipped = {}
+        for name, d in self._scratch.items():
+            d *= bound / norm
+            d += np.reshape(current[name], -1)
+            d *= data_size
+            clipped[name] = d.astype(np.float32)
+        return clipped, None
 
     def _address_limit(self, remote: str | None) -> int | None:
         """Seats of an iteration one address may take, or None when the rule does not apply."""
