@@ -1,6 +1,7 @@
 """Devices outlive a server restart: a `pyflclient server` process with a checkpoint folder is
-SIGKILLed while four Java clients (threads of this process's JVM) run, and started again 10 s
-later; it resumes after its newest checkpoint and the clients rejoin its iteration."""
+SIGKILLed in iteration 2 while four Java clients (threads of this process's JVM) run, and started
+again 10 s later; it resumes after its newest checkpoint (iteration 1) and the clients rejoin its
+iteration, also the one whose upload died with the server."""
 from __future__ import annotations
 
 import json
@@ -101,6 +102,13 @@ def restart_run(bundled_clients, tmp_path_factory):
         t0 = time.monotonic()
         sim.start()
         server.wait_for("iteration 1:", timeout=60)
+        # kill in iteration 2 once a client has uploaded: it waits for getModel with an upload the
+        # restarted server will not have, while the others train or wait to
+        logs = [out / "run" / f"client_{i}" / "client.log" for i in range(CLIENTS)]
+        deadline = time.monotonic() + 60
+        while sum(p.read_text().count("updateModel succeed") for p in logs if p.exists()) < CLIENTS + 1:
+            assert time.monotonic() < deadline, "no upload of iteration 2 within 60 s"
+            time.sleep(0.05)
         server.kill()
         killed_at = time.monotonic()
         time.sleep(DOWNTIME_S)  # the scenario: the server stays down this long
@@ -132,10 +140,15 @@ def test_the_restarted_server_finishes_every_iteration_with_every_client(restart
     assert all(m["valid"] and m["uploaded"] == CLIENTS for m in last.values()), metrics
 
 
+def test_a_client_whose_upload_died_with_the_server_uploads_again(restart_run):
+    logs = [(restart_run["out"] / "run" / f"client_{i}" / "client.log").read_text() for i in range(CLIENTS)]
+    assert any("no longer holds this device's upload" in log for log in logs)
+
+
 def test_clients_saw_the_outage_and_came_back(restart_run):
     logs = [(restart_run["out"] / "run" / f"client_{i}" / "client.log").read_text() for i in range(CLIENTS)]
     assert all("unreachable" in log and "the server answers again after" in log for log in logs)
-    assert not any("giving up" in log for log in logs)
+    assert not any("giving up after" in log for log in logs)
     assert restart_run["downtime_s"] >= DOWNTIME_S
     print(f"\ndowntime {restart_run['downtime_s']:.1f} s, clients done {restart_run['after_restart_s']:.1f} s "
           f"after the restart, {restart_run['total_s']:.1f} s in all", file=sys.stderr)

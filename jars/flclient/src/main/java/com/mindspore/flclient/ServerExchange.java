@@ -37,6 +37,7 @@ final class ServerExchange {
     private int failures;
     private long streakStartNanos;
     private int lastRetcode;
+    private boolean reconnected;
 
     ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
         this(p, log, stop, comm, RetryPolicy.of(p));
@@ -55,6 +56,11 @@ final class ServerExchange {
         return lastRetcode;
     }
 
+    /** True when the last exchange reached the server only after it had been unreachable (a restart, maybe). */
+    boolean reconnected() {
+        return reconnected;
+    }
+
     /**
      * Posts {@code body} to the round until the server answers with something other than "wait".
      *
@@ -63,6 +69,7 @@ final class ServerExchange {
     FLMessages.Response exchange(String round, byte[] body,
                                  Function<FLCommunication.Reply, FLMessages.Response> parse, NotReady notReady) {
         boolean outage = false;
+        reconnected = false;
         while (true) {
             if (stop.isStopped()) {
                 return null;
@@ -130,6 +137,7 @@ final class ServerExchange {
     }
 
     private void endStreak(String round) {
+        reconnected |= failures > 0;
         if (failures > 0) {
             log.info("[" + round + "] the server answers again after " + failures + " failed attempts over "
                     + (System.nanoTime() - streakStartNanos) / 1_000_000 + " ms");

@@ -42,6 +42,9 @@ final class UpdateModelStep {
         if (r == null) {
             return FLClientStatus.FAILED;
         }
+        if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
+            return rejoin("the server was unreachable during this upload and refuses it now (" + r + "; restarted?)");
+        }
         if (r.retcode == ResponseCode.OutOfTime) {
             progress.nextReqTime = r.nextReqTime;
             log.info("[updateModel] out of time (" + r + "): come back at next_req_time " + r.nextReqTime);
@@ -57,10 +60,21 @@ final class UpdateModelStep {
     }
 
     /**
+     * A server that lost this device's admission in an outage (a restart resumes at its newest
+     * checkpoint with nobody admitted): ask startFLJob at once instead of at next_req_time, which
+     * is the end of an iteration the device may still join; startFLJob says when if it cannot.
+     */
+    private FLClientStatus rejoin(String why) {
+        progress.nextReqTime = Long.toString(System.currentTimeMillis());
+        log.info("[updateModel] " + why + ": asking startFLJob for the server's current iteration now");
+        return FLClientStatus.RESTART;
+    }
+
+    /**
      * After the server was unreachable while this device waited for the model of the iteration it
      * uploaded to: sends the same upload again to learn whether the server still holds it. A
      * restarted server has lost it (or has moved to another iteration) and answers OutOfTime: the
-     * device joins the server's current iteration (RESTART). A server that kept it refuses the
+     * device asks startFLJob for the server's current iteration at once (RESTART). A server that kept it refuses the
      * duplicate (RequestError) and one that takes it answers SUCCEED: either way the device goes
      * on waiting for the model (SUCCESS).
      */
@@ -77,10 +91,8 @@ final class UpdateModelStep {
         }
         if (r.retcode == ResponseCode.OutOfTime) {
             lastUpload = null;
-            progress.nextReqTime = r.nextReqTime;
-            log.info("[updateModel] the server no longer holds this device's upload of iteration " + progress.iteration
-                    + " (" + r + "; restarted?): joining its current iteration at next_req_time " + r.nextReqTime);
-            return FLClientStatus.RESTART;
+            return rejoin("the server no longer holds this device's upload of iteration " + progress.iteration
+                    + " (" + r + "; restarted?)");
         }
         log.info("[updateModel] the server still holds this device's upload of iteration " + progress.iteration
                 + " (" + r + "): waiting for the model");

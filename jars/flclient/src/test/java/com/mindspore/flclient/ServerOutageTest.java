@@ -71,8 +71,9 @@ class ServerOutageTest {
     void aRestartedServerThatLostTheUploadIsJoinedAgainInItsCurrentIteration() throws Exception {
         Fixture.serveHappily(server, 1, 1);
         AtomicInteger uploads = new AtomicInteger();
+        String endOfIteration = Long.toString(System.currentTimeMillis() + 60_000);
         server.on("updateModel", r -> ok(Replies.update(uploads.incrementAndGet() == 2
-                ? ResponseCode.OutOfTime : ResponseCode.SUCCEED, Long.toString(System.currentTimeMillis()))));
+                ? ResponseCode.OutOfTime : ResponseCode.SUCCEED, endOfIteration)));
         AtomicInteger polls = new AtomicInteger();
         server.on("getModel", r -> {
             int n = polls.incrementAndGet();
@@ -82,11 +83,30 @@ class ServerOutageTest {
             return n == 2 ? ok(Replies.getModel(ResponseCode.SucNotReady, 1, null))
                     : ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1)));
         });
+        long t0 = System.nanoTime();
         assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(30), "startFLJob at once, not at next_req_time");
         assertEquals(2, server.requests("startFLJob").size(), "back to startFLJob after the lost upload");
         assertEquals(3, server.requests("updateModel").size(), "upload, the probe, the upload of the new round");
         assertEquals(3, server.requests("getModel").size());
         assertTrue(fx.logText().contains("no longer holds this device's upload"), fx.logText());
+    }
+
+    @Test
+    void anUploadRefusedAfterAnOutageAsksStartFLJobAtOnce() {
+        Fixture.serveHappily(server, 1, 1);
+        String endOfIteration = Long.toString(System.currentTimeMillis() + 60_000);
+        AtomicInteger uploads = new AtomicInteger();
+        server.on("updateModel", r -> switch (uploads.incrementAndGet()) {
+            case 1 -> FakeServer.Answer.drop();
+            case 2 -> ok(Replies.update(ResponseCode.OutOfTime, endOfIteration)); // restarted: not admitted
+            default -> ok(Replies.update(ResponseCode.SUCCEED, ""));
+        });
+        long t0 = System.nanoTime();
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(30), "startFLJob at once, not at next_req_time");
+        assertEquals(2, server.requests("startFLJob").size());
+        assertEquals(3, server.requests("updateModel").size());
     }
 
     @Test
