@@ -162,3 +162,20 @@ def test_a_retry_from_another_address_takes_none_of_its_seats(small_model):
     replies = admissions(small_model, [("a", "198.51.100.2"), ("a", "203.0.113.7"), ("x", "203.0.113.7"),
                                        ("y", "203.0.113.7")], start_fl_job_threshold=4)
     assert [code for code, _ in replies] == [ResponseCode.SUCCEED] * 4
+
+
+def test_every_round_takes_the_remote_address_as_a_keyword(small_model):
+    # the contract the HTTP layer relies on: handle(message, remote=request.remote) for each round
+    from pyflclient.wire.protocol import GetModelRequest, UpdateModelRequest
+
+    async def go() -> list[ResponseCode]:
+        rounds = Rounds(ServerConfig(start_fl_job_threshold=2), MemoryStore(), small_model)
+        await rounds.begin()
+        joined = await rounds.start_fl_job(StartFLJobRequest("Lenet", "a", 0, 3), remote="203.0.113.7")
+        uploaded = await rounds.update_model(UpdateModelRequest("Lenet", "a", 1, {
+            n: (a * 3).reshape(-1) for n, a in small_model.items()}), remote="203.0.113.7")
+        got = await rounds.get_model(GetModelRequest("Lenet", 0), remote="203.0.113.7")
+        rounds.close()
+        return [joined.retcode, uploaded.retcode, got.retcode]
+
+    assert asyncio.run(go()) == [ResponseCode.SUCCEED] * 3

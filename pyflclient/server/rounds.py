@@ -197,17 +197,19 @@ class Rounds:
         return StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True,
                                   str(self._window_end(view, now)), self.plan, model, str(now))
 
-    async def update_model(self, req: UpdateModelRequest) -> UpdateModelResponse | str:
+    async def update_model(self, req: UpdateModelRequest, *, remote: str | None = None
+                           ) -> UpdateModelResponse | str:
+        """``remote``: the device's address, for the log line of a refusal (the three rounds take it alike)."""
         now = now_ms()
         view = await self.store.view()
         if view.finished:
             return PLAIN_TEXT_JOB_FINISHED
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
-                                       f"upload for iteration {req.iteration}, current is {view.iteration}")
+                                       f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
         problem = self.check_weights(req.weights)
         if problem:
-            return self._refuse_upload(ResponseCode.RequestError, view, now, problem)
+            return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
         weights = req.weights
         if self.config.max_update_norm:
             data_size = await self.store.data_size(req.iteration, req.fl_id)
@@ -215,14 +217,15 @@ class Rounds:
                 _, current = await self.store.latest()
                 weights, problem = self.bound_update(weights, data_size, current)
                 if problem:
-                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}")
+                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
+                                               remote)
         outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now)
         if outcome is Upload.DUPLICATE:
             return self._refuse_upload(ResponseCode.RequestError, view, now,
-                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}")
+                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
-                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}")
+                                       f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
         if view.uploaded == 1:
             self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
                       began_ms=view.update_window_began_ms)
@@ -232,7 +235,8 @@ class Rounds:
             self._spawn(self.finish, view.iteration)
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
 
-    async def get_model(self, req: GetModelRequest) -> GetModelResponse:
+    async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
+        """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
         now = now_ms()
         view = await self.store.view()
         latest, model = await self.store.latest()
@@ -371,8 +375,9 @@ class Rounds:
         return StartFLJobResponse(ResponseCode.OutOfTime, reason, view.iteration, False, str(when), self.plan,
                                   timestamp=str(now))
 
-    def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str) -> UpdateModelResponse:
-        log.info("updateModel refused (%s): %s", code.name, reason)
+    def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
+                       remote: str | None = None) -> UpdateModelResponse:
+        log.info("updateModel from %s refused (%s): %s", remote or "?", code.name, reason)
         return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
 
     # -- windows and finishing --------------------------------------------------------
