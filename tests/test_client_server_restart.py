@@ -152,3 +152,21 @@ def test_clients_saw_the_outage_and_came_back(restart_run):
     assert restart_run["downtime_s"] >= DOWNTIME_S
     print(f"\ndowntime {restart_run['downtime_s']:.1f} s, clients done {restart_run['after_restart_s']:.1f} s "
           f"after the restart, {restart_run['total_s']:.1f} s in all", file=sys.stderr)
+
+
+def test_simulate_flags_set_the_retry_bounds_of_every_client(bundled_clients, client_models, tmp_path):
+    import argparse
+
+    from pyflclient.client.cli import add_simulate_arguments, build_params
+
+    models = client_models(2)
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    args = parser.parse_args(["--train_dataset", str(bundled_clients[0].folder.parent), "--client_num", "2",
+                              "--train_model_path", str(models[0].parent), "--output_dir", str(tmp_path),
+                              "--retry_timeout_s", "600", "--max_retries", "50"])
+    _, params = build_params(args)
+    assert [(p.retry_timeout_s, p.max_retries) for p in params] == [(600, 50), (600, 50)]
+    args = parser.parse_args(["--train_dataset", str(bundled_clients[0].folder.parent), "--client_num", "2",
+                              "--train_model_path", str(models[0].parent), "--output_dir", str(tmp_path)])
+    assert [(p.retry_timeout_s, p.max_retries) for p in build_params(args)[1]] == [(None, None), (None, None)]

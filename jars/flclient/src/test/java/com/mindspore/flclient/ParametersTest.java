@@ -152,13 +152,14 @@ class ParametersTest {
         JobArgs a = JobArgs.parse(new String[] {"--task", "inference", "--flName", LinearClient.class.getName(),
             "--train_model_path", fx.model.toString(), "--inferData", fx.evalData.toString(), "--batchSize=4",
             "--domain_name", "http://127.0.0.1:6666", "--clientID", "f7", "--logPath", tmp.resolve("x.log").toString(),
-            "--maxRetries", "5", "--sleepTime", "10", "--timeOut", "3"});
+            "--maxRetries", "5", "--retry_timeout", "600", "--sleepTime", "10", "--timeOut", "3"});
         FLParameter p = a.parameter();
         assertEquals("inference", a.task());
         assertEquals(List.of(fx.evalData.toString()), p.getDataMap().get(RunType.INFERMODE));
         assertFalse(p.getDataMap().containsKey(RunType.TRAINMODE));
         assertEquals("f7", p.getClientID());
         assertEquals(5, p.getMaxRetries());
+        assertEquals(600, p.getRetryTimeout());
         assertEquals(10, p.getSleepTime());
         assertEquals(3, p.getTimeOut());
         assertEquals(4, p.getBatchSize());
