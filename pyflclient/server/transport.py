@@ -26,7 +26,7 @@ import ssl
 import time
 from collections import Counter
 from http import HTTPStatus
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from aiohttp import web
@@ -324,8 +324,26 @@ class Transport:
         self._reading: dict[Connection, None] = {}
         self._episode: dict[str, float] | None = None
         self._out_of_fds = False
+        self._connecting = 0  # accepted sockets whose Connection is not made yet (the next loop turn, TLS)
+        self._on_connected: list[Callable[[], None]] = []
 
     # -- the cap ----------------------------------------------------------------------------
+
+    def must_wait(self, resume: Callable[[], None]) -> bool:
+        """At the cap with nobody to displace yet but connections about to be made (accepted in the
+        same turn, or in their TLS handshake): True, and ``resume`` is called once one is made."""
+        if (self.open_connections < self.max_connections or self._waiting or self._reading
+                or not self._connecting):
+            return False
+        self._on_connected.append(resume)
+        return True
+
+    def connected(self) -> None:
+        """An accepted socket's connection is made (or failed): listeners waiting on it resume."""
+        self._connecting -= 1
+        waiting, self._on_connected = self._on_connected, []
+        for resume in waiting:
+            resume()
 
     def admit(self) -> _Slot | None:
         """A slot for a socket just accepted, displacing a waiting/reading connection at the cap;
@@ -337,6 +355,7 @@ class Transport:
                 return None
             victim.close_now("displaced at the connection limit")
         self.open_connections += 1
+        self._connecting += 1
         return _Slot(self)
 
     def slot_released(self) -> None:
@@ -443,6 +462,8 @@ class ListenSite(BaseSite):
         self._retry: asyncio.TimerHandle | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused = True  # not reading the listening socket (not started, out of fds, at the cap)
+        self._stopped = False
 
     @property
     def name(self) -> str:
@@ -455,12 +476,18 @@ class ListenSite(BaseSite):
 
     def _listen(self) -> None:
         self._retry = None
-        assert self._loop is not None
-        self._loop.add_reader(self._sock.fileno(), self._accept)
+        if self._paused and not self._stopped:
+            self._paused = False
+            assert self._loop is not None
+            self._loop.add_reader(self._sock.fileno(), self._accept)
 
     def _accept(self) -> None:
         assert self._loop is not None
         for _ in range(_ACCEPTS_PER_WAKEUP):
+            if self._transport.must_wait(self._listen):  # the backlog waits in the kernel meanwhile
+                self._loop.remove_reader(self._sock.fileno())
+                self._paused = True
+                return
             try:
                 conn, addr = self._sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -470,6 +497,7 @@ class ListenSite(BaseSite):
             except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ENOMEM, ...: pause, do not spin
                 self._transport.out_of_descriptors(self._port, exc)
                 self._loop.remove_reader(self._sock.fileno())
+                self._paused = True
                 self._retry = self._loop.call_later(_ACCEPT_RETRY_S, self._listen)
                 return
             self._transport.accepting()
@@ -508,13 +536,16 @@ class ListenSite(BaseSite):
             what = "TLS handshake timeout" if isinstance(exc, (ConnectionAbortedError, TimeoutError)) else \
                 "connection error"
             self._transport.faults.report(what, peer, _one_line(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._transport.connected()
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._loop is not None:
             if self._retry is not None:
                 self._retry.cancel()
                 self._retry = None
-            else:
+            if not self._paused:
                 self._loop.remove_reader(self._sock.fileno())
             for task in list(self._handshakes):
                 task.cancel()
