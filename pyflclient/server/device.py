@@ -50,6 +50,18 @@ class DeviceClient:
 
     def post(self, round_name: str, body: bytes) -> tuple[int, bytes]:
         """POST one body to ``/round_name``; returns (HTTP status, response body)."""
+        reused = self._conn.sock is not None
+        try:
+            return self._post_once(round_name, body)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if not reused:
+                raise
+            # the server closed the kept-alive connection while it idled (keep_alive_timeout_ms):
+            # the request never reached it; a new connection, once, as HTTP clients do
+            self._conn.close()
+            return self._post_once(round_name, body)
+
+    def _post_once(self, round_name: str, body: bytes) -> tuple[int, bytes]:
         # the stock client's misspelled content type: the server must not care
         self._conn.request("POST", f"/{round_name}", body=body,
                            headers={"Content-Type": "applicatiom/json;charset=utf-8"})
