@@ -194,6 +194,36 @@ def test_1150_stalled_connections_against_1024_fds_leave_devices_answered_within
                 s.send(b"POST /updateModel HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"\0" * 100)
             stalled.append((s, time.monotonic(), body_s if kind == "body" else header_s, kind))
 
+        sel = selectors.DefaultSelector()
+        for entry in stalled:
+            sel.register(entry[0], selectors.EVENT_READ, entry)
+        late: list[tuple[str, float]] = []
+        next_trickle = time.monotonic()
+
+        def watch_closures(until_closed: int, seconds: float) -> None:
+            """Record closed stalled sockets until ``until_closed`` remain open or ``seconds`` pass,
+            trickling a header line into the half-header ones every 0.5 s."""
+            nonlocal next_trickle
+            end = time.monotonic() + seconds
+            while len(sel.get_map()) > until_closed and time.monotonic() < end:
+                if time.monotonic() >= next_trickle:
+                    for key in list(sel.get_map().values()):
+                        if key.data[3] == "header":
+                            try:
+                                key.fileobj.send(b"X-Slow: 1\r\n")  # type: ignore[union-attr]
+                            except OSError:
+                                pass
+                    next_trickle = time.monotonic() + 0.5
+                for key, _ in sel.select(timeout=0.25):
+                    s, opened, allowed, kind = key.data
+                    if _closed(s):
+                        took = time.monotonic() - opened
+                        if took > allowed + 3:
+                            late.append((kind, took))
+                        sel.unregister(s)
+
+        # the server has taken the whole flood once the 1,150 - 896 oldest are displaced (cap: 7/8 of 1,024)
+        watch_closures(until_closed=896, seconds=10)
         answered = []
         for _ in range(5):
             t0 = time.monotonic()
@@ -202,30 +232,7 @@ def test_1150_stalled_connections_against_1024_fds_leave_devices_answered_within
             answered.append(time.monotonic() - t0)
             assert not isinstance(reply, str) and reply.retcode is not None
         assert max(answered) < 1.0, answered
-
-        # wait for every stalled socket to be closed, trickling a header line into the half-header ones
-        sel = selectors.DefaultSelector()
-        for entry in stalled:
-            sel.register(entry[0], selectors.EVENT_READ, entry)
-        late: list[tuple[str, float]] = []
-        end = time.monotonic() + body_s + 8
-        next_trickle = time.monotonic()
-        while sel.get_map() and time.monotonic() < end:
-            if time.monotonic() >= next_trickle:
-                for key in list(sel.get_map().values()):
-                    if key.data[3] == "header":
-                        try:
-                            key.fileobj.send(b"X-Slow: 1\r\n")  # type: ignore[union-attr]
-                        except OSError:
-                            pass
-                next_trickle = time.monotonic() + 0.5
-            for key, _ in sel.select(timeout=0.25):
-                s, opened, allowed, kind = key.data
-                if _closed(s):
-                    took = time.monotonic() - opened
-                    if took > allowed + 3:
-                        late.append((kind, took))
-                    sel.unregister(s)
+        watch_closures(until_closed=0, seconds=body_s + 8)
         still_open = [key.data[3] for key in sel.get_map().values()]
         assert not still_open, f"{len(still_open)} stalled connections never closed: {still_open[:10]}"
         assert not late, late[:10]
@@ -236,7 +243,7 @@ def test_1150_stalled_connections_against_1024_fds_leave_devices_answered_within
     assert not _log_problems(log), _log_problems(log)[:5]
     assert len(log) < 20_000, f"{len(log)} bytes of log"
     assert "max_connections limit" in log
-    print(f"device requests answered in {max(answered) * 1000:.0f} ms at most; {len(log)} bytes of log")
+    print(f"device requests answered in {[round(t * 1000) for t in answered]} ms; {len(log)} bytes of log")
 
 
 def test_a_1gb_declared_body_is_refused_before_1mb_is_read_and_20_of_them_cost_under_20mb_rss(server_process):
