@@ -60,7 +60,7 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
 
 
 def _device_round(transport: Transport, parse: Callable[[bytes], object],
-                  handle: Callable[[object], Awaitable[object]],
+                  handle: Callable[..., Awaitable[object]],
                   error: Callable[[ResponseCode, str], object]) -> _Endpoint:
     """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
 
@@ -71,7 +71,7 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
         try:
-            return _reply(await handle(message))
+            return _reply(await handle(message, remote=request.remote))
         except asyncio.CancelledError:
             raise
         except Exception:  # a server bug must not take the endpoint down; the device retries later
