@@ -69,6 +69,7 @@ SEATED = {"seat-3f9c2a7be1d04c58a6e0b1f2d3c4a5b6": 3, "seat-8d1e6f0a2b3c4d5e6f70
           "seat-c0ffee15deadbeef0badc0de13572468": 8}
 SHAPES = {"conv.weight": (2, 1, 3, 3), "fc.weight": (4, 3), "fc.bias": (4,)}
 WINDOW_MS = 24 * 3600 * 1000  # no window ends during a run
+REMOTE = "192.0.2.1"  # the fuzzed requests' address (TEST-NET-1), as the HTTP layer passes request.remote
 
 
 def small_model(seed: int = 1) -> dict[str, np.ndarray]:
@@ -217,22 +218,30 @@ class FuzzTarget:
         from pyflclient.server.store import MemoryStore
         from pyflclient.wire.protocol import ResponseCode, StartFLJobRequest
 
+        # the update sanity rules on, so that their code is fuzzed too
         config = ServerConfig(start_fl_job_threshold=len(SEATED), fl_iteration_num=2, get_model_hold_ms=0,
-                              start_fl_job_time_window=WINDOW_MS, update_model_time_window=WINDOW_MS)
+                              start_fl_job_time_window=WINDOW_MS, update_model_time_window=WINDOW_MS,
+                              max_admissions_per_address=1, max_update_norm=100.0, update_norm_action="refuse")
         rounds = Rounds(config=config, store=MemoryStore(), initial_model=self._model)
         await rounds.begin()
         for fl_id, data_size in SEATED.items():
-            reply = await rounds.start_fl_job(StartFLJobRequest("Lenet", fl_id, 1, data_size))
+            reply = await rounds.start_fl_job(StartFLJobRequest("Lenet", fl_id, 1, data_size), remote=fl_id)
             if getattr(reply, "retcode", None) != ResponseCode.SUCCEED:
                 raise RuntimeError(f"cannot seat {fl_id}: {reply}")
         return rounds
 
     async def _state(self) -> tuple[object, ...]:
-        """The iteration's view and the newest model (iteration, names, bytes): what no input may change."""
+        """What no input may change: the iteration's view, the newest model (iteration, names, bytes), and
+        the refusal a newcomer from the fuzzing address gets (the threshold; the address's own limit of
+        one seat would answer instead if a refused request had kept its seat reservation)."""
+        from pyflclient.wire.protocol import StartFLJobRequest
+
         view = await self._rounds.view()
         latest = await self._rounds.latest_iteration()
         model = await self._rounds.model()
-        return view, latest, tuple((n, np.asarray(a).tobytes()) for n, a in sorted((model or {}).items()))
+        newcomer = await self._rounds.start_fl_job(StartFLJobRequest("Lenet", "newcomer", 1, 1), remote=REMOTE)
+        return (view, latest, tuple((n, np.asarray(a).tobytes()) for n, a in sorted((model or {}).items())),
+                getattr(newcomer, "retcode", newcomer), getattr(newcomer, "reason", ""))
 
     async def _answer(self, endpoint: str, body: bytes) -> bool:
         """What the endpoint does with ``body``, reply encoded; True when the body decoded."""
@@ -260,7 +269,7 @@ class FuzzTarget:
         except protocol.ProtocolError as exc:
             response(protocol.ResponseCode.RequestError, str(exc)).to_bytes()
             return False
-        reply = await handle(message)
+        reply = await handle(message, remote=REMOTE)
         if not isinstance(reply, str):  # the plain-text replies travel as they are
             reply.to_bytes()
         return True
