@@ -10,19 +10,16 @@ So a bound or a choice is changed in one place, and the two clients cannot drift
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from ..wire.verify import schema_table
 from .errors import InvalidParameterError
 
 __all__ = ["Rule", "rules", "check", "java_name", "python_name"]
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_fbs" / "client_parameters.json"
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "schema" / "client_parameters.json"
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,7 @@ class Rule:
 @lru_cache(maxsize=1)
 def rules() -> dict[str, Rule]:
     """The rulebook by Python field name."""
-    path = _PACKAGED if _PACKAGED.is_file() else _SOURCE
-    try:
-        rows = json.loads(path.read_text())["parameters"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RuntimeError(f"the client parameter rulebook {path} cannot be read ({exc}); "
-                           f"reinstall pyflclient (`pip install .`)") from exc
+    rows = schema_table("client_parameters.json", "parameters", "the client parameter rulebook")
     out = {}
     for row in rows:
         out[row["python"]] = Rule(python=row["python"], java=row["java"], kind=row["kind"], rule=row["rule"],

@@ -9,15 +9,13 @@ against this table by ``tests/test_op_table.py``.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+
+from pyflclient.wire.verify import schema_table
 
 __all__ = ["OpSpec", "op_table", "op_names", "in_place_inputs"]
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_fbs" / "ops.json"
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "schema" / "ops.json"
 
 
 @dataclass(frozen=True)
@@ -32,11 +30,7 @@ class OpSpec:
 @lru_cache(maxsize=1)
 def op_table() -> dict[str, OpSpec]:
     """Every op of the format by name, in the table's order."""
-    path = _PACKAGED if _PACKAGED.is_file() else _SOURCE
-    try:
-        rows = json.loads(path.read_text())["ops"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RuntimeError(f"the op table {path} cannot be read ({exc}); reinstall pyflclient") from exc
+    rows = schema_table("ops.json", "ops", "the op table")
     return {r["name"]: OpSpec(r["name"], r["phase"], r.get("grad_of"), tuple(r.get("inputs") or ()),
                               tuple(r.get("in_place") or ())) for r in rows}
 

@@ -165,6 +165,18 @@ def schema_dir() -> Path:
         f"no .fbs schema files in {packaged} or {source}: run `python schema/generate.py --python pyflclient/_fbs`")
 
 
+def schema_table(name: str, key: str, what: str) -> list[dict]:
+    """The rows under ``key`` of a JSON table of ``schema/`` (``ops.json``, ``client_parameters.json``),
+    from the same folder as the .fbs files; ``what`` names it in the error."""
+    import json
+
+    path = schema_dir() / name
+    try:
+        return json.loads(path.read_text())[key]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RuntimeError(f"{what} {path} cannot be read ({exc}); reinstall pyflclient (`pip install .`)") from exc
+
+
 @lru_cache(maxsize=None)
 def load_schema(*names: str) -> Schema:
     """The parsed schema of the given .fbs files (default: the two wire schemas)."""
