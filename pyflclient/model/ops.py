@@ -17,7 +17,6 @@ from pyflclient.wire.verify import schema_table
 __all__ = ["OpSpec", "op_table", "op_names", "in_place_inputs"]
 
 
-
 @dataclass(frozen=True)
 class OpSpec:
     name: str
