@@ -17,7 +17,9 @@ import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 
 import javax.net.ssl.SSLContext;
@@ -27,7 +29,7 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManagerFactory;
 
 /**
- * HTTP(S) to the FL server for one job: {@code POST {domainName}/{round}} with a FlatBuffer
+ * HTTP(S) to the FL server for one job, over the JVM's shared HTTP client of its TLS configuration: {@code POST {domainName}/{round}} with a FlatBuffer
  * body. With useElb every request goes to {@code port + random % serverNum}. Exchanges are
  * asynchronous underneath so that {@link SyncFLJob#stopFLJob()} ends a pending request at once,
  * and bounded by {@code timeOut} seconds.
@@ -105,17 +107,37 @@ final class FLCommunication {
         this.useElb = p.isUseElb();
         this.serverNum = p.getServerNum();
         this.timeout = Duration.ofSeconds(p.getTimeOut());
-        HttpClient.Builder b = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(timeout)
-                .followRedirects(HttpClient.Redirect.NEVER);
-        if (p.isHttps()) {
-            b.sslContext(sslContext(p.getCertPath(), p.getSslProtocol()));
-            SSLParameters params = new SSLParameters();
-            params.setProtocols(new String[] {p.getSslProtocol()});
-            b.sslParameters(params);
-        }
-        this.http = b.build();
+        this.http = shared(p.isHttps() ? p.getCertPath() : null, p.isHttps() ? p.getSslProtocol() : null);
+    }
+
+    /**
+     * The JVM's HTTP clients, one per TLS configuration (plain HTTP is the key {@code null|null}).
+     * Each {@link HttpClient} owns a selector thread, an executor and buffers, so one per job cost
+     * 500 simulated devices their 2 GiB heap (OutOfMemoryError in the SelectorManager threads);
+     * shared, they are one connection pool. Timeouts are per request, so nothing else of a job's
+     * parameters belongs to the client.
+     */
+    private static final Map<String, HttpClient> CLIENTS = new ConcurrentHashMap<>();
+
+    static HttpClient shared(String certPath, String protocol) {
+        String key = (certPath == null ? "" : Path.of(certPath).toAbsolutePath().normalize()) + "|" + protocol;
+        return CLIENTS.computeIfAbsent(key, k -> {
+            HttpClient.Builder b = HttpClient.newBuilder()
+                    .version(HttpClient.Version.HTTP_1_1)
+                    .followRedirects(HttpClient.Redirect.NEVER);
+            if (protocol != null) {
+                b.sslContext(sslContext(certPath, protocol));
+                SSLParameters params = new SSLParameters();
+                params.setProtocols(new String[] {protocol});
+                b.sslParameters(params);
+            }
+            return b.build();
+        });
+    }
+
+    /** How many HTTP clients the JVM holds (one per TLS configuration in use), for tests. */
+    static int sharedClients() {
+        return CLIENTS.size();
     }
 
     /** A TLS context that trusts the CA certificate(s) of {@code certPath} (or the JVM's defaults when null). */

@@ -151,4 +151,20 @@ class TransportTest {
         }
         assertEquals("http://127.0.0.1:6666/startFLJob", comm.urlOf("startFLJob").toString());
     }
+
+    @Test
+    void allJobsOfOneTlsConfigurationShareOneHttpClient() throws Exception {
+        try (FakeServer server = new FakeServer()) {
+            Fixture.serveHappily(server, 1, 1);
+            for (int i = 0; i < 20; i++) {
+                FLParameter p = new Fixture(tmp.resolve("s" + i), "s" + i).parameter(server.url());
+                p.setTimeOut(1 + i);
+                assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(p).flJobRun());
+            }
+            long selectors = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().endsWith("SelectorManager")).count();
+            assertTrue(selectors <= FLCommunication.sharedClients(), selectors + " selector threads for "
+                    + FLCommunication.sharedClients() + " TLS configurations: an HTTP client per job?");
+        }
+    }
 }
