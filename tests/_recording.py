@@ -1,6 +1,6 @@
 """Test-only recording of what devices sent: a state store that keeps every accepted upload.
 
-The server keeps no copy of individual uploads (only the FedAvg sums); tests that check
+The server lets go of an iteration's uploads once it has averaged them; tests that check
 the aggregate against the devices' own updates use :class:`RecordingServer`, a
 :class:`pyflclient.Server` whose in-memory store also records each accepted upload with
 the ``data_size`` its device was admitted with.

@@ -31,6 +31,8 @@ def test_finish_count_is_ceil_of_threshold_times_ratio():
     ("server_mode", "HYBRID_TRAINING", "FEDERATED_LEARNING"),
     ("ssl_cert", "cert.pem", "both ssl_cert and ssl_key"),
     ("start_fl_job_time_window", "10x", "expected int"),
+    ("admission_policy", "fastest", "first_come"),
+    ("admission_window_ms", 60_000, "60 s HTTP timeout"),
 ])
 def test_bad_setting_names_the_key_and_what_is_accepted(key, value, words):
     with pytest.raises(ConfigError, match=key) as err:

@@ -19,6 +19,9 @@ __all__ = ["ServerConfig", "ConfigError", "load_yaml"]
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
+ADMISSION_POLICIES = ("first_come", "sample")
+#: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
+MAX_ADMISSION_WINDOW_MS = 30_000
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
@@ -77,6 +80,15 @@ class ServerConfig:
                                           "model, over all weights (0: no bound)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
                                                 "(RequestError) or clip (scaled down to the bound)")
+    admission_policy: str = setting("first_come", "first_come: the first start_fl_job_threshold devices to ask "
+                                                  "are admitted (r1.6); sample: the devices that ask within "
+                                                  "admission_window_ms are held, then start_fl_job_threshold of "
+                                                  "them are drawn at random (admission_seed)")
+    admission_window_ms: int = setting(3_000, "sample: ms from an iteration's first startFLJob to its draw; the "
+                                              "askers wait that long for their answer (at most 30000, well under "
+                                              "the devices' 60 s HTTP timeout)")
+    admission_seed: int = setting(0, "sample: seed of the draws; iteration k's draw depends only on (seed, k) and "
+                                     "the set of fl_ids that asked, not on their order")
     max_admissions_per_address: int = setting(0, "seats of one iteration a single remote address may take; 0: "
                                                  "half the seats (at least 1) for every address but loopback")
 
@@ -115,6 +127,11 @@ class ServerConfig:
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
         need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
+        need(self.admission_policy in ADMISSION_POLICIES, "admission_policy", f"one of {ADMISSION_POLICIES}")
+        need(0 < self.admission_window_ms <= MAX_ADMISSION_WINDOW_MS, "admission_window_ms",
+             f"must be in 1..{MAX_ADMISSION_WINDOW_MS} ms (held startFLJob requests must be answered well "
+             f"before the devices' 60 s HTTP timeout)")
+        need(self.admission_seed >= 0, "admission_seed", "must be >= 0")
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
 

@@ -193,6 +193,11 @@ class Server:
         """getModel requests the server holds open right now, waiting for a model (the long poll)."""
         return self.core.rounds.held_get_models
 
+    @property
+    def held_start_fl_jobs(self) -> int:
+        """startFLJob requests the server holds open right now, waiting for the draw (admission_policy sample)."""
+        return self.core.rounds.held_start_fl_jobs
+
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds."""
         with self._changed:

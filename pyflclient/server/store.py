@@ -2,8 +2,10 @@
 
 Everything several server processes would have to agree on goes through
 :class:`StateStore`: the current iteration, who was admitted with which
-``data_size``, who uploaded, the running FedAvg sums, when the windows began, and
-the published model of every finished iteration. Each method is one atomic step
+``data_size``, every accepted upload (held until the iteration closes, so that FedAvg
+can sum them in fl_id order: the aggregate then does not depend on which upload
+arrived first, or through which process), when the windows began, and the published
+model of every finished iteration. Each method is one atomic step
 (a Redis store implements each as one Lua script / MULTI block), and the rules
 that decide *what* to do (thresholds, windows, validity) stay in
 :mod:`pyflclient.server.rounds`, so swapping the store changes no rule.
@@ -20,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pyflclient.server.aggregation import FedAvg
+from pyflclient.server.aggregation import DeviceUpload
 
 __all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore"]
 
@@ -63,7 +65,7 @@ class ClosedIteration:
     admitted: int
     uploaded: int
     data_size: int
-    aggregate: FedAvg
+    uploads: dict[str, DeviceUpload]   # fl_id -> upload; FedAvg sums them in fl_id order
     start_window_began_ms: int | None
 
 
@@ -91,7 +93,10 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
                          ) -> tuple[Upload, IterationView]:
-        """Add an admitted device's upload to the iteration's FedAvg sums (begins the update window)."""
+        """Keep an admitted device's upload until the iteration closes (begins the update window).
+
+        ``weights`` may be read-only views into the request body: a store keeps them (or their
+        bytes) as they are and never writes into them."""
 
     @abc.abstractmethod
     async def begin_update_window(self, iteration: int, now_ms: int) -> bool:
@@ -99,7 +104,7 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self, iteration: int) -> ClosedIteration | None:
-        """Close ``iteration`` to admissions and uploads; only the first caller gets its sums."""
+        """Close ``iteration`` to admissions and uploads; only the first caller gets its uploads."""
 
     @abc.abstractmethod
     async def publish(self, iteration: int, model: Model, finished: bool) -> None:
@@ -119,14 +124,10 @@ class _Iteration:
     number: int
     shapes: dict[str, tuple[int, ...]]
     admitted: dict[str, int] = field(default_factory=dict)
-    uploaded: set[str] = field(default_factory=set)
     start_window_began_ms: int | None = None
     update_window_began_ms: int | None = None
     closed: bool = False
-    aggregate: FedAvg | None = None
-
-    def __post_init__(self) -> None:
-        self.aggregate = FedAvg(self.shapes)
+    uploads: dict[str, DeviceUpload] = field(default_factory=dict)
 
 
 class MemoryStore(StateStore):
@@ -146,7 +147,7 @@ class MemoryStore(StateStore):
     def _view(self) -> IterationView:
         it = self._current()
         return IterationView(it.number, self._finished, it.closed or self._finished, len(it.admitted),
-                             len(it.uploaded), it.start_window_began_ms, it.update_window_began_ms)
+                             len(it.uploads), it.start_window_began_ms, it.update_window_began_ms)
 
     async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
         self._models = {iteration - 1: previous_model}
@@ -186,11 +187,9 @@ class MemoryStore(StateStore):
             return Upload.CLOSED, self._view()
         if fl_id not in it.admitted:
             return Upload.NOT_ADMITTED, self._view()
-        if fl_id in it.uploaded:
+        if fl_id in it.uploads:
             return Upload.DUPLICATE, self._view()
-        assert it.aggregate is not None
-        it.aggregate.add(weights, it.admitted[fl_id])
-        it.uploaded.add(fl_id)
+        it.uploads[fl_id] = DeviceUpload(it.admitted[fl_id], weights)
         if it.update_window_began_ms is None:
             it.update_window_began_ms = now_ms
         return Upload.ACCEPTED, self._view()
@@ -207,9 +206,9 @@ class MemoryStore(StateStore):
         if it.number != iteration or it.closed or self._finished:
             return None
         it.closed = True
-        assert it.aggregate is not None
-        return ClosedIteration(it.number, len(it.admitted), len(it.uploaded), it.aggregate.data_size,
-                               it.aggregate, it.start_window_began_ms)
+        return ClosedIteration(it.number, len(it.admitted), len(it.uploads),
+                               sum(u.data_size for u in it.uploads.values()), dict(it.uploads),
+                               it.start_window_began_ms)
 
     async def publish(self, iteration: int, model: Model, finished: bool) -> None:
         it = self._current()
