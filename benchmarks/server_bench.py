@@ -3,18 +3,22 @@
 
 Part 1 (HTTP): starts ``pyflclient server`` as its own process (so the clients of
 this process do not share its GIL), then per iteration K asyncio clients
-(aiohttp) each startFLJob (download the 62,006-float model), all upload at once
+(aiohttp) each startFLJob (download the 66,404-float model), all upload at once
 (updateModel, data_size × weights) and getModel. Reported: uploads/s over the
 upload phase and over whole iterations.
 
-Part 2 (in-process, same run, same arrays): the cost per upload of
+Part 2 (in-process, same run, same arrays): the cost per upload and at the close of
+the iteration of
 
-* ``FedAvg.add`` (8 float64 ``np.add``, what the server does),
+* before: float64 running sums in arrival order (8 ``np.add`` per upload; the close
+  only divides) — the server's FedAvg until it summed in fl_id order;
+* after: the upload kept by the ``MemoryStore`` (``add_upload``), then at the close
+  ``FedAvg.aggregate``: the K uploads summed in fl_id order;
 * the server's whole non-HTTP upload path (verify + decode the FlatBuffer, check
-  names/sizes/finite, ``FedAvg.add``),
+  names/sizes/finite, then either of the above),
 
-each as a ratio to a plain numpy weighted add of the same upload (one float32
-``acc += n * w`` over the concatenated 62,006 floats).
+beside a plain numpy weighted add of the same upload (one float32 ``acc += n * w``
+over the concatenated 66,404 floats).
 
     python benchmarks/server_bench.py --clients 16 --iterations 5
 """
@@ -90,9 +94,27 @@ async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]
     return {"uploads": uploads, "upload_phase_per_s": uploads / upload_s, "iteration_per_s": uploads / total_s}
 
 
+class ArrivalOrderSums:
+    """The server's FedAvg before it summed in fl_id order, kept here as the baseline: float64 running
+    sums, one ``np.add`` per weight as each upload arrives (so the result depended on arrival order)."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]):
+        self.shapes = shapes
+        self.sums = {n: np.zeros(int(np.prod(s)), np.float64) for n, s in shapes.items()}
+        self.data_size = 0
+
+    def add(self, upload: dict[str, np.ndarray], data_size: int) -> None:
+        for name, total in self.sums.items():
+            np.add(total, np.reshape(upload[name], -1), out=total)
+        self.data_size += data_size
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {n: (t / self.data_size).astype(np.float32).reshape(self.shapes[n]) for n, t in self.sums.items()}
+
+
 def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
-    from pyflclient.server.rounds import Rounds
     from pyflclient.server.config import ServerConfig
+    from pyflclient.server.rounds import Rounds
     from pyflclient.server.store import MemoryStore
 
     uploads = [{n: w * np.float32(32 * (k + 1)) for n, w in lenet(k).items()} for k in range(clients)]
@@ -101,6 +123,7 @@ def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
     trained = [f / np.float32(s) for f, s in zip(flat, sizes)]
     bodies = [UpdateModelRequest("Lenet", f"dev-{k}", 1, u).to_bytes() for k, u in enumerate(uploads)]
     rounds = Rounds(ServerConfig(), MemoryStore(), lenet(0))
+    fedavg = FedAvg(LENET)
 
     def numpy_weighted_add() -> None:
         acc = np.zeros_like(trained[0])
@@ -108,33 +131,56 @@ def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
             acc += np.float32(s) * w
         acc /= np.float32(sum(sizes))
 
-    def fedavg() -> None:
-        agg = FedAvg(LENET)
-        for u, s in zip(uploads, sizes):
-            agg.add(u, s)
+    def best(variant) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        """Best over the repeats of (seconds per upload, seconds at the close)."""
+        runs = [variant() for _ in range(repeats)]
+        return min(r[0] for r in runs), min(r[1] for r in runs)
+
+    def arrival_order(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        agg = ArrivalOrderSums(LENET)
+        t0 = time.perf_counter()
+        for k, s in enumerate(sizes):
+            agg.add(weights_of(k), s)
+        t1 = time.perf_counter()
         agg.result()
+        return (t1 - t0) / clients, time.perf_counter() - t1
 
-    def server_path() -> None:
-        agg = FedAvg(LENET)
-        for body, s in zip(bodies, sizes):
-            req = UpdateModelRequest.from_bytes(body)
-            assert rounds.check_weights(req.weights) is None
-            agg.add(req.weights, s)
-        agg.result()
+    def fl_id_order(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        """K uploads through a real MemoryStore (add_upload), then its close + FedAvg in fl_id order."""
+        async def run() -> tuple[float, float]:
+            st = MemoryStore()
+            await st.begin(1, lenet(0))
+            for k, s in enumerate(sizes):
+                await st.admit(1, f"dev-{k}", s, 0, clients, 10 ** 9)
+            t0 = time.perf_counter()
+            for k in range(clients):
+                await st.add_upload(1, f"dev-{k}", weights_of(k), 0)
+            t1 = time.perf_counter()
+            closed = await st.close(1)
+            assert closed is not None
+            fedavg.aggregate(closed.uploads)
+            return (t1 - t0) / clients, time.perf_counter() - t1
+        return asyncio.run(run())
 
-    def best(fn) -> float:  # type: ignore[no-untyped-def]
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times) / clients
+    def decoded(k: int) -> dict[str, np.ndarray]:  # the server path: verify + decode + checks
+        req = UpdateModelRequest.from_bytes(bodies[k])
+        assert rounds.check_weights(req.weights) is None
+        return req.weights
 
-    base = best(numpy_weighted_add)
-    fa = best(fedavg)
-    path = best(server_path)
-    return {"numpy_us": base * 1e6, "fedavg_us": fa * 1e6, "server_path_us": path * 1e6,
-            "fedavg_ratio": fa / base, "server_path_ratio": path / base}
+    def numpy_only() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        numpy_weighted_add()
+        return (time.perf_counter() - t0) / clients, 0.0
+
+    base, _ = best(numpy_only)
+    b_add, b_close = best(lambda: arrival_order(lambda k: uploads[k]))
+    a_add, a_close = best(lambda: fl_id_order(lambda k: uploads[k]))
+    bp_add, _ = best(lambda: arrival_order(decoded))
+    ap_add, _ = best(lambda: fl_id_order(decoded))
+    return {"numpy_us": base * 1e6, "before_add_us": b_add * 1e6, "before_close_ms": b_close * 1e3,
+            "after_add_us": a_add * 1e6, "after_close_ms": a_close * 1e3,
+            "before_path_us": bp_add * 1e6, "after_path_us": ap_add * 1e6,
+            "held_mb": clients * sum(int(np.prod(s)) for s in LENET.values()) * 4 / 1e6}
 
 
 def start_server(clients: int, iterations: int, folder: Path) -> tuple[subprocess.Popen[str], str]:
@@ -171,9 +217,15 @@ def main() -> int:
           f"{http['iteration_per_s']:.0f} updates/s over whole iterations (startFLJob + updateModel + getModel "
           f"+ checkpoint)")
     agg = aggregation_part(args.clients, args.repeats)
-    print(f"aggregation per upload: numpy weighted add {agg['numpy_us']:.0f} us; FedAvg.add {agg['fedavg_us']:.0f} us "
-          f"(x{agg['fedavg_ratio']:.2f}); server path verify+decode+checks+FedAvg {agg['server_path_us']:.0f} us "
-          f"(x{agg['server_path_ratio']:.2f})")
+    print(f"aggregation, K={args.clients} LeNet uploads (numpy weighted add, float32, one array: "
+          f"{agg['numpy_us']:.0f} us per upload)")
+    print(f"  {'':44} {'per upload':>12} {'at close':>10}")
+    print(f"  {'before: float64 running sums, arrival order':44} {agg['before_add_us']:9.1f} us "
+          f"{agg['before_close_ms']:7.2f} ms")
+    print(f"  {'after: uploads kept, summed in fl_id order':44} {agg['after_add_us']:9.1f} us "
+          f"{agg['after_close_ms']:7.2f} ms   (held until close: {agg['held_mb']:.1f} MB)")
+    print(f"  server path (verify + decode + checks + the above): before {agg['before_path_us']:.0f} us, "
+          f"after {agg['after_path_us']:.0f} us per upload")
     return 0
 
 
