@@ -1,42 +1,53 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.model.JobContext;
 
+import java.util.Map;
 import java.util.logging.Logger;
 
-/** Evaluate: the accuracy of the new global model on the EVALMODE set, logged and told to the TrainListener. */
+/**
+ * After getModel, holding a training permit (a {@link Next#COMPUTE} step): the global model into
+ * the model file(s), on top of the trained optimizer state, and its accuracy on the EVALMODE set,
+ * logged and told to the TrainListener. Model and data are dropped at the end.
+ */
 final class EvaluateStep {
     private final FLParameter p;
     private final Logger log;
     private final StopSignal stop;
+    private final JobContext context;
     private final JobProgress progress;
 
-    EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobProgress progress) {
+    EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress) {
         this.p = p;
         this.log = log;
         this.stop = stop;
+        this.context = context;
         this.progress = progress;
     }
 
     /** SUCCESS, also without evaluation data; FAILED when stopped. */
-    FLClientStatus run(Client client, int evalSamples) {
-        if (evalSamples <= 0) {
-            log.info("[evaluate] no EVALMODE data in the data map: the new model is not evaluated");
+    FLClientStatus run(FLMessages.Response model) {
+        try (LocalModel m = LocalModel.openTrained(p, context)) {
+            GetModelStep.receive(log, m, model);
+            if (progress.evalSamples <= 0) {
+                log.info("[evaluate] no EVALMODE data in the data map: the new model is not evaluated");
+                return FLClientStatus.SUCCESS;
+            }
+            m.client().initDataSets(Map.of(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE)));
+            float acc = m.client().evalModel();
+            if (stop.isStopped()) {
+                return FLClientStatus.FAILED;
+            }
+            log.info("[evaluate] evaluate acc: " + acc);
+            TrainListener l = p.getTrainListener();
+            if (l != null) {
+                try {
+                    l.onIterationAccuracy(progress.iteration, acc);
+                } catch (RuntimeException e) {
+                    log.warning("the TrainListener failed in onIterationAccuracy (ignored): " + e);
+                }
+            }
             return FLClientStatus.SUCCESS;
         }
-        float acc = client.evalModel();
-        if (stop.isStopped()) {
-            return FLClientStatus.FAILED;
-        }
-        log.info("[evaluate] evaluate acc: " + acc);
-        TrainListener l = p.getTrainListener();
-        if (l != null) {
-            try {
-                l.onIterationAccuracy(progress.iteration, acc);
-            } catch (RuntimeException e) {
-                log.warning("the TrainListener failed in onIterationAccuracy (ignored): " + e);
-            }
-        }
-        return FLClientStatus.SUCCESS;
     }
 }

@@ -20,7 +20,12 @@ import java.util.Collection;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
@@ -31,8 +36,8 @@ import javax.net.ssl.TrustManagerFactory;
 /**
  * HTTP(S) to the FL server for one job, over the JVM's shared HTTP client of its TLS configuration: {@code POST {domainName}/{round}} with a FlatBuffer
  * body. With useElb every request goes to {@code port + random % serverNum}. Exchanges are
- * asynchronous underneath so that {@link SyncFLJob#stopFLJob()} ends a pending request at once,
- * and bounded by {@code timeOut} seconds.
+ * asynchronous ({@link #send} gives a future, cancelled by {@link SyncFLJob#stopFLJob()}), so
+ * that no thread waits for a reply, and bounded by {@code timeOut} seconds.
  */
 final class FLCommunication {
     /** The body of a response and its HTTP status. */
@@ -117,12 +122,26 @@ final class FLCommunication {
      * shared, they are one connection pool. Timeouts are per request, so nothing else of a job's
      * parameters belongs to the client.
      */
+    private static final int HTTP_THREADS = 4;
+    private static final AtomicInteger HTTP_THREAD_IDS = new AtomicInteger();
     private static final Map<String, HttpClient> CLIENTS = new ConcurrentHashMap<>();
+
+    /**
+     * The HTTP clients' executor (their default is an unbounded cached pool, which grew to a
+     * thread per request in flight: 64 threads for 200 waiting clients). Its tasks never block
+     * (bodies are byte arrays; continuations only schedule the next step), so a few threads do.
+     */
+    private static final ExecutorService HTTP_EXECUTOR = Executors.newFixedThreadPool(HTTP_THREADS, r -> {
+        Thread t = new Thread(r, "fl-http-" + HTTP_THREAD_IDS.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+    });
 
     static HttpClient shared(String certPath, String protocol) {
         String key = (certPath == null ? "" : Path.of(certPath).toAbsolutePath().normalize()) + "|" + protocol;
         return CLIENTS.computeIfAbsent(key, k -> {
             HttpClient.Builder b = HttpClient.newBuilder()
+                    .executor(HTTP_EXECUTOR)
                     .version(HttpClient.Version.HTTP_1_1)
                     .followRedirects(HttpClient.Redirect.NEVER);
             if (protocol != null) {
@@ -188,28 +207,39 @@ final class FLCommunication {
     }
 
     /**
-     * Posts {@code body} to the round.
-     *
-     * @throws TlsFailure      the TLS handshake was refused (certificate, protocol): retrying cannot help
-     * @throws IOException      the server is unreachable, timed out or closed the connection
-     * @throws StopSignal.StoppedException stopFLJob was called meanwhile
+     * Starts posting {@code body} to the round; the future is cancelled by a stop. Read its
+     * outcome with {@link #reply}.
      */
-    Reply post(String round, byte[] body) throws IOException, StopSignal.StoppedException {
-        if (stop.isStopped()) {
-            throw new StopSignal.StoppedException();
-        }
+    CompletableFuture<HttpResponse<byte[]>> send(String round, byte[] body) {
         HttpRequest req = HttpRequest.newBuilder(urlOf(round))
                 .timeout(timeout)
                 .header("Content-Type", "application/octet-stream")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
+        return stop.track(http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray()));
+    }
+
+    /**
+     * The reply of a completed {@link #send}.
+     *
+     * @throws TlsFailure      the TLS handshake was refused (certificate, protocol): retrying cannot help
+     * @throws IOException      the server is unreachable, timed out or closed the connection
+     * @throws StopSignal.StoppedException stopFLJob was called meanwhile
+     */
+    Reply reply(String round, CompletableFuture<HttpResponse<byte[]>> sent)
+            throws IOException, StopSignal.StoppedException {
         try {
-            HttpResponse<byte[]> resp = stop.await(http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray()));
+            HttpResponse<byte[]> resp = sent.getNow(null);
+            if (resp == null) {
+                throw new IllegalStateException("reply() before the exchange completed");
+            }
             return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
-        } catch (ExecutionException e) {
+        } catch (CancellationException e) {
+            throw new StopSignal.StoppedException();
+        } catch (CompletionException e) {
             Throwable c = e.getCause();
             if (TlsFailure.isPermanent(c)) {
-                throw new TlsFailure(req.uri(), c);
+                throw new TlsFailure(urlOf(round), c);
             }
             if (c instanceof IOException) {
                 throw (IOException) c;

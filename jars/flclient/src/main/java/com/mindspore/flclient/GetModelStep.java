@@ -1,13 +1,15 @@
 package com.mindspore.flclient;
 
+import java.util.function.Function;
 import java.util.logging.Logger;
 
 import mindspore.schema.ResponseCode;
 
 /**
- * getModel: the global model of an iteration into the local model and its file(s), so that
- * weights and optimizer state carry over to the next round. In a round it waits while the
- * server is not ready; the standalone task ({@link SyncFLJob#getModel()}) does not.
+ * getModel: the global model of an iteration. In a round it waits while the server is not ready
+ * and hands the reply on to {@link EvaluateStep}, which loads the trained model, sets the global
+ * weights and saves them, so that weights and optimizer state carry over to the next round; the
+ * standalone task ({@link SyncFLJob#getModel()}) does not wait.
  */
 final class GetModelStep {
     private final FLParameter p;
@@ -25,62 +27,61 @@ final class GetModelStep {
     }
 
     /**
-     * In a round: SUCCESS when saved; RESTART when out of time, or when the server came back
-     * without this device's upload (a restart: {@link UpdateModelStep#confirmUpload()}); FAILED otherwise.
+     * In a round: {@code received} with the SUCCEED reply; else {@code ended} with RESTART when out
+     * of time, or when the server came back without this device's upload (a restart:
+     * {@link UpdateModelStep#confirmUpload}), FAILED otherwise.
      */
-    FLClientStatus run(LocalModel model) {
-        while (true) {
-            FLMessages.Response r = request(progress.iteration, ServerExchange.NotReady.RETURN_AFTER_OUTAGE);
+    Next run(Function<FLMessages.Response, Next> received, Function<FLClientStatus, Next> ended) {
+        return request(progress.iteration, ServerExchange.NotReady.RETURN_AFTER_OUTAGE, r -> {
             if (r == null) {
-                return FLClientStatus.FAILED;
+                return ended.apply(FLClientStatus.FAILED);
             }
             if (r.retcode == ResponseCode.SucNotReady) { // the first answer after an outage
-                FLClientStatus upload = updateModel.confirmUpload();
-                if (upload != FLClientStatus.SUCCESS) {
-                    return upload;
-                }
-                continue;
+                return updateModel.confirmUpload(s -> s == FLClientStatus.SUCCESS ? run(received, ended) : ended.apply(s));
             }
             if (r.retcode == ResponseCode.OutOfTime) {
                 progress.nextReqTime = r.nextReqTime;
-                return FLClientStatus.RESTART;
+                return ended.apply(FLClientStatus.RESTART);
             }
-            return receive(model, r);
-        }
+            if (r.retcode != ResponseCode.SUCCEED) {
+                log.severe("[getModel] refused: " + r);
+                return ended.apply(FLClientStatus.FAILED);
+            }
+            return received.apply(r);
+        });
     }
 
     /** The standalone task: the model of {@code iteration} (0: the newest), SucNotReady counted as a failure. */
-    FLClientStatus standalone(LocalModel model, int iteration) {
-        FLMessages.Response r = request(iteration, ServerExchange.NotReady.FAIL);
-        if (r == null) {
-            return FLClientStatus.FAILED;
-        }
-        return receive(model, r);
+    Next standalone(int iteration, Function<FLMessages.Response, Next> then) {
+        return request(iteration, ServerExchange.NotReady.FAIL, r -> {
+            if (r != null && r.retcode != ResponseCode.SUCCEED) {
+                log.severe("[getModel] refused: " + r);
+                return then.apply(null);
+            }
+            return then.apply(r);
+        });
     }
 
-    private FLClientStatus receive(LocalModel model, FLMessages.Response r) {
-        if (r.retcode != ResponseCode.SUCCEED) {
-            log.severe("[getModel] refused: " + r);
-            return FLClientStatus.FAILED;
-        }
+    /** Sets the global weights of a SUCCEED reply into {@code model} and saves it to the model file(s). */
+    static void receive(Logger log, LocalModel model, FLMessages.Response r) {
         model.setServerWeights(r.featureMap, "getModel");
         log.info("[getModel] the model of iteration " + r.iteration + " is saved to "
                 + String.join(" and ", model.save()));
-        return FLClientStatus.SUCCESS;
     }
 
-    private FLMessages.Response request(int iteration, ServerExchange.NotReady notReady) {
+    private Next request(int iteration, ServerExchange.NotReady notReady, Function<FLMessages.Response, Next> then) {
         byte[] body = FLMessages.requestGetModel(p.getFlName(), iteration);
-        FLMessages.Response r = server.exchange("getModel", body, FLMessages::parseGetModel, notReady);
-        if (r != null && r.retcode == ResponseCode.SUCCEED) {
-            if (r.featureMap.isEmpty()) {
-                log.severe("[getModel] the reply carries no weights (feature_map is empty)");
-                return null;
+        return server.exchange("getModel", body, FLMessages::parseGetModel, notReady, r -> {
+            if (r != null && r.retcode == ResponseCode.SUCCEED) {
+                if (r.featureMap.isEmpty()) {
+                    log.severe("[getModel] the reply carries no weights (feature_map is empty)");
+                    return then.apply(null);
+                }
+                progress.lastModelIteration = r.iteration;
+                log.info("[getModel] get response from server ok!");
+                log.info("[getModel] model of iteration " + r.iteration + ": " + r.featureMap.size() + " weights");
             }
-            progress.lastModelIteration = r.iteration;
-            log.info("[getModel] get response from server ok!");
-            log.info("[getModel] model of iteration " + r.iteration + ": " + r.featureMap.size() + " weights");
-        }
-        return r;
+            return then.apply(r);
+        });
     }
 }

@@ -1,13 +1,11 @@
 package com.mindspore.flclient;
 
-import java.io.FileOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.logging.Formatter;
@@ -42,22 +40,17 @@ final class JobLog implements AutoCloseable {
         Logger logger = Logger.getAnonymousLogger();
         logger.setUseParentHandlers(false);
         logger.setLevel(Level.ALL);
-        OutputStream out;
-        boolean owned;
-        if (logPath == null) {
-            out = System.err;
-            owned = false;
-        } else {
+        Path file = null;
+        if (logPath != null) {
             try {
-                Path p = Path.of(logPath).toAbsolutePath();
-                Files.createDirectories(p.getParent());
-                out = new FileOutputStream(p.toFile(), true);
-                owned = true;
+                file = Path.of(logPath).toAbsolutePath();
+                Files.createDirectories(file.getParent());
+                Files.write(file, new byte[0], StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot open the client log " + logPath + ": " + e.getMessage(), e);
             }
         }
-        Handler h = new LineHandler(new PrintStream(out, true, StandardCharsets.UTF_8), owned, tag);
+        Handler h = new LineHandler(file, tag);
         h.setLevel(Level.ALL);
         logger.addHandler(h);
         return new JobLog(logger, h);
@@ -73,13 +66,16 @@ final class JobLog implements AutoCloseable {
         handler.close();
     }
 
+    /**
+     * Appends each record to the file (opened and closed per line) or to standard error. No
+     * stream stays open: thousands of clients waiting in one JVM would each hold a descriptor
+     * and some 24 KB of encoder buffers for a log line a minute.
+     */
     private static final class LineHandler extends Handler {
-        private final PrintStream out;
-        private final boolean owned;
+        private final Path file;
 
-        LineHandler(PrintStream out, boolean owned, String tag) {
-            this.out = out;
-            this.owned = owned;
+        LineHandler(Path file, String tag) {
+            this.file = file;
             setFormatter(new Formatter() {
                 @Override
                 public String format(LogRecord r) {
@@ -96,23 +92,30 @@ final class JobLog implements AutoCloseable {
 
         @Override
         public synchronized void publish(LogRecord record) {
-            if (isLoggable(record)) {
-                out.print(getFormatter().format(record));
-                out.flush();
+            if (!isLoggable(record)) {
+                return;
+            }
+            byte[] line = getFormatter().format(record).getBytes(StandardCharsets.UTF_8);
+            if (file == null) {
+                System.err.write(line, 0, line.length);
+                System.err.flush();
+                return;
+            }
+            try {
+                Files.write(file, line, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            } catch (IOException e) {
+                reportError("cannot append to " + file + ": " + e.getMessage(), e, java.util.logging.ErrorManager.WRITE_FAILURE);
             }
         }
 
         @Override
-        public synchronized void flush() {
-            out.flush();
+        public void flush() {
+            // every line is written when it is published
         }
 
         @Override
-        public synchronized void close() {
-            out.flush();
-            if (owned) {
-                out.close();
-            }
+        public void close() {
+            // nothing stays open
         }
     }
 }

@@ -1,10 +1,11 @@
 package com.mindspore.flclient;
 
 import java.util.List;
+import java.util.Map;
 
 /**
- * Where one job stands in the server's plan: written by the startFLJob and getModel steps,
- * read by the other steps and by the {@link RoundLoop} that decides whether to go on.
+ * Where one job stands in the server's plan, and what a waiting client keeps between two
+ * steps: a few numbers and names, never the model or the data (the model file is the state).
  */
 final class JobProgress {
     /** The iteration startFLJob admitted this client to. */
@@ -13,10 +14,20 @@ final class JobProgress {
     int iterations;
     /** Local epochs of the plan. */
     int epochs;
+    /** The plan's mini_batch (0: the server did not say) and learning rate (0: keep the model's). */
+    int planBatch;
+    float planLr;
+    /** Training and evaluation samples, read once when the job starts (data_size of startFLJob). */
+    int dataSize;
+    int evalSamples;
     /** Names of the weights the server sent in startFLJob: exactly these are uploaded. */
     List<String> serverWeightNames = List.of();
+    /** The weights of startFLJob, from admission until training has set them (then dropped). */
+    Map<String, float[]> admittedWeights;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */
     int lastModelIteration;
+    /** Iterations this client took part in (its upload accepted and the model received). */
+    int participated;
 }

@@ -5,15 +5,19 @@ import com.mindspore.flclient.model.JobContext;
 import com.mindspore.flclient.model.Status;
 import com.mindspore.flclient.model.TrainableModel;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The case instance of one round (or one getModel / inference task) with its .ms file loaded:
- * the model side of the steps. It lives as long as the round; closing it drops model and data,
- * so a client between rounds holds none.
+ * The case instance of one compute step (training, getModel + evaluation, a getModel or
+ * inference task) with its .ms file loaded: the model side of the steps. It lives only while
+ * the client holds its training permit; closing it drops model and data, so a client waiting
+ * for the server holds none.
  */
 final class LocalModel implements AutoCloseable {
     private final FLParameter p;
@@ -43,6 +47,39 @@ final class LocalModel implements AutoCloseable {
         } catch (RuntimeException e) {
             c.free();
             throw e;
+        }
+    }
+
+    /**
+     * The file that holds the model trained in this round (weights and optimizer state) from the
+     * upload until getModel: {@code trainModelPath + ".trained"}. Model and data are dropped
+     * while the client waits for the iteration's end; getModel sets the global weights on it
+     * ({@link #openTrained}) so the optimizer state carries over as when the model stayed loaded.
+     */
+    static Path trainedPath(FLParameter p) {
+        return Path.of(p.getTrainModelPath() + ".trained");
+    }
+
+    /** Writes the trained model to {@link #trainedPath}. */
+    void saveTrained() {
+        client.saveModel(trainedPath(p).toString());
+    }
+
+    /** The trained model of this round when there is one, else the model file. */
+    static LocalModel openTrained(FLParameter p, JobContext context) {
+        Path trained = trainedPath(p);
+        return open(p, context, Files.exists(trained) ? trained.toString() : p.getTrainModelPath());
+    }
+
+    /** Forgets the trained model of a round that ended without getModel (or after it saved). */
+    static void dropTrained(FLParameter p) {
+        if (p.getTrainModelPath() == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(trainedPath(p));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + trainedPath(p) + ": " + e.getMessage(), e);
         }
     }
 

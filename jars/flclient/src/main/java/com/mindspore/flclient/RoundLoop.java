@@ -2,23 +2,25 @@ package com.mindspore.flclient;
 
 import com.mindspore.flclient.model.JobContext;
 
-import java.util.EnumMap;
-import java.util.List;
-import java.util.Map;
+import java.util.concurrent.Semaphore;
 import java.util.logging.Logger;
 
 /**
  * The device side of docs/protocol.md for one job: startFLJob → train → updateModel → getModel →
- * evaluate, round after round until the plan's iterations are done. Each step is its own class
- * ({@link StartFLJobStep}, {@link TrainStep}, {@link UpdateModelStep}, {@link GetModelStep},
- * {@link EvaluateStep}) and answers SUCCESS (go on), RESTART (OutOfTime or not selected: wait
- * until {@code next_req_time}, then startFLJob again) or FAILED (the job ends); the server's
- * transient answers are handled below them by {@link ServerExchange}. Every wait ends at once on
- * stopFLJob.
+ * evaluate, round after round until the plan's iterations are done, as a resumable state
+ * machine. Each step ({@link StartFLJobStep}, {@link TrainStep}, {@link UpdateModelStep},
+ * {@link GetModelStep}, {@link EvaluateStep}) returns a {@link Next}: go on, wait until a time,
+ * await an HTTP reply, take a training permit, or done. {@link #runBlocking()} drives it on the
+ * calling thread (r1.6's {@code flJobRun()}); {@link ClientEngine} drives thousands of them on a
+ * few threads. A round ends SUCCESS (go on), RESTART (OutOfTime or not selected: wait until
+ * {@code next_req_time}, then startFLJob again), NOT_SELECTED (the server's job ended while this
+ * client waited) or FAILED (the job ends); the server's transient answers are handled below the
+ * steps by {@link ServerExchange}. A stop ends every wait at once.
  *
- * <p>Model and data are loaded when a round starts and dropped when it ends (or is refused),
- * so a client waiting for its next round holds no tensors ({@link LocalModel}); the model file
- * is saved after getModel so that weights and optimizer state carry over to the next round.
+ * <p>Model and data are loaded only inside the two steps that hold a training permit — training
+ * (through building the upload) and getModel + evaluation — and dropped at their end, so a client
+ * waiting for admission, for its upload's reply or for the iteration's end holds no tensors; the
+ * trained model waits for getModel in a file ({@link LocalModel#trainedPath}).
  */
 final class RoundLoop {
     /** Longest wait for a next_req_time, so that a server with a wrong clock cannot park a client for days. */
@@ -49,54 +51,112 @@ final class RoundLoop {
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm);
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
-        this.train = new TrainStep(p, log, stop);
+        this.train = new TrainStep(p, log, stop, context, progress, startFLJob);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
-        this.evaluate = new EvaluateStep(p, log, stop, progress);
+        this.evaluate = new EvaluateStep(p, log, stop, context, progress);
     }
 
     int lastModelIteration() {
         return progress.lastModelIteration;
     }
 
-    /** The whole job; SUCCESS when the plan's iterations are done. */
-    FLClientStatus runJob() {
-        FLClientStatus status = FLClientStatus.FAILED;
-        while (true) {
-            if (stop.isStopped()) {
-                log.info("the job was stopped: leaving the round loop");
-                status = FLClientStatus.FAILED;
-                break;
+    /** Iterations this client took part in. */
+    int participated() {
+        return progress.participated;
+    }
+
+    StopSignal stopSignal() {
+        return stop;
+    }
+
+    Logger log() {
+        return log;
+    }
+
+    // -- the state machine ------------------------------------------------------------------
+
+    /** The first step of the whole job: read the data sizes (holding a permit), then the first round. */
+    Next.Step firstStep() {
+        return () -> Next.compute(() -> guarded("[startFLJob]", () -> train.probe() ? roundStart()
+                : endRound(FLClientStatus.FAILED)));
+    }
+
+    private Next roundStart() {
+        log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
+        return startFLJob.run(s -> s == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload) : endRound(s));
+    }
+
+    private Next trainAndUpload() {
+        return guarded("round", () -> {
+            byte[] body = train.run();
+            if (body == null) {
+                return endRound(FLClientStatus.FAILED);
             }
-            log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
-            status = oneRound();
-            if (status == FLClientStatus.SUCCESS) {
-                log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");
-                notifyIteration();
-                if (progress.iteration >= progress.iterations) {
-                    break;
-                }
-                continue;
+            return updateModel.run(body, s -> s == FLClientStatus.SUCCESS
+                    ? getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound)
+                    : endRound(s));
+        });
+    }
+
+    private Next evaluate(FLMessages.Response model) {
+        return guarded("round", () -> {
+            FLClientStatus s = evaluate.run(model);
+            if (s == FLClientStatus.SUCCESS) {
+                progress.participated++;
             }
-            if (status == FLClientStatus.RESTART) {
-                notifyIteration();
-                if (waitNextRequestTime()) {
-                    status = FLClientStatus.FAILED;
-                    break;
-                }
-                continue;
-            }
+            return endRound(s);
+        });
+    }
+
+    /** A step whose RuntimeException (a corrupt model, a batch that does not match) ends the round FAILED. */
+    private Next guarded(String where, Next.Step step) {
+        try {
+            return step.run();
+        } catch (RuntimeException e) {
+            log.severe(where + " failed: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");
+            return endRound(FLClientStatus.FAILED);
+        }
+    }
+
+    /** The end of a round: on to the next one, a wait for next_req_time, or the job's end. */
+    private Next endRound(FLClientStatus status) {
+        updateModel.forget();
+        progress.admittedWeights = null;
+        LocalModel.dropTrained(p);
+        if (status == FLClientStatus.SUCCESS) {
+            log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");
+            notifyIteration();
+            return progress.iteration >= progress.iterations ? finish(status) : Next.go(this::roundStart);
+        }
+        if (status == FLClientStatus.RESTART) {
+            notifyIteration();
+            return Next.after(nextRequestWait(), this::roundStart);
+        }
+        if (status != FLClientStatus.NOT_SELECTED) {
             log.info("========== the total response of iteration " + progress.iteration + ": " + status + " ==========");
             notifyIteration();
-            break;
         }
-        log.info("flJobRun finished: " + status + " after iteration " + progress.iteration + " of " + progress.iterations);
+        return finish(status);
+    }
+
+    /** Where a stop lands, whatever the client was doing. */
+    Next stopped() {
+        updateModel.forget();
+        LocalModel.dropTrained(p);
+        log.info("the job was stopped: leaving the round loop");
+        return finish(FLClientStatus.FAILED);
+    }
+
+    private Next finish(FLClientStatus status) {
+        log.info("flJobRun finished: " + status + " after iteration " + progress.iteration + " of " + progress.iterations
+                + " (took part in " + progress.participated + ")");
         try {
             callback.onFlJobFinished(p.getFlName(), progress.iterations, server.lastRetcode());
         } catch (RuntimeException e) {
             log.warning("the result callback failed in onFlJobFinished (ignored): " + e);
         }
-        return status;
+        return Next.done(status);
     }
 
     private void notifyIteration() {
@@ -107,8 +167,7 @@ final class RoundLoop {
         }
     }
 
-    /** @return true when stopped while waiting */
-    private boolean waitNextRequestTime() {
+    private long nextRequestWait() {
         String nextReqTime = progress.nextReqTime;
         long wait;
         try {
@@ -123,66 +182,83 @@ final class RoundLoop {
         }
         wait = Math.max(wait, MIN_NEXT_REQ_WAIT_MS);
         log.info("out of time: waiting " + wait + " ms (until next_req_time " + nextReqTime + ") before startFLJob again");
-        return stop.sleep(wait);
+        return wait;
     }
 
-    /** One round, the steps in the protocol's order; model and data only live inside it. */
-    private FLClientStatus oneRound() {
-        try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
-            Map<RunType, List<String>> files = new EnumMap<>(RunType.class);
-            files.put(RunType.TRAINMODE, p.getDataMap().get(RunType.TRAINMODE));
-            if (p.getDataMap().containsKey(RunType.EVALMODE)) {
-                files.put(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE));
-            }
-            Map<RunType, Integer> sizes = model.client().initDataSets(files);
-            int dataSize = sizes.getOrDefault(RunType.TRAINMODE, 0);
-            if (dataSize <= 0) {
-                log.severe("[startFLJob] no training sample: the case read 0 samples from " + files.get(RunType.TRAINMODE));
-                return FLClientStatus.FAILED;
-            }
-            logPadding(dataSize, model.batchSize());
+    // -- the blocking driver ------------------------------------------------------------------
 
-            FLClientStatus s = startFLJob.run(model, dataSize);
-            if (s != FLClientStatus.SUCCESS) {
-                return s;
-            }
-            s = train.run(model.client(), progress.epochs);
-            if (s != FLClientStatus.SUCCESS) {
-                return s;
-            }
-            s = updateModel.run(model, dataSize);
-            if (s != FLClientStatus.SUCCESS) {
-                return s;
-            }
-            s = getModel.run(model);
-            if (s != FLClientStatus.SUCCESS) {
-                return s;
-            }
-            return evaluate.run(model.client(), sizes.getOrDefault(RunType.EVALMODE, 0));
-        } catch (RuntimeException e) {
-            log.severe("round failed: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");
-            return FLClientStatus.FAILED;
-        }
-    }
-
-    private void logPadding(int samples, int batch) {
-        int pad = (batch - samples % batch) % batch;
-        if (pad > 0) {
-            log.info("train data: " + samples + " samples in batches of " + batch + "; the last batch is completed with "
-                    + pad + " repeated samples (loss and accuracy count each real sample once; the repeats weigh "
-                    + "twice in that one step's gradient)");
-        }
+    /** The whole job on the calling thread; SUCCESS when the plan's iterations are done. */
+    FLClientStatus runBlocking() {
+        return drive(firstStep());
     }
 
     /** Standalone getModel: the latest global model into the model file(s). */
     FLClientStatus downloadModel(int iteration) {
         String path = p.getTrainModelPath() != null ? p.getTrainModelPath() : p.getInferModelPath();
-        try (LocalModel model = LocalModel.open(p, context, path)) {
-            return getModel.standalone(model, iteration);
-        } catch (RuntimeException e) {
-            log.severe("[getModel] failed: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");
-            return FLClientStatus.FAILED;
+        FLClientStatus[] result = {FLClientStatus.FAILED};
+        drive(() -> getModel.standalone(iteration, r -> {
+            if (r == null) {
+                return Next.done(FLClientStatus.FAILED);
+            }
+            return Next.compute(() -> {
+                try (LocalModel model = LocalModel.open(p, context, path)) {
+                    GetModelStep.receive(log, model, r);
+                    result[0] = FLClientStatus.SUCCESS;
+                } catch (RuntimeException e) {
+                    log.severe("[getModel] failed: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");
+                }
+                return Next.done(result[0]);
+            });
+        }), false);
+        return result[0];
+    }
+
+    private FLClientStatus drive(Next.Step first) {
+        return drive(first, true);
+    }
+
+    /**
+     * Runs the machine on this thread: sleeps on the stop latch, waits for HTTP futures (a stop
+     * cancels them) and takes the FLParameter's training permit, if any, around compute steps.
+     */
+    private FLClientStatus drive(Next.Step first, boolean wholeJob) {
+        Next n = Next.go(first);
+        Semaphore permits = p.getTrainingPermits();
+        while (n.kind != Next.Kind.DONE) {
+            if (stop.isStopped()) {
+                if (!wholeJob) {
+                    return FLClientStatus.FAILED;
+                }
+                n = stopped();
+                continue;
+            }
+            switch (n.kind) {
+                case AFTER:
+                    stop.sleep(n.delayMs);
+                    n = Next.go(n.step);
+                    break;
+                case AWAIT:
+                    stop.awaitCompletion(n.future);
+                    n = Next.go(n.step);
+                    break;
+                case COMPUTE:
+                    if (permits != null && !TrainStep.acquire(permits, stop)) {
+                        break; // stopped
+                    }
+                    try {
+                        n = n.step.run();
+                    } finally {
+                        if (permits != null) {
+                            permits.release();
+                        }
+                    }
+                    break;
+                default:
+                    n = n.step.run();
+                    break;
+            }
         }
+        return n.status;
     }
 
     /** r1.6's default result callback: logs. */

@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
 import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 import java.util.logging.Logger;
 
@@ -12,7 +14,7 @@ import mindspore.schema.ResponseCode;
  * unreachable server are failures, retried after the waits of {@link RetryPolicy} (exponential
  * backoff with jitter) until the streak exceeds {@code retryTimeout} (or {@code maxRetries}, when
  * set). A refused TLS handshake is not retried. A reply the round must decide on (SUCCEED,
- * OutOfTime, RequestError, ...) is returned.
+ * OutOfTime, RequestError, ...) is handed to the caller's continuation.
  */
 final class ServerExchange {
     /** What a SucNotReady reply means to the caller. */
@@ -62,60 +64,94 @@ final class ServerExchange {
     }
 
     /**
-     * Posts {@code body} to the round until the server answers with something other than "wait".
+     * Posts {@code body} to the round until the server answers with something other than "wait",
+     * then continues with {@code then}: the reply, or null when the job must end (stopped, out of
+     * retries, TLS refused). Waits and pending requests are transitions ({@link Next}), so no
+     * thread is held while the server is away or busy.
      *
-     * @return the reply, or null when the job must end (stopped, out of retries, TLS refused)
+     * @param finishedIsDecisive whether the plain-text "finished" ends the exchange (it is given to
+     *                           {@code then}, kind FINISHED) instead of counting as a failure
      */
-    FLMessages.Response exchange(String round, byte[] body,
-                                 Function<FLCommunication.Reply, FLMessages.Response> parse, NotReady notReady) {
-        boolean outage = false;
+    Next exchange(String round, byte[] body, Function<FLCommunication.Reply, FLMessages.Response> parse,
+                  NotReady notReady, boolean finishedIsDecisive, Function<FLMessages.Response, Next> then) {
         reconnected = false;
-        while (true) {
+        return new Attempts(round, body, parse, notReady, finishedIsDecisive, then).attempt();
+    }
+
+    Next exchange(String round, byte[] body, Function<FLCommunication.Reply, FLMessages.Response> parse,
+                  NotReady notReady, Function<FLMessages.Response, Next> then) {
+        return exchange(round, body, parse, notReady, false, then);
+    }
+
+    /** The attempts of one exchange: the state that the old blocking loop kept in local variables. */
+    private final class Attempts {
+        private final String round;
+        private final byte[] body;
+        private final Function<FLCommunication.Reply, FLMessages.Response> parse;
+        private final NotReady notReady;
+        private final boolean finishedIsDecisive;
+        private final Function<FLMessages.Response, Next> then;
+        private boolean outage;
+
+        Attempts(String round, byte[] body, Function<FLCommunication.Reply, FLMessages.Response> parse,
+                 NotReady notReady, boolean finishedIsDecisive, Function<FLMessages.Response, Next> then) {
+            this.round = round;
+            this.body = body;
+            this.parse = parse;
+            this.notReady = notReady;
+            this.finishedIsDecisive = finishedIsDecisive;
+            this.then = then;
+        }
+
+        Next attempt() {
             if (stop.isStopped()) {
-                return null;
+                return then.apply(null);
             }
+            CompletableFuture<HttpResponse<byte[]>> sent = comm.send(round, body);
+            return Next.await(sent, () -> answer(sent));
+        }
+
+        private Next answer(CompletableFuture<HttpResponse<byte[]>> sent) {
             String problem;
             try {
-                FLMessages.Response r = parse.apply(comm.post(round, body));
+                FLMessages.Response r = parse.apply(comm.reply(round, sent));
                 if (r.kind == FLMessages.Kind.REPLY) {
                     lastRetcode = r.retcode;
                 }
                 if (r.kind == FLMessages.Kind.SAFEMODE) {
                     log.info("[" + round + "] the cluster is in safemode: asking again in " + p.getSleepTime() + " ms");
                     endStreak(round);
-                    if (stop.sleep(p.getSleepTime())) {
-                        return null;
-                    }
-                    continue;
+                    return Next.after(p.getSleepTime(), this::attempt);
+                }
+                if (r.kind == FLMessages.Kind.FINISHED && finishedIsDecisive) {
+                    endStreak(round);
+                    return then.apply(r);
                 }
                 if (r.kind == FLMessages.Kind.REPLY && r.retcode == ResponseCode.SucNotReady
                         && notReady != NotReady.FAIL) {
                     endStreak(round);
                     if (outage && notReady == NotReady.RETURN_AFTER_OUTAGE) {
-                        return r;
+                        return then.apply(r);
                     }
                     log.info("[" + round + "] not ready yet (" + r + "): asking again in " + p.getSleepTime() + " ms");
-                    if (stop.sleep(p.getSleepTime())) {
-                        return null;
-                    }
-                    continue;
+                    return Next.after(p.getSleepTime(), this::attempt);
                 }
                 if (r.kind == FLMessages.Kind.REPLY && r.retcode != ResponseCode.SystemError
                         && r.retcode != ResponseCode.SucNotReady) {
                     endStreak(round);
-                    return r;
+                    return then.apply(r);
                 }
                 problem = r.kind == FLMessages.Kind.FINISHED
                         ? "the server's training job is disabled or finished"
                         : r.kind == FLMessages.Kind.REPLY ? "server answered " + r : "unreadable reply: " + r;
             } catch (FLCommunication.TlsFailure e) {
                 log.severe("[" + round + "] " + e.getMessage() + "; not retried, the job ends");
-                return null;
+                return then.apply(null);
             } catch (IOException e) {
                 problem = "server " + comm.urlOf(round) + " unreachable: " + e;
                 outage = true;
             } catch (StopSignal.StoppedException e) {
-                return null;
+                return then.apply(null);
             }
             long now = System.nanoTime();
             if (failures++ == 0) {
@@ -125,14 +161,12 @@ final class ServerExchange {
             String giveUp = retry.giveUp(failures, elapsedMs);
             if (giveUp != null) {
                 log.severe("[" + round + "] " + problem + "; " + giveUp);
-                return null;
+                return then.apply(null);
             }
             long wait = Math.min(retry.delayMs(failures), retry.timeoutMs() - elapsedMs);
             log.warning("[" + round + "] " + problem + "; attempt " + failures + " failed, retrying in " + wait
                     + " ms (" + retry.bounds() + ")");
-            if (stop.sleep(wait)) {
-                return null;
-            }
+            return Next.after(wait, this::attempt);
         }
     }
 

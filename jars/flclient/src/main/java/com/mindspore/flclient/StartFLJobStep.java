@@ -3,14 +3,16 @@ package com.mindspore.flclient;
 import com.mindspore.flclient.model.JobContext;
 
 import java.util.ArrayList;
+import java.util.function.Function;
 import java.util.logging.Logger;
 
 import mindspore.schema.ResponseCode;
 
 /**
  * startFLJob: asks to join the current iteration with the number of training samples; once
- * admitted, takes the plan (iterations, epochs, learning rate), checks that it can be followed
- * (no secure aggregation, the model's batch) and sets the received weights.
+ * admitted, takes the plan (iterations, epochs, learning rate) and the weights, and checks that
+ * the plan can be followed (no secure aggregation). Model and data are not loaded here: an
+ * admitted client loads them when it gets its training permit ({@link TrainStep}).
  */
 final class StartFLJobStep {
     private final FLParameter p;
@@ -27,14 +29,26 @@ final class StartFLJobStep {
         this.progress = progress;
     }
 
-    /** SUCCESS when admitted and set up; RESTART when to come back at next_req_time; FAILED otherwise. */
-    FLClientStatus run(LocalModel model, int dataSize) {
-        byte[] body = FLMessages.requestFLJob(p.getFlName(), p.getClientID(), progress.iteration, dataSize);
-        log.info("[startFLJob] request startFLJob with data_size " + dataSize);
-        FLMessages.Response r = server.exchange("startFLJob", body, FLMessages::parseStartFLJob,
-                ServerExchange.NotReady.WAIT);
+    /**
+     * Then SUCCESS when admitted; RESTART when to come back at next_req_time; NOT_SELECTED when the
+     * server's job ended while this client waited; FAILED otherwise.
+     */
+    Next run(Function<FLClientStatus, Next> then) {
+        byte[] body = FLMessages.requestFLJob(p.getFlName(), p.getClientID(), progress.iteration, progress.dataSize);
+        log.info("[startFLJob] request startFLJob with data_size " + progress.dataSize);
+        return server.exchange("startFLJob", body, FLMessages::parseStartFLJob, ServerExchange.NotReady.WAIT,
+                true, r -> then.apply(decide(r)));
+    }
+
+    private FLClientStatus decide(FLMessages.Response r) {
         if (r == null) {
             return FLClientStatus.FAILED;
+        }
+        if (r.kind == FLMessages.Kind.FINISHED) {
+            // the job ended without this client: not a failure of the device (retrying cannot admit it)
+            log.info("[startFLJob] the server's job is finished: this client is not selected any more (it took part in "
+                    + progress.participated + " iteration(s))");
+            return FLClientStatus.NOT_SELECTED;
         }
         if (r.retcode == ResponseCode.OutOfTime || r.retcode == ResponseCode.NotSelected
                 || (r.retcode == ResponseCode.SUCCEED && !r.isSelected)) {
@@ -65,17 +79,25 @@ final class StartFLJobStep {
                     + ", which this client does not implement; start the server with encrypt_type NOT_ENCRYPT");
             return FLClientStatus.FAILED;
         }
-        if (r.plan.miniBatch > 0) {
-            // mini_batch 0: the server did not say
-            model.requireBatch("the server's client_batch_size", r.plan.miniBatch,
-                    "start the server with client_batch_size");
-        }
-        model.setServerWeights(r.featureMap, "startFLJob");
+        progress.planBatch = r.plan.miniBatch;
+        progress.planLr = r.plan.lr;
+        progress.admittedWeights = r.featureMap;
         progress.serverWeightNames = new ArrayList<>(r.featureMap.keySet());
-        if (r.plan.lr > 0) {
-            model.setLearningRate(r.plan.lr);
-        }
         progress.epochs = r.plan.epochs;
         return FLClientStatus.SUCCESS;
+    }
+
+    /** Sets what admission brought into the freshly loaded model (on the trainer, before training). */
+    void apply(LocalModel model) {
+        if (progress.planBatch > 0) {
+            // mini_batch 0: the server did not say
+            model.requireBatch("the server's client_batch_size", progress.planBatch,
+                    "start the server with client_batch_size");
+        }
+        model.setServerWeights(progress.admittedWeights, "startFLJob");
+        progress.admittedWeights = null;
+        if (progress.planLr > 0) {
+            model.setLearningRate(progress.planLr);
+        }
     }
 }

@@ -27,11 +27,46 @@ final class StopSignal {
     private final CountDownLatch latch = new CountDownLatch(1);
     private final Set<CompletableFuture<?>> inFlight = ConcurrentHashMap.newKeySet();
 
+    private volatile Runnable onStop;
+
     void stop() {
         latch.countDown();
         for (CompletableFuture<?> f : inFlight) {
             f.cancel(true);
         }
+        Runnable hook = onStop;
+        if (hook != null) {
+            hook.run();
+        }
+    }
+
+    /** Run {@code hook} when the job is stopped (the engine wakes a parked client with it). */
+    void onStop(Runnable hook) {
+        this.onStop = hook;
+    }
+
+    /** Cancels {@code f} when the job is stopped (at once if it already is); forgets it when it completes. */
+    <T> CompletableFuture<T> track(CompletableFuture<T> f) {
+        inFlight.add(f);
+        f.whenComplete((r, e) -> inFlight.remove(f));
+        if (isStopped()) {
+            f.cancel(true);
+        }
+        return f;
+    }
+
+    /** Waits until {@code f} has completed in any way (a stop cancels tracked futures); true when stopped. */
+    boolean awaitCompletion(CompletableFuture<?> f) {
+        try {
+            f.get();
+        } catch (CancellationException | ExecutionException e) {
+            // the step that reads f sees the outcome
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            f.cancel(true);
+            return true;
+        }
+        return isStopped();
     }
 
     boolean isStopped() {

@@ -23,6 +23,8 @@ public class SyncFLJob implements Runnable {
     private volatile StopSignal stop = new StopSignal();
     private volatile FLClientStatus status;
     private volatile int lastModelIteration;
+    private volatile int participated;
+    private volatile JobLog openLog;
 
     /** A job on the r1.6 singleton {@link FLParameter#getInstance()}. */
     public SyncFLJob() {
@@ -45,28 +47,53 @@ public class SyncFLJob implements Runnable {
     }
 
     /**
-     * Runs the round loop until the plan's iterations are done (SUCCESS), or the job is stopped
-     * or fails (FAILED; the log says why).
+     * Runs the round loop until the plan's iterations are done (SUCCESS), the server's job ends
+     * while this client waits to be admitted (NOT_SELECTED), or the job is stopped or fails
+     * (FAILED; the log says why).
      *
      * @throws IllegalArgumentException when a parameter is missing or wrong (the message names it)
      */
     public FLClientStatus flJobRun() {
+        RoundLoop loop = begin();
+        FLClientStatus s = FLClientStatus.FAILED;
+        try {
+            s = loop.runBlocking();
+            return s;
+        } finally {
+            end(loop, s);
+        }
+    }
+
+    /** Opens the log and builds the round loop of a run (here or on a {@link ClientEngine}). */
+    RoundLoop begin() {
         parameter.validate();
         ClientFactory.find(parameter.getFlName());
         StopSignal signal = stop;
-        try (JobLog jl = JobLog.open(parameter.getLogPath(), parameter.getClientID())) {
-            Logger log = jl.logger();
-            log.info("start flJobRun: server " + parameter.getDomainName() + (parameter.isUseElb()
-                    ? " (ELB over " + parameter.getServerNum() + " ports)" : "") + ", model " + parameter.getTrainModelPath()
-                    + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindMode());
-            RoundLoop loop = new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal));
-            FLClientStatus s = loop.runJob();
-            lastModelIteration = Math.max(lastModelIteration, loop.lastModelIteration());
-            status = s;
-            return s;
-        } finally {
-            stop = new StopSignal();
+        JobLog jl = JobLog.open(parameter.getLogPath(), parameter.getClientID());
+        Logger log = jl.logger();
+        log.info("start flJobRun: server " + parameter.getDomainName() + (parameter.isUseElb()
+                ? " (ELB over " + parameter.getServerNum() + " ports)" : "") + ", model " + parameter.getTrainModelPath()
+                + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindMode());
+        openLog = jl;
+        return new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal));
+    }
+
+    /** The end of a run: its result kept, its log closed, a fresh stop signal for the next run. */
+    void end(RoundLoop loop, FLClientStatus s) {
+        lastModelIteration = Math.max(lastModelIteration, loop.lastModelIteration());
+        participated = loop.participated();
+        status = s;
+        JobLog jl = openLog;
+        openLog = null;
+        stop = new StopSignal();
+        if (jl != null) {
+            jl.close();
         }
+    }
+
+    /** Iterations the last (or current) run took part in: its upload accepted and the model received. */
+    public int getParticipatedIterations() {
+        return participated;
     }
 
     /** Labels of the INFERMODE data of the data map, predicted with inferModelPath (or trainModelPath). */

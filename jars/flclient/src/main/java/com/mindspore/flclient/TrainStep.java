@@ -1,58 +1,103 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.model.JobContext;
 import com.mindspore.flclient.model.Status;
 
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
- * Local training: the plan's epochs over the training set, holding a training permit (when
- * FLParameter.trainingPermits is given) only while it runs.
+ * Local training, run while the client holds a training permit (a {@link Next#COMPUTE} step):
+ * loads model and training data, sets what startFLJob brought, trains the plan's epochs, and
+ * turns the trained weights × data_size into the updateModel body. The trained model (weights
+ * and optimizer state) goes to {@link LocalModel#trainedPath} for getModel; model and data are
+ * dropped before the upload is sent, so nothing but that body outlives the permit.
  */
 final class TrainStep {
     private final FLParameter p;
     private final Logger log;
     private final StopSignal stop;
+    private final JobContext context;
+    private final JobProgress progress;
+    private final StartFLJobStep startFLJob;
 
-    TrainStep(FLParameter p, Logger log, StopSignal stop) {
+    TrainStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
+              StartFLJobStep startFLJob) {
         this.p = p;
         this.log = log;
         this.stop = stop;
+        this.context = context;
+        this.progress = progress;
+        this.startFLJob = startFLJob;
     }
 
-    /** SUCCESS when trained; FAILED when stopped or training failed. */
-    FLClientStatus run(Client client, int epochs) {
-        if (epochs <= 0) {
-            log.severe("[train] the plan asks for " + epochs + " epochs");
-            return FLClientStatus.FAILED;
+    /** The updateModel body, or null when training failed or was stopped (the log says why). */
+    byte[] run() {
+        if (progress.epochs <= 0) {
+            log.severe("[train] the plan asks for " + progress.epochs + " epochs");
+            return null;
         }
-        Semaphore permits = p.getTrainingPermits();
-        if (permits != null && !acquire(permits)) {
-            return FLClientStatus.FAILED;
-        }
-        Status st;
-        try {
-            st = client.trainModel(epochs);
-        } finally {
-            if (permits != null) {
-                permits.release();
+        try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
+            model.client().initDataSets(Map.of(RunType.TRAINMODE, p.getDataMap().get(RunType.TRAINMODE)));
+            startFLJob.apply(model);
+            Status st = model.client().trainModel(progress.epochs);
+            if (st == Status.STOPPED || stop.isStopped()) {
+                return null;
             }
+            if (st != Status.SUCCESS) {
+                log.severe("[train] local training failed: " + st);
+                return null;
+            }
+            log.info("[train] train succeed");
+            Map<String, float[]> upload = new LinkedHashMap<>();
+            for (String name : progress.serverWeightNames) {
+                float[] w = model.weight(name);
+                for (int i = 0; i < w.length; i++) {
+                    w[i] *= progress.dataSize;
+                }
+                upload.put(name, w);
+            }
+            model.saveTrained();
+            log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload");
+            return FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
         }
-        if (st == Status.STOPPED) {
-            return FLClientStatus.FAILED;
-        }
-        if (st != Status.SUCCESS) {
-            log.severe("[train] local training failed: " + st);
-            return FLClientStatus.FAILED;
-        }
-        log.info("[train] train succeed");
-        return FLClientStatus.SUCCESS;
     }
 
-    /** Waits for a training permit; false when stopped first. */
-    private boolean acquire(Semaphore permits) {
+    /** Reads the number of training and evaluation samples once (model loaded for the batch check, then dropped). */
+    boolean probe() {
+        Map<RunType, List<String>> files = new java.util.EnumMap<>(RunType.class);
+        files.put(RunType.TRAINMODE, p.getDataMap().get(RunType.TRAINMODE));
+        if (p.getDataMap().containsKey(RunType.EVALMODE)) {
+            files.put(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE));
+        }
+        try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
+            Map<RunType, Integer> sizes = model.client().initDataSets(files);
+            progress.dataSize = sizes.getOrDefault(RunType.TRAINMODE, 0);
+            progress.evalSamples = sizes.getOrDefault(RunType.EVALMODE, 0);
+            if (progress.dataSize <= 0) {
+                log.severe("[startFLJob] no training sample: the case read 0 samples from " + files.get(RunType.TRAINMODE));
+                return false;
+            }
+            int batch = model.batchSize();
+            int pad = (batch - progress.dataSize % batch) % batch;
+            if (pad > 0) {
+                log.info("train data: " + progress.dataSize + " samples in batches of " + batch
+                        + "; the last batch is completed with " + pad + " repeated samples (loss and accuracy count "
+                        + "each real sample once; the repeats weigh twice in that one step's gradient)");
+            }
+            return true;
+        }
+    }
+
+    /**
+     * Waits for a training permit (the blocking driver; the engine's trainer threads are its
+     * permits); false when stopped first.
+     */
+    static boolean acquire(Semaphore permits, StopSignal stop) {
         try {
             while (!stop.isStopped()) {
                 if (permits.tryAcquire(100, TimeUnit.MILLISECONDS)) {

@@ -1,14 +1,15 @@
 package com.mindspore.flclient;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.function.Function;
 import java.util.logging.Logger;
 
 import mindspore.schema.ResponseCode;
 
 /**
  * updateModel: uploads every weight the server sent in startFLJob, trained and multiplied by
- * data_size (the server divides the sum by the total data_size: FedAvg).
+ * data_size (the server divides the sum by the total data_size: FedAvg; the body is made by
+ * {@link TrainStep}). The accepted body is kept until getModel ends the round, to confirm it
+ * after an outage.
  */
 final class UpdateModelStep {
     private final FLParameter p;
@@ -25,38 +26,31 @@ final class UpdateModelStep {
         this.progress = progress;
     }
 
-    /** SUCCESS when accepted; RESTART when out of time (come back at next_req_time); FAILED otherwise. */
-    FLClientStatus run(LocalModel model, int dataSize) {
-        Map<String, float[]> upload = new LinkedHashMap<>();
-        for (String name : progress.serverWeightNames) {
-            float[] w = model.weight(name);
-            for (int i = 0; i < w.length; i++) {
-                w[i] *= dataSize;
-            }
-            upload.put(name, w);
-        }
-        byte[] body = FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
+    /** Then SUCCESS when accepted; RESTART when out of time (come back at next_req_time); FAILED otherwise. */
+    Next run(byte[] body, Function<FLClientStatus, Next> then) {
         lastUpload = null;
-        FLMessages.Response r = server.exchange("updateModel", body, FLMessages::parseUpdateModel,
-                ServerExchange.NotReady.WAIT);
-        if (r == null) {
-            return FLClientStatus.FAILED;
-        }
-        if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
-            return rejoin("the server was unreachable during this upload and refuses it now (" + r + "; restarted?)");
-        }
-        if (r.retcode == ResponseCode.OutOfTime) {
-            progress.nextReqTime = r.nextReqTime;
-            log.info("[updateModel] out of time (" + r + "): come back at next_req_time " + r.nextReqTime);
-            return FLClientStatus.RESTART;
-        }
-        if (r.retcode != ResponseCode.SUCCEED) {
-            log.severe("[updateModel] refused: " + r);
-            return FLClientStatus.FAILED;
-        }
-        lastUpload = body;
-        log.info("[updateModel] updateModel succeed: " + upload.size() + " weights x data_size " + dataSize);
-        return FLClientStatus.SUCCESS;
+        return server.exchange("updateModel", body, FLMessages::parseUpdateModel, ServerExchange.NotReady.WAIT, r -> {
+            if (r == null) {
+                return then.apply(FLClientStatus.FAILED);
+            }
+            if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
+                return then.apply(rejoin("the server was unreachable during this upload and refuses it now (" + r
+                        + "; restarted?)"));
+            }
+            if (r.retcode == ResponseCode.OutOfTime) {
+                progress.nextReqTime = r.nextReqTime;
+                log.info("[updateModel] out of time (" + r + "): come back at next_req_time " + r.nextReqTime);
+                return then.apply(FLClientStatus.RESTART);
+            }
+            if (r.retcode != ResponseCode.SUCCEED) {
+                log.severe("[updateModel] refused: " + r);
+                return then.apply(FLClientStatus.FAILED);
+            }
+            lastUpload = body;
+            log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
+                    + progress.dataSize);
+            return then.apply(FLClientStatus.SUCCESS);
+        });
     }
 
     /**
@@ -78,24 +72,29 @@ final class UpdateModelStep {
      * duplicate (RequestError) and one that takes it answers SUCCEED: either way the device goes
      * on waiting for the model (SUCCESS).
      */
-    FLClientStatus confirmUpload() {
+    Next confirmUpload(Function<FLClientStatus, Next> then) {
         if (lastUpload == null) {
-            return FLClientStatus.SUCCESS;
+            return then.apply(FLClientStatus.SUCCESS);
         }
         log.info("[updateModel] the server was unreachable while this device waited for the model of iteration "
                 + progress.iteration + ": sending its upload again to learn whether the server still holds it");
-        FLMessages.Response r = server.exchange("updateModel", lastUpload, FLMessages::parseUpdateModel,
-                ServerExchange.NotReady.WAIT);
-        if (r == null) {
-            return FLClientStatus.FAILED;
-        }
-        if (r.retcode == ResponseCode.OutOfTime) {
-            lastUpload = null;
-            return rejoin("the server no longer holds this device's upload of iteration " + progress.iteration
-                    + " (" + r + "; restarted?)");
-        }
-        log.info("[updateModel] the server still holds this device's upload of iteration " + progress.iteration
-                + " (" + r + "): waiting for the model");
-        return FLClientStatus.SUCCESS;
+        return server.exchange("updateModel", lastUpload, FLMessages::parseUpdateModel, ServerExchange.NotReady.WAIT, r -> {
+            if (r == null) {
+                return then.apply(FLClientStatus.FAILED);
+            }
+            if (r.retcode == ResponseCode.OutOfTime) {
+                lastUpload = null;
+                return then.apply(rejoin("the server no longer holds this device's upload of iteration "
+                        + progress.iteration + " (" + r + "; restarted?)"));
+            }
+            log.info("[updateModel] the server still holds this device's upload of iteration " + progress.iteration
+                    + " (" + r + "): waiting for the model");
+            return then.apply(FLClientStatus.SUCCESS);
+        });
+    }
+
+    /** Forgets the upload (the round is over). */
+    void forget() {
+        lastUpload = null;
     }
 }

@@ -206,12 +206,35 @@ class RoundLoopTest {
     }
 
     @Test
-    void finishedServerEndsTheJobAfterMaxRetries() throws Exception {
+    void aFinishedServerEndsTheJobNotSelectedAtOnce() throws Exception {
         server.on("startFLJob", r -> FakeServer.Answer.text("The server's training job is disabled or finished."));
         FLParameter p = fx.parameter(server.url());
         p.setMaxRetries(2);
+        assertEquals(FLClientStatus.NOT_SELECTED, new SyncFLJob(p).flJobRun());
+        assertEquals(1, server.requests("startFLJob").size());
+        assertTrue(fx.logText().contains("the server's job is finished: this client is not selected any more (it took "
+                + "part in 0 iteration(s))"), fx.logText());
+    }
+
+    @Test
+    void aClientNotAdmittedUntilTheJobEndsIsNotSelectedNotFailed() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        server.on("startFLJob", r -> calls.incrementAndGet() == 1
+                ? FakeServer.Answer.buffer(Replies.startCode(ResponseCode.OutOfTime,
+                        Long.toString(System.currentTimeMillis() + 100)))
+                : FakeServer.Answer.text("The server's training job is disabled or finished."));
+        assertEquals(FLClientStatus.NOT_SELECTED, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertEquals(2, server.requests("startFLJob").size());
+    }
+
+    @Test
+    void aFinishedServerDuringUploadIsStillAFailureRetried() throws Exception {
+        Fixture.serveHappily(server, 2, 1);
+        server.on("updateModel", r -> FakeServer.Answer.text("The server's training job is disabled or finished."));
+        FLParameter p = fx.parameter(server.url());
+        p.setMaxRetries(2);
         assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).flJobRun());
-        assertEquals(3, server.requests("startFLJob").size());
+        assertEquals(3, server.requests("updateModel").size());
         assertTrue(fx.logText().contains("giving up after 3 failed attempts"), fx.logText());
     }
 

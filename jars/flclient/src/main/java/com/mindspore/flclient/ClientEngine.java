@@ -1,0 +1,232 @@
+package com.mindspore.flclient;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Runs the round loops of many {@link SyncFLJob}s on a few threads: a small scheduled pool for
+ * the protocol (requests, replies, waits) and {@code trainers} threads for the steps that load a
+ * model and train or evaluate — the trainer threads are the training permits. A client waiting
+ * for admission, for {@code next_req_time}, for a reply or for the iteration's end is a parked
+ * continuation (a timer or a future's callback), not a thread: thousands of registered clients
+ * cost their parameters and a few objects each.
+ *
+ * <p>The same state machine runs on the calling thread in {@link SyncFLJob#flJobRun()}; the
+ * steps, log lines, callbacks and results are the same. {@link SyncFLJob#stopFLJob()} wakes a
+ * parked client at once; callbacks and listeners run on the engine's threads.
+ */
+public final class ClientEngine implements AutoCloseable {
+    /** Threads for the protocol side: parsing replies and building requests is all they do. */
+    static final int CONTROL_THREADS = 2;
+
+    private final ScheduledThreadPoolExecutor control;
+    private final ExecutorService trainers;
+    private final Set<Run> running = ConcurrentHashMap.newKeySet();
+
+    /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
+    public ClientEngine(int trainers) {
+        if (trainers < 1) {
+            throw new IllegalArgumentException("ClientEngine trainers = " + trainers + ": need at least 1");
+        }
+        this.control = new ScheduledThreadPoolExecutor(CONTROL_THREADS, daemons("fl-engine-control-"));
+        this.control.setRemoveOnCancelPolicy(true);
+        // FIFO: clients take turns in the order they became ready to train, as the fair semaphore did
+        this.trainers = new ThreadPoolExecutor(trainers, trainers, 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), daemons("fl-engine-trainer-"));
+    }
+
+    private static ThreadFactory daemons(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /**
+     * Starts {@code job}'s round loop (flJobRun) on the engine and returns at once.
+     *
+     * @throws IllegalArgumentException when a parameter is missing or wrong (as flJobRun)
+     */
+    public Run submit(SyncFLJob job) {
+        RoundLoop loop = job.begin();
+        Run run = new Run(job, loop);
+        running.add(run);
+        loop.stopSignal().onStop(run::wakeForStop);
+        control.execute(() -> run.advance(Next.go(loop.firstStep())));
+        return run;
+    }
+
+    /**
+     * Submits every job (one call from Python for thousands of clients) and returns a started
+     * daemon thread that ends when all of them have ended, to be joined in slices.
+     */
+    public Thread submitAll(List<SyncFLJob> jobs) {
+        List<CompletableFuture<FLClientStatus>> all = new ArrayList<>(jobs.size());
+        for (SyncFLJob job : jobs) {
+            all.add(submit(job).result);
+        }
+        CompletableFuture<Void> done = CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0]));
+        Thread waiter = new Thread(() -> {
+            try {
+                done.join();
+            } catch (RuntimeException e) {
+                // each Run keeps its own outcome
+            }
+        }, "fl-engine-waiter");
+        waiter.setDaemon(true);
+        waiter.start();
+        return waiter;
+    }
+
+    /** Clients whose round loop has not ended yet. */
+    public int running() {
+        return running.size();
+    }
+
+    /** Stops every running client (each ends FAILED within a second, as stopFLJob). */
+    public void stopAll() {
+        for (Run r : running) {
+            r.job.stopFLJob();
+        }
+    }
+
+    /** Stops every client and the engine's threads. */
+    @Override
+    public void close() {
+        stopAll();
+        control.shutdown();
+        trainers.shutdown();
+    }
+
+    /** One job's run on the engine: where its machine is parked, and its outcome. */
+    public final class Run {
+        private final SyncFLJob job;
+        private final RoundLoop loop;
+        private final CompletableFuture<FLClientStatus> result = new CompletableFuture<>();
+        /** The continuation of a parked client; whoever takes it (timer, reply, stop) runs it. */
+        private final AtomicReference<Parked> parked = new AtomicReference<>();
+        private volatile Throwable error;
+
+        private Run(SyncFLJob job, RoundLoop loop) {
+            this.job = job;
+            this.loop = loop;
+        }
+
+        public SyncFLJob job() {
+            return job;
+        }
+
+        /** Completes with the job's status when it ends. */
+        public CompletableFuture<FLClientStatus> result() {
+            return result;
+        }
+
+        public boolean isDone() {
+            return result.isDone();
+        }
+
+        /** The job's status once it has ended (null before). */
+        public FLClientStatus getStatus() {
+            return result.getNow(null);
+        }
+
+        /** The exception that ended the job, if a step threw one (the job then ended FAILED). */
+        public Throwable getError() {
+            return error;
+        }
+
+        /** Runs steps on this thread until the machine parks or ends. */
+        private void advance(Next n) {
+            try {
+                while (n.kind != Next.Kind.DONE) {
+                    if (loop.stopSignal().isStopped()) {
+                        n = loop.stopped();
+                        continue;
+                    }
+                    switch (n.kind) {
+                        case GO:
+                            n = n.step.run();
+                            break;
+                        case COMPUTE:
+                            Next.Step compute = n.step;
+                            trainers.execute(() -> advance(Next.go(compute)));
+                            return;
+                        case AFTER:
+                            park(n.step, n.delayMs, null);
+                            return;
+                        case AWAIT:
+                            park(n.step, 0, n.future);
+                            return;
+                        default:
+                            throw new IllegalStateException("unknown transition " + n.kind);
+                    }
+                }
+                end(n.status);
+            } catch (RuntimeException | Error e) {
+                error = e;
+                loop.log().severe("the round loop failed: " + e + " (the job ends)");
+                end(FLClientStatus.FAILED);
+            }
+        }
+
+        private void park(Next.Step step, long delayMs, CompletableFuture<?> future) {
+            Parked p = new Parked(step);
+            parked.set(p);
+            if (future != null) {
+                future.whenComplete((r, e) -> resume(p));
+            } else {
+                p.timer = control.schedule(() -> resume(p), delayMs, TimeUnit.MILLISECONDS);
+            }
+            if (loop.stopSignal().isStopped()) { // a stop that came while parking
+                wakeForStop();
+            }
+        }
+
+        private void resume(Parked p) {
+            if (parked.compareAndSet(p, null)) {
+                control.execute(() -> advance(Next.go(p.step)));
+            }
+        }
+
+        private void wakeForStop() {
+            Parked p = parked.getAndSet(null);
+            if (p != null) {
+                if (p.timer != null) {
+                    p.timer.cancel(false);
+                }
+                control.execute(() -> advance(Next.go(p.step)));
+            }
+        }
+
+        private void end(FLClientStatus status) {
+            try {
+                job.end(loop, status);
+            } finally {
+                running.remove(this);
+                result.complete(status);
+            }
+        }
+    }
+
+    private static final class Parked {
+        final Next.Step step;
+        volatile java.util.concurrent.ScheduledFuture<?> timer;
+
+        Parked(Next.Step step) {
+            this.step = step;
+        }
+    }
+}
