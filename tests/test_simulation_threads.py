@@ -79,9 +79,13 @@ def test_each_client_writes_its_own_log(twenty_clients_run):
     assert "f7" in logs[7].read_text() and "f8" not in logs[7].read_text()
 
 
-def test_training_permits_are_all_returned(twenty_clients_run):
+def test_max_trainers_threads_train_and_no_client_has_a_thread(twenty_clients_run):
+    import jpype
+
     sim, *_ = twenty_clients_run
-    assert sim._permits.availablePermits() == sim.max_trainers == 2
+    names = [str(t.getName()) for t in jpype.JClass("java.lang.Thread").getAllStackTraces().keySet()]
+    assert sum(n.startswith("fl-engine-trainer-") for n in names) <= sim.max_trainers == 2
+    assert not [n for n in names if n.startswith("pyflclient-client_")]
 
 
 def test_saved_results_files(twenty_clients_run, tmp_path):

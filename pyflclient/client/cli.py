@@ -239,9 +239,13 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
     finally:
         files = sim.save(out)
         print(f"results: {files['json']}, {files['csv']}, {files.get('png')}", flush=True)
-    failed = {n: s for n, s in sim.results.status.items() if s != "SUCCESS"}
+    took_part, idle = sim.results.participants()
+    not_selected = sum(1 for s in sim.results.status.values() if s == "NOT_SELECTED")
+    print(f"{took_part} of {len(names)} clients took part in at least one iteration, {idle} in none; "
+          f"{not_selected} ended NOT_SELECTED (the job ended while they waited to be admitted)", flush=True)
+    failed = {n: s for n, s in sim.results.status.items() if s not in ("SUCCESS", "NOT_SELECTED")}
     if failed:
-        print(f"{len(failed)} of {len(names)} clients did not succeed: {dict(list(failed.items())[:5])}; "
+        print(f"{len(failed)} of {len(names)} clients failed: {dict(list(failed.items())[:5])}; "
               f"see {out}/client_*/client.log", file=sys.stderr)
         return 1
     print(f"{len(names)} clients finished in {sim.wall_time_s:.1f} s", flush=True)

@@ -39,6 +39,9 @@ AccuracyCallback = Callable[[str, int, float], Any]
 IterationCallback = Callable[[str, int, Any], Any]
 FinishCallback = Callable[[str, int, Any], Any]
 
+#: JobResult.status of a client the server's job ended without (never or no longer admitted).
+NOT_SELECTED = "NOT_SELECTED"
+
 #: How long stop() waits for the Java round loop (the client jar promises < 1 s).
 STOP_TIMEOUT_S = 2.0
 
@@ -57,8 +60,11 @@ class JobResult:
     Attributes:
         client: the client's name.
         status: the Java ``FLClientStatus`` name returned by ``flJobRun``
-            (``"SUCCESS"`` or ``"FAILED"``), or ``"STOPPED"`` after :meth:`FLJob.stop`.
+            (``"SUCCESS"``, ``"FAILED"`` or ``"NOT_SELECTED"`` — the server's job ended while
+            this client waited to be admitted, not a failure), or ``"STOPPED"`` after
+            :meth:`FLJob.stop`.
         iterations: how many iterations this client completed (its round ended SUCCEED).
+        participated: how many iterations this client took part in (upload accepted, model received).
         plan_iterations: the server plan's number of iterations (0 if no plan arrived).
         losses: iteration -> the average loss of each local epoch, in order.
         accuracy: iteration -> test accuracy of the global model (when test data is set).
@@ -70,6 +76,7 @@ class JobResult:
     client: str
     status: str = "RUNNING"
     iterations: int = 0
+    participated: int = 0
     plan_iterations: int = 0
     losses: dict[int, list[float]] = field(default_factory=dict)
     accuracy: dict[int, float] = field(default_factory=dict)
@@ -79,7 +86,8 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "SUCCESS"
+        """The job did not fail: it did the plan (``SUCCESS``) or the job ended without it (``NOT_SELECTED``)."""
+        return self.status in ("SUCCESS", NOT_SELECTED)
 
     @property
     def final_accuracy(self) -> float | None:
@@ -143,6 +151,26 @@ class _JavaCall:
             self.error = exc
 
 
+class _EngineRun:
+    """A job's run on a Java ``ClientEngine``: the same ``result`` / ``error`` as :class:`_JavaCall`."""
+
+    def __init__(self, run: Any, context: str) -> None:
+        self._run = run
+        self._context = context
+
+    def is_running(self) -> bool:
+        return not bool(self._run.isDone())
+
+    @property
+    def result(self) -> Any:
+        return self._run.getStatus()
+
+    @property
+    def error(self) -> BaseException | None:
+        exc = self._run.getError()
+        return None if exc is None else from_java(exc, self._context)
+
+
 class FLJob:
     """A federated-learning client: ``run()`` trains, ``infer()`` predicts, ``get_model()`` downloads.
 
@@ -179,7 +207,7 @@ class FLJob:
         self._result = JobResult(self.name)
         self._stopped = False
         self._thread: Any = None
-        self._runner: _JavaCall | None = None
+        self._runner: _JavaCall | _EngineRun | None = None
         self._started_at = 0.0
         jvm.start_jvm(jar_path, case_jar_path)
         self._java_callbacks = _JavaCallbacks(self)
@@ -236,7 +264,24 @@ class FLJob:
         self._thread = jvm.new_daemon_thread(self._runner, f"pyflclient-{self.name}")
         self._thread.start()
 
+    def start_on(self, run: Any) -> None:
+        """Follow a run of this job's round loop on a Java ``ClientEngine`` (``engine.submit``'s
+        ``Run``), as :meth:`start` follows its own thread; used by :class:`pyflclient.Simulation`."""
+        with self._lock:
+            self._result = JobResult(self.name)
+            self._stopped = False
+        self._started_at = time.monotonic()
+        self._thread = None
+        self._runner = _EngineRun(run, "the client's round loop failed")
+
+    @property
+    def java_job(self) -> Any:
+        """The Java ``SyncFLJob`` (to submit it to a ``ClientEngine``)."""
+        return self._job
+
     def is_running(self) -> bool:
+        if isinstance(self._runner, _EngineRun):
+            return self._runner.is_running()
         return self._thread is not None and bool(self._thread.isAlive())
 
     @property
@@ -244,6 +289,11 @@ class FLJob:
         """The Java thread of the running round loop (None before :meth:`start`), for callers that
         wait for many jobs at once with :func:`pyflclient.client.jvm.join_java_threads`."""
         return self._thread
+
+    def mark_stopped(self) -> None:
+        """Record that this job is being stopped (its result will say STOPPED) without calling Java."""
+        with self._lock:
+            self._stopped = True
 
     def request_stop(self) -> None:
         """Ask the round loop to end (``stopFLJob``) and return at once; :meth:`stop` also waits."""
@@ -253,6 +303,8 @@ class FLJob:
 
     def wait(self, timeout: float | None = None) -> JobResult | None:
         """Wait for the round loop to end; the result, or None on timeout. Ctrl-C stops the client."""
+        if isinstance(self._runner, _EngineRun):  # the Simulation waits for the engine
+            return None if self._runner.is_running() else self._finish()
         if self._thread is None:
             raise FLJobError(f"client {self.name} was not started; call run() or start()")
         try:
@@ -297,6 +349,7 @@ class FLJob:
                 r.error = None if self.error is None else str(self.error)
                 r.iterations = sum(1 for it, code in r.iteration_codes.items()
                                    if it > 0 and code == ResponseCode.SUCCEED)
+                r.participated = int(self._job.getParticipatedIterations())
                 r.wall_time_s = time.monotonic() - self._started_at
             return r
 

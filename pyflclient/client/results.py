@@ -57,6 +57,7 @@ class SimulationResults:
         self.loss: dict[int, dict[str, float]] = {}
         self.epoch_losses: dict[int, dict[str, list[float]]] = {}
         self.status: dict[str, str] = {}
+        self.participation: dict[str, int] = {}
 
     # -- recording (called from client threads) -----------------------------------
     def record_loss(self, client: str, iteration: int, epoch: int, loss: float) -> None:
@@ -71,6 +72,16 @@ class SimulationResults:
     def record_status(self, client: str, status: str) -> None:
         with self._lock:
             self.status[client] = status
+
+    def record_participation(self, client: str, iterations: int) -> None:
+        with self._lock:
+            self.participation[client] = int(iterations)
+
+    def participants(self) -> tuple[int, int]:
+        """(clients that took part in at least one iteration, clients that took part in none)."""
+        with self._lock:
+            took_part = sum(1 for c in self.clients if self.participation.get(c, 0) > 0)
+            return took_part, len(self.clients) - took_part
 
     # -- reading --------------------------------------------------------------------
     @property
@@ -107,6 +118,7 @@ class SimulationResults:
                 "epoch_losses": {str(it): {c: list(l) for c, l in v.items()}
                                  for it, v in sorted(self.epoch_losses.items())},
                 "status": dict(self.status),
+                "participation": dict(self.participation),
             }
 
     @classmethod
@@ -117,6 +129,7 @@ class SimulationResults:
         res.epoch_losses = {int(it): {c: [float(x) for x in l] for c, l in v.items()}
                             for it, v in data.get("epoch_losses", {}).items()}
         res.status = dict(data.get("status", {}))
+        res.participation = {c: int(n) for c, n in data.get("participation", {}).items()}
         return res
 
     # -- files ----------------------------------------------------------------------

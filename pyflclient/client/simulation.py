@@ -1,10 +1,13 @@
 """Many clients in one JVM: the seed's N ``java -jar`` processes as N Java threads.
 
 A :class:`Simulation` turns one :class:`FLParameter` per client into one
-:class:`FLJob` each, all sharing the process's JVM. A Java ``Semaphore``
-shared by all clients bounds how many train at the same time (default: the
-number of cores), so 50 clients on 2 cores do not thrash; waiting for the
-server costs nothing. Every client writes its own ``client_i/client.log``.
+:class:`FLJob` each, all sharing the process's JVM, and submits them (one Java
+call) to a ``com.mindspore.flclient.ClientEngine``: the round loops are state
+machines run by two control threads, and ``max_trainers`` trainer threads
+(default: the number of cores) load a model, train and evaluate, so 50 clients
+on 2 cores do not thrash. A client waiting for the server — for admission, for
+``next_req_time``, for the iteration's end — holds no thread and no tensors.
+Every client writes its own ``client_i/client.log``.
 
 Events from the client threads are recorded in a :class:`SimulationResults`
 (thread safe) and queued; the thread that waits (``run()`` / ``wait()``)
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from . import jvm
-from .errors import FLJobError
+from .errors import FLJobError, java_errors
 from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
     LossCallback
 from .params import FLParameter
@@ -112,8 +115,8 @@ class Simulation:
         self.results = SimulationResults(names)
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
         jvm.start_jvm(jar_path, case_jar_path)
-        Semaphore = jvm.jclass("java.util.concurrent.Semaphore")
-        self._permits = Semaphore(max_trainers, True)  # fair: clients take turns in arrival order
+        self._engine = jvm.jclass("com.mindspore.flclient.ClientEngine")(max_trainers)
+        self._waiter: Any = None
         self.jobs: list[FLJob] = []
         for name, p in zip(names, params):
             if p.log_path is None:
@@ -121,8 +124,7 @@ class Simulation:
             if p.sleep_time_ms is None and poll_interval_ms is not None:
                 p = p.replace(sleep_time_ms=poll_interval_ms)
             jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
-            job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name,
-                        training_permits=self._permits)
+            job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name)
             job.add_listener(self._record)
             self.jobs.append(job)
         self._started = False
@@ -151,10 +153,19 @@ class Simulation:
         log.info("starting %d clients (at most %d training at once), logs in %s/client_*/client.log",
                  len(self.jobs), self.max_trainers, self.output_dir)
         for job in self.jobs:
-            job.start()
+            if job.params.train_dataset is None:
+                raise FLJobError(f"client {job.name}: train_dataset is required to train")
+        ArrayList = jvm.jclass("java.util.ArrayList")
+        java_jobs = ArrayList(len(self.jobs))
+        for job in self.jobs:
+            java_jobs.add(job.java_job)
+        with java_errors("starting the clients"):
+            self._waiter = self._engine.submitAll(java_jobs)
+        for job, run in zip(self.jobs, self._engine.runs()):
+            job.start_on(run)
 
     def is_running(self) -> bool:
-        return any(job.is_running() for job in self.jobs)
+        return self._waiter is not None and bool(self._waiter.isAlive())
 
     def wait(self, timeout: float | None = None) -> dict[str, JobResult] | None:
         """Wait for every client; their results by name, or None on timeout.
@@ -164,9 +175,8 @@ class Simulation:
         """
         if not self._started:
             raise FLJobError("the Simulation was not started; call run() or start()")
-        threads = [job.thread for job in self.jobs]
         try:
-            done = jvm.join_java_threads(threads, timeout, on_tick=self._drain)
+            done = jvm.join_java_threads([self._waiter], timeout, on_tick=self._drain)
         except KeyboardInterrupt:
             log.warning("interrupted: stopping %d clients", len(self.jobs))
             self.stop()
@@ -178,6 +188,7 @@ class Simulation:
         for name, r in results.items():
             if r is not None:
                 self.results.record_status(name, r.status)
+                self.results.record_participation(name, r.participated)
         self._drain(final=True)
         return results  # type: ignore[return-value]
 
@@ -195,15 +206,14 @@ class Simulation:
         Returns True when no client thread is left running.
         """
         for job in self.jobs:
-            try:
-                job.request_stop()
-            except Exception:  # pragma: no cover - keep stopping the others
-                log.exception("stopping %s failed", job.name)
-        threads = [job.thread for job in self.jobs if job.thread is not None]
-        ended = jvm.join_java_threads(threads, timeout, absorb_interrupts=True)
+            job.mark_stopped()
+        self._engine.stopAll()
+        ended = self._waiter is None or jvm.join_java_threads([self._waiter], timeout, absorb_interrupts=True)
         for job in self.jobs:
-            if job.thread is not None and not job.is_running():
-                job.wait(0)
+            if self._waiter is not None and not job.is_running():
+                r = job.wait(0)
+                if r is not None:
+                    self.results.record_status(job.name, r.status)
         self._drain(final=True)
         if not ended:
             alive = [job.name for job in self.jobs if job.is_running()]

@@ -33,6 +33,7 @@ public final class ClientEngine implements AutoCloseable {
     private final ScheduledThreadPoolExecutor control;
     private final ExecutorService trainers;
     private final Set<Run> running = ConcurrentHashMap.newKeySet();
+    private final List<Run> submitted = new ArrayList<>();
 
     /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
     public ClientEngine(int trainers) {
@@ -64,6 +65,9 @@ public final class ClientEngine implements AutoCloseable {
         RoundLoop loop = job.begin();
         Run run = new Run(job, loop);
         running.add(run);
+        synchronized (submitted) {
+            submitted.add(run);
+        }
         loop.stopSignal().onStop(run::wakeForStop);
         control.execute(() -> run.advance(Next.go(loop.firstStep())));
         return run;
@@ -89,6 +93,13 @@ public final class ClientEngine implements AutoCloseable {
         waiter.setDaemon(true);
         waiter.start();
         return waiter;
+    }
+
+    /** Every run submitted to this engine, in submission order. */
+    public List<Run> runs() {
+        synchronized (submitted) {
+            return new ArrayList<>(submitted);
+        }
     }
 
     /** Clients whose round loop has not ended yet. */
