@@ -36,8 +36,8 @@ class RecordingStore(MemoryStore):
         self._uploads: dict[int, list[RecordedUpload]] = {}
 
     async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
-                    window_ms: int) -> tuple[Admission, IterationView]:
-        outcome, view = await super().admit(iteration, fl_id, data_size, now_ms, threshold, window_ms)
+                    window_ms: int, **seat_rule: Any) -> tuple[Admission, IterationView]:
+        outcome, view = await super().admit(iteration, fl_id, data_size, now_ms, threshold, window_ms, **seat_rule)
         if outcome is Admission.ADMITTED:
             with self._lock:
                 self._sizes[(iteration, fl_id)] = data_size

@@ -125,3 +125,85 @@ def client_models(tmp_path: Any) -> Callable[[int], list[Any]]:
     from pyflclient.data import copy_models
 
     return lambda n: copy_models(LENET_MS, n, tmp_path / "ms")
+
+
+# -- Redis (the distributed cache of a server group) ---------------------------------------
+# A real redis-server (Debian's, installed by .ci/run) on a free loopback port in a temp dir.
+
+
+class RedisServer:
+    """One ``redis-server`` process; ``kill()`` SIGKILLs it, ``start()`` brings it back on the same port
+    and folder (with ``durable``: the append-only file, fsynced at every write, so nothing acknowledged is lost)."""
+
+    def __init__(self, folder: Any, durable: bool):
+        import socket
+
+        self.folder = folder
+        self.durable = durable
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.process: Any = None
+
+    def start(self) -> "RedisServer":
+        import subprocess
+        import time
+
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", *persistence, "--logfile", str(self.folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self.ping():
+            assert self.process.poll() is None, (self.folder / "redis.log").read_text()
+            assert time.monotonic() < deadline, "redis-server did not answer PING within 20 s"
+            time.sleep(0.05)
+        return self
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1).ping())
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError):
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, no persistence, stopped at the end of the test."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"), durable=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def durable_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server whose append-only file (fsync always, in a temp dir) survives ``kill()``."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"), durable=True).start()
+    yield server
+    server.stop()

@@ -27,7 +27,7 @@ from pyflclient.wire.protocol import (
 from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult, Rounds
-from pyflclient.server.store import MemoryStore, Model, StateStore
+from pyflclient.server.store import MemoryStore, Model, StateStore, StoreUnavailable
 from pyflclient.server.transport import BodyRefused, ListenSite, Transport
 
 __all__ = ["ServerCore", "build_app"]
@@ -74,6 +74,8 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
             return _reply(await handle(message, remote=request.remote))
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:  # the store logs the outage once; the device retries (r1.6's SystemError path)
+            return _reply(error(ResponseCode.SystemError, f"{exc}; retry later"))
         except Exception:  # a server bug must not take the endpoint down; the device retries later
             log.exception("%s: internal error", request.path)
             return _reply(error(ResponseCode.SystemError, "internal server error; see the server log"))
@@ -170,7 +172,7 @@ class ServerCore:
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
-        self.rounds = Rounds(config, store or MemoryStore(), model, self.checkpoints, on_iteration=on_iteration)
+        self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model)
         self.ports: list[int] = []
@@ -209,3 +211,13 @@ class ServerCore:
             await self._runner.cleanup()
             self._runner = None
         self.transport.close()
+        await self.rounds.store.aclose()
+
+
+def _store_of(config: ServerConfig) -> StateStore:
+    """The state of the job: in Redis with ``distributed_cache_address`` (several processes, one job), else here."""
+    if config.distributed_cache_address is None:
+        return MemoryStore()
+    from pyflclient.server.redis_store import RedisStore  # needs the redis extra
+
+    return RedisStore(config.distributed_cache_address, fl_name=config.fl_name)

@@ -48,6 +48,12 @@ def settings_from(args: argparse.Namespace) -> tuple[Any, ServerConfig]:
     """The model source and the merged configuration: defaults < --config file < flags."""
     values: dict[str, Any] = load_yaml(args.config) if args.config else {}
     model = values.pop("model", None)
+    cache = values.pop("distributed_cache", None)  # MindSpore Federated's yaml: distributed_cache: {address: ...}
+    if cache is not None:
+        if not isinstance(cache, dict) or set(cache) != {"address"}:
+            raise ConfigError(f"{args.config}: distributed_cache must be a mapping with one key, address "
+                              f"(distributed_cache: {{address: 127.0.0.1:6379}})")
+        values.setdefault("distributed_cache_address", cache["address"])
     config = ServerConfig.from_mapping(values)
     flags = {k: getattr(args, k) for k in ServerConfig.keys() if getattr(args, k, None) is not None}
     config = ServerConfig.from_mapping(flags, base=config)

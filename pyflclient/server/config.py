@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-__all__ = ["ServerConfig", "ConfigError", "load_yaml"]
+__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
@@ -91,6 +92,10 @@ class ServerConfig:
                                      "the set of fl_ids that asked, not on their order")
     max_admissions_per_address: int = setting(0, "seats of one iteration a single remote address may take; 0: "
                                                  "half the seats (at least 1) for every address but loopback")
+    distributed_cache_address: str | None = setting(None, "Redis that holds the job's state (host:port or "
+                                                          "redis://host:port/db): every server process given the "
+                                                          "same address, model and settings serves one job (None: "
+                                                          "the state is in this process)")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -132,6 +137,11 @@ class ServerConfig:
              f"must be in 1..{MAX_ADMISSION_WINDOW_MS} ms (held startFLJob requests must be answered well "
              f"before the devices' 60 s HTTP timeout)")
         need(self.admission_seed >= 0, "admission_seed", "must be >= 0")
+        if self.distributed_cache_address is not None:
+            try:
+                redis_url(self.distributed_cache_address)
+            except ValueError as exc:
+                need(False, "distributed_cache_address", str(exc))
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
 
@@ -158,6 +168,19 @@ class ServerConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def redis_url(address: str) -> str:
+    """``host:port``, ``redis://host:port/db`` or ``rediss://…`` → a redis URL; ValueError if neither."""
+    url = address if "://" in address else "redis://" + address
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError("expected host:port or redis://host:port/db")
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises
+    except ValueError:
+        raise ValueError("expected host:port or redis://host:port/db (the port is not a number)") from None
+    return url
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

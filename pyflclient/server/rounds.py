@@ -29,16 +29,23 @@ remote address takes at most ``max_admissions_per_address`` seats of an iteratio
 (0: half of them, loopback exempt, as simulations run every device there).
 
 Windows end on asyncio timers, never on a device's next request. The state itself
-lives behind :class:`~pyflclient.server.store.StateStore`.
+lives behind :class:`~pyflclient.server.store.StateStore`. When the store is shared
+by several server processes (Redis), each process also *follows* it every
+:data:`FOLLOW_INTERVAL_S`: it arms the window timers from the begin times in the
+store (so a window ends even if the process that began it died), finishes an
+iteration whose uploads are all in (its last uploader's process may have died) or
+whose closer's lease ran out, and wakes its held getModel requests when another
+process published. Duplicated timers are harmless: only one caller gets the close.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -50,11 +57,16 @@ from pyflclient.server.admission import draw_order
 from pyflclient.server.aggregation import FedAvg
 from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError
 from pyflclient.server.config import ServerConfig
-from pyflclient.server.store import Admission, IterationView, Model, StateStore, Upload
+from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 
-__all__ = ["Rounds", "IterationResult"]
+__all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
 log = logging.getLogger(__name__)
+
+#: how often a process reads a shared store's state (windows, closes, publications of other processes):
+#: a held getModel learns of another process's publication within this
+FOLLOW_INTERVAL_S = 0.1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,9 +117,6 @@ class Rounds:
         self.held_start_fl_jobs = 0  # startFLJob requests waiting for the draw (admission_policy sample)
         self._draw: _Draw | None = None  # the running iteration's askers, until its draw
         self._drawn_through = 0  # the newest iteration whose draw is over
-        # iteration -> remote address -> fl_ids admitted from it (max_admissions_per_address); kept here, not in
-        # the store, because a seat is reserved before the store's admit and the store has no notion of address
-        self._seats: tuple[int, dict[str, set[str]]] = (0, {})
         self._scratch: dict[str, np.ndarray] | None = None  # bound_update's buffers (max_update_norm)
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
@@ -129,6 +138,8 @@ class Rounds:
                 log.info("resuming after iteration %d from %s", last, self.checkpoints.folder)
         finished = start > self.config.fl_iteration_num
         await self.store.begin(start, model, finished=finished)
+        if self.store.shared:
+            self._spawn(self._follow, start)
         return start
 
     def _check_same_model(self, model: Model, where: object) -> None:
@@ -208,27 +219,18 @@ class Rounds:
         """Give ``fl_id`` a seat of ``view.iteration`` if the store and max_admissions_per_address allow."""
         cfg = self.config
         limit = self._address_limit(remote)
-        seats: set[str] = set()
-        reserved = False
-        if limit is not None:
-            assert remote is not None
-            seats = self._seats_of(view.iteration, remote)
-            if fl_id not in seats:
-                if len(seats) >= limit:
-                    return self._refuse_job(view, now, f"{remote} already holds {len(seats)} of the "
-                                                       f"{cfg.start_fl_job_threshold} seats of iteration "
-                                                       f"{view.iteration} (max_admissions_per_address {limit})")
-                seats.add(fl_id)  # reserved before the store is asked: no await between check and count
-                reserved = True
-        outcome, view = await self.store.admit(view.iteration, fl_id, data_size, now,
-                                               cfg.start_fl_job_threshold, cfg.start_fl_job_time_window)
-        if reserved and outcome is not Admission.ADMITTED:
-            seats.discard(fl_id)
+        outcome, view = await self.store.admit(view.iteration, fl_id, data_size, now, cfg.start_fl_job_threshold,
+                                               cfg.start_fl_job_time_window, remote=remote, per_address=limit or 0)
+        if outcome is Admission.ADDRESS_FULL:
+            return self._refuse_job(view, now, f"{remote} already holds {limit} of the {cfg.start_fl_job_threshold} "
+                                               f"seats of iteration {view.iteration} (max_admissions_per_address "
+                                               f"{limit})")
         if outcome not in (Admission.ADMITTED, Admission.ALREADY_ADMITTED):
             return self._refuse_job(view, now, f"not admitted to iteration {view.iteration}: {outcome.value}")
         if outcome is Admission.ADMITTED:
             if view.admitted == 1:
-                self._arm(view.iteration, "start", cfg.start_fl_job_time_window, self._start_window_over)
+                self._arm(view.iteration, "start", cfg.start_fl_job_time_window, self._start_window_over,
+                          began_ms=view.start_window_began_ms)
             log.debug("iteration %d: admitted %s (data_size %d, %d/%d)", view.iteration, fl_id,
                       data_size, view.admitted, cfg.start_fl_job_threshold)
         _, model = await self.store.latest()
@@ -423,13 +425,6 @@ class Rounds:
             limit = max(1, cfg.start_fl_job_threshold // 2)
         return limit if limit < cfg.start_fl_job_threshold else None
 
-    def _seats_of(self, iteration: int, remote: str) -> set[str]:
-        number, by_address = self._seats
-        if number != iteration:
-            by_address = {}
-            self._seats = (iteration, by_address)
-        return by_address.setdefault(remote, set())
-
     # -- replies ----------------------------------------------------------------------
 
     def _window_end(self, view: IterationView, now: int) -> int:
@@ -467,17 +462,49 @@ class Rounds:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, ((began_ms or now_ms()) + window_ms - now_ms()) / 1000)
-        self._timers[key] = loop.call_later(delay, self._spawn, callback, iteration)
+        self._timers[key] = loop.call_later(delay, self._spawn, callback, iteration, key)
 
-    def _spawn(self, callback: Callable[[int], object], iteration: int) -> None:
+    def _spawn(self, callback: Callable[[int], object], iteration: int, timer: tuple[int, str] | None = None
+               ) -> None:
         task = asyncio.ensure_future(callback(iteration))  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(functools.partial(self._done, timer))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, timer: tuple[int, str] | None, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # a bug: say so loudly, keep serving
-            log.error("window/finish task failed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), StoreUnavailable):  # logged by the store; following it re-arms the timer
+            if timer is not None:
+                self._timers.pop(timer, None)
+            return
+        log.error("window/finish task failed", exc_info=task.exception())  # a bug: say so loudly, keep serving
+
+    async def _follow(self, _iteration: int) -> None:
+        """Keep up with a store shared by other processes (see the module docstring); runs until close()."""
+        cfg = self.config
+        announced = -1
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL_S)
+            try:
+                view = await self.store.view()
+                latest = await self.latest_iteration()
+            except StoreUnavailable:
+                continue
+            if latest > announced:
+                announced = latest
+                self._announce_published()
+            if view.finished:
+                continue
+            if view.closed or view.uploaded >= cfg.update_model_threshold:
+                self._spawn(self.finish, view.iteration)  # None from close() unless it is ours to finish
+                continue
+            if view.start_window_began_ms is not None:
+                self._arm(view.iteration, "start", cfg.start_fl_job_time_window, self._start_window_over,
+                          began_ms=view.start_window_began_ms)
+            if view.update_window_began_ms is not None:
+                self._arm(view.iteration, "update", cfg.update_model_time_window, self._update_window_over,
+                          began_ms=view.update_window_began_ms)
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
@@ -488,6 +515,15 @@ class Rounds:
 
     async def _update_window_over(self, iteration: int) -> None:
         await self.finish(iteration)
+
+    async def _until_stored(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run one store step of a closed iteration, again every retry_interval while the store is unreachable:
+        the uploads are only in this process now (and in the store until its close lease runs out)."""
+        while True:
+            try:
+                return await step()
+            except StoreUnavailable:
+                await asyncio.sleep(self.config.retry_interval / 1000)
 
     async def finish(self, iteration: int) -> None:
         """Close ``iteration``, aggregate (or keep the previous model), checkpoint, publish."""
@@ -504,7 +540,7 @@ class Rounds:
             model: Model = await asyncio.get_running_loop().run_in_executor(None, self.fedavg.aggregate,
                                                                             closed.uploads)
         else:
-            _, model = await self.store.latest()
+            _, model = await self._until_stored(self.store.latest)
         while True:
             try:
                 if self.checkpoints is not None:
@@ -514,7 +550,7 @@ class Rounds:
                 log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
                 await asyncio.sleep(self.config.retry_interval / 1000)
         finished = iteration >= self.config.fl_iteration_num
-        await self.store.publish(iteration, model, finished)
+        await self._until_stored(lambda: self.store.publish(iteration, model, finished))
         self._announce_published()
         began = closed.start_window_began_ms
         now = now_ms()

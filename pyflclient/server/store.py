@@ -11,7 +11,11 @@ that decide *what* to do (thresholds, windows, validity) stay in
 :mod:`pyflclient.server.rounds`, so swapping the store changes no rule.
 
 Methods are ``async`` because a networked store is; the in-memory store never
-suspends, so on one event loop each call is trivially atomic.
+suspends, so on one event loop each call is trivially atomic. :class:`MemoryStore`
+is the default (one process, any number of ports);
+:class:`~pyflclient.server.redis_store.RedisStore` is the shared one (several
+processes, one job). A store that cannot be reached raises :class:`StoreUnavailable`
+(devices get ``SystemError`` and retry).
 """
 from __future__ import annotations
 
@@ -24,9 +28,15 @@ import numpy as np
 
 from pyflclient.server.aggregation import DeviceUpload
 
-__all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore"]
+__all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore",
+           "StoreUnavailable"]
 
 Model = Mapping[str, np.ndarray]
+
+
+class StoreUnavailable(ConnectionError):
+    """The shared store cannot be reached right now; nothing was changed by the failed call
+    (or the change is all there: each call is one atomic step). Retry later."""
 
 
 class Admission(enum.Enum):
@@ -34,6 +44,7 @@ class Admission(enum.Enum):
     ALREADY_ADMITTED = "already admitted"   # a retry of the same fl_id: answered like the first time
     FULL = "threshold reached"
     WINDOW_OVER = "start_fl_job_time_window is over"
+    ADDRESS_FULL = "the device's address holds its share of the seats"  # max_admissions_per_address
     CLOSED = "iteration closed"             # aggregating / publishing, or not the current iteration
 
 
@@ -72,6 +83,10 @@ class ClosedIteration:
 class StateStore(abc.ABC):
     """The shared state of one FL job (see the module docstring)."""
 
+    #: True when other server processes change this state too: their windows, closes and
+    #: publications are then only learnt from the store (``Rounds`` follows it)
+    shared: bool = False
+
     @abc.abstractmethod
     async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
         """Start (or resume) the job at ``iteration`` whose starting model is ``previous_model``."""
@@ -82,9 +97,11 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
-                    window_ms: int) -> tuple[Admission, IterationView]:
-        """Admit ``fl_id`` while fewer than ``threshold`` are admitted and the window (begun now by
-        the first admission) is open."""
+                    window_ms: int, *, remote: str | None = None, per_address: int = 0
+                    ) -> tuple[Admission, IterationView]:
+        """Admit ``fl_id`` while fewer than ``threshold`` are admitted, the window (begun now by
+        the first admission) is open and, when ``per_address`` > 0, ``remote`` holds fewer than
+        ``per_address`` seats of the iteration."""
 
     @abc.abstractmethod
     async def data_size(self, iteration: int, fl_id: str) -> int | None:
@@ -104,11 +121,17 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self, iteration: int) -> ClosedIteration | None:
-        """Close ``iteration`` to admissions and uploads; only the first caller gets its uploads."""
+        """Close ``iteration`` to admissions and uploads; only the first caller gets its uploads.
+
+        A shared store hands them again to a later caller if the iteration is still unpublished
+        when the first caller's lease has run out (that process died while finishing)."""
 
     @abc.abstractmethod
     async def publish(self, iteration: int, model: Model, finished: bool) -> None:
-        """Make ``model`` the served model of ``iteration``; the next iteration (if any) begins."""
+        """Make ``model`` the served model of ``iteration``; the next iteration (if any) begins.
+
+        A shared store ignores the publication of an iteration already published (a closer whose
+        lease ran out and was taken over publishes the same model, computed from the same uploads)."""
 
     @abc.abstractmethod
     async def model(self, iteration: int) -> Model | None:
@@ -118,12 +141,16 @@ class StateStore(abc.ABC):
     async def latest(self) -> tuple[int, Model]:
         """The newest published model and its iteration."""
 
+    async def aclose(self) -> None:
+        """Let go of connections (the server is stopping); nothing to do for the in-memory store."""
+
 
 @dataclass
 class _Iteration:
     number: int
     shapes: dict[str, tuple[int, ...]]
     admitted: dict[str, int] = field(default_factory=dict)
+    seats: dict[str, int] = field(default_factory=dict)  # remote address -> seats taken (max_admissions_per_address)
     start_window_began_ms: int | None = None
     update_window_began_ms: int | None = None
     closed: bool = False
@@ -161,7 +188,8 @@ class MemoryStore(StateStore):
         return self._view()
 
     async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
-                    window_ms: int) -> tuple[Admission, IterationView]:
+                    window_ms: int, *, remote: str | None = None, per_address: int = 0
+                    ) -> tuple[Admission, IterationView]:
         it = self._current()
         if self._finished or it.closed or iteration != it.number:
             return Admission.CLOSED, self._view()
@@ -171,6 +199,10 @@ class MemoryStore(StateStore):
             return Admission.FULL, self._view()
         if it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms:
             return Admission.WINDOW_OVER, self._view()
+        if per_address > 0 and remote is not None:
+            if it.seats.get(remote, 0) >= per_address:
+                return Admission.ADDRESS_FULL, self._view()
+            it.seats[remote] = it.seats.get(remote, 0) + 1
         if it.start_window_began_ms is None:
             it.start_window_began_ms = now_ms
         it.admitted[fl_id] = data_size

@@ -1,0 +1,333 @@
+"""The job's state in Redis, so that several server processes act as one server.
+
+Every :class:`~pyflclient.server.store.StateStore` step is one Lua script run by Redis
+(atomic: no other command runs in between), so the rules of ``rounds.py`` hold across
+processes exactly as on one event loop: the threshold-th admission, the per-address
+seats, the one upload per ``fl_id``, the close that only one caller gets, the
+publication that begins the next iteration. One Redis (not Redis Cluster: the scripts
+touch keys they derive from the iteration). Keys, under ``pyflclient:<fl_name>:``:
+
+========================  ==========================================================
+``job``                   hash: ``iteration`` (current), ``latest`` (newest published),
+                          ``finished``, ``closed``, ``start_began`` / ``update_began``
+                          (window begin, epoch ms), ``closer`` / ``lease_until`` (who is
+                          finishing the closed iteration, until when), ``shapes`` (JSON)
+``it:<k>:admitted``       hash ``fl_id`` → ``data_size`` of iteration *k*
+``it:<k>:uploads``        hash ``fl_id`` → the upload: the model's float32 bytes, weights
+                          in sorted name order (kept until *k* is published)
+``it:<k>:seats``          hash remote address → seats taken (``max_admissions_per_address``)
+``model:<k>``             the published model of *k* (float32 bytes); the newest
+                          :data:`KEEP_MODELS` are kept, older ones come from the checkpoints
+========================  ==========================================================
+
+An upload is in Redis before ``add_upload`` returns, so before the device is answered
+``SUCCEED``. A process that dies after ``close`` and before ``publish`` leaves a lease
+(:data:`CLOSE_LEASE_MS`); after it, ``close`` hands the same uploads to the next caller,
+which computes the same model (FedAvg in fl_id order) and publishes it; a late
+publication of an iteration already published is ignored. A Redis that cannot be
+reached raises :class:`~pyflclient.server.store.StoreUnavailable`; the first failure of
+an outage is logged (WARNING) and its end (INFO), nothing in between.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, Awaitable, Callable, Sequence
+
+import numpy as np
+
+from pyflclient.server.aggregation import DeviceUpload
+from pyflclient.server.config import redis_url
+from pyflclient.server.store import (
+    Admission, ClosedIteration, IterationView, Model, StateStore, StoreUnavailable, Upload,
+)
+
+__all__ = ["RedisStore", "CLOSE_LEASE_MS", "KEEP_MODELS"]
+
+log = logging.getLogger(__name__)
+
+#: how long the process that closed an iteration has to publish it before another may take over
+CLOSE_LEASE_MS = 10_000
+#: published models kept in Redis (the newest); older ones are read from the checkpoint folder
+KEEP_MODELS = 8
+
+
+# Each script gets the key prefix as ARGV[1]; -1 stands for "not begun" (a Lua nil would end the reply).
+_PRELUDE = """
+local P = ARGV[1]
+local J = P .. 'job'
+local function it_key(k, what) return P .. 'it:' .. k .. ':' .. what end
+local function view(status)
+  local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'start_began', 'update_began', 'latest')
+  return {status, tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), redis.call('HLEN', it_key(f[1], 'admitted')),
+          redis.call('HLEN', it_key(f[1], 'uploads')), tonumber(f[4] or -1), tonumber(f[5] or -1), tonumber(f[6])}
+end
+if redis.call('EXISTS', J) == 0 then return {'nojob'} end
+"""
+
+_BEGIN = """
+local P = ARGV[1]
+local J = P .. 'job'
+if redis.call('EXISTS', J) == 1 then
+  return {'joined', redis.call('HGET', J, 'shapes'), redis.call('HGET', J, 'latest')}
+end
+local k, finished = tonumber(ARGV[2]), ARGV[5]
+redis.call('SET', P .. 'model:' .. (k - 1), ARGV[3])
+local current = k
+if finished == '1' then current = k - 1 end
+redis.call('HSET', J, 'iteration', current, 'latest', k - 1, 'finished', finished, 'closed', finished,
+           'shapes', ARGV[4])
+return {'began', ARGV[4], k - 1}
+"""
+
+_VIEW = _PRELUDE + "return view('ok')"
+
+# ARGV: prefix, iteration, fl_id, data_size, now, threshold, window, remote, per_address
+_ADMIT = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'start_began')
+if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then return view('closed') end
+local A = it_key(ARGV[2], 'admitted')
+if redis.call('HEXISTS', A, ARGV[3]) == 1 then return view('already') end
+if redis.call('HLEN', A) >= tonumber(ARGV[6]) then return view('full') end
+local now = tonumber(ARGV[5])
+if f[4] and now >= tonumber(f[4]) + tonumber(ARGV[7]) then return view('window') end
+local limit = tonumber(ARGV[9])
+if limit > 0 then
+  local S = it_key(ARGV[2], 'seats')
+  if tonumber(redis.call('HGET', S, ARGV[8]) or '0') >= limit then return view('address') end
+  redis.call('HINCRBY', S, ARGV[8], 1)
+end
+if not f[4] then redis.call('HSET', J, 'start_began', ARGV[5]) end
+redis.call('HSET', A, ARGV[3], ARGV[4])
+return view('admitted')
+"""
+
+# ARGV: prefix, iteration, fl_id, now, weights
+_ADD_UPLOAD = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'update_began')
+if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then return view('closed') end
+if redis.call('HEXISTS', it_key(ARGV[2], 'admitted'), ARGV[3]) == 0 then return view('not_admitted') end
+local U = it_key(ARGV[2], 'uploads')
+if redis.call('HSETNX', U, ARGV[3], ARGV[5]) == 0 then return view('duplicate') end
+if not f[4] then redis.call('HSET', J, 'update_began', ARGV[4]) end
+return view('accepted')
+"""
+
+# ARGV: prefix, iteration, now
+_BEGIN_UPDATE_WINDOW = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'update_began')
+if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] or f[4] then return {'no'} end
+redis.call('HSET', J, 'update_began', ARGV[3])
+return {'began'}
+"""
+
+# ARGV: prefix, iteration, lease_ms, closer. The lease runs on Redis's clock: the processes' may differ.
+_CLOSE = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'lease_until', 'start_began')
+if f[2] == '1' or f[1] ~= ARGV[2] then return {'no'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if f[3] == '1' and now < tonumber(f[4] or 0) then return {'no'} end
+local taken_over = f[3] == '1'
+redis.call('HSET', J, 'closed', 1, 'closer', ARGV[4], 'lease_until', now + tonumber(ARGV[3]))
+return {'closed', tonumber(f[5] or -1), redis.call('HGETALL', it_key(ARGV[2], 'admitted')),
+        redis.call('HGETALL', it_key(ARGV[2], 'uploads')), taken_over and 1 or 0}
+"""
+
+# ARGV: prefix, iteration, model, finished, keep
+_PUBLISH = _PRELUDE + """
+local k = tonumber(ARGV[2])
+local f = redis.call('HMGET', J, 'iteration', 'closed', 'latest')
+if tonumber(f[3]) >= k then return {'already'} end
+if tonumber(f[1]) ~= k or f[2] ~= '1' then return {'not_closed', tonumber(f[1])} end
+redis.call('SET', P .. 'model:' .. k, ARGV[3])
+redis.call('DEL', P .. 'model:' .. (k - tonumber(ARGV[5])))
+redis.call('HSET', J, 'latest', k, 'finished', ARGV[4])
+redis.call('DEL', it_key(k, 'admitted'), it_key(k, 'uploads'), it_key(k, 'seats'))
+if ARGV[4] == '0' then
+  redis.call('HSET', J, 'iteration', k + 1, 'closed', 0)
+  redis.call('HDEL', J, 'start_began', 'update_began', 'closer', 'lease_until')
+end
+return {'published'}
+"""
+
+_ADMISSION = {"admitted": Admission.ADMITTED, "already": Admission.ALREADY_ADMITTED, "full": Admission.FULL,
+              "window": Admission.WINDOW_OVER, "address": Admission.ADDRESS_FULL, "closed": Admission.CLOSED}
+_UPLOAD = {"accepted": Upload.ACCEPTED, "not_admitted": Upload.NOT_ADMITTED, "duplicate": Upload.DUPLICATE,
+           "closed": Upload.CLOSED}
+
+
+class RedisStore(StateStore):
+    """The state of one FL job in one Redis, shared by every server process given the same address
+    and ``fl_name`` (see the module docstring for the keys and the failure rules)."""
+
+    shared = True
+
+    def __init__(self, address: str, *, fl_name: str = "Lenet", close_lease_ms: int = CLOSE_LEASE_MS,
+                 timeout_s: float = 5.0):
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:  # pragma: no cover - the extra is not installed
+            raise StoreUnavailable("the distributed cache needs the redis client: pip install 'pyflclient[redis]'"
+                                   ) from None
+        import redis.exceptions
+
+        self.address = redis_url(address)
+        self.prefix = f"pyflclient:{fl_name}:"
+        self.close_lease_ms = close_lease_ms
+        #: who holds a close lease: host, pid and a random part (a restarted process is another closer)
+        self.closer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._redis = aioredis.Redis.from_url(self.address, socket_timeout=timeout_s,
+                                              socket_connect_timeout=timeout_s, retry=None)
+        self._unreachable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        self._scripts = {name: self._redis.register_script(code) for name, code in (
+            ("begin", _BEGIN), ("view", _VIEW), ("admit", _ADMIT), ("add_upload", _ADD_UPLOAD),
+            ("begin_update_window", _BEGIN_UPDATE_WINDOW), ("close", _CLOSE), ("publish", _PUBLISH))}
+        self._names: list[str] = []
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._models: dict[int, Model] = {}  # published models never change: decoded once per process
+        self._down_since: float | None = None
+
+    # -- the wire between this process and Redis -------------------------------------
+
+    async def _call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Redis call; an unreachable Redis becomes StoreUnavailable, logged once per outage.
+
+        A failed call is tried once more at once: after a Redis restart every pooled connection fails
+        once ("Connection closed by server") and the second try reconnects."""
+        try:
+            try:
+                result = await call()
+            except self._unreachable:
+                result = await call()
+        except self._unreachable as exc:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("distributed cache %s unreachable (%s); device requests get SystemError until it "
+                            "is back", self.address, exc)
+            raise StoreUnavailable(f"distributed cache {self.address} unreachable: {exc}") from None
+        if self._down_since is not None:
+            log.info("distributed cache %s reachable again after %.1f s", self.address,
+                     time.monotonic() - self._down_since)
+            self._down_since = None
+        return result
+
+    async def _run(self, script: str, *args: Any) -> list[Any]:
+        reply = await self._call(lambda: self._scripts[script](args=[self.prefix, *args]))
+        if reply and reply[0] == b"nojob":
+            raise StoreUnavailable(f"distributed cache {self.address} holds no job {self.prefix!r} (was it "
+                                   f"restarted without persistence?); restart the server group to resume from "
+                                   f"the checkpoints")
+        return reply
+
+    def _encode(self, weights: Model) -> bytes:
+        return b"".join(np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in self._names)
+
+    def _decode(self, data: bytes) -> dict[str, np.ndarray]:
+        flat = np.frombuffer(data, dtype=np.float32)
+        out, at = {}, 0
+        for name in self._names:
+            shape = self._shapes[name]
+            size = int(np.prod(shape))
+            out[name] = flat[at:at + size].reshape(shape)
+            at += size
+        return out
+
+    @staticmethod
+    def _view(reply: Sequence[Any]) -> IterationView:
+        iteration, finished, closed, admitted, uploaded, start, update = (int(x) for x in reply[1:8])
+        return IterationView(iteration, bool(finished), bool(closed or finished), admitted, uploaded,
+                             start if start >= 0 else None, update if update >= 0 else None)
+
+    # -- StateStore ----------------------------------------------------------------------
+
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
+        """Begin the job in Redis, or join the one it holds (then ``iteration`` and the model are not used)."""
+        self._names = sorted(previous_model)
+        self._shapes = {n: tuple(int(d) for d in np.shape(previous_model[n])) for n in self._names}
+        shapes = json.dumps([[n, list(self._shapes[n])] for n in self._names])
+        reply = await self._run("begin", iteration, self._encode(previous_model), shapes, int(finished))
+        status, held, latest = reply[0].decode(), reply[1].decode(), int(reply[2])
+        if held != shapes:
+            raise ValueError(f"distributed cache {self.address} holds job {self.prefix!r} of another model "
+                             f"(names/shapes {held}); give the same model to every process of the group, or "
+                             f"another fl_name")
+        log.info("%s job %r in %s after iteration %d", "began" if status == "began" else "joined", self.prefix,
+                 self.address, latest)
+
+    async def view(self) -> IterationView:
+        return self._view(await self._run("view"))
+
+    async def admit(self, iteration: int, fl_id: str, data_size: int, now_ms: int, threshold: int,
+                    window_ms: int, *, remote: str | None = None, per_address: int = 0
+                    ) -> tuple[Admission, IterationView]:
+        per_address = per_address if remote is not None else 0
+        reply = await self._run("admit", iteration, fl_id, data_size, now_ms, threshold, window_ms, remote or "",
+                                per_address)
+        return _ADMISSION[reply[0].decode()], self._view(reply)
+
+    async def data_size(self, iteration: int, fl_id: str) -> int | None:
+        found = await self._call(lambda: self._redis.hget(f"{self.prefix}it:{iteration}:admitted", fl_id))
+        return None if found is None else int(found)
+
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+                         ) -> tuple[Upload, IterationView]:
+        reply = await self._run("add_upload", iteration, fl_id, now_ms, self._encode(weights))
+        return _UPLOAD[reply[0].decode()], self._view(reply)
+
+    async def begin_update_window(self, iteration: int, now_ms: int) -> bool:
+        return (await self._run("begin_update_window", iteration, now_ms))[0] == b"began"
+
+    async def close(self, iteration: int) -> ClosedIteration | None:
+        reply = await self._run("close", iteration, self.close_lease_ms, self.closer)
+        if reply[0] != b"closed":
+            return None
+        start, admitted_flat, uploads_flat, taken_over = int(reply[1]), reply[2], reply[3], int(reply[4])
+        sizes = {admitted_flat[i].decode(): int(admitted_flat[i + 1]) for i in range(0, len(admitted_flat), 2)}
+        uploads = {uploads_flat[i].decode(): DeviceUpload(sizes[uploads_flat[i].decode()],
+                                                          self._decode(uploads_flat[i + 1]))
+                   for i in range(0, len(uploads_flat), 2)}
+        if taken_over:
+            log.warning("iteration %d: closed by another process that did not publish it within %d ms; finishing "
+                        "it here", iteration, self.close_lease_ms)
+        return ClosedIteration(iteration, len(sizes), len(uploads), sum(u.data_size for u in uploads.values()),
+                               uploads, start if start >= 0 else None)
+
+    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
+        reply = await self._run("publish", iteration, self._encode(model), int(finished), KEEP_MODELS)
+        if reply[0] == b"not_closed":
+            raise RuntimeError(f"publish({iteration}) while iteration {int(reply[1])} is current and not closed")
+        if reply[0] == b"published":  # "already": another process's model (the same, from the same uploads) is served
+            self._keep(iteration, {n: np.asarray(a, dtype=np.float32) for n, a in model.items()})
+
+    async def model(self, iteration: int) -> Model | None:
+        if iteration in self._models:
+            return self._models[iteration]
+        data = await self._call(lambda: self._redis.get(f"{self.prefix}model:{iteration}"))
+        if data is None:
+            return None
+        return self._keep(iteration, self._decode(data))
+
+    async def latest(self) -> tuple[int, Model]:
+        found = await self._call(lambda: self._redis.hget(f"{self.prefix}job", "latest"))
+        if found is None:
+            await self._run("view")  # raises the "holds no job" error
+        latest = int(found)
+        model = await self.model(latest)
+        if model is None:  # the newest model is always kept (KEEP_MODELS >= 1)
+            raise RuntimeError(f"distributed cache {self.address}: model of iteration {latest} is missing")
+        return latest, model
+
+    def _keep(self, iteration: int, model: Model) -> Model:
+        self._models[iteration] = model
+        while len(self._models) > 3:  # the newest and the few a slow device may still ask for
+            del self._models[min(self._models)]
+        return model
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis."""
+        await self._redis.aclose()
