@@ -20,7 +20,15 @@ the iteration of
 beside a plain numpy weighted add of the same upload (one float32 ``acc += n * w``
 over the concatenated 66,404 floats).
 
+With ``--processes 1 2 4``, part 1 runs instead against a group of that many
+``pyflclient server`` processes sharing one job through one ``redis-server``
+(``--distributed-cache-address``; client k talks to process k mod N), one group
+after the other, and part 2 adds the ``RedisStore`` path: ``add_upload`` (encode +
+one Lua script, the upload written to Redis) per upload and ``close`` (the K uploads
+read back and decoded) + FedAvg at the close.
+
     python benchmarks/server_bench.py --clients 16 --iterations 5
+    python benchmarks/server_bench.py --clients 16 --iterations 5 --processes 1 2 4
 """
 from __future__ import annotations
 
@@ -53,11 +61,12 @@ def lenet(seed: int) -> dict[str, np.ndarray]:
     return {n: rng.normal(0, 0.1, s).astype(np.float32) for n, s in LENET.items()}
 
 
-async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]:
+async def http_part(urls: list[str], clients: int, iterations: int) -> dict[str, float]:
+    """K clients; client k talks to ``urls[k % len(urls)]`` (getModel: the first)."""
     import aiohttp
 
-    async def post(session: aiohttp.ClientSession, rnd: str, body: bytes) -> bytes:
-        async with session.post(f"{url}/{rnd}", data=body) as resp:
+    async def post(session: aiohttp.ClientSession, rnd: str, body: bytes, k: int = 0) -> bytes:
+        async with session.post(f"{urls[k % len(urls)]}/{rnd}", data=body) as resp:
             assert resp.status == 200, resp.status
             return await resp.read()
 
@@ -68,7 +77,7 @@ async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]
         for it in range(1, iterations + 1):
             t0 = time.perf_counter()
             joined = await asyncio.gather(*(post(session, "startFLJob", StartFLJobRequest(
-                "Lenet", f"dev-{k}", it, 32 * (k + 1)).to_bytes()) for k in range(clients)))
+                "Lenet", f"dev-{k}", it, 32 * (k + 1)).to_bytes(), k) for k in range(clients)))
             replies = [StartFLJobResponse.from_bytes(b) for b in joined]
             assert all(r.retcode == ResponseCode.SUCCEED and r.iteration == it for r in replies)
             bodies = []
@@ -77,7 +86,7 @@ async def http_part(url: str, clients: int, iterations: int) -> dict[str, float]
                 bodies.append(UpdateModelRequest("Lenet", f"dev-{k}", it,
                                                  {name: w * n for name, w in r.weights.items()}).to_bytes())
             t1 = time.perf_counter()
-            done = await asyncio.gather(*(post(session, "updateModel", b) for b in bodies))
+            done = await asyncio.gather(*(post(session, "updateModel", b, k) for k, b in enumerate(bodies)))
             t2 = time.perf_counter()
             assert all(UpdateModelResponse.from_bytes(b).retcode == ResponseCode.SUCCEED for b in done)
             while True:  # as a device does: SucNotReady until the server has aggregated and checkpointed
@@ -112,7 +121,7 @@ class ArrivalOrderSums:
         return {n: (t / self.data_size).astype(np.float32).reshape(self.shapes[n]) for n, t in self.sums.items()}
 
 
-def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
+def aggregation_part(clients: int, repeats: int, redis_address: str | None = None) -> dict[str, float]:
     from pyflclient.server.config import ServerConfig
     from pyflclient.server.rounds import Rounds
     from pyflclient.server.store import MemoryStore
@@ -172,24 +181,48 @@ def aggregation_part(clients: int, repeats: int) -> dict[str, float]:
         numpy_weighted_add()
         return (time.perf_counter() - t0) / clients, 0.0
 
+    def redis_store(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        """K uploads written to Redis by a RedisStore (add_upload), then its close (read back) + FedAvg."""
+        from pyflclient.server.redis_store import RedisStore
+
+        async def run() -> tuple[float, float]:
+            st = RedisStore(redis_address, fl_name=f"bench-{time.perf_counter_ns()}")  # a fresh job each repeat
+            await st.begin(1, lenet(0))
+            for k, s in enumerate(sizes):
+                await st.admit(1, f"dev-{k}", s, 0, clients, 10 ** 9)
+            t0 = time.perf_counter()
+            for k in range(clients):
+                await st.add_upload(1, f"dev-{k}", weights_of(k), 0)
+            t1 = time.perf_counter()
+            closed = await st.close(1)
+            assert closed is not None and closed.uploaded == clients
+            fedavg.aggregate(closed.uploads)
+            t2 = time.perf_counter()
+            await st.aclose()
+            return (t1 - t0) / clients, t2 - t1
+        return asyncio.run(run())
+
     base, _ = best(numpy_only)
     b_add, b_close = best(lambda: arrival_order(lambda k: uploads[k]))
     a_add, a_close = best(lambda: fl_id_order(lambda k: uploads[k]))
     bp_add, _ = best(lambda: arrival_order(decoded))
     ap_add, _ = best(lambda: fl_id_order(decoded))
+    r_add, r_close = best(lambda: redis_store(lambda k: uploads[k])) if redis_address else (float("nan"),) * 2
     return {"numpy_us": base * 1e6, "before_add_us": b_add * 1e6, "before_close_ms": b_close * 1e3,
+            "redis_add_us": r_add * 1e6, "redis_close_ms": r_close * 1e3,
             "after_add_us": a_add * 1e6, "after_close_ms": a_close * 1e3,
             "before_path_us": bp_add * 1e6, "after_path_us": ap_add * 1e6,
             "held_mb": clients * sum(int(np.prod(s)) for s in LENET.values()) * 4 / 1e6}
 
 
-def start_server(clients: int, iterations: int, folder: Path) -> tuple[subprocess.Popen[str], str]:
-    np.savez(folder / "lenet.npz", **lenet(0))
+def start_server(clients: int, iterations: int, folder: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    if not (folder / "lenet.npz").exists():
+        np.savez(folder / "lenet.npz", **lenet(0))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from pyflclient.cli import main; sys.exit(main())", "server",
          "--model", str(folder / "lenet.npz"), "--start-fl-job-threshold", str(clients),
-         "--fl-iteration-num", str(iterations), "--checkpoint-dir", str(folder / "ckpt")],
+         "--fl-iteration-num", str(iterations), "--checkpoint-dir", str(folder / "ckpt"), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:  # type: ignore[union-attr]
         if line.startswith("listening on "):
@@ -197,26 +230,87 @@ def start_server(clients: int, iterations: int, folder: Path) -> tuple[subproces
     raise SystemExit("the server did not start")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server on a free loopback port, no persistence (Debian's: apt-get install redis-server)."""
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            if redis.Redis(port=port, socket_timeout=1).ping():
+                return proc, f"127.0.0.1:{port}"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise SystemExit("redis-server did not start")
+
+
+def group_part(processes: int, clients: int, iterations: int, folder: Path) -> dict[str, float]:
+    """Part 1 against ``processes`` server processes on one Redis (a fresh Redis and checkpoint folder)."""
+    folder.mkdir()
+    redis_proc, address = start_redis(folder)
+    procs = []
+    try:
+        urls = []
+        for _ in range(processes):  # one at a time: the first begins the job, the others join it
+            proc, url = start_server(clients, iterations, folder, "--distributed-cache-address", address)
+            procs.append(proc)
+            urls.append(url)
+        return asyncio.run(http_part(urls, clients, iterations))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        redis_proc.terminate()
+        redis_proc.wait(timeout=30)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16, help="K concurrent clients (= start_fl_job_threshold)")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=20, help="repeats of the in-process timing (best is kept)")
+    ap.add_argument("--processes", type=int, nargs="+", metavar="N",
+                    help="server groups of N processes on one redis-server (e.g. 1 2 4) instead of one "
+                         "process with the in-memory store")
     args = ap.parse_args()
     print(f"LeNet: {len(LENET)} weights, {sum(int(np.prod(s)) for s in LENET.values()):,} floats; "
           f"K={args.clients} clients, {args.iterations} iterations; load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs")
+    redis_address = None
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(args.clients, args.iterations, Path(tmp))
+        if args.processes:
+            for n in args.processes:
+                http = group_part(n, args.clients, args.iterations, Path(tmp) / f"group-{n}")
+                print(f"HTTP, {n} process(es) + Redis: {http['uploads']} uploads; {http['upload_phase_per_s']:.0f} "
+                      f"updates/s in the upload phase, {http['iteration_per_s']:.0f} updates/s over whole "
+                      f"iterations", flush=True)
+            redis_proc, redis_address = start_redis(Path(tmp))
+        else:
+            proc, url = start_server(args.clients, args.iterations, Path(tmp))
+            try:
+                http = asyncio.run(http_part([url], args.clients, args.iterations))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            print(f"HTTP: {http['uploads']} uploads; {http['upload_phase_per_s']:.0f} updates/s in the upload "
+                  f"phase, {http['iteration_per_s']:.0f} updates/s over whole iterations (startFLJob + "
+                  f"updateModel + getModel + checkpoint)")
         try:
-            http = asyncio.run(http_part(url, args.clients, args.iterations))
+            agg = aggregation_part(args.clients, args.repeats, redis_address)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    print(f"HTTP: {http['uploads']} uploads; {http['upload_phase_per_s']:.0f} updates/s in the upload phase, "
-          f"{http['iteration_per_s']:.0f} updates/s over whole iterations (startFLJob + updateModel + getModel "
-          f"+ checkpoint)")
-    agg = aggregation_part(args.clients, args.repeats)
+            if redis_address:
+                redis_proc.terminate()
+                redis_proc.wait(timeout=30)
     print(f"aggregation, K={args.clients} LeNet uploads (numpy weighted add, float32, one array: "
           f"{agg['numpy_us']:.0f} us per upload)")
     print(f"  {'':44} {'per upload':>12} {'at close':>10}")
@@ -224,6 +318,9 @@ def main() -> int:
           f"{agg['before_close_ms']:7.2f} ms")
     print(f"  {'after: uploads kept, summed in fl_id order':44} {agg['after_add_us']:9.1f} us "
           f"{agg['after_close_ms']:7.2f} ms   (held until close: {agg['held_mb']:.1f} MB)")
+    if redis_address:
+        print(f"  {'RedisStore: upload written to Redis, read at close':44} {agg['redis_add_us']:9.1f} us "
+              f"{agg['redis_close_ms']:7.2f} ms")
     print(f"  server path (verify + decode + checks + the above): before {agg['before_path_us']:.0f} us, "
           f"after {agg['after_path_us']:.0f} us per upload")
     return 0

@@ -99,3 +99,22 @@ def test_cli_without_a_model_says_what_to_give(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "--model" in err
+
+
+def test_distributed_cache_address_takes_host_port_or_a_redis_url():
+    assert ServerConfig(distributed_cache_address="127.0.0.1:6379").distributed_cache_address == "127.0.0.1:6379"
+    assert ServerConfig(distributed_cache_address="redis://10.0.0.5:6380/2").distributed_cache_address
+    with pytest.raises(ConfigError, match="distributed_cache_address.*host:port"):
+        ServerConfig(distributed_cache_address="127.0.0.1:sixty")
+
+
+def test_the_yaml_key_distributed_cache_address_is_mindspore_federateds(tmp_path):
+    import argparse
+
+    from pyflclient.server.cli import register, settings_from
+
+    (tmp_path / "server.yaml").write_text("model: m.npz\ndistributed_cache:\n  address: 127.0.0.1:6390\n")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    _, config = settings_from(parser.parse_args(["server", "--config", str(tmp_path / "server.yaml")]))
+    assert config.distributed_cache_address == "127.0.0.1:6390"

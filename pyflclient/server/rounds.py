@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 #: how often a process reads a shared store's state (windows, closes, publications of other processes):
 #: a held getModel learns of another process's publication within this
-FOLLOW_INTERVAL_S = 0.1
+FOLLOW_INTERVAL_S = 0.02
 T = TypeVar("T")
 
 
