@@ -303,3 +303,22 @@ def test_redis_away_for_3_s_mid_iteration_and_the_job_finishes(durable_redis_ser
     for i in range(PROCESSES):  # at most one line per process for the outage
         text = (group.folder / f"server-{i}.log").read_text()
         assert text.count("unreachable") <= 1, text
+
+
+@pytest.mark.timeout(120)
+def test_the_whole_group_and_redis_restarted_resume_at_the_next_iteration(redis_server, server_group):
+    model = random_model(LENET_SHAPES, seed=4)
+    group = server_group(redis_server.address, model)
+    devices = devices_of(group)
+    for iteration in (1, 2):
+        want, got = run_iteration(devices, iteration)
+        assert_same(got[0], want)
+    group.stop()
+    redis_server.stop()
+    redis_server.start()  # empty: no persistence; the checkpoints are all that is left
+    group = server_group(redis_server.address, model)
+    for d in devices:
+        d.ports = group.ports
+    assert devices[0].join(3).iteration == 3
+    assert_same(devices[1].model(2), want)
+    finish_job(group, devices, first=3)
