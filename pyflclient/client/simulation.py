@@ -183,6 +183,7 @@ class Simulation:
             raise
         if not done:
             return None
+        self._engine.close()  # every client has ended: its threads go too
         self.wall_time_s = time.monotonic() - self._started_at
         results = {job.name: job.wait(0) for job in self.jobs}
         for name, r in results.items():
@@ -215,7 +216,9 @@ class Simulation:
                 if r is not None:
                     self.results.record_status(job.name, r.status)
         self._drain(final=True)
-        if not ended:
+        if ended:
+            self._engine.close()
+        else:
             alive = [job.name for job in self.jobs if job.is_running()]
             log.warning("%d clients still running %.1f s after stop: %s", len(alive), timeout, alive[:10])
         return ended
