@@ -58,9 +58,15 @@ def consecutive_free_ports(count: int) -> int:
 class ServerGroup:
     """``PROCESSES`` real ``python -m pyflclient.cli server`` processes on one Redis and one checkpoint folder."""
 
-    def __init__(self, folder: Path, redis_address: str, model: dict[str, np.ndarray]):
+    def __init__(self, folder: Path, redis_address: str, model: dict[str, np.ndarray] | Path,
+                 threshold: int = DEVICES, iterations: int = ITERATIONS):
         self.folder = folder
-        np.savez(folder / "model.npz", **model)
+        if isinstance(model, Path):  # a .ms device model, for Java clients
+            self.model_path = model
+        else:
+            self.model_path = folder / "model.npz"
+            np.savez(self.model_path, **model)
+        self.threshold, self.iterations = threshold, iterations
         self.base = consecutive_free_ports(PROCESSES)
         self.ports = list(range(self.base, self.base + PROCESSES))
         self.redis_address = redis_address
@@ -69,9 +75,9 @@ class ServerGroup:
     def start(self) -> "ServerGroup":
         for i, port in enumerate(self.ports):
             self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(self.folder / "model.npz"),
+                [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(self.model_path),
                  "--fl-server-port", str(port), "--distributed-cache-address", self.redis_address,
-                 "--start-fl-job-threshold", str(DEVICES), "--fl-iteration-num", str(ITERATIONS),
+                 "--start-fl-job-threshold", str(self.threshold), "--fl-iteration-num", str(self.iterations),
                  "--start-fl-job-time-window", "60000", "--update-model-time-window", "60000",
                  "--checkpoint-dir", str(self.folder / "ckpt"), "--get-model-hold-ms", "2000"],
                 stdout=subprocess.PIPE, stderr=open(self.folder / f"server-{i}.log", "w"), text=True))
@@ -104,8 +110,8 @@ class ServerGroup:
 def server_group(tmp_path: Path) -> Any:
     groups: list[ServerGroup] = []
 
-    def start(redis_address: str, model: dict[str, np.ndarray]) -> ServerGroup:
-        group = ServerGroup(tmp_path, redis_address, model).start()
+    def start(redis_address: str, model: dict[str, np.ndarray] | Path, **settings: int) -> ServerGroup:
+        group = ServerGroup(tmp_path, redis_address, model, **settings).start()
         groups.append(group)
         return group
 
@@ -322,3 +328,20 @@ def test_the_whole_group_and_redis_restarted_resume_at_the_next_iteration(redis_
     assert devices[0].join(3).iteration == 3
     assert_same(devices[1].model(2), want)
     finish_job(group, devices, first=3)
+
+
+def test_the_seeds_elb_java_clients_train_against_four_processes(server_group, redis_server, bundled_clients,
+                                                                client_models, tmp_path):
+    """r1.6's client side, ``--use_elb=true --server_num=4``: 4 Java clients, each request to a random process."""
+    import pyflclient as fl
+    from conftest import LENET_MS
+
+    group = server_group(redis_server.address, LENET_MS, threshold=4, iterations=2)
+    models = client_models(4)
+    params = fl.params_for_clients(bundled_clients[:4], models, f"http://127.0.0.1:{group.base}", use_elb=True,
+                                   server_num=PROCESSES, sleep_time_ms=50)
+    results = fl.Simulation(params, output_dir=tmp_path / "run", max_trainers=2, progress=False).run(timeout=300)
+    assert set(results.status.values()) == {"SUCCESS"}
+    served = Checkpoints(tmp_path / "ckpt").latest()
+    assert served is not None and served[0] == 2  # both iterations closed once, by one of the processes
+    assert "Traceback" not in group.log()
