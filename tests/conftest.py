@@ -185,25 +185,23 @@ class RedisServer:
                 self.process.wait()
 
 
-@pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A real redis-server on a free loopback port, no persistence, stopped at the end of the test."""
+def _running_redis(tmp_path_factory: pytest.TempPathFactory, durable: bool) -> Iterator[RedisServer]:
     import shutil
 
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"), durable=False).start()
+    server = RedisServer(tmp_path_factory.mktemp("redis"), durable=durable).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, no persistence, stopped at the end of the test."""
+    yield from _running_redis(tmp_path_factory, durable=False)
 
 
 @pytest.fixture
 def durable_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server whose append-only file (fsync always, in a temp dir) survives ``kill()``."""
-    import shutil
-
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"), durable=True).start()
-    yield server
-    server.stop()
+    yield from _running_redis(tmp_path_factory, durable=True)
