@@ -154,22 +154,23 @@ def aggregation_part(clients: int, repeats: int, redis_address: str | None = Non
         agg.result()
         return (t1 - t0) / clients, time.perf_counter() - t1
 
+    async def through_store(st, weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        """K uploads through a store (add_upload), then its close + FedAvg in fl_id order: (per upload, close)."""
+        await st.begin(1, lenet(0))
+        for k, s in enumerate(sizes):
+            await st.admit(1, f"dev-{k}", s, 0, clients, 10 ** 9)
+        t0 = time.perf_counter()
+        for k in range(clients):
+            await st.add_upload(1, f"dev-{k}", weights_of(k), 0)
+        t1 = time.perf_counter()
+        closed = await st.close(1)
+        assert closed is not None and closed.uploaded == clients
+        fedavg.aggregate(closed.uploads)
+        return (t1 - t0) / clients, time.perf_counter() - t1
+
     def fl_id_order(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-        """K uploads through a real MemoryStore (add_upload), then its close + FedAvg in fl_id order."""
-        async def run() -> tuple[float, float]:
-            st = MemoryStore()
-            await st.begin(1, lenet(0))
-            for k, s in enumerate(sizes):
-                await st.admit(1, f"dev-{k}", s, 0, clients, 10 ** 9)
-            t0 = time.perf_counter()
-            for k in range(clients):
-                await st.add_upload(1, f"dev-{k}", weights_of(k), 0)
-            t1 = time.perf_counter()
-            closed = await st.close(1)
-            assert closed is not None
-            fedavg.aggregate(closed.uploads)
-            return (t1 - t0) / clients, time.perf_counter() - t1
-        return asyncio.run(run())
+        """A real MemoryStore: uploads kept, summed in fl_id order at close."""
+        return asyncio.run(through_store(MemoryStore(), weights_of))
 
     def decoded(k: int) -> dict[str, np.ndarray]:  # the server path: verify + decode + checks
         req = UpdateModelRequest.from_bytes(bodies[k])
@@ -182,24 +183,15 @@ def aggregation_part(clients: int, repeats: int, redis_address: str | None = Non
         return (time.perf_counter() - t0) / clients, 0.0
 
     def redis_store(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-        """K uploads written to Redis by a RedisStore (add_upload), then its close (read back) + FedAvg."""
+        """A RedisStore: uploads written to Redis, read back at close (a fresh job each repeat)."""
         from pyflclient.server.redis_store import RedisStore
 
         async def run() -> tuple[float, float]:
-            st = RedisStore(redis_address, fl_name=f"bench-{time.perf_counter_ns()}")  # a fresh job each repeat
-            await st.begin(1, lenet(0))
-            for k, s in enumerate(sizes):
-                await st.admit(1, f"dev-{k}", s, 0, clients, 10 ** 9)
-            t0 = time.perf_counter()
-            for k in range(clients):
-                await st.add_upload(1, f"dev-{k}", weights_of(k), 0)
-            t1 = time.perf_counter()
-            closed = await st.close(1)
-            assert closed is not None and closed.uploaded == clients
-            fedavg.aggregate(closed.uploads)
-            t2 = time.perf_counter()
-            await st.aclose()
-            return (t1 - t0) / clients, t2 - t1
+            st = RedisStore(redis_address, fl_name=f"bench-{time.perf_counter_ns()}")
+            try:
+                return await through_store(st, weights_of)
+            finally:
+                await st.aclose()
         return asyncio.run(run())
 
     base, _ = best(numpy_only)
