@@ -49,7 +49,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
              iterations: int = DEFAULT_ITERATIONS, epochs: int = DEFAULT_EPOCHS,
              batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR, alpha: float = 0.5, seed: int = 0,
              max_trainers: int | None = None, model: str | os.PathLike[str] | None = None,
-             data_dir: str | os.PathLike[str] | None = None, progress: bool = True) -> DemoOutcome:
+             data_dir: str | os.PathLike[str] | None = None, progress: bool = True, eval_every: int = 1,
+             eval_fraction: float = 1.0) -> DemoOutcome:
     """Run the federated LeNet experiment end to end and save its results.
 
     Args:
@@ -65,6 +66,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         model: the initial ``.ms`` (default: the LeNet shipped in the package).
         data_dir: an existing ``3500_clients_bin``-style folder to use instead of the
             bundled set (e.g. real FEMNIST from ``pyflclient data femnist``).
+        eval_every / eval_fraction: evaluate after every k-th iteration (and the last),
+            a seeded sample of this fraction of the clients (see :class:`Simulation`).
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -103,7 +106,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         params = params_for_clients(data, models, srv.url, batch_size=batch_size)
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
-                         iterations=iterations, names=[f"client_{i}" for i in range(clients)])
+                         iterations=iterations, names=[f"client_{i}" for i in range(clients)],
+                         eval_every=eval_every, eval_fraction=eval_fraction, seed=seed)
         results = sim.run()
         finished = srv.wait_finished(timeout=60)
         if not finished:
@@ -112,14 +116,15 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     files = results.save(out, plot=True)
     summary = results.summary()
     final = summary[-1].avg if summary else None
-    return DemoOutcome(out, files, wall, final, len(summary))
+    return DemoOutcome(out, files, wall, final, max(results.loss, default=0))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     outcome = run_demo(args.out, clients=args.clients, iterations=args.iterations, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, eval_every=args.eval_every,
+                       eval_fraction=args.eval_fraction)
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
           f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}")
     for kind, path in outcome.files.items():
@@ -144,6 +149,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--model", default=None, help="initial .ms model (default: the shipped LeNet)")
     p.add_argument("--data-dir", default=None,
                    help="use this 3500_clients_bin-style folder instead of the bundled digits")
+    p.add_argument("--eval-every", type=int, default=1,
+                   help="evaluate the global model after every k-th iteration and the last one")
+    p.add_argument("--eval-fraction", type=float, default=1.0,
+                   help="the share of clients that evaluate (a sample seeded by --seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 

@@ -87,6 +87,18 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     own.add_argument("--max_retries", type=int, default=None,
                      help="also fail after this many retries in a row, whichever comes first "
                           "(default: no count bound, only --retry_timeout_s)")
+    own.add_argument("--eval_every", type=int, default=1,
+                     help="evaluate the new global model after every k-th iteration and the last one (default: 1, "
+                          "as r1.6)")
+    own.add_argument("--eval_fraction", type=float, default=1.0,
+                     help="in those iterations, the share of clients that evaluate, a sample drawn from --seed, "
+                          "the client's fl_id and the iteration (default: 1.0, all)")
+    own.add_argument("--clients_per_iteration", type=int, default=None,
+                     help="simulated availability: only this many clients, a sample drawn from --seed, ask to take "
+                          "part in each iteration; with the server's start_fl_job_threshold the run is reproducible "
+                          "and participation uniform (default: every client asks)")
+    own.add_argument("--seed", type=int, default=0,
+                     help="seed of the evaluation and availability samples (default: 0)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
     own.add_argument("--detach", action="store_true",
                      help="run in the background (like the seed's `&`); output in <output_dir>/simulate.log")
@@ -229,11 +241,21 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
     from .simulation import Simulation
 
     def show(s: Any) -> None:
-        print(f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  "
-              f"({s.clients} clients)", flush=True)
+        line = f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  ({s.clients} clients)"
+        if args.no_progress:
+            print(line, flush=True)
+        else:
+            from tqdm import tqdm
 
-    sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
-                     progress=not args.no_progress, iterations=args.iterations, on_round=show)
+            tqdm.write(line, file=sys.stdout)  # above the bars, not through them
+
+    try:
+        sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
+                         progress=not args.no_progress, iterations=args.iterations, on_round=show,
+                         eval_every=args.eval_every, eval_fraction=args.eval_fraction, seed=args.seed,
+                         clients_per_iteration=args.clients_per_iteration)
+    except ValueError as exc:
+        raise ValueError(f"--{str(exc).split(':')[0]}: {str(exc).split(':', 1)[1].strip()}") from None
     try:
         sim.run()
     finally:

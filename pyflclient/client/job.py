@@ -117,6 +117,10 @@ class _JavaCallbacks:
         self._job._dispatch("accuracy", int(iteration), float(accuracy))
 
     @jpype.JOverride
+    def onRoundProgress(self, iteration: Any, stage: Any, samples: Any) -> None:
+        self._job._dispatch("progress", int(iteration), str(stage), int(samples))
+
+    @jpype.JOverride
     def onFlJobIterationFinished(self, modelName: Any, iterationSeq: Any, resultCode: Any) -> None:
         self._job._dispatch("iteration", int(iterationSeq), _code(resultCode))
 
@@ -246,7 +250,9 @@ class FLJob:
     def add_listener(self, listener: Callable[[str, str, tuple[Any, ...]], None]) -> None:
         """Another listener of every event: ``listener(client, kind, args)`` with ``kind`` one of
         ``loss``, ``accuracy``, ``iteration``, ``finish`` and ``args`` the callback's arguments
-        after the client's name; called on the client's Java thread (keep it short)."""
+        after the client's name, or ``progress`` with ``(iteration, stage, samples)``, ``stage`` one of
+        ``admitted``, ``trained``, ``uploaded``, ``evaluated`` (see Java's ``TrainListener.onRoundProgress``);
+        called on the client's Java thread (keep it short)."""
         self._extra_sinks.append(listener)
 
     # -- training -----------------------------------------------------------------------

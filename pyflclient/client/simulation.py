@@ -12,24 +12,34 @@ Every client writes its own ``client_i/client.log``.
 Events from the client threads are recorded in a :class:`SimulationResults`
 (thread safe) and queued; the thread that waits (``run()`` / ``wait()``)
 drains the queue between 200 ms join slices to draw one tqdm bar per
-iteration and to call ``on_round`` with each finished iteration's
-AVG / TOP5 / LOW5 — so drawing never happens on a Java thread, and Ctrl-C
-reaches the waiting thread within one slice and stops every client.
+iteration (clients admitted, trained and uploaded, samples/s, ETA: see
+:mod:`.progress`), to log one line per iteration and to call ``on_round``
+with each evaluated iteration's AVG / TOP5 / LOW5 — so drawing never happens
+on a Java thread, and Ctrl-C reaches the waiting thread within one slice and
+stops every client.
+
+Evaluation: r1.6 evaluates every client after every iteration, which with
+thousands of clients costs as much as training them. ``eval_every=k`` evaluates
+after every k-th iteration (and the last), ``eval_fraction=f`` only a seeded
+sample of the clients (each with chance f, drawn from ``(seed, fl_id,
+iteration)``: the same clients for the same seed, whatever the threads).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from . import jvm
 from .errors import FLJobError, java_errors
 from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
     LossCallback
 from .params import FLParameter
+from .progress import IterationCounts, RoundProgress
 from .results import IterationSummary, SimulationResults
 
 log = logging.getLogger(__name__)
@@ -81,7 +91,16 @@ class Simulation:
         on_loss / on_accuracy / on_iteration / on_finish: per-client callbacks as in
             :class:`FLJob` (called on the client threads).
         on_round: called on the waiting thread with the :class:`IterationSummary`
-            of each iteration once every client has reported it (or it is over).
+            of each evaluated iteration once it is over.
+        eval_every: evaluate the new global model after every k-th iteration and the last one.
+        eval_fraction: in those, each client evaluates with this chance (a seeded sample).
+        clients_per_iteration: simulated availability: in each iteration only this many clients,
+            a sample drawn from ``seed``, ask to take part (the others wait for the next model). Set
+            it to the server's ``start_fl_job_threshold`` and the server's first-come rule admits
+            exactly the sample: participation is uniform and reproducible. None (default): every
+            client asks, and a client that was not admitted asks again as soon as the next
+            global model is out.
+        seed: the seed of the evaluation sample and of the availability sample.
         jar_path / case_jar_path: jars if the JVM is not running yet.
     """
 
@@ -90,8 +109,8 @@ class Simulation:
                  names: Sequence[str] | None = None, poll_interval_ms: int | None = 250,
                  on_loss: Optional[LossCallback] = None, on_accuracy: Optional[AccuracyCallback] = None,
                  on_iteration: Optional[IterationCallback] = None, on_finish: Optional[FinishCallback] = None,
-                 on_round: Optional[RoundCallback] = None,
-                 jar_path: str | None = None, case_jar_path: str | None = None) -> None:
+                 on_round: Optional[RoundCallback] = None, eval_every: int = 1, eval_fraction: float = 1.0,
+                 clients_per_iteration: int | None = None, seed: int = 0, jar_path: str | None = None, case_jar_path: str | None = None) -> None:
         params = list(params)
         if not params:
             raise ValueError("params: give one FLParameter per client (got none)")
@@ -102,6 +121,14 @@ class Simulation:
         if len(set(models)) != len(models):
             raise ValueError("params: two clients share a train_model_path; getModel overwrites it, so each "
                              "client needs its own copy (pyflclient copy-models)")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every: {eval_every!r}; expected an integer >= 1 (1: after every iteration)")
+        if not 0.0 < float(eval_fraction) <= 1.0:
+            raise ValueError(f"eval_fraction: {eval_fraction!r}; expected a number in (0, 1]")
+        if clients_per_iteration is not None and (isinstance(clients_per_iteration, bool) or not isinstance(
+                clients_per_iteration, int) or not 1 <= clients_per_iteration <= len(params)):
+            raise ValueError(f"clients_per_iteration: {clients_per_iteration!r}; expected 1..{len(params)} "
+                             f"(the clients simulated) or None (all ask)")
         if max_trainers is None:
             max_trainers = os.cpu_count() or 1
         if isinstance(max_trainers, bool) or not isinstance(max_trainers, int) or max_trainers < 1:
@@ -116,11 +143,18 @@ class Simulation:
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
         jvm.start_jvm(jar_path, case_jar_path)
         self._engine = jvm.jclass("com.mindspore.flclient.ClientEngine")(max_trainers)
+        self.eval_every, self.eval_fraction, self.seed = eval_every, float(eval_fraction), int(seed)
+        self._engine.setEvaluation(jvm.jclass("com.mindspore.flclient.EvaluationPlan")(
+            eval_every, self.eval_fraction, self.seed))
+        self.clients_per_iteration = clients_per_iteration
+        self._engine.setCheckIn(clients_per_iteration or 0, self.seed)
         self._waiter: Any = None
         self.jobs: list[FLJob] = []
         for name, p in zip(names, params):
             if p.log_path is None:
                 p = p.replace(log_path=self.output_dir / name / "client.log")
+            if p.client_id is None:
+                p = p.replace(client_id=name)  # a fixed fl_id: FedAvg's order and the samples depend on it
             if p.sleep_time_ms is None and poll_interval_ms is not None:
                 p = p.replace(sleep_time_ms=poll_interval_ms)
             jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
@@ -130,9 +164,7 @@ class Simulation:
         self._started = False
         self._started_at = 0.0
         self.wall_time_s = 0.0
-        self._bars: dict[int, Any] = {}
-        self._reported: dict[int, set[str]] = {}
-        self._closed: set[int] = set()
+        self._progress = RoundProgress(len(self.jobs), iterations, progress, self._summary, self._closed_iteration)
         jvm.register_stopper(self)
 
     # -- events (client threads) ----------------------------------------------------------
@@ -176,7 +208,8 @@ class Simulation:
         if not self._started:
             raise FLJobError("the Simulation was not started; call run() or start()")
         try:
-            done = jvm.join_java_threads([self._waiter], timeout, on_tick=self._drain)
+            with _log_beside_bars(self.progress):
+                done = jvm.join_java_threads([self._waiter], timeout, on_tick=self._drain)
         except KeyboardInterrupt:
             log.warning("interrupted: stopping %d clients", len(self.jobs))
             self.stop()
@@ -233,59 +266,32 @@ class Simulation:
 
     # -- progress (waiting thread only) ---------------------------------------------------------
     def _drain(self, final: bool = False) -> None:
-        n = len(self.jobs)
         while True:
             try:
                 client, kind, args = self._events.get_nowait()
             except queue.Empty:
                 break
-            if kind != "iteration":
-                continue
-            it = args[0]
-            if it < 1:
-                continue  # a client that failed before its first iteration: no bar for it
-            reported = self._reported.setdefault(it, set())
-            if client in reported or it in self._closed:
-                continue  # a client reports an iteration once on the bar, even if the server made it retry
-            reported.add(client)
-            bar = self._bar(it)
-            if bar is not None:
-                bar.update(1)
-            if len(self._reported[it]) >= n:
-                self._close(it)
-            # an iteration two behind the newest one reported is over for everyone
-            for old in [k for k in self._reported if k <= it - 2 and k not in self._closed]:
-                self._close(old)
-        if final:
-            for it in sorted(k for k in self._reported if k not in self._closed):
-                self._close(it)
+            self._progress.event(client, kind, args)
+        self._progress.settle(final)
 
-    def _bar(self, iteration: int) -> Any:
-        if not self.progress:
-            return None
-        bar = self._bars.get(iteration)
-        if bar is None:
-            from tqdm import tqdm
+    def _summary(self, iteration: int) -> Optional[IterationSummary]:
+        return next((s for s in self.results.summary() if s.iteration == iteration), None)
 
-            total = f"/{self.iterations}" if self.iterations else ""
-            bar = tqdm(total=len(self.jobs), desc=f"iteration {iteration}{total}", unit="client",
-                       leave=True, dynamic_ncols=True)
-            self._bars[iteration] = bar
-        return bar
-
-    def _close(self, iteration: int) -> None:
-        self._closed.add(iteration)
-        summary = next((s for s in self.results.summary() if s.iteration == iteration), None)
-        bar = self._bars.pop(iteration, None)
-        if bar is not None:
-            if summary is not None and summary.clients:
-                bar.set_postfix_str(f"AVG {summary.avg:.3f} TOP5 {summary.top5:.3f} LOW5 {summary.low5:.3f}")
-            bar.close()
-        if summary is not None and summary.clients:
-            log.info("iteration %d: AVG %.4f TOP5 %.4f LOW5 %.4f (%d clients)", iteration, summary.avg,
-                     summary.top5, summary.low5, summary.clients)
-        if self.on_round is not None and summary is not None:
+    def _closed_iteration(self, counts: IterationCounts, summary: Optional[IterationSummary]) -> None:
+        if self.on_round is not None and summary is not None and summary.clients:
             try:
                 self.on_round(summary)
             except Exception:
                 log.exception("the on_round callback raised; the simulation goes on")
+
+
+@contextlib.contextmanager
+def _log_beside_bars(bars: bool) -> Iterator[None]:
+    """While bars are drawn, log records go through tqdm.write, so lines and bars never interleave."""
+    if not bars:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield

@@ -34,6 +34,8 @@ public final class ClientEngine implements AutoCloseable {
     private final ExecutorService trainers;
     private final Set<Run> running = ConcurrentHashMap.newKeySet();
     private final List<Run> submitted = new ArrayList<>();
+    private volatile EvaluationPlan evaluation = EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION;
+    private volatile CheckInGate gate = new CheckInGate(0, 0, List::of);
 
     /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
     public ClientEngine(int trainers) {
@@ -56,20 +58,57 @@ public final class ClientEngine implements AutoCloseable {
         };
     }
 
+    /** Which clients evaluate after which iteration, for the jobs submitted from now on (default: r1.6's all). */
+    public void setEvaluation(EvaluationPlan plan) {
+        this.evaluation = plan == null ? EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION : plan;
+    }
+
+    /**
+     * Simulated availability (see {@link CheckInGate}): in each iteration only {@code perIteration}
+     * devices, a sample seeded by {@code seed}, ask to take part; 0: every device asks. Set it before
+     * submitting the jobs.
+     */
+    public void setCheckIn(int perIteration, long seed) {
+        if (perIteration < 0) {
+            throw new IllegalArgumentException("devices per iteration = " + perIteration + ": need >= 0 (0: all)");
+        }
+        this.gate = new CheckInGate(perIteration, seed, this::clientIds);
+    }
+
+    /** The devices that ask in {@code iteration} with {@link #setCheckIn}'s rule, sorted. */
+    public static List<String> checkInSample(List<String> clientIds, int perIteration, long seed, int iteration) {
+        return CheckInGate.sampleOf(clientIds, perIteration, seed, iteration);
+    }
+
+    private List<String> clientIds() {
+        List<String> ids = new ArrayList<>();
+        synchronized (submitted) {
+            for (Run r : submitted) {
+                ids.add(r.job.getParameter().getClientID());
+            }
+        }
+        return ids;
+    }
+
     /**
      * Starts {@code job}'s round loop (flJobRun) on the engine and returns at once.
      *
      * @throws IllegalArgumentException when a parameter is missing or wrong (as flJobRun)
      */
     public Run submit(SyncFLJob job) {
-        RoundLoop loop = job.begin();
+        Run run = register(job);
+        run.start();
+        return run;
+    }
+
+    private Run register(SyncFLJob job) {
+        RoundLoop loop = job.begin(evaluation, gate);
         Run run = new Run(job, loop);
         running.add(run);
         synchronized (submitted) {
             submitted.add(run);
         }
         loop.stopSignal().onStop(run::wakeForStop);
-        control.execute(() -> run.advance(Next.go(loop.firstStep())));
         return run;
     }
 
@@ -79,8 +118,14 @@ public final class ClientEngine implements AutoCloseable {
      */
     public Thread submitAll(List<SyncFLJob> jobs) {
         List<CompletableFuture<FLClientStatus>> all = new ArrayList<>(jobs.size());
+        List<Run> runs = new ArrayList<>(jobs.size());
         for (SyncFLJob job : jobs) {
-            all.add(submit(job).result);
+            Run run = register(job); // every device is known before any asks: the check-in draw sees them all
+            runs.add(run);
+            all.add(run.result);
+        }
+        for (Run run : runs) {
+            run.start();
         }
         CompletableFuture<Void> done = CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0]));
         Thread waiter = new Thread(() -> {
@@ -138,6 +183,10 @@ public final class ClientEngine implements AutoCloseable {
 
         public SyncFLJob job() {
             return job;
+        }
+
+        private void start() {
+            control.execute(() -> advance(Next.go(loop.firstStep())));
         }
 
         /** Completes with the job's status when it ends. */

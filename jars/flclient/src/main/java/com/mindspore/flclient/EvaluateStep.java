@@ -16,13 +16,16 @@ final class EvaluateStep {
     private final StopSignal stop;
     private final JobContext context;
     private final JobProgress progress;
+    private final EvaluationPlan plan;
 
-    EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress) {
+    EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
+                 EvaluationPlan plan) {
         this.p = p;
         this.log = log;
         this.stop = stop;
         this.context = context;
         this.progress = progress;
+        this.plan = plan;
     }
 
     /** SUCCESS, also without evaluation data; FAILED when stopped. */
@@ -33,12 +36,18 @@ final class EvaluateStep {
                 log.info("[evaluate] no EVALMODE data in the data map: the new model is not evaluated");
                 return FLClientStatus.SUCCESS;
             }
+            if (!plan.evaluates(p.getClientID(), progress.iteration, progress.iterations)) {
+                log.info("[evaluate] not evaluated after iteration " + progress.iteration + " (" + plan + ")");
+                TrainListener.tell(p, log, progress.iteration, "evaluated", 0);
+                return FLClientStatus.SUCCESS;
+            }
             m.client().initDataSets(Map.of(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE)));
             float acc = m.client().evalModel();
             if (stop.isStopped()) {
                 return FLClientStatus.FAILED;
             }
             log.info("[evaluate] evaluate acc: " + acc);
+            TrainListener.tell(p, log, progress.iteration, "evaluated", progress.evalSamples);
             TrainListener l = p.getTrainListener();
             if (l != null) {
                 try {

@@ -42,7 +42,16 @@ final class RoundLoop {
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
 
+    /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
+    private final CheckInGate gate;
+
     RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
+        this(p, log, stop, comm, EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION, null);
+    }
+
+    RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, EvaluationPlan evaluation,
+              CheckInGate gate) {
+        this.gate = gate;
         this.p = p;
         this.log = log;
         this.stop = stop;
@@ -54,7 +63,7 @@ final class RoundLoop {
         this.train = new TrainStep(p, log, stop, context, progress, startFLJob);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
-        this.evaluate = new EvaluateStep(p, log, stop, context, progress);
+        this.evaluate = new EvaluateStep(p, log, stop, context, progress, evaluation);
     }
 
     int lastModelIteration() {
@@ -83,6 +92,12 @@ final class RoundLoop {
     }
 
     private Next roundStart() {
+        java.util.concurrent.CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());
+        if (notYet != null) {
+            log.info("not among the devices that ask in this iteration (simulated availability): waiting for the "
+                    + "next global model");
+            return Next.await(notYet, this::roundStart);
+        }
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
         return startFLJob.run(s -> s == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload) : endRound(s));
     }
@@ -100,6 +115,9 @@ final class RoundLoop {
     }
 
     private Next evaluate(FLMessages.Response model) {
+        if (gate != null) {
+            gate.modelSeen(model.iteration, progress.iterations);
+        }
         return guarded("round", () -> {
             FLClientStatus s = evaluate.run(model);
             if (s == FLClientStatus.SUCCESS) {
@@ -131,7 +149,8 @@ final class RoundLoop {
         }
         if (status == FLClientStatus.RESTART) {
             notifyIteration();
-            return Next.after(nextRequestWait(), this::roundStart);
+            long wait = nextRequestWait();
+            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.newModelOr(wait), this::roundStart);
         }
         if (status != FLClientStatus.NOT_SELECTED) {
             log.info("========== the total response of iteration " + progress.iteration + ": " + status + " ==========");

@@ -84,6 +84,7 @@ final class StartFLJobStep {
         progress.admittedWeights = r.featureMap;
         progress.serverWeightNames = new ArrayList<>(r.featureMap.keySet());
         progress.epochs = r.plan.epochs;
+        TrainListener.tell(p, log, r.iteration, "admitted", progress.dataSize);
         return FLClientStatus.SUCCESS;
     }
 

@@ -11,4 +11,26 @@ public interface TrainListener {
 
     /** After getModel and evaluation of the new global model (not called when no EVALMODE data is set). */
     void onIterationAccuracy(int iteration, float accuracy);
+
+    /**
+     * The round's progress, for progress bars: {@code stage} is {@code "admitted"} (samples: the
+     * data_size sent), {@code "trained"} (samples: the training samples of all local epochs),
+     * {@code "uploaded"} (samples: data_size) or {@code "evaluated"} (samples: the evaluation
+     * samples; 0 when this client does not evaluate this iteration, see {@link EvaluationPlan}).
+     */
+    default void onRoundProgress(int iteration, String stage, long samples) {
+    }
+
+    /** Calls {@link #onRoundProgress} on {@code p}'s listener, if any; a failure is logged and ignored. */
+    static void tell(FLParameter p, java.util.logging.Logger log, int iteration, String stage, long samples) {
+        TrainListener l = p.getTrainListener();
+        if (l == null) {
+            return;
+        }
+        try {
+            l.onRoundProgress(iteration, stage, samples);
+        } catch (RuntimeException e) {
+            log.warning("the TrainListener failed in onRoundProgress (ignored): " + e);
+        }
+    }
 }

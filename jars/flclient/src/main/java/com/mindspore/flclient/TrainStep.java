@@ -53,6 +53,7 @@ final class TrainStep {
                 return null;
             }
             log.info("[train] train succeed");
+            TrainListener.tell(p, log, progress.iteration, "trained", (long) progress.dataSize * progress.epochs);
             Map<String, float[]> upload = new LinkedHashMap<>();
             for (String name : progress.serverWeightNames) {
                 float[] w = model.weight(name);

@@ -49,6 +49,7 @@ final class UpdateModelStep {
             lastUpload = body;
             log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
                     + progress.dataSize);
+            TrainListener.tell(p, log, progress.iteration, "uploaded", progress.dataSize);
             return then.apply(FLClientStatus.SUCCESS);
         });
     }

@@ -1,0 +1,119 @@
+package com.mindspore.flclient;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * pyflclient addition: when the simulated devices of one {@link ClientEngine} ask to take part.
+ *
+ * <p>Real devices come back at the {@code next_req_time} the server gave them; simulated ones
+ * sharing an engine also learn of each new global model from each other, so a device that was
+ * not admitted asks again as soon as any device of the engine has received the model of the
+ * iteration it waited out (not later, at a stale next_req_time, when the next iteration may be
+ * full already). The server's rule decides among the askers as before.
+ *
+ * <p>With {@code perIteration > 0} (simulated availability) only a sample of that many devices
+ * asks in each iteration: the first {@code perIteration} of a permutation of all the engine's
+ * fl_ids, sorted, drawn from a generator seeded with (seed, iteration). The others wait for the
+ * next model. With {@code perIteration} equal to the server's start_fl_job_threshold, the
+ * server's first-come rule admits exactly the sample: who trains in which iteration depends on
+ * the seed only, never on thread timing, and participation is uniform over the population.
+ * Once the plan's last model is seen everyone asks, and the server tells them the job is over.
+ */
+final class CheckInGate {
+    private final int perIteration;
+    private final long seed;
+    private final Supplier<List<String>> population;
+    private int known;
+    private int planIterations = Integer.MAX_VALUE;
+    private CompletableFuture<Void> nextModel = new CompletableFuture<>();
+    private int sampleOf = -1;
+    private Set<String> sample = Set.of();
+
+    CheckInGate(int perIteration, long seed, Supplier<List<String>> population) {
+        this.perIteration = perIteration;
+        this.seed = seed;
+        this.population = population;
+    }
+
+    /** A device received the global model of {@code iteration} of a plan of {@code planIterations}. */
+    void modelSeen(int iteration, int planIterations) {
+        CompletableFuture<Void> wake = null;
+        synchronized (this) {
+            if (planIterations > 0) {
+                this.planIterations = planIterations;
+            }
+            if (iteration > known) {
+                known = iteration;
+                wake = nextModel;
+                nextModel = new CompletableFuture<>();
+            }
+        }
+        if (wake != null) {
+            wake.complete(null); // resumes every waiting device (outside the lock)
+        }
+    }
+
+    /** Null when the device may ask now; else a future that completes when it should look again. */
+    CompletableFuture<?> checkIn(String clientId) {
+        CompletableFuture<Void> wait;
+        synchronized (this) {
+            if (perIteration <= 0 || known >= planIterations) {
+                return null;
+            }
+            int iteration = known + 1;
+            if (sampleOf != iteration) {
+                sample = draw(iteration);
+                sampleOf = iteration;
+            }
+            if (sample.contains(clientId)) {
+                return null;
+            }
+            wait = nextModel;
+        }
+        // a lost engine (every sampled device stopped) must not park the others for ever
+        return orAfter(wait, RoundLoop.MAX_NEXT_REQ_WAIT_MS);
+    }
+
+    /** Completes when a newer model than the newest seen now arrives, or after {@code ms}. */
+    CompletableFuture<?> newModelOr(long ms) {
+        CompletableFuture<Void> wait;
+        synchronized (this) {
+            wait = nextModel;
+        }
+        return orAfter(wait, ms);
+    }
+
+    private static CompletableFuture<?> orAfter(CompletableFuture<Void> wait, long ms) {
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        wait.whenComplete((v, e) -> f.complete(null));
+        return f.completeOnTimeout(null, Math.max(0, ms), TimeUnit.MILLISECONDS);
+    }
+
+    /** The devices that ask in {@code iteration}: a seeded sample of the sorted fl_ids. */
+    private Set<String> draw(int iteration) {
+        List<String> ids = new ArrayList<>(new HashSet<>(population.get()));
+        Collections.sort(ids);
+        SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + iteration);
+        int m = Math.min(perIteration, ids.size());
+        for (int i = 0; i < m; i++) { // the first m of a Fisher-Yates shuffle
+            Collections.swap(ids, i, i + rng.nextInt(ids.size() - i));
+        }
+        return new HashSet<>(ids.subList(0, m));
+    }
+
+    /** The drawing rule alone, for tests and for the Python side to show who asks. */
+    static List<String> sampleOf(List<String> clientIds, int perIteration, long seed, int iteration) {
+        CheckInGate g = new CheckInGate(perIteration, seed, () -> clientIds);
+        List<String> out = new ArrayList<>(g.draw(iteration));
+        Collections.sort(out);
+        return out;
+    }
+}

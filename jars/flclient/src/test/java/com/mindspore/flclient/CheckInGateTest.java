@@ -1,0 +1,89 @@
+package com.mindspore.flclient;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import org.junit.jupiter.api.Test;
+
+class CheckInGateTest {
+    private static List<String> ids(int n) {
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ids.add("f" + i + "_writer_" + i);
+        }
+        return ids;
+    }
+
+    @Test
+    void theSampleDependsOnSeedAndIterationNotOnTheOrderOfTheIds() {
+        List<String> ids = ids(500);
+        List<String> shuffled = new ArrayList<>(ids);
+        Collections.shuffle(shuffled, new java.util.Random(7));
+        List<String> a = ClientEngine.checkInSample(ids, 50, 3, 1);
+        assertEquals(50, a.size());
+        assertEquals(a, ClientEngine.checkInSample(shuffled, 50, 3, 1));
+        assertNotEquals(a, ClientEngine.checkInSample(ids, 50, 3, 2));
+        assertNotEquals(a, ClientEngine.checkInSample(ids, 50, 4, 1));
+    }
+
+    @Test
+    void participationIsUniformOverIterations() {
+        List<String> ids = ids(500);
+        Map<String, Integer> count = new HashMap<>();
+        for (int it = 1; it <= 100; it++) {
+            for (String id : ClientEngine.checkInSample(ids, 50, 0, it)) {
+                count.merge(id, 1, Integer::sum);
+            }
+        }
+        // 100 draws of 50 of 500: each device 10 times on average (binomial sd 3)
+        assertEquals(500, count.size(), "every device takes part at least once");
+        int max = Collections.max(count.values());
+        assertTrue(max <= 25, "no favourite: max " + max);
+    }
+
+    @Test
+    void aDeviceOutsideTheSampleWaitsForTheNextModelAndEveryoneAsksOnceThePlanIsDone() {
+        List<String> ids = ids(10);
+        CheckInGate gate = new CheckInGate(3, 1, () -> ids);
+        List<String> first = ClientEngine.checkInSample(ids, 3, 1, 1);
+        String out = ids.stream().filter(id -> !first.contains(id)).findFirst().orElseThrow();
+        assertNull(gate.checkIn(first.get(0)));
+        CompletableFuture<?> waiting = gate.checkIn(out);
+        assertNotNull(waiting);
+        assertFalse(waiting.isDone());
+        gate.modelSeen(1, 2);
+        assertTrue(waiting.isDone(), "the model of iteration 1 wakes the waiting devices");
+        List<String> second = ClientEngine.checkInSample(ids, 3, 1, 2);
+        for (String id : ids) {
+            assertEquals(second.contains(id), gate.checkIn(id) == null, id);
+        }
+        gate.modelSeen(2, 2);
+        for (String id : ids) {
+            assertNull(gate.checkIn(id), "after the plan's last model everyone asks (to learn the job is over)");
+        }
+    }
+
+    @Test
+    void withoutAvailabilityEveryoneAsksAndRefusedDevicesWakeOnTheNextModel() {
+        CheckInGate gate = new CheckInGate(0, 0, List::of);
+        assertNull(gate.checkIn("anyone"));
+        CompletableFuture<?> restart = gate.newModelOr(60_000);
+        assertFalse(restart.isDone());
+        gate.modelSeen(1, 5);
+        assertTrue(restart.isDone());
+        gate.modelSeen(1, 5); // the same model again wakes nobody new
+        assertFalse(gate.newModelOr(60_000).isDone());
+        assertTrue(gate.newModelOr(0).join() == null, "the timeout also ends the wait");
+    }
+}

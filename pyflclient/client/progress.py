@@ -1,0 +1,156 @@
+"""Progress of a simulation, iteration by iteration, from the clients' events.
+
+The clients tell each stage of their round (Java ``TrainListener.onRoundProgress``):
+admitted, trained, uploaded, evaluated, then the round's end. :class:`RoundProgress`
+counts them per iteration and draws one tqdm bar per iteration whose total is the
+clients admitted so far and whose count is the uploads, with the trained count and
+the training throughput (samples of all local epochs per second) beside it, so the
+bar moves while clients train instead of jumping at evaluation time; tqdm's ETA is
+the time to the last upload at the current pace.
+
+An iteration is over when every client admitted to it has ended its round and a
+later iteration has begun (or the simulation has ended); then its bar closes with
+AVG / TOP5 / LOW5 over the clients that evaluated, and one log line sums it up.
+Everything here runs on the thread that waits for the simulation (never on a Java
+thread), which drains the event queue between join slices.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .results import IterationSummary
+
+log = logging.getLogger("pyflclient.client.simulation")
+
+
+@dataclass
+class IterationCounts:
+    """What the clients told of one iteration."""
+
+    iteration: int
+    admitted: set[str] = field(default_factory=set)
+    trained: int = 0
+    uploaded: int = 0
+    evaluated: int = 0
+    not_evaluated: int = 0
+    trained_samples: int = 0
+    ended: set[str] = field(default_factory=set)
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def over_for_its_clients(self) -> bool:
+        return bool(self.admitted) and self.admitted <= self.ended
+
+
+class RoundProgress:
+    """Counts round events per iteration; draws the bars and closes iterations (waiting thread only).
+
+    Args:
+        clients: how many clients the simulation runs.
+        iterations: the plan's iterations, for titles only (None: unknown).
+        bars: draw tqdm bars (stderr).
+        summary_of: the :class:`IterationSummary` of an iteration, or None when no client evaluated it.
+        on_close: called with each closed iteration's counts and summary.
+    """
+
+    def __init__(self, clients: int, iterations: int | None, bars: bool,
+                 summary_of: Callable[[int], Optional[IterationSummary]],
+                 on_close: Callable[[IterationCounts, Optional[IterationSummary]], None]) -> None:
+        self.clients = clients
+        self.iterations = iterations
+        self.bars = bars
+        self.summary_of = summary_of
+        self.on_close = on_close
+        self.open: dict[int, IterationCounts] = {}
+        self.closed: set[int] = set()
+        self._bars: dict[int, Any] = {}
+        self._newest = 0
+
+    def event(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
+        if kind == "progress":
+            iteration, stage, samples = args
+            if iteration < 1 or iteration in self.closed:
+                return
+            c = self.open.setdefault(iteration, IterationCounts(iteration))
+            if stage == "admitted":
+                c.admitted.add(client)
+                self._newest = max(self._newest, iteration)
+            elif stage == "trained":
+                c.trained += 1
+                c.trained_samples += samples
+            elif stage == "uploaded":
+                c.uploaded += 1
+            elif stage == "evaluated":
+                if samples > 0:
+                    c.evaluated += 1
+                else:
+                    c.not_evaluated += 1
+            self._draw(c)
+        elif kind == "iteration":
+            c = self.open.get(args[0])
+            if c is not None and client in c.admitted:
+                c.ended.add(client)
+        elif kind == "finish":
+            for c in self.open.values():
+                if client in c.admitted:
+                    c.ended.add(client)
+
+    def settle(self, final: bool = False) -> None:
+        """Close the iterations that are over (all of them when ``final``)."""
+        for it in sorted(self.open):
+            c = self.open[it]
+            later_began = self._newest > it
+            if final or (c.over_for_its_clients and later_began) or self._newest >= it + 2:
+                self._close(c)
+
+    def _title(self, iteration: int) -> str:
+        return f"iteration {iteration}/{self.iterations}" if self.iterations else f"iteration {iteration}"
+
+    def _draw(self, c: IterationCounts) -> None:
+        if not self.bars:
+            return
+        bar = self._bars.get(c.iteration)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=max(1, len(c.admitted)), desc=self._title(c.iteration), unit="upload", leave=True,
+                       dynamic_ncols=True)
+            self._bars[c.iteration] = bar
+        if bar.total != len(c.admitted) and c.admitted:
+            bar.total = len(c.admitted)
+        elapsed = max(1e-6, time.monotonic() - c.began)
+        bar.set_postfix_str(f"admitted {len(c.admitted)}, trained {c.trained}, "
+                            f"{c.trained_samples / elapsed:,.0f} samples/s", refresh=False)
+        bar.update(c.uploaded - bar.n)  # redraws at most every tqdm mininterval
+
+    def _close(self, c: IterationCounts) -> None:
+        del self.open[c.iteration]
+        self.closed.add(c.iteration)
+        summary = self.summary_of(c.iteration)
+        bar = self._bars.pop(c.iteration, None)
+        seconds = time.monotonic() - c.began
+        rate = c.trained_samples / max(seconds, 1e-6)
+        if bar is not None:
+            bar.n = c.uploaded
+            if summary is not None and summary.clients:
+                bar.set_postfix_str(f"AVG {summary.avg:.3f} TOP5 {summary.top5:.3f} LOW5 {summary.low5:.3f} "
+                                    f"({summary.clients} evaluated)", refresh=False)
+            else:
+                bar.set_postfix_str(f"{c.trained} trained, not evaluated", refresh=False)
+            bar.close()
+        if summary is not None and summary.clients:
+            evaluated = f"AVG {summary.avg:.4f} TOP5 {summary.top5:.4f} LOW5 {summary.low5:.4f} " \
+                        f"({summary.clients} of {len(c.admitted)} clients evaluated)"
+        else:
+            evaluated = "not evaluated"
+        log.info("iteration %d: %s; %d admitted, %d trained, %d uploaded; %.1f s, %.0f samples/s", c.iteration,
+                 evaluated, len(c.admitted), c.trained, c.uploaded, seconds, rate)
+        self.on_close(c, summary)
+
+    def close_bars(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
