@@ -66,7 +66,7 @@ def test_500_registered_clients_20_seats_nobody_fails(tmp_path):
     assert len(statuses) == CLIENTS and "FAILED" not in statuses.values() and "STOPPED" not in statuses.values()
     took_part = [c for c, n in results["participation"].items() if n > 0]
     assert sum(results["participation"].values()) == 3 * THRESHOLD  # every seat of every iteration was used
-    assert len(took_part) >= THRESHOLD
+    assert len(took_part) > THRESHOLD, "the devices not admitted ask again at the next model and win seats"
     assert f"{len(took_part)} of {CLIENTS} clients took part" in stdout
     print(f"\n{CLIENTS} clients: {wall:.1f} s, peak RSS {peak:.0f} MiB, {len(took_part)} took part")
     assert peak < PEAK_RSS_BOUND_MIB, f"peak RSS {peak:.0f} MiB"
