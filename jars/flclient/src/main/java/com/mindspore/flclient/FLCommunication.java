@@ -12,13 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
-import java.security.SecureRandom;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Map;
-import java.util.Random;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -100,7 +99,6 @@ final class FLCommunication {
     private final int serverNum;
     private final Duration timeout;
     private final StopSignal stop;
-    private final Random random = new SecureRandom();
 
     FLCommunication(FLParameter p, StopSignal stop) {
         this.stop = stop;
@@ -123,6 +121,22 @@ final class FLCommunication {
      * parameters belongs to the client.
      */
     private static final int HTTP_THREADS = 4;
+
+    /**
+     * Idle keep-alive connections the HTTP clients keep (JDK property
+     * {@code jdk.httpclient.connectionPoolSize}; unbounded by default). Thousands of simulated
+     * devices asking at once open as many connections; kept in the pool for the JDK's 20-minute
+     * keep-alive, each held some 18 KB of buffers on this side and a socket on the server's, so a
+     * waiting device cost ~40 KB. Beyond this many, an idle connection is closed. A value set on
+     * the command line ({@code -Djdk.httpclient.connectionPoolSize=...}) wins.
+     */
+    static final int IDLE_CONNECTIONS = 64;
+
+    static {
+        if (System.getProperty("jdk.httpclient.connectionPoolSize") == null) {
+            System.setProperty("jdk.httpclient.connectionPoolSize", Integer.toString(IDLE_CONNECTIONS));
+        }
+    }
     private static final AtomicInteger HTTP_THREAD_IDS = new AtomicInteger();
     private static final Map<String, HttpClient> CLIENTS = new ConcurrentHashMap<>();
 
@@ -196,7 +210,7 @@ final class FLCommunication {
     URI urlOf(String round) {
         int port = base.getPort();
         if (useElb && serverNum > 1) {
-            port += random.nextInt(serverNum);
+            port += ThreadLocalRandom.current().nextInt(serverNum);
         }
         String path = (base.getRawPath() == null ? "" : base.getRawPath()) + "/" + round;
         try {

@@ -1,6 +1,5 @@
 package com.mindspore.flclient;
 
-import java.security.SecureRandom;
 import java.util.Random;
 
 /**
@@ -47,11 +46,16 @@ final class RetryPolicy {
         this.random = random;
     }
 
-    /** The policy of a client's parameters, jittered by its own secure random. */
+    /**
+     * The jitter of every client's waits: one thread-safe generator for the JVM (a SecureRandom
+     * per client cost thousands of waiting clients a seeded generator each, for no secret).
+     */
+    private static final Random JITTER = new Random();
+
+    /** The policy of a client's parameters. */
     static RetryPolicy of(FLParameter p) {
         long base = p.getSleepTime() > 0 ? p.getSleepTime() : MIN_BASE_MS;
-        return new RetryPolicy(base, Math.max(CAP_MS, base), p.getRetryTimeout() * 1000L, p.getMaxRetries(),
-                new SecureRandom());
+        return new RetryPolicy(base, Math.max(CAP_MS, base), p.getRetryTimeout() * 1000L, p.getMaxRetries(), JITTER);
     }
 
     /** The longest wait after the {@code failures}-th failure in a row (1-based). */

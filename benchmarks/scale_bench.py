@@ -1,0 +1,208 @@
+"""Scale of one simulating process: clients registered / admitted per iteration, memory, time, overhead.
+
+One row per ``N:T`` (N clients registered, T admitted per iteration; ``N:N`` is the
+seed's style, every client in every iteration), each measured in a fresh child process
+so its peak RSS is its own (JVM, Python, data and the in-process server included):
+
+* **peak RSS** — the child's VmHWM at the end;
+* **idle B/client** — live Java heap (``jcmd GC.class_histogram``, a full collection) in the
+  middle of the run, minus the live heap before the clients were created, divided by N
+  (N:T rows, where N − T clients wait; an upper bound: the T admitted ones, their models
+  and uploads are counted too);
+* **s/iteration** — simulation wall time / iterations;
+* **overhead** — the simulation's wall time / the wall time of the same training steps
+  done locally (the same clients' data read from their bin files, the same ``.ms`` loaded
+  per client and iteration, ``TrainSession.trainStep`` on the same number of trainer
+  threads), measured right after it in the same warm JVM.
+
+With T < N the simulation uses ``clients_per_iteration=T`` (seeded availability), the
+documented reproducible way to run registered ≫ admitted. Data: a ``pyflclient data
+population`` of the largest N (Fashion-MNIST when Debian's set is installed, else the
+bundled digits), built once under ``--work``.
+
+    python benchmarks/scale_bench.py --rows 50:50,500:500,3500:3500,500:50,3500:50 --iterations 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _vm_hwm_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _live_heap() -> int:
+    """Bytes of live Java objects: ``jcmd GC.class_histogram`` runs a full collection and counts them
+    (System.gc() only starts a concurrent cycle under pyflclient's -XX:+ExplicitGCInvokesConcurrent)."""
+    out = subprocess.run(["jcmd", str(os.getpid()), "GC.class_histogram"], capture_output=True, text=True,
+                         check=True).stdout
+    total = next(line for line in reversed(out.splitlines()) if line.startswith("Total"))
+    return int(total.split()[2])
+
+
+def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:
+    """Wall time of `epochs` local epochs of each client in `clients` (a list with repeats: one per
+    client-iteration), data read from its bin file and the model loaded per client, on `trainers` threads."""
+    import jpype
+    import numpy as np
+
+    from pyflclient.client import jvm
+
+    TrainSession = jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
+    Paths = jvm.jclass("java.nio.file.Paths")
+    work: "queue.SimpleQueue" = queue.SimpleQueue()
+    for c in clients:
+        work.put(c)
+
+    def worker() -> None:
+        jvm.attach_current_thread()
+        while True:
+            try:
+                c = work.get_nowait()
+            except queue.Empty:
+                return
+            x, y = c.load_train()
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+            batch = 32
+            session = TrainSession.load(Paths.get(str(model)))
+            session.setLearningRate(lr)
+            for _ in range(epochs):
+                for s in range(0, len(y), batch):
+                    idx = np.arange(s, s + batch) % len(y)
+                    session.trainStep(jpype.JArray(jpype.JFloat)(np.ascontiguousarray(x[idx]).ravel()),
+                                      jpype.JArray(jpype.JInt)(np.ascontiguousarray(y[idx])))
+            session.close()
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(trainers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def run_row(args: argparse.Namespace) -> dict:
+    """The child: one N:T row, printed as one JSON line."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from pyflclient.client import jvm
+    from pyflclient.client.simulation import Simulation, params_for_clients
+    from pyflclient.data.binfiles import discover_clients
+    from pyflclient.data.copymodels import copy_models
+    from pyflclient.model import LENET_TRAIN_MS
+    from pyflclient.server import Server
+
+    n, t = args.n, args.t
+    work = Path(args.work)
+    data = discover_clients(work / "data")[:n]
+    assert len(data) == n, f"{work / 'data'} holds {len(data)} clients, need {n}"
+    jvm.start_jvm()
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        root = Path(tmp)
+        # warm the JIT, the client classes, HTTP and the server on 8 clients, as the local side is warmed below
+        warm = copy_models(LENET_TRAIN_MS, 8, root / "ms_warm")
+        with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=8, fl_iteration_num=2, client_epoch_num=1) as srv:
+            Simulation(params_for_clients(data[:8], warm, srv.url), output_dir=root / "warm", max_trainers=args.trainers,
+                       progress=False).run()
+        local_training(LENET_TRAIN_MS, data[:8], 1, args.lr, args.trainers)
+
+        models = copy_models(LENET_TRAIN_MS, n, root / "ms")
+        heap0 = _live_heap()
+        idle_bytes = None
+        with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=t, fl_iteration_num=args.iterations,
+                    client_epoch_num=args.epochs, client_learning_rate=args.lr,
+                    start_fl_job_time_window=3_600_000, update_model_time_window=3_600_000) as srv:
+            params = params_for_clients(data, models, srv.url)
+            sim = Simulation(params, output_dir=root / "sim", max_trainers=args.trainers, progress=False,
+                             clients_per_iteration=t if t < n else None, seed=args.seed)
+            t0 = time.perf_counter()
+            sim.start()
+            if t < n:
+                srv.wait_iteration(2, timeout=3600)  # iteration 1 is over: N - T clients wait, T train
+                idle_bytes = (_live_heap() - heap0) / n
+            sim.wait()
+            sim_s = time.perf_counter() - t0
+            assert srv.wait_finished(120), "the server did not finish"
+        results = sim.results
+        statuses = sorted(set(results.status.values()))
+        trained = [c for it in sorted(results.loss) for c in results.loss[it]]
+        by_name = {f"client_{i}": c for i, c in enumerate(data)}
+        local_s = local_training(LENET_TRAIN_MS, [by_name[c] for c in trained], args.epochs, args.lr, args.trainers)
+    took_part = sum(1 for v in results.participation.values() if v > 0)
+    return {"n": n, "t": t, "iterations": args.iterations, "epochs": args.epochs, "sim_s": sim_s,
+            "local_s": local_s, "overhead": sim_s / local_s, "peak_rss_mib": _vm_hwm_mib(),
+            "idle_bytes_per_client": idle_bytes, "statuses": statuses, "took_part": took_part,
+            "client_iterations": len(trained), "final_avg": results.summary()[-1].avg if results.summary() else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default="50:50,500:500,3500:3500,500:50,3500:50",
+                    help="comma-separated N:T (registered:admitted per iteration)")
+    ap.add_argument("--iterations", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--samples", type=int, default=96, help="mean samples per client of the population")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", default=None, help="folder for the population (reused) and the runs")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--t", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print("ROW " + json.dumps(run_row(args)), flush=True)
+        return
+
+    rows = [tuple(int(v) for v in r.split(":")) for r in args.rows.split(",")]
+    work = Path(args.work or tempfile.mkdtemp(prefix="scale_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    biggest = max(n for n, _ in rows)
+    from pyflclient.data.binfiles import discover_clients
+    from pyflclient.data.population import build_population
+
+    have = len(discover_clients(work / "data")) if (work / "data").is_dir() else 0
+    if have < biggest:
+        t0 = time.perf_counter()
+        source = "fashion-mnist" if Path("/usr/share/datasets/fashion-mnist").is_dir() else "bundled"
+        build_population(work / "data", biggest, source=source, samples_per_client=args.samples, seed=args.seed)
+        print(f"population: {biggest} clients from {source} in {time.perf_counter() - t0:.0f} s under {work}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+          f"{args.iterations} iterations x {args.epochs} epoch(s), {args.trainers} trainers")
+    print(f"{'N':>6} {'T':>6} {'peak RSS':>10} {'idle B/client':>14} {'s/iter':>8} {'sim s':>8} {'local s':>8} "
+          f"{'overhead':>9} {'took part':>10}  statuses")
+    for n, t in rows:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--n", str(n), "--t", str(t),
+               "--iterations", str(args.iterations), "--epochs", str(args.epochs), "--lr", str(args.lr),
+               "--trainers", str(args.trainers), "--seed", str(args.seed), "--work", str(work)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((l for l in proc.stdout.splitlines() if l.startswith("ROW ")), None)
+        if proc.returncode != 0 or line is None:
+            print(f"{n:>6} {t:>6}  failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(line[4:])
+        idle = f"{r['idle_bytes_per_client']:,.0f}" if r["idle_bytes_per_client"] is not None else "-"
+        print(f"{n:>6} {t:>6} {r['peak_rss_mib']:>7.0f} MiB {idle:>14} {r['sim_s'] / r['iterations']:>8.1f} "
+              f"{r['sim_s']:>8.1f} {r['local_s']:>8.1f} {r['overhead']:>9.3f} {r['took_part']:>10}  "
+              f"{','.join(r['statuses'])}", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
