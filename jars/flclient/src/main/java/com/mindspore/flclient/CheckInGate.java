@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -31,16 +33,19 @@ final class CheckInGate {
     private final int perIteration;
     private final long seed;
     private final Supplier<List<String>> population;
+    private final ScheduledExecutorService timers;
     private int known;
     private int planIterations = Integer.MAX_VALUE;
     private CompletableFuture<Void> nextModel = new CompletableFuture<>();
     private int sampleOf = -1;
     private Set<String> sample = Set.of();
 
-    CheckInGate(int perIteration, long seed, Supplier<List<String>> population) {
+    /** {@code timers}: the engine's scheduler, which ends the waits that no model ends. */
+    CheckInGate(int perIteration, long seed, Supplier<List<String>> population, ScheduledExecutorService timers) {
         this.perIteration = perIteration;
         this.seed = seed;
         this.population = population;
+        this.timers = timers;
     }
 
     /** A device received the global model of {@code iteration} of a plan of {@code planIterations}. */
@@ -91,10 +96,12 @@ final class CheckInGate {
         return orAfter(wait, ms);
     }
 
-    private static CompletableFuture<?> orAfter(CompletableFuture<Void> wait, long ms) {
+    private CompletableFuture<?> orAfter(CompletableFuture<Void> wait, long ms) {
         CompletableFuture<Void> f = new CompletableFuture<>();
+        ScheduledFuture<?> timer = timers.schedule(() -> f.complete(null), Math.max(0, ms), TimeUnit.MILLISECONDS);
         wait.whenComplete((v, e) -> f.complete(null));
-        return f.completeOnTimeout(null, Math.max(0, ms), TimeUnit.MILLISECONDS);
+        f.whenComplete((v, e) -> timer.cancel(false)); // woken early (model, stop): the timer goes at once
+        return f;
     }
 
     /** The devices that ask in {@code iteration}: a seeded sample of the sorted fl_ids. */
@@ -111,7 +118,7 @@ final class CheckInGate {
 
     /** The drawing rule alone, for tests and for the Python side to show who asks. */
     static List<String> sampleOf(List<String> clientIds, int perIteration, long seed, int iteration) {
-        CheckInGate g = new CheckInGate(perIteration, seed, () -> clientIds);
+        CheckInGate g = new CheckInGate(perIteration, seed, () -> clientIds, null);
         List<String> out = new ArrayList<>(g.draw(iteration));
         Collections.sort(out);
         return out;

@@ -35,7 +35,7 @@ public final class ClientEngine implements AutoCloseable {
     private final Set<Run> running = ConcurrentHashMap.newKeySet();
     private final List<Run> submitted = new ArrayList<>();
     private volatile EvaluationPlan evaluation = EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION;
-    private volatile CheckInGate gate = new CheckInGate(0, 0, List::of);
+    private volatile CheckInGate gate;
 
     /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
     public ClientEngine(int trainers) {
@@ -44,6 +44,7 @@ public final class ClientEngine implements AutoCloseable {
         }
         this.control = new ScheduledThreadPoolExecutor(CONTROL_THREADS, daemons("fl-engine-control-"));
         this.control.setRemoveOnCancelPolicy(true);
+        this.gate = new CheckInGate(0, 0, List::of, control);
         // FIFO: clients take turns in the order they became ready to train, as the fair semaphore did
         this.trainers = new ThreadPoolExecutor(trainers, trainers, 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(), daemons("fl-engine-trainer-"));
@@ -72,7 +73,7 @@ public final class ClientEngine implements AutoCloseable {
         if (perIteration < 0) {
             throw new IllegalArgumentException("devices per iteration = " + perIteration + ": need >= 0 (0: all)");
         }
-        this.gate = new CheckInGate(perIteration, seed, this::clientIds);
+        this.gate = new CheckInGate(perIteration, seed, this::clientIds, control);
     }
 
     /** The devices that ask in {@code iteration} with {@link #setCheckIn}'s rule, sorted. */

@@ -17,6 +17,13 @@ import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 
 class CheckInGateTest {
+    private static final java.util.concurrent.ScheduledExecutorService TIMERS =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "gate-test-timers");
+                t.setDaemon(true);
+                return t;
+            });
+
     private static List<String> ids(int n) {
         List<String> ids = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -55,7 +62,7 @@ class CheckInGateTest {
     @Test
     void aDeviceOutsideTheSampleWaitsForTheNextModelAndEveryoneAsksOnceThePlanIsDone() {
         List<String> ids = ids(10);
-        CheckInGate gate = new CheckInGate(3, 1, () -> ids);
+        CheckInGate gate = new CheckInGate(3, 1, () -> ids, TIMERS);
         List<String> first = ClientEngine.checkInSample(ids, 3, 1, 1);
         String out = ids.stream().filter(id -> !first.contains(id)).findFirst().orElseThrow();
         assertNull(gate.checkIn(first.get(0)));
@@ -76,7 +83,7 @@ class CheckInGateTest {
 
     @Test
     void withoutAvailabilityEveryoneAsksAndRefusedDevicesWakeOnTheNextModel() {
-        CheckInGate gate = new CheckInGate(0, 0, List::of);
+        CheckInGate gate = new CheckInGate(0, 0, List::of, TIMERS);
         assertNull(gate.checkIn("anyone"));
         CompletableFuture<?> restart = gate.newModelOr(60_000);
         assertFalse(restart.isDone());
