@@ -131,8 +131,10 @@ def main() -> None:
         batches = [java_batches(c, 32) for c in clients]
         steps = args.iterations * args.epochs * sum(len(b) for b in batches)
         # warm both paths (JIT of the kernels, class loading of the client, HTTP and server) before measuring either
-        local_training(LENET_TRAIN_MS, batches[:8], 1, 5, args.lr, args.trainers)
-        simulation(root, clients[:min(8, len(clients))], "warm", 2, 2, args.lr, args.trainers)
+        # (the simulation's warm-up is a full-size run: at 16 client-iterations C2 was still compiling the
+        # client's model loading and saving during the measured runs, seconds of compiler threads)
+        local_training(LENET_TRAIN_MS, batches, 1, args.epochs, args.lr, args.trainers)
+        simulation(root, clients, "warm", 2, 1, args.lr, args.trainers)
 
         local, sims, rounds = [], [], []
         for r in range(max(1, args.repeat)):

@@ -17,9 +17,11 @@ final class EvaluateStep {
     private final JobContext context;
     private final JobProgress progress;
     private final EvaluationPlan plan;
+    private final boolean durable;
 
     EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
-                 EvaluationPlan plan) {
+                 EvaluationPlan plan, boolean durable) {
+        this.durable = durable;
         this.p = p;
         this.log = log;
         this.stop = stop;
@@ -31,7 +33,7 @@ final class EvaluateStep {
     /** SUCCESS, also without evaluation data; FAILED when stopped. */
     FLClientStatus run(FLMessages.Response model) {
         try (LocalModel m = LocalModel.openTrained(p, context)) {
-            GetModelStep.receive(log, m, model);
+            GetModelStep.receive(log, m, model, durable);
             if (progress.evalSamples <= 0) {
                 log.info("[evaluate] no EVALMODE data in the data map: the new model is not evaluated");
                 return FLClientStatus.SUCCESS;

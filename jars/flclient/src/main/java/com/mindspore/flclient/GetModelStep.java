@@ -62,11 +62,14 @@ final class GetModelStep {
         });
     }
 
-    /** Sets the global weights of a SUCCEED reply into {@code model} and saves it to the model file(s). */
-    static void receive(Logger log, LocalModel model, FLMessages.Response r) {
+    /**
+     * Sets the global weights of a SUCCEED reply into {@code model} and saves it to the model
+     * file(s), forced to disk when {@code durable}.
+     */
+    static void receive(Logger log, LocalModel model, FLMessages.Response r, boolean durable) {
         model.setServerWeights(r.featureMap, "getModel");
         log.info("[getModel] the model of iteration " + r.iteration + " is saved to "
-                + String.join(" and ", model.save()));
+                + String.join(" and ", model.save(durable)));
     }
 
     private Next request(int iteration, ServerExchange.NotReady notReady, Function<FLMessages.Response, Next> then) {

@@ -60,9 +60,9 @@ final class LocalModel implements AutoCloseable {
         return Path.of(p.getTrainModelPath() + ".trained");
     }
 
-    /** Writes the trained model to {@link #trainedPath}. */
+    /** Writes the trained model to {@link #trainedPath}: a scratch file until getModel, not forced to disk. */
     void saveTrained() {
-        client.saveModel(trainedPath(p).toString());
+        client.getModel().save(trainedPath(p), false);
     }
 
     /** The trained model of this round when there is one, else the model file. */
@@ -127,19 +127,19 @@ final class LocalModel implements AutoCloseable {
 
     /**
      * Writes the model (weights and optimizer state) to trainModelPath and to inferModelPath
-     * when that is another file; returns the files written.
+     * when that is another file, forced to disk when {@code durable}; returns the files written.
      */
-    List<String> save() {
+    List<String> save(boolean durable) {
         List<String> written = new ArrayList<>();
         String train = p.getTrainModelPath();
         String infer = p.getInferModelPath();
         if (train != null) {
-            client.saveModel(train);
+            client.getModel().save(Path.of(train), durable);
             written.add(train);
         }
         if (infer != null && (train == null
                 || !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath()))) {
-            client.saveModel(infer);
+            client.getModel().save(Path.of(infer), durable);
             written.add(infer);
         }
         return written;

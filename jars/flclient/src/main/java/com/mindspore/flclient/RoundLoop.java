@@ -46,12 +46,11 @@ final class RoundLoop {
     private final CheckInGate gate;
 
     RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
-        this(p, log, stop, comm, EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION, null);
+        this(p, log, stop, comm, RunSettings.R16);
     }
 
-    RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, EvaluationPlan evaluation,
-              CheckInGate gate) {
-        this.gate = gate;
+    RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, RunSettings settings) {
+        this.gate = settings.gate;
         this.p = p;
         this.log = log;
         this.stop = stop;
@@ -63,7 +62,8 @@ final class RoundLoop {
         this.train = new TrainStep(p, log, stop, context, progress, startFLJob);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
-        this.evaluate = new EvaluateStep(p, log, stop, context, progress, evaluation);
+        this.evaluate = new EvaluateStep(p, log, stop, context, progress, settings.evaluation,
+                settings.durableModelFiles);
     }
 
     int lastModelIteration() {
@@ -221,7 +221,7 @@ final class RoundLoop {
             }
             return Next.compute(() -> {
                 try (LocalModel model = LocalModel.open(p, context, path)) {
-                    GetModelStep.receive(log, model, r);
+                    GetModelStep.receive(log, model, r, true);
                     result[0] = FLClientStatus.SUCCESS;
                 } catch (RuntimeException e) {
                     log.severe("[getModel] failed: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");

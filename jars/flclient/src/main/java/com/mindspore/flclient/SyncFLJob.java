@@ -66,11 +66,11 @@ public class SyncFLJob implements Runnable {
 
     /** Opens the log and builds the round loop of a run (here or on a {@link ClientEngine}). */
     RoundLoop begin() {
-        return begin(EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION, null);
+        return begin(RunSettings.R16);
     }
 
-    /** {@link #begin()} with the engine's evaluation plan and check-in gate. */
-    RoundLoop begin(EvaluationPlan evaluation, CheckInGate gate) {
+    /** {@link #begin()} with an engine's settings. */
+    RoundLoop begin(RunSettings settings) {
         parameter.validate();
         ClientFactory.find(parameter.getFlName());
         StopSignal signal = stop;
@@ -80,7 +80,7 @@ public class SyncFLJob implements Runnable {
                 ? " (ELB over " + parameter.getServerNum() + " ports)" : "") + ", model " + parameter.getTrainModelPath()
                 + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindMode());
         openLog = jl;
-        return new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal), evaluation, gate);
+        return new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal), settings);
     }
 
     /** The end of a run: its result kept, its log closed, a fresh stop signal for the next run. */

@@ -74,6 +74,11 @@ public final class RuntimeModel implements TrainableModel {
     }
 
     @Override
+    public void save(Path out, boolean durable) {
+        session.save(out, durable);
+    }
+
+    @Override
     public void close() {
         session.close();
     }

@@ -72,6 +72,14 @@ public interface TrainableModel extends AutoCloseable {
     /** Writes the whole model (weights and optimizer state) atomically. */
     void save(Path out);
 
+    /**
+     * Writes the model to {@code out} atomically; without {@code durable} it is not forced to disk
+     * (a scratch file, or a simulated device's copy: a crash of the process still leaves a whole file).
+     */
+    default void save(Path out, boolean durable) {
+        save(out);
+    }
+
     @Override
     void close();
 }

@@ -231,7 +231,12 @@ final class Program {
 
     /** Writes {@link #toBytes()} atomically (temp file, fsync, rename). */
     void save(Path out) {
-        ModelWriter.save(source, values, out);
+        ModelWriter.save(source, values, out, true);
+    }
+
+    /** {@link #save} without the fsync when not {@code durable} (see {@link ModelWriter#save(Model, Value[], Path, boolean)}). */
+    void save(Path out, boolean durable) {
+        ModelWriter.save(source, values, out, durable);
     }
 
     /** Whether the model can train: it has labels and a loss (not an inference-only conversion). */

@@ -199,8 +199,13 @@ public final class TrainSession implements AutoCloseable {
 
     /** The whole model (graph, weights, optimizer state) as .ms, written atomically (temp + rename). */
     public void save(Path out) {
+        save(out, true);
+    }
+
+    /** {@link #save}; without {@code durable} the file is not forced to disk (atomic, but a power loss may lose it). */
+    public void save(Path out, boolean durable) {
         open();
-        program.save(out);
+        program.save(out, durable);
     }
 
     /** The model as .ms bytes (what {@link #save} writes). */

@@ -182,6 +182,15 @@ public final class ModelWriter {
 
     /** Writes the model atomically: temp file in the target's folder, fsync, rename. */
     public static void save(Model m, Value[] values, Path out) {
+        save(m, values, out, true);
+    }
+
+    /**
+     * Writes the model atomically (temp file, rename); with {@code durable} the temp file is also
+     * forced to disk before the rename (some 6 ms a save), so a power loss cannot leave an empty
+     * model. Without, a crash of the process still leaves the old or the new file, never a torn one.
+     */
+    public static void save(Model m, Value[] values, Path out, boolean durable) {
         byte[] bytes = toBytes(m, values);
         Path target = out.toAbsolutePath();
         Path dir = target.getParent();
@@ -194,7 +203,9 @@ public final class ModelWriter {
                 while (buf.hasRemaining()) {
                     ch.write(buf);
                 }
-                ch.force(true);
+                if (durable) {
+                    ch.force(true);
+                }
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
