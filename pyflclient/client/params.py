@@ -246,7 +246,7 @@ class FLParameter:
         import jpype
 
         JFLParameter = jvm.jclass("com.mindspore.flclient.FLParameter")
-        RunType = jvm.jclass("com.mindspore.flclient.RunType")
+        RunType = jvm.jclass("com.mindspore.flclient.model.RunType")
         BindMode = jvm.jclass("com.mindspore.flclient.BindMode")
         ServerMod = jvm.jclass("com.mindspore.flclient.ServerMod")
         HashMap = jpype.JClass("java.util.HashMap")

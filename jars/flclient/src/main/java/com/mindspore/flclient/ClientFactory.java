@@ -1,6 +1,6 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.cases.Client;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.Map;
 import java.util.logging.Logger;

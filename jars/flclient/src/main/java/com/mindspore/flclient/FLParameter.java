@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.TrainableModel;
 import com.mindspore.flclient.rules.ParameterRules;
 
 import java.net.URI;
@@ -155,7 +157,7 @@ public class FLParameter {
         return flName;
     }
 
-    /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.model.Client} */
+    /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.cases.Client} */
     public void setFlName(String flName) {
         this.flName = ParameterRules.checkClassName("flName", flName);
     }

@@ -1,7 +1,9 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.Client;
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.Arrays;
 import java.util.EnumMap;

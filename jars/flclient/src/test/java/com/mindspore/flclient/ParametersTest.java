@@ -1,5 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.model.RunType;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.mindspore.flclient.model.ArrayDataSet;
-import com.mindspore.flclient.model.BinFiles;
+import com.mindspore.flclient.cases.ArrayDataSet;
+import com.mindspore.flclient.cases.BinFiles;
 
 import java.net.ServerSocket;
 import java.nio.file.Path;

@@ -1,6 +1,8 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
-import com.mindspore.flclient.RunType;
+import com.mindspore.flclient.model.Status;
+
+import com.mindspore.flclient.model.RunType;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,7 +13,7 @@ import java.util.Map;
 import java.util.logging.Logger;
 
 /**
- * Base class of a federated-learning case (r1.6's {@code com.mindspore.flclient.model.Client}):
+ * Base class of a federated-learning case (r1.6's {@code com.mindspore.flclient.cases.Client}):
  * the case says how its files become {@link DataSet}s and which callbacks watch the loops;
  * this class runs training, evaluation and inference on the .ms model and moves weights in
  * and out. The framework finds the case by class name ({@code flName}) and makes one instance

@@ -1,7 +1,9 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
+
+import com.mindspore.flclient.model.RunType;
 
 /**
- * Samples of one {@link com.mindspore.flclient.RunType}, handed to the model a batch at a time.
+ * Samples of one {@link com.mindspore.flclient.model.RunType}, handed to the model a batch at a time.
  * The model's batch is fixed, so the last batch is completed by repeating samples from the
  * start of the set; {@link #fillBatch} says how many samples of a batch are real so that loss
  * and accuracy count each real sample once.

@@ -1,4 +1,4 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
 /**
  * Observes a train / eval / infer loop of a {@link Client}: once per batch and once per epoch.
