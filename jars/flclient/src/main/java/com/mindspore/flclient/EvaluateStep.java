@@ -41,6 +41,7 @@ final class EvaluateStep {
                 return FLClientStatus.FAILED;
             }
             log.info("[evaluate] evaluate acc: " + acc);
+            log.info("[evaluate] evaluate succeed");
             TrainListener l = p.getTrainListener();
             if (l != null) {
                 try {

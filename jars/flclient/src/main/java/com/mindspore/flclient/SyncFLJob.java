@@ -75,7 +75,7 @@ public class SyncFLJob implements Runnable {
         Logger log = jl.logger();
         log.info("start flJobRun: server " + parameter.getDomainName() + (parameter.isUseElb()
                 ? " (ELB over " + parameter.getServerNum() + " ports)" : "") + ", model " + parameter.getTrainModelPath()
-                + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindMode());
+                + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindModeEnum());
         openLog = jl;
         return new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal));
     }

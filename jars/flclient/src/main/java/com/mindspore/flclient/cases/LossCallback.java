@@ -4,8 +4,9 @@ import com.mindspore.flclient.TrainListener;
 
 /**
  * Average training loss per epoch, each real sample counted once (a padded last batch
- * contributes its loss weighted by its real samples). Logs the r1.6 line
- * {@code ----------epoch:N,average loss:X ----------} and tells the job's {@link TrainListener}.
+ * contributes its loss weighted by its real samples). Logs
+ * {@code batch:N,loss:X} per step and {@code ----------epoch:N,average loss:X ----------} per epoch
+ * (r1.6's lines; N from 0) and tells the job's {@link TrainListener}.
  */
 public class LossCallback extends Callback {
     private double lossSum;
@@ -14,6 +15,7 @@ public class LossCallback extends Callback {
 
     @Override
     public void stepEnd(StepResult step) {
+        context().logger().info("batch:" + step.batchIndex + ",loss:" + step.loss);
         lossSum += (double) step.loss * step.validCount;
         samples += step.validCount;
     }
@@ -24,7 +26,8 @@ public class LossCallback extends Callback {
         lastEpochLoss = avg;
         lossSum = 0;
         samples = 0;
-        context().logger().info("----------epoch:" + epoch + ",average loss:" + avg + " ----------");
+        // r1.6 counts the epochs of a round from 0 in this line; the listener gets them from 1
+        context().logger().info("----------epoch:" + (epoch - 1) + ",average loss:" + avg + " ----------");
         TrainListener l = context().listener();
         if (l != null) {
             try {
