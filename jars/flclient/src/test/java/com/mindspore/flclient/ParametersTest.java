@@ -60,6 +60,28 @@ class ParametersTest {
     }
 
     @Test
+    void r16SettersAndGettersKeepR16sTypes() {
+        FLParameter p = new FLParameter();
+        p.setCpuBindMode(BindMode.BIND_MIDDLE_CORE);
+        int mode = p.getCpuBindMode();
+        assertEquals(2, mode);
+        p.setEquipCrlPath("crl/equip.crl");
+        p.setValidInterval(7200000L);
+        p.setHybridWeightName(List.of("conv1.weight"), RunType.TRAINMODE);
+        assertEquals("crl/equip.crl", p.getEquipCrlPath());
+        assertEquals(7200000L, p.getValidInterval());
+        assertEquals(List.of("conv1.weight"), p.getHybridWeightName(RunType.TRAINMODE));
+        p.setPkiVerify(false);
+        assertFalse(p.isPkiVerify());
+    }
+
+    @Test
+    void pkiVerifyIsRefusedAsNotSupported() {
+        String msg = messageOf(() -> new FLParameter().setPkiVerify(true));
+        assertTrue(msg.startsWith("FLParameter.pkiVerify = true: not supported"), msg);
+    }
+
+    @Test
     void sslProtocolIsTls12OrTls13() {
         FLParameter p = new FLParameter();
         assertTrue(messageOf(() -> p.setSslProtocol("SSLv3")).contains("sslProtocol"));
