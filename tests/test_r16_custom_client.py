@@ -22,8 +22,7 @@ import pytest
 
 from _recording import RecordingServer
 from pyflclient.client.jvm import find_jars
-from pyflclient.model import msfile
-from test_java_client_e2e import LENET, Device, make_device
+from test_java_client_e2e import LENET, Device, assert_model_files_hold, make_device
 
 SOURCES = Path(__file__).resolve().parent / "r16_client"
 CASE = "com.example.r16.ModelClient"
@@ -79,16 +78,8 @@ def test_the_r16_case_trains_two_iterations_in_every_client(run: Run) -> None:
 
 
 def test_the_r16_case_uploads_its_trained_weights_and_saves_the_global_model(run: Run) -> None:
-    final = run.server.global_model()
-    uploads = run.server.uploads(ITERATIONS)
-    total = sum(u.data_size for u in uploads)
-    for name, got in final.items():
-        expected = sum(u.weights[name].astype(np.float64) for u in uploads) / total
-        np.testing.assert_allclose(got.reshape(-1), expected.astype(np.float32).reshape(-1), rtol=1e-6, atol=1e-7)
-    for d in run.devices:
-        saved = msfile.trainable_weights(d.model)
-        for name, arr in final.items():
-            np.testing.assert_array_equal(saved[name].reshape(-1), arr.reshape(-1), err_msg=f"{d.model}: {name}")
+    run.server.assert_global_model_is_fedavg(ITERATIONS)
+    assert_model_files_hold(run.devices, run.server.global_model())
 
 
 def test_the_r16_loss_callback_logs_r16s_lines_and_the_loss_falls(run: Run) -> None:

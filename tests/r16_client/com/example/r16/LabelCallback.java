@@ -38,16 +38,21 @@ public class LabelCallback extends Callback {
         }
         float[] logits = scores.get().getFloatData();
         for (int b = 0; b < batchSize; b++) {
-            int best = 0;
-            for (int k = 1; k < numOfClass; k++) {
-                if (logits[b * numOfClass + k] > logits[b * numOfClass + best]) {
-                    best = k;
-                }
-            }
-            predictResults.add(best);
+            predictResults.add(maxScoreIndex(logits, b * numOfClass, numOfClass));
         }
         steps++;
         return Status.SUCCESS;
+    }
+
+    /** The index of the largest of {@code count} scores from {@code start} (r1.6's CommonUtils.getMaxScoreIndex). */
+    static int maxScoreIndex(float[] scores, int start, int count) {
+        int best = 0;
+        for (int k = 1; k < count; k++) {
+            if (scores[start + k] > scores[start + best]) {
+                best = k;
+            }
+        }
+        return best;
     }
 
     @Override

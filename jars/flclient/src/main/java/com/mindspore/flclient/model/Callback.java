@@ -49,11 +49,17 @@ public abstract class Callback {
         this.logger = l;
     }
 
-    public abstract Status stepBegin();
+    /** Before each step; nothing by default (abstract in r1.6: an r1.6 override compiles as it is). */
+    public Status stepBegin() {
+        return Status.SUCCESS;
+    }
 
     public abstract Status stepEnd();
 
-    public abstract Status epochBegin();
+    /** Before each epoch; nothing by default (abstract in r1.6: an r1.6 override compiles as it is). */
+    public Status epochBegin() {
+        return Status.SUCCESS;
+    }
 
     public abstract Status epochEnd();
 }

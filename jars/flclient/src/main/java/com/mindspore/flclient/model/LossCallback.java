@@ -27,11 +27,6 @@ public class LossCallback extends Callback {
     }
 
     @Override
-    public Status stepBegin() {
-        return Status.SUCCESS;
-    }
-
-    @Override
     public Status stepEnd() {
         Optional<MSTensor> tensor = searchOutputsForSize(1);
         if (!tensor.isPresent()) {
@@ -46,11 +41,6 @@ public class LossCallback extends Callback {
         logger().info("batch:" + steps + ",loss:" + loss);
         lossSum += loss;
         steps++;
-        return Status.SUCCESS;
-    }
-
-    @Override
-    public Status epochBegin() {
         return Status.SUCCESS;
     }
 
