@@ -8,6 +8,7 @@ package com.example.r16;
 
 import com.mindspore.flclient.model.Callback;
 import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.model.ClientManager;
 import com.mindspore.flclient.model.DataSet;
 import com.mindspore.flclient.model.LossCallback;
 import com.mindspore.flclient.model.RunType;
@@ -21,6 +22,10 @@ import java.util.logging.Logger;
 public class ModelClient extends Client {
     private static final Logger LOGGER = Logger.getLogger(ModelClient.class.toString());
     private static final int NUM_OF_CLASS = 62;
+
+    static {
+        ClientManager.registerClient(new ModelClient());
+    }
 
     @Override
     public List<Callback> initCallbacks(RunType runType, DataSet dataSet) {
