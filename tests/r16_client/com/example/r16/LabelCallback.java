@@ -1,6 +1,7 @@
 package com.example.r16;
 
 import com.mindspore.flclient.model.Callback;
+import com.mindspore.flclient.model.CommonUtils;
 import com.mindspore.flclient.model.Status;
 import com.mindspore.lite.LiteSession;
 import com.mindspore.lite.MSTensor;
@@ -38,21 +39,10 @@ public class LabelCallback extends Callback {
         }
         float[] logits = scores.get().getFloatData();
         for (int b = 0; b < batchSize; b++) {
-            predictResults.add(maxScoreIndex(logits, b * numOfClass, numOfClass));
+            predictResults.add(CommonUtils.getMaxScoreIndex(logits, b * numOfClass, (b + 1) * numOfClass));
         }
         steps++;
         return Status.SUCCESS;
-    }
-
-    /** The index of the largest of {@code count} scores from {@code start} (r1.6's CommonUtils.getMaxScoreIndex). */
-    static int maxScoreIndex(float[] scores, int start, int count) {
-        int best = 0;
-        for (int k = 1; k < count; k++) {
-            if (scores[start + k] > scores[start + best]) {
-                best = k;
-            }
-        }
-        return best;
     }
 
     @Override
