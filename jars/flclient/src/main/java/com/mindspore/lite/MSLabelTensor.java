@@ -1,5 +1,7 @@
 package com.mindspore.lite;
 
+import com.mindspore.flclient.model.CommonUtils;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -45,13 +47,7 @@ final class MSLabelTensor extends MSTensor {
         }
         int[] ids = new int[batch];
         for (int b = 0; b < batch; b++) {
-            int best = 0;
-            for (int k = 1; k < classes; k++) {
-                if (oneHot[b * classes + k] > oneHot[b * classes + best]) {
-                    best = k;
-                }
-            }
-            ids[b] = best;
+            ids[b] = CommonUtils.getMaxScoreIndex(oneHot, b * classes, (b + 1) * classes);
         }
         return ids;
     }
