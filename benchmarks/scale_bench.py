@@ -2,7 +2,8 @@
 
 One row per ``N:T`` (N clients registered, T admitted per iteration; ``N:N`` is the
 seed's style, every client in every iteration), each measured in a fresh child process
-so its peak RSS is its own (JVM, Python, data and the in-process server included):
+so its peak RSS is its own (JVM, Python and data included; the server runs in a process of
+its own, ``pyflclient server``, as in the seed's set-up):
 
 * **peak RSS** — the child's VmHWM at the end;
 * **idle B/client** — live Java heap (``jcmd GC.class_histogram``, a full collection) in the
@@ -52,6 +53,27 @@ def _live_heap() -> int:
                          check=True).stdout
     total = next(line for line in reversed(out.splitlines()) if line.startswith("Total"))
     return int(total.split()[2])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not listen on port {port} within {timeout} s")
 
 
 def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:
@@ -125,20 +147,29 @@ def run_row(args: argparse.Namespace) -> dict:
         models = copy_models(LENET_TRAIN_MS, n, root / "ms")
         heap0 = _live_heap()
         idle_bytes = None
-        with Server(model=LENET_TRAIN_MS, start_fl_job_threshold=t, fl_iteration_num=args.iterations,
-                    client_epoch_num=args.epochs, client_learning_rate=args.lr,
-                    start_fl_job_time_window=3_600_000, update_model_time_window=3_600_000) as srv:
-            params = params_for_clients(data, models, srv.url)
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
+             str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
+             "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
+             "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
+            stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+        try:
+            _wait_listening(port)
+            params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
             sim = Simulation(params, output_dir=root / "sim", max_trainers=args.trainers, progress=False,
                              clients_per_iteration=t if t < n else None, seed=args.seed)
             t0 = time.perf_counter()
             sim.start()
             if t < n:
-                srv.wait_iteration(2, timeout=3600)  # iteration 1 is over: N - T clients wait, T train
+                while len(sim.results.accuracy.get(1, {})) < t and sim.is_running():
+                    time.sleep(0.2)  # iteration 1 is evaluated: N - T clients wait, T train
                 idle_bytes = (_live_heap() - heap0) / n
             sim.wait()
             sim_s = time.perf_counter() - t0
-            assert srv.wait_finished(120), "the server did not finish"
+        finally:
+            server.terminate()
+            server.wait(30)
         results = sim.results
         statuses = sorted(set(results.status.values()))
         trained = [c for it in sorted(results.loss) for c in results.loss[it]]

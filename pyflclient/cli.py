@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Sequence
 
+from .cli_parser import SuggestingArgumentParser
+
 # module path -> exposes register(subparsers) that adds one or more sub-commands
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.data.cli",
@@ -23,7 +25,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingArgumentParser(
         prog="pyflclient",
         description="Cross-device federated learning (MindSpore r1.6 compatible) driven from Python.",
     )

@@ -67,3 +67,14 @@ class RecordingServer(Server):
     def uploads(self, iteration: int) -> list[RecordedUpload]:
         """What each device uploaded in ``iteration``, in arrival order."""
         return self.recording.uploads(iteration)
+
+    def assert_global_model_is_fedavg(self, iteration: int) -> None:
+        """The published model of ``iteration`` = Σ recorded uploads / Σ data_size (float64 sums)."""
+        uploads = self.uploads(iteration)
+        total = sum(u.data_size for u in uploads)
+        published = self.global_model(iteration)
+        assert set(published) == set(uploads[0].weights)
+        for name, got in published.items():
+            expected = sum(u.weights[name].astype(np.float64) for u in uploads) / total
+            np.testing.assert_allclose(got.reshape(-1), expected.astype(np.float32).reshape(-1), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)

@@ -156,14 +156,7 @@ def test_each_client_sends_its_own_training_sample_count_as_data_size(run: Run) 
 
 
 def test_the_final_global_model_is_the_fedavg_of_what_the_java_clients_uploaded(run: Run) -> None:
-    uploads = run.server.uploads(ITERATIONS)
-    total = sum(u.data_size for u in uploads)
-    final = run.server.global_model()
-    assert set(final) == set(uploads[0].weights)
-    for name, got in final.items():
-        expected = sum(u.weights[name].astype(np.float64) for u in uploads) / total
-        np.testing.assert_allclose(got.reshape(-1), expected.astype(np.float32).reshape(-1), rtol=1e-6, atol=1e-7,
-                                   err_msg=name)
+    run.server.assert_global_model_is_fedavg(ITERATIONS)
 
 
 def test_each_upload_is_the_clients_trained_weights_times_its_data_size(run: Run) -> None:
@@ -178,12 +171,15 @@ def test_each_upload_is_the_clients_trained_weights_times_its_data_size(run: Run
         assert 0.5 < ratio < 2.0, f"{u.fl_id}: |upload / data_size| = {ratio:.3f} x |global model|"
 
 
-def test_each_client_saved_the_final_global_model_into_its_model_file(run: Run) -> None:
-    final = run.server.global_model()
-    for d in run.devices:
+def assert_model_files_hold(devices: list[Device], weights: dict[str, np.ndarray]) -> None:
+    for d in devices:
         saved = msfile.trainable_weights(d.model)
-        for name, arr in final.items():
+        for name, arr in weights.items():
             np.testing.assert_array_equal(saved[name].reshape(-1), arr.reshape(-1), err_msg=f"{d.model}: {name}")
+
+
+def test_each_client_saved_the_final_global_model_into_its_model_file(run: Run) -> None:
+    assert_model_files_hold(run.devices, run.server.global_model())
 
 
 def test_each_client_log_has_the_seeds_loss_accuracy_and_round_lines(run: Run) -> None:

@@ -28,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..cli_parser import SuggestingArgumentParser
+from . import r16
 from .errors import PyflclientError
+from .r16 import null as _null
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +45,6 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _null(text: str) -> str | None:
-    return None if text in ("", "null", "None") else text
 
 
 def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,6 +73,7 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     seed.add_argument("--batch_size", type=int, default=None,
                       help="the model's batch (default: read from the .ms model; another value is refused)")
     seed.add_argument("--task", default="train", choices=["train", "inference", "getModel"])
+    r16.add_arguments(seed)
     own = p.add_argument_group("pyflclient")
     own.add_argument("--output_dir", type=Path, default=Path("."),
                      help="client_i/client.log, results and the pid file go here (default: .)")
@@ -136,6 +136,7 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     from ..data.binfiles import discover_clients
     from .simulation import params_for_clients
 
+    r16.apply(args)
     train = discover_clients(args.train_dataset, require_test=False)
     n = args.client_num or len(train)
     if n < 1 or n > len(train):
@@ -158,7 +159,8 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     params = params_for_clients(train, train_models, args.domain_name, infer_model_path=None, fl_name=args.flName,
                                 batch_size=args.batch_size, thread_num=args.thread_num, server_mode=args.server_mode,
                                 use_elb=args.use_elb, server_num=args.server_num, cert_path=args.cert_path,
-                                retry_timeout_s=args.retry_timeout_s, max_retries=args.max_retries)
+                                retry_timeout_s=args.retry_timeout_s, max_retries=args.max_retries,
+                                **r16.parameter_fields(args))
     params = [p.replace(infer_model_path=im, log_path=out / name / "client.log")
               for p, im, name in zip(params, infer_models, names)]
     return names, params
@@ -347,9 +349,10 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pyflclient.client.cli`` runs ``simulate`` directly."""
-    parser = argparse.ArgumentParser(prog="pyflclient simulate")
+def main(argv: Sequence[str] | None = None, prog: str = "pyflclient simulate") -> int:
+    """``python -m pyflclient.client.cli`` (and ``python -m pyflclient.run_client_x86``) runs ``simulate`` directly."""
+    parser = SuggestingArgumentParser(prog=prog, description=__doc__,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_simulate_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

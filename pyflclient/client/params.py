@@ -135,6 +135,12 @@ class FLParameter:
         max_retries: an extra bound, when set: the job also fails after this many retries
             in a row, whichever bound comes first. None: only ``retry_timeout_s`` bounds them.
         log_path: this client's log file (``client_i/client.log``).
+        pki_verify: r1.6 ``pkiVerify`` (device-cloud PKI authentication); only ``False``:
+            the authentication is not implemented (the rulebook's ``pki_verify`` row).
+        equip_crl_path: r1.6 ``equipCrlPath``, the device certificate's CRL; read only by
+            PKI authentication, so kept and never read.
+        valid_interval: r1.6 ``validInterval`` (ms), read only by PKI authentication; kept
+            and never read. None: Java's default.
     """
 
     domain_name: str
@@ -159,6 +165,9 @@ class FLParameter:
     max_retries: int | None = None
     retry_timeout_s: int | None = None
     log_path: Path | None = field(default=None, compare=False)
+    pki_verify: bool = False
+    equip_crl_path: Path | None = None
+    valid_interval: int | None = None
 
     # -- validation ---------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -205,6 +214,12 @@ class FLParameter:
                     "train_dataset", f"{self.train_dataset.num_samples} training samples in "
                                      f"{self.train_dataset.data} are fewer than one batch of {batch}; "
                                      f"nothing would be trained")
+        if not isinstance(self.pki_verify, bool):
+            raise InvalidParameterError("pki_verify", f"{self.pki_verify!r} is not a bool")
+        rules.check("pki_verify", str(self.pki_verify).lower())
+        if self.valid_interval is not None and (isinstance(self.valid_interval, bool)
+                                                or not isinstance(self.valid_interval, int)):
+            raise InvalidParameterError("valid_interval", f"{self.valid_interval!r} is not an integer (milliseconds)")
         if not isinstance(self.use_elb, bool):
             raise InvalidParameterError("use_elb", f"{self.use_elb!r} is not a bool")
         if self.use_elb and urlsplit(self.domain_name).port is None:
@@ -246,7 +261,7 @@ class FLParameter:
         import jpype
 
         JFLParameter = jvm.jclass("com.mindspore.flclient.FLParameter")
-        RunType = jvm.jclass("com.mindspore.flclient.RunType")
+        RunType = jvm.jclass("com.mindspore.flclient.model.RunType")
         BindMode = jvm.jclass("com.mindspore.flclient.BindMode")
         ServerMod = jvm.jclass("com.mindspore.flclient.ServerMod")
         HashMap = jpype.JClass("java.util.HashMap")
@@ -280,6 +295,11 @@ class FLParameter:
                 p.setRetryTimeout(self.retry_timeout_s)
             if self.log_path is not None:
                 p.setLogPath(str(self.log_path))
+            p.setPkiVerify(self.pki_verify)
+            if self.equip_crl_path is not None:
+                p.setEquipCrlPath(str(self.equip_crl_path))
+            if self.valid_interval is not None:
+                p.setValidInterval(self.valid_interval)
             data_map = HashMap()
             for run_type, files in (("TRAINMODE", self.train_dataset), ("EVALMODE", self.test_dataset),
                                     ("INFERMODE", self.infer_dataset)):
@@ -392,6 +412,15 @@ class FLParameterBuilder:
 
     def log_path(self, path: PathLike) -> "FLParameterBuilder":
         return self._set("log_path", path)
+
+    def pki_verify(self, flag: bool) -> "FLParameterBuilder":
+        return self._set("pki_verify", flag)
+
+    def equip_crl_path(self, path: PathLike) -> "FLParameterBuilder":
+        return self._set("equip_crl_path", path)
+
+    def valid_interval(self, ms: int) -> "FLParameterBuilder":
+        return self._set("valid_interval", ms)
 
     def build(self) -> FLParameter:
         if "domain_name" not in self._values:

@@ -1,6 +1,7 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
+import com.mindspore.flclient.cases.Client;
+import com.mindspore.flclient.model.R16Case;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -60,8 +61,11 @@ final class ClientFactory {
         }
     }
 
-    /** Checks that the class exists and is a Client (IllegalArgumentException naming flName otherwise). */
-    static Class<? extends Client> find(String flName) {
+    /**
+     * Checks that the class exists and is a case: a subclass of this project's {@link Client} or of
+     * r1.6's {@link com.mindspore.flclient.model.Client} (IllegalArgumentException naming flName otherwise).
+     */
+    static Class<?> find(String flName) {
         Class<?> c = null;
         List<ClassLoader> loaders = new ArrayList<>();
         if (Thread.currentThread().getContextClassLoader() != null) {
@@ -87,17 +91,19 @@ final class ClientFactory {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": no such class on the class path"
                     + " (or --module-path); put the case jar (e.g. quick_start_flclient.jar) next to the client jar in -cp");
         }
-        if (!Client.class.isAssignableFrom(c)) {
+        if (!Client.class.isAssignableFrom(c) && !com.mindspore.flclient.model.Client.class.isAssignableFrom(c)) {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": the class is not a subclass of "
-                    + Client.class.getName());
+                    + com.mindspore.flclient.model.Client.class.getName() + " (r1.6's API) or of " + Client.class.getName());
         }
-        return c.asSubclass(Client.class);
+        return c;
     }
 
+    /** A new instance of the case; an r1.6-style case comes wrapped in its {@link R16Case}. */
     static Client create(String flName) {
-        Class<? extends Client> c = find(flName);
+        Class<?> c = find(flName);
         try {
-            return c.getDeclaredConstructor().newInstance();
+            Object o = c.getDeclaredConstructor().newInstance();
+            return o instanceof Client ? (Client) o : new R16Case((com.mindspore.flclient.model.Client) o);
         } catch (NoSuchMethodException e) {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": the class needs a public "
                     + "no-argument constructor", e);

@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.Map;
 import java.util.logging.Logger;
@@ -49,6 +51,7 @@ final class EvaluateStep {
                 return FLClientStatus.FAILED;
             }
             log.info("[evaluate] evaluate acc: " + acc);
+            log.info("[evaluate] evaluate succeed");
             TrainListener.tell(p, log, progress.iteration, "evaluated", progress.evalSamples);
             TrainListener l = p.getTrainListener();
             if (l != null) {

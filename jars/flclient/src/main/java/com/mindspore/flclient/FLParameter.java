@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.TrainableModel;
 import com.mindspore.flclient.rules.ParameterRules;
 
 import java.net.URI;
@@ -62,6 +64,10 @@ public class FLParameter {
     private String deployEnv = "x86";
     private ServerMod serverMod = ServerMod.FEDERATED_LEARNING;
     private IFLJobResultCallback iflJobResultCallback;
+    private boolean pkiVerify = false;
+    private String equipCrlPath;
+    private long validInterval = 3600000;
+    private final Map<RunType, List<String>> hybridWeightNames = new EnumMap<>(RunType.class);
     private String logPath;
     private TrainListener trainListener;
     private Semaphore trainingPermits;
@@ -155,7 +161,7 @@ public class FLParameter {
         return flName;
     }
 
-    /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.model.Client} */
+    /** @param flName class name of the case, a subclass of {@code com.mindspore.flclient.cases.Client} */
     public void setFlName(String flName) {
         this.flName = ParameterRules.checkClassName("flName", flName);
     }
@@ -206,7 +212,13 @@ public class FLParameter {
         this.threadNum = ParameterRules.checkInt("threadNum", threadNum);
     }
 
-    public BindMode getCpuBindMode() {
+    /** r1.6: the mode's number (NOT_BINDING_CORE 0, BIND_LARGE_CORE 1, BIND_MIDDLE_CORE 2). Accepted and logged: a JVM thread is not pinned. */
+    public int getCpuBindMode() {
+        return cpuBindMode.ordinal();
+    }
+
+    /** The mode as the enum it was set with. */
+    public BindMode getCpuBindModeEnum() {
         return cpuBindMode;
     }
 
@@ -299,6 +311,44 @@ public class FLParameter {
     public void setServerMod(ServerMod serverMod) {
         ParameterRules.checkEnum("serverMod", serverMod == null ? null : serverMod.name());
         this.serverMod = serverMod;
+    }
+
+    /** r1.6: device-cloud PKI authentication. Always false here (see {@link #setPkiVerify}). */
+    public boolean isPkiVerify() {
+        return pkiVerify;
+    }
+
+    /** r1.6: only {@code false} is accepted; true throws "not supported" (the rulebook's pkiVerify row). */
+    public void setPkiVerify(boolean pkiVerify) {
+        ParameterRules.checkEnum("pkiVerify", String.valueOf(pkiVerify));
+        this.pkiVerify = pkiVerify;
+    }
+
+    /** r1.6: the device certificate's CRL file, used only by PKI authentication (not supported): kept, never read. */
+    public String getEquipCrlPath() {
+        return equipCrlPath;
+    }
+
+    public void setEquipCrlPath(String certPath) {
+        this.equipCrlPath = certPath;
+    }
+
+    /** r1.6: the validity interval of a PKI signature (ms), used only by PKI authentication (not supported): kept, never read. */
+    public long getValidInterval() {
+        return validInterval;
+    }
+
+    public void setValidInterval(long validInterval) {
+        this.validInterval = validInterval;
+    }
+
+    /** r1.6: the weight names of a HYBRID_TRAINING run type; HYBRID_TRAINING is not supported (see serverMod): kept, never read. */
+    public List<String> getHybridWeightName(RunType runType) {
+        return hybridWeightNames.get(runType);
+    }
+
+    public void setHybridWeightName(List<String> hybridWeightName, RunType runType) {
+        hybridWeightNames.put(runType, List.copyOf(hybridWeightName));
     }
 
     public IFLJobResultCallback getIflJobResultCallback() {

@@ -1,5 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.model.RunType;
+
 import com.mindspore.flclient.rules.ParameterRules;
 
 import java.util.Arrays;

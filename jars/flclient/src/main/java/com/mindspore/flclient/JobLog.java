@@ -18,10 +18,13 @@ import java.util.logging.Logger;
  * The logger of one job. Hundreds of clients may run as threads of one JVM, each with its own
  * log file, so every job gets an anonymous {@link Logger} (not registered in the global
  * LogManager namespace) with its own handler: the {@code logPath} file when one is given,
- * standard error otherwise. One line per record, flushed at once so that {@code grep} on a
+ * standard error otherwise. A line is {@code time [fl_id] LEVEL: <FLClient> message} (r1.6's shape
+ * after the time and id). One line per record, flushed at once so that {@code grep} on a
  * running client's log sees its progress.
  */
 final class JobLog implements AutoCloseable {
+    /** r1.6's Common.addTag prefix of every client message. */
+    static final String FL_TAG = "<FLClient> ";
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
 
     private final Logger logger;
@@ -80,8 +83,10 @@ final class JobLog implements AutoCloseable {
                 @Override
                 public String format(LogRecord r) {
                     StringBuilder sb = new StringBuilder(128);
-                    sb.append(LocalDateTime.now().format(TIME)).append(' ').append(r.getLevel().getName())
-                            .append(" [").append(tag).append("] ").append(formatMessage(r));
+                    // r1.6's java.util.logging lines read "INFO: <FLClient> message"; the tutorial's
+                    // greps show that shape, so it follows the time and the client's id here
+                    sb.append(LocalDateTime.now().format(TIME)).append(" [").append(tag).append("] ")
+                            .append(r.getLevel().getName()).append(": ").append(FL_TAG).append(formatMessage(r));
                     if (r.getThrown() != null) {
                         sb.append(" | ").append(r.getThrown());
                     }

@@ -1,9 +1,9 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.cases.Client;
+import com.mindspore.flclient.cases.JobContext;
 import com.mindspore.flclient.model.Status;
-import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.cases.TrainableModel;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,6 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.concurrent.Semaphore;
 import java.util.logging.Logger;

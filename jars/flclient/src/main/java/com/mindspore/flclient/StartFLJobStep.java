@@ -1,6 +1,6 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.ArrayList;
 import java.util.function.Function;
@@ -56,6 +56,7 @@ final class StartFLJobStep {
             log.info("[startFLJob] not admitted now (" + r + "): come back at next_req_time " + r.nextReqTime);
             return FLClientStatus.RESTART;
         }
+        log.info("[startFLJob] get response from server ok!");
         if (r.retcode != ResponseCode.SUCCEED) {
             log.severe("[startFLJob] refused: " + r + "; the request is invalid for this server, the job ends");
             return FLClientStatus.FAILED;

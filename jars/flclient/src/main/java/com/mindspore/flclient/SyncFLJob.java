@@ -1,7 +1,9 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.Client;
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.Client;
+import com.mindspore.flclient.cases.JobContext;
 
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -78,7 +80,7 @@ public class SyncFLJob implements Runnable {
         Logger log = jl.logger();
         log.info("start flJobRun: server " + parameter.getDomainName() + (parameter.isUseElb()
                 ? " (ELB over " + parameter.getServerNum() + " ports)" : "") + ", model " + parameter.getTrainModelPath()
-                + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindMode());
+                + ", threadNum " + parameter.getThreadNum() + ", cpuBindMode " + parameter.getCpuBindModeEnum());
         openLog = jl;
         return new RoundLoop(parameter, log, signal, new FLCommunication(parameter, signal), settings);
     }

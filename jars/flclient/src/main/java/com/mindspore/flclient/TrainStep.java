@@ -1,6 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.JobContext;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.JobContext;
 import com.mindspore.flclient.model.Status;
 
 import java.util.LinkedHashMap;

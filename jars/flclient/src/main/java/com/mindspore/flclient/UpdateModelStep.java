@@ -47,6 +47,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.FAILED);
             }
             lastUpload = body;
+            log.info("[updateModel] get response from server ok!");
             log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
                     + progress.dataSize);
             TrainListener.tell(p, log, progress.iteration, "uploaded", progress.dataSize);

@@ -1,5 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.model.RunType;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,14 +1,16 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.AccuracyCallback;
-import com.mindspore.flclient.model.ArrayDataSet;
-import com.mindspore.flclient.model.BinFiles;
-import com.mindspore.flclient.model.Callback;
-import com.mindspore.flclient.model.Client;
-import com.mindspore.flclient.model.DataSet;
-import com.mindspore.flclient.model.LossCallback;
-import com.mindspore.flclient.model.PredictCallback;
-import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.model.RunType;
+
+import com.mindspore.flclient.cases.AccuracyCallback;
+import com.mindspore.flclient.cases.ArrayDataSet;
+import com.mindspore.flclient.cases.BinFiles;
+import com.mindspore.flclient.cases.Callback;
+import com.mindspore.flclient.cases.Client;
+import com.mindspore.flclient.cases.DataSet;
+import com.mindspore.flclient.cases.LossCallback;
+import com.mindspore.flclient.cases.PredictCallback;
+import com.mindspore.flclient.cases.TrainableModel;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

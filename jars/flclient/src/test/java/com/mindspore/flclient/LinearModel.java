@@ -1,6 +1,6 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.TrainableModel;
+import com.mindspore.flclient.cases.TrainableModel;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;

@@ -1,5 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.model.RunType;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -55,6 +57,28 @@ class ParametersTest {
     void hybridTrainingIsRefusedWhenSet() {
         assertTrue(messageOf(() -> new FLParameter().setServerMod(ServerMod.HYBRID_TRAINING))
                 .contains("only FEDERATED_LEARNING is implemented"));
+    }
+
+    @Test
+    void r16SettersAndGettersKeepR16sTypes() {
+        FLParameter p = new FLParameter();
+        p.setCpuBindMode(BindMode.BIND_MIDDLE_CORE);
+        int mode = p.getCpuBindMode();
+        assertEquals(2, mode);
+        p.setEquipCrlPath("crl/equip.crl");
+        p.setValidInterval(7200000L);
+        p.setHybridWeightName(List.of("conv1.weight"), RunType.TRAINMODE);
+        assertEquals("crl/equip.crl", p.getEquipCrlPath());
+        assertEquals(7200000L, p.getValidInterval());
+        assertEquals(List.of("conv1.weight"), p.getHybridWeightName(RunType.TRAINMODE));
+        p.setPkiVerify(false);
+        assertFalse(p.isPkiVerify());
+    }
+
+    @Test
+    void pkiVerifyIsRefusedAsNotSupported() {
+        String msg = messageOf(() -> new FLParameter().setPkiVerify(true));
+        assertTrue(msg.startsWith("FLParameter.pkiVerify = true: not supported"), msg);
     }
 
     @Test

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.mindspore.flclient.model.ArrayDataSet;
-import com.mindspore.flclient.model.BinFiles;
+import com.mindspore.flclient.cases.ArrayDataSet;
+import com.mindspore.flclient.cases.BinFiles;
 
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -371,10 +371,16 @@ class RoundLoopTest {
         String log = fx.logText();
         assertTrue(log.contains("[startFLJob] startFLJob succeed, curIteration: 1"), log);
         assertTrue(log.contains("[startFLJob] startFLJob succeed, curIteration: 2"), log);
-        assertTrue(log.matches("(?s).*----------epoch:1,average loss:[-+0-9.Ee]+ ----------.*"), log);
-        assertTrue(log.matches("(?s).*----------epoch:2,average loss:[-+0-9.Ee]+ ----------.*"), log);
-        assertTrue(log.contains("[getModel] get response from server ok!"), log);
-        assertTrue(log.matches("(?s).*\\[evaluate\\] evaluate acc: [0-9.]+.*"), log);
+        // r1.6's shape: "INFO: <FLClient> " + r1.6's text, epochs of a round counted from 0
+        assertTrue(log.matches("(?s).*INFO: <FLClient> ----------epoch:0,average loss:[-+0-9.Ee]+ ----------.*"), log);
+        assertTrue(log.matches("(?s).*INFO: <FLClient> ----------epoch:1,average loss:[-+0-9.Ee]+ ----------.*"), log);
+        assertFalse(log.contains("----------epoch:2,"), log);
+        assertTrue(log.matches("(?s).*INFO: <FLClient> batch:0,loss:[-+0-9.Ee]+\n.*"), log);
+        assertTrue(log.contains("INFO: <FLClient> [startFLJob] get response from server ok!"), log);
+        assertTrue(log.contains("INFO: <FLClient> [updateModel] get response from server ok!"), log);
+        assertTrue(log.contains("INFO: <FLClient> [getModel] get response from server ok!"), log);
+        assertTrue(log.matches("(?s).*INFO: <FLClient> \\[evaluate\\] evaluate acc: [0-9.]+.*"), log);
+        assertTrue(log.contains("INFO: <FLClient> [evaluate] evaluate succeed"), log);
         assertTrue(log.contains("the last batch is completed with 2 repeated samples"), log);
     }
 

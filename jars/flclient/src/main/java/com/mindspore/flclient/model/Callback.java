@@ -1,24 +1,65 @@
 package com.mindspore.flclient.model;
 
+import com.mindspore.lite.LiteSession;
+import com.mindspore.lite.MSTensor;
+
+import java.util.Optional;
+import java.util.logging.Logger;
+
 /**
- * Observes a train / eval / infer loop of a {@link Client}: once per batch and once per epoch.
- * The client binds its {@link JobContext} before the loop runs.
+ * A callback of an r1.6-style {@link Client} loop (MindSpore r1.6's API): called around every
+ * step ({@code runGraph}) and every epoch; reads the session's outputs.
  */
 public abstract class Callback {
-    private JobContext context = JobContext.standalone();
+    protected LiteSession session;
 
-    void bind(JobContext ctx) {
-        this.context = ctx;
+    /** Steps seen in the current epoch. */
+    public int steps = 0;
+
+    /** Epochs finished, counted from 0. */
+    int epochs = 0;
+
+    private Logger logger = Logger.getLogger("FLClient");
+
+    public Callback(LiteSession session) {
+        this.session = session;
     }
 
-    /** The job this callback runs in (logger, listener, iteration). */
-    protected JobContext context() {
-        return context;
+    /** The first output tensor with {@code size} elements (the loss: 1, the logits: batch * classes). */
+    protected Optional<MSTensor> searchOutputsForSize(int size) {
+        if (session == null) {
+            logger.severe("trainSession cannot be null");
+            return Optional.empty();
+        }
+        for (MSTensor tensor : session.getOutputMapByTensor().values()) {
+            if (tensor.elementsNum() == size) {
+                return Optional.of(tensor);
+            }
+        }
+        logger.severe("can not find output the tensor, element num is " + size);
+        return Optional.empty();
     }
 
-    public abstract void stepEnd(StepResult step);
-
-    /** @param epoch counted from 1 */
-    public void epochEnd(int epoch) {
+    /** pyflclient addition: the client's log (its client.log when the framework runs it). */
+    protected Logger logger() {
+        return logger;
     }
+
+    void bindLogger(Logger l) {
+        this.logger = l;
+    }
+
+    /** Before each step; nothing by default (abstract in r1.6: an r1.6 override compiles as it is). */
+    public Status stepBegin() {
+        return Status.SUCCESS;
+    }
+
+    public abstract Status stepEnd();
+
+    /** Before each epoch; nothing by default (abstract in r1.6: an r1.6 override compiles as it is). */
+    public Status epochBegin() {
+        return Status.SUCCESS;
+    }
+
+    public abstract Status epochEnd();
 }

@@ -1,237 +1,202 @@
 package com.mindspore.flclient.model;
 
-import com.mindspore.flclient.RunType;
+import com.mindspore.flclient.cases.JobContext;
+import com.mindspore.lite.LiteSession;
+import com.mindspore.lite.MSTensor;
+import com.mindspore.lite.TrainSession;
+import com.mindspore.lite.config.MSConfig;
+import mindspore.schema.FeatureMap;
 
-import java.nio.file.Path;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.EnumMap;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Logger;
 
 /**
- * Base class of a federated-learning case (r1.6's {@code com.mindspore.flclient.model.Client}):
- * the case says how its files become {@link DataSet}s and which callbacks watch the loops;
- * this class runs training, evaluation and inference on the .ms model and moves weights in
- * and out. The framework finds the case by class name ({@code flName}) and makes one instance
- * per round: the model and data live only while a round runs ({@link #free()} drops them), so
- * an idle client costs its parameters only.
+ * The base class of a federated-learning case written against MindSpore r1.6
+ * ({@code com.mindspore.flclient.model.Client}, same abstract methods and signatures): the case
+ * reads its files into {@link DataSet}s and chooses the {@link Callback}s; this class runs the
+ * loops on a {@link LiteSession} (a facade over this project's pure-Java runtime). Name it as
+ * {@code flName}; the framework runs it through {@link R16Case}.
  *
- * <p>A subclass needs a public no-argument constructor.
+ * <p>This project's own, richer case API is {@link com.mindspore.flclient.cases.Client}.
  */
 public abstract class Client {
-    /** The loaded model (r1.6 called it trainSession); null until {@link #initSessionAndInputs}. */
-    protected TrainableModel model;
+    /** The session of the loaded model (r1.6's name). */
+    public LiteSession trainSession;
 
     /** Data sets by run type, filled by {@link #initDataSets}. */
-    protected final Map<RunType, DataSet> dataSets = new EnumMap<>(RunType.class);
+    public Map<RunType, DataSet> dataSets = new HashMap<>();
 
+    private final List<ByteBuffer> inputsBuffer = new ArrayList<>();
     private JobContext context = JobContext.standalone();
 
-    /**
-     * Reads the case's files into {@link #dataSets}.
-     *
-     * @param files for each run type the files the user gave (for LeNet [data.bin, label.bin])
-     * @return the number of real samples per run type
-     */
-    public abstract Map<RunType, Integer> initDataSets(Map<RunType, List<String>> files);
-
-    /** The callbacks that watch a loop over {@code dataSet}. */
     public abstract List<Callback> initCallbacks(RunType runType, DataSet dataSet);
 
-    /** The accuracy measured by the eval callbacks after {@link #evalModel()}. */
+    public abstract Map<RunType, Integer> initDataSets(Map<RunType, List<String>> files);
+
     public abstract float getEvalAccuracy(List<Callback> evalCallbacks);
 
-    /** The inference result of the infer callbacks after {@link #inferModel()} (for classifiers: Integer labels). */
-    public abstract List<Object> getInferResult(List<Callback> inferCallbacks);
+    public abstract List<Integer> getInferResult(List<Callback> inferCallbacks);
 
-    /**
-     * pyflclient addition: an INFERMODE data set from in-memory images in the case's file layout
-     * (for LeNet: float32 NHWC (count, 32, 32, 3)). Cases that support it override this.
-     *
-     * @return the number of samples per run type
-     */
-    public Map<RunType, Integer> initInferData(float[] samples, int count) {
-        throw new UnsupportedOperationException(getClass().getName() + " does not take in-memory inference data");
-    }
-
-    /** Called by the framework before anything else: the job's logger, listener and stop flag. */
-    public void setContext(JobContext ctx) {
+    /** The job's log, listener and stop flag (set by the framework before anything else). */
+    void bind(JobContext ctx) {
         this.context = ctx;
     }
 
-    public JobContext getContext() {
-        return context;
-    }
-
-    protected Logger logger() {
+    private Logger logger() {
         return context.logger();
     }
 
-    /** The data set of a run type after {@link #initDataSets}, or null. */
-    public DataSet getDataSet(RunType type) {
-        return dataSets.get(type);
-    }
-
-    /** Loads the model file. */
-    public Status initSessionAndInputs(String modelPath) {
+    /** Loads the model file into {@link #trainSession} and allocates one buffer per model input. */
+    public Status initSessionAndInputs(String modelPath, MSConfig config) {
         if (modelPath == null) {
-            logger().severe("no model path given: set trainModelPath / inferModelPath");
+            logger().severe("session init failed: no model path (set trainModelPath / inferModelPath)");
             return Status.NULLPTR;
         }
-        if (model != null) {
-            model.close();
-            model = null;
+        free();
+        trainSession = TrainSession.createTrainSession(modelPath, config, false);
+        inputsBuffer.clear();
+        for (MSTensor input : trainSession.getInputs()) {
+            inputsBuffer.add(ByteBuffer.allocateDirect((int) input.size()).order(ByteOrder.nativeOrder()));
         }
-        model = openModel(Path.of(modelPath));
         return Status.SUCCESS;
     }
 
-    /** Opens a model file; the default is the .ms runtime. Override to run another kind of model. */
-    protected TrainableModel openModel(Path modelPath) {
-        return RuntimeModel.load(modelPath);
-    }
-
-    /** The loaded model, or null. */
-    public TrainableModel getModel() {
-        return model;
-    }
-
-    public Status setLearningRate(float lr) {
-        if (model == null) {
-            return Status.NULLPTR;
-        }
-        if (!(lr > 0) || Float.isInfinite(lr)) {
-            logger().severe("learning rate " + lr + " from the server is not a positive number; keeping the model's own");
-            return Status.INVALID;
-        }
-        model.setLearningRate(lr);
-        return Status.SUCCESS;
-    }
-
-    /** Trains {@code epochs} epochs over the TRAINMODE set. */
     public Status trainModel(int epochs) {
         if (epochs <= 0) {
-            logger().severe("epochs must be positive, got " + epochs);
+            logger().severe("epochs cannot be smaller than 1, got " + epochs);
             return Status.INVALID;
         }
-        return runLoop(RunType.TRAINMODE, epochs).status;
+        trainSession.train();
+        return runModel(RunType.TRAINMODE, epochs);
     }
 
-    /** Accuracy of the model on the EVALMODE set (NaN on failure). */
+    /** Accuracy on the EVALMODE set (NaN on failure). */
     public float evalModel() {
-        LoopResult r = runLoop(RunType.EVALMODE, 1);
-        return r.status == Status.SUCCESS ? getEvalAccuracy(r.callbacks) : Float.NaN;
+        trainSession.eval();
+        List<Callback> callbacks = new ArrayList<>();
+        Status st = runModel(RunType.EVALMODE, 1, callbacks);
+        return st == Status.SUCCESS ? getEvalAccuracy(callbacks) : Float.NaN;
     }
 
     /** Predictions for the INFERMODE set (null on failure). */
-    public List<Object> inferModel() {
-        LoopResult r = runLoop(RunType.INFERMODE, 1);
-        return r.status == Status.SUCCESS ? getInferResult(r.callbacks) : null;
+    public List<Integer> inferModel() {
+        trainSession.eval();
+        List<Callback> callbacks = new ArrayList<>();
+        Status st = runModel(RunType.INFERMODE, 1, callbacks);
+        return st == Status.SUCCESS ? getInferResult(callbacks) : null;
     }
 
-    private static final class LoopResult {
-        final Status status;
-        final List<Callback> callbacks;
-
-        LoopResult(Status status, List<Callback> callbacks) {
-            this.status = status;
-            this.callbacks = callbacks;
-        }
+    private Status runModel(RunType type, int epochs) {
+        return runModel(type, epochs, new ArrayList<>());
     }
 
-    private LoopResult runLoop(RunType type, int epochs) {
-        if (model == null) {
-            logger().severe("no model loaded: call initSessionAndInputs first");
-            return new LoopResult(Status.NULLPTR, List.of());
-        }
+    private Status runModel(RunType type, int epochs, List<Callback> callbacks) {
         DataSet ds = dataSets.get(type);
         if (ds == null) {
-            logger().severe("no " + type + " data set: give it in FLParameter.dataMap");
-            return new LoopResult(Status.NULLPTR, List.of());
+            logger().severe("no " + type + " data set: give its files in FLParameter.dataMap");
+            return Status.NULLPTR;
         }
-        int batch = model.batchSize();
-        int sampleSize = model.sampleSize();
-        if (ds.sampleSize() != sampleSize) {
-            throw new IllegalArgumentException(type + " samples have " + ds.sampleSize()
-                    + " floats but the model's input takes " + sampleSize + " per sample");
-        }
-        List<Callback> callbacks = new ArrayList<>(initCallbacks(type, ds));
+        ds.padding();
+        callbacks.addAll(initCallbacks(type, ds));
         for (Callback cb : callbacks) {
-            cb.bind(context);
+            cb.bindLogger(logger());
+            if (cb instanceof LossCallback) {
+                ((LossCallback) cb).bindListener(context.listener(), context.iteration());
+            }
         }
-        float[] data = new float[batch * sampleSize];
-        int[] labels = new int[batch];
-        int batches = ds.batchNum(batch);
-        long start = System.nanoTime();
-        for (int epoch = 1; epoch <= epochs; epoch++) {
-            for (int b = 0; b < batches; b++) {
+        long start = System.currentTimeMillis();
+        List<MSTensor> inputs = trainSession.getInputs();
+        for (int epoch = 0; epoch < epochs; epoch++) {
+            for (Callback cb : callbacks) {
+                cb.epochBegin();
+            }
+            for (int j = 0; j < ds.batchNum; j++) {
                 if (context.isStopRequested()) {
-                    logger().info("stop requested: leaving the " + type + " loop");
-                    return new LoopResult(Status.STOPPED, callbacks);
+                    logger().info("the stopJobFlag is set to true, the job will be stop");
+                    return Status.STOPPED;
                 }
-                int valid = ds.fillBatch(b, batch, data, labels);
-                StepResult step;
-                if (type == RunType.TRAINMODE) {
-                    float loss = model.trainStep(data, labels);
-                    step = new StepResult(type, epoch, b, valid, loss, null, labels);
-                } else {
-                    step = new StepResult(type, epoch, b, valid, Float.NaN, model.predict(data), labels);
+                ds.fillInputBuffer(inputsBuffer, j);
+                for (int i = 0; i < inputs.size(); i++) {
+                    inputs.get(i).setData(inputsBuffer.get(i));
                 }
                 for (Callback cb : callbacks) {
-                    cb.stepEnd(step);
+                    cb.stepBegin();
+                }
+                if (!trainSession.runGraph()) {
+                    logger().severe("run graph failed");
+                    return Status.FAILED;
+                }
+                for (Callback cb : callbacks) {
+                    Status st = cb.stepEnd();
+                    if (st != Status.SUCCESS) {
+                        logger().severe(cb.getClass().getSimpleName() + ".stepEnd: " + st);
+                        return st;
+                    }
                 }
             }
             for (Callback cb : callbacks) {
-                cb.epochEnd(epoch);
+                cb.epochEnd();
             }
         }
-        logger().info(type + ": " + epochs + " epoch(s) x " + batches + " batch(es) of " + batch + " in "
-                + (System.nanoTime() - start) / 1_000_000 + " ms");
-        return new LoopResult(Status.SUCCESS, callbacks);
-    }
-
-    /** Copies of every trainable weight, by name, in the model's order. */
-    public Map<String, float[]> getFeatures() {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        if (model == null) {
-            return out;
-        }
-        for (String name : model.weightNames()) {
-            out.put(name, model.getWeight(name));
-        }
-        return out;
-    }
-
-    /** Sets the given weights (names must exist in the model, sizes must match). */
-    public Status updateFeatures(Map<String, float[]> weights) {
-        if (model == null) {
-            logger().severe("no model loaded: cannot update weights");
-            return Status.NULLPTR;
-        }
-        for (Map.Entry<String, float[]> e : weights.entrySet()) {
-            model.setWeight(e.getKey(), e.getValue());
-        }
+        logger().info("total " + (type == RunType.TRAINMODE ? "train" : type == RunType.EVALMODE ? "eval" : "infer")
+                + " time:" + (System.currentTimeMillis() - start) + "ms");
         return Status.SUCCESS;
     }
 
-    /** Writes the model (weights and optimizer state) to {@code modelPath}. */
+    /** Writes the model (weights and optimizer state) as a .ms file. */
     public Status saveModel(String modelPath) {
-        if (model == null || modelPath == null) {
-            logger().severe("cannot save: " + (model == null ? "no model loaded" : "no path given"));
+        if (modelPath == null) {
+            logger().severe("model path cannot be empty");
             return Status.NULLPTR;
         }
-        model.save(Path.of(modelPath));
-        return Status.SUCCESS;
+        return trainSession.export(modelPath, 0, 1) ? Status.SUCCESS : Status.FAILED;
     }
 
-    /** Releases the model and the data sets (an idle client keeps nothing). */
-    public void free() {
-        if (model != null) {
-            model.close();
-            model = null;
+    /** The trainable weights, in the model's order. */
+    public List<MSTensor> getFeatures() {
+        return trainSession == null ? new ArrayList<>() : trainSession.getFeaturesMap();
+    }
+
+    /** Sets the weights of a getModel/startFLJob reply and saves the model to {@code modelName}. */
+    public Status updateFeatures(String modelName, List<FeatureMap> featureMaps) {
+        if (trainSession == null || featureMaps == null || modelName == null || modelName.isEmpty()) {
+            logger().severe("trainSession, featureMaps and modelName cannot be null");
+            return Status.NULLPTR;
         }
-        dataSets.clear();
+        List<MSTensor> tensors = new ArrayList<>(featureMaps.size());
+        for (FeatureMap f : featureMaps) {
+            float[] values = new float[f.dataLength()];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = f.data(i);
+            }
+            tensors.add(new MSTensor(f.weightFullname(), new int[] {values.length}, values));
+        }
+        if (!trainSession.updateFeatures(tensors)) {
+            return Status.FAILED;
+        }
+        return trainSession.export(modelName, 0, 0) ? Status.SUCCESS : Status.FAILED;
+    }
+
+    public void free() {
+        if (trainSession != null) {
+            trainSession.free();
+            trainSession = null;
+        }
+    }
+
+    public Status setLearningRate(float lr) {
+        return trainSession.setLearningRate(lr) ? Status.SUCCESS : Status.FAILED;
+    }
+
+    /** Sets the batch of every data set (the framework sets the model's batch). */
+    public void setBatchSize(int batchSize) {
+        for (DataSet dataSet : dataSets.values()) {
+            dataSet.batchSize = batchSize;
+        }
     }
 }

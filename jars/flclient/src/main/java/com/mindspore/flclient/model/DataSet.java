@@ -1,35 +1,42 @@
 package com.mindspore.flclient.model;
 
+import java.nio.ByteBuffer;
+import java.util.List;
+
 /**
- * Samples of one {@link com.mindspore.flclient.RunType}, handed to the model a batch at a time.
- * The model's batch is fixed, so the last batch is completed by repeating samples from the
- * start of the set; {@link #fillBatch} says how many samples of a batch are real so that loss
- * and accuracy count each real sample once.
+ * A data set of an r1.6-style {@link Client} (MindSpore r1.6's API): the case reads its files in
+ * {@link #dataPreprocess}, completes the last batch in {@link #padding} (setting {@link #batchNum}),
+ * and copies batch {@code batchIdx} into the model's input buffers in {@link #fillInputBuffer}.
+ * {@link #batchSize} is set by the framework to the model's batch before training.
  */
 public abstract class DataSet {
-    /** Number of real samples. */
-    public abstract int sampleCount();
+    /** Samples per batch (the model's batch). */
+    public int batchSize;
 
-    /** Floats per sample in the model's input layout. */
-    public abstract int sampleSize();
+    /** Batches per epoch, set by {@link #padding}. */
+    public int batchNum;
 
-    /** True when the set has labels (train and eval sets; an inference set may not). */
-    public abstract boolean hasLabels();
+    /** Real samples read by {@link #dataPreprocess}. */
+    public int sampleSize;
 
-    /**
-     * Copies batch {@code batchIdx} into {@code data} (batchSize × sampleSize) and {@code labels}.
-     *
-     * @return the number of real samples at the start of the batch; the rest are repeats
-     */
-    public abstract int fillBatch(int batchIdx, int batchSize, float[] data, int[] labels);
+    /** Copies batch {@code batchIdx} into the input buffers (in the order of the session's inputs). */
+    public abstract void fillInputBuffer(List<ByteBuffer> inputsBuffer, int batchIdx);
 
-    /** Batches per epoch: every sample is seen once; the last batch is padded. */
-    public int batchNum(int batchSize) {
-        return (sampleCount() + batchSize - 1) / batchSize;
-    }
+    public abstract void shuffle();
 
-    /** Repeated samples added to complete the last batch. */
-    public int paddedCount(int batchSize) {
-        return batchNum(batchSize) * batchSize - sampleCount();
+    /** Completes the last batch and sets {@link #batchNum}. */
+    public abstract void padding();
+
+    /** Reads the files; sets {@link #sampleSize}. */
+    public abstract Status dataPreprocess(List<String> files);
+
+    /** Reads the files, then shuffles. */
+    public Status init(List<String> files) {
+        Status status = dataPreprocess(files);
+        if (status != Status.SUCCESS) {
+            return status;
+        }
+        shuffle();
+        return Status.SUCCESS;
     }
 }

@@ -1,42 +1,72 @@
 package com.mindspore.flclient.model;
 
 import com.mindspore.flclient.TrainListener;
+import com.mindspore.lite.LiteSession;
+import com.mindspore.lite.MSTensor;
+
+import java.util.Optional;
 
 /**
- * Average training loss per epoch, each real sample counted once (a padded last batch
- * contributes its loss weighted by its real samples). Logs the r1.6 line
- * {@code ----------epoch:N,average loss:X ----------} and tells the job's {@link TrainListener}.
+ * r1.6's training-loss callback: logs {@code batch:N,loss:X} after every step and
+ * {@code ----------epoch:E,average loss:X ----------} after every epoch (E from 0, the average over
+ * the epoch's batches, padded ones included, as r1.6 does), and tells the job's TrainListener.
  */
 public class LossCallback extends Callback {
-    private double lossSum;
-    private long samples;
-    private float lastEpochLoss = Float.NaN;
+    private float lossSum = 0.0f;
+    private float uploadLoss = 0.0f;
+    private TrainListener listener;
+    private int iteration;
 
-    @Override
-    public void stepEnd(StepResult step) {
-        lossSum += (double) step.loss * step.validCount;
-        samples += step.validCount;
+    public LossCallback(LiteSession session) {
+        super(session);
+    }
+
+    void bindListener(TrainListener l, int iteration) {
+        this.listener = l;
+        this.iteration = iteration;
     }
 
     @Override
-    public void epochEnd(int epoch) {
-        float avg = samples == 0 ? Float.NaN : (float) (lossSum / samples);
-        lastEpochLoss = avg;
-        lossSum = 0;
-        samples = 0;
-        context().logger().info("----------epoch:" + epoch + ",average loss:" + avg + " ----------");
-        TrainListener l = context().listener();
-        if (l != null) {
+    public Status stepEnd() {
+        Optional<MSTensor> tensor = searchOutputsForSize(1);
+        if (!tensor.isPresent()) {
+            logger().severe("cannot find loss tensor");
+            return Status.NULLPTR;
+        }
+        float loss = tensor.get().getFloatData()[0];
+        if (Float.isNaN(loss)) {
+            logger().severe("loss is nan");
+            return Status.FAILED;
+        }
+        logger().info("batch:" + steps + ",loss:" + loss);
+        lossSum += loss;
+        steps++;
+        return Status.SUCCESS;
+    }
+
+    @Override
+    public Status epochEnd() {
+        float avg = steps == 0 ? Float.NaN : lossSum / steps;
+        logger().info("----------epoch:" + epochs + ",average loss:" + avg + " ----------");
+        uploadLoss = avg;
+        if (listener != null) {
             try {
-                l.onEpochLoss(context().iteration(), epoch, avg);
+                listener.onEpochLoss(iteration, epochs + 1, avg);
             } catch (RuntimeException e) {
-                context().logger().warning("the TrainListener failed in onEpochLoss (ignored): " + e);
+                logger().warning("the TrainListener failed in onEpochLoss (ignored): " + e);
             }
         }
+        steps = 0;
+        epochs++;
+        lossSum = 0.0f;
+        return Status.SUCCESS;
     }
 
-    /** Average loss of the last finished epoch (NaN before the first). */
-    public float getLastEpochLoss() {
-        return lastEpochLoss;
+    public float getUploadLoss() {
+        return uploadLoss;
+    }
+
+    public void setUploadLoss(float uploadLoss) {
+        this.uploadLoss = uploadLoss;
     }
 }

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.mindspore.flclient.RunType;
-import com.mindspore.flclient.model.DataSet;
+import com.mindspore.flclient.model.RunType;
+import com.mindspore.flclient.cases.DataSet;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

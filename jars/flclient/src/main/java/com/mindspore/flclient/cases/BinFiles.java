@@ -1,4 +1,4 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,6 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
-import com.mindspore.flclient.RunType;
+import com.mindspore.flclient.model.RunType;
 
 /**
  * One batch as a {@link Callback} sees it. Arrays are reused between steps: copy what you keep.

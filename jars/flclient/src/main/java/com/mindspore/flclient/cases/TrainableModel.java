@@ -1,4 +1,4 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
 import java.nio.file.Path;
 import java.util.List;

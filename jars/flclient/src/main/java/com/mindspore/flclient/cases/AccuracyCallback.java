@@ -1,4 +1,4 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
 /** Classification accuracy over the real samples of an eval loop. */
 public class AccuracyCallback extends Callback {

@@ -1,4 +1,4 @@
-package com.mindspore.flclient.model;
+package com.mindspore.flclient.cases;
 
 /** A {@link DataSet} held in memory: samples already in the model's input layout, one after another. */
 public final class ArrayDataSet extends DataSet {
