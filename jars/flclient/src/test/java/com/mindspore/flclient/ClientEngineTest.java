@@ -95,7 +95,9 @@ class ClientEngineTest {
                 waiter.join(20);
             }
         }
-        assertTrue(most <= 12, Thread.getAllStackTraces().keySet() + "\n" + most + " more threads for " + n + " clients: a thread per client?");
+        // the engine's 2 control + 2 trainer threads and a waiter, the shared HTTP client's few, and whatever the JDK
+        // starts meanwhile (a selector, timers): a few dozen at most, never one per client
+        assertTrue(most <= 30, Thread.getAllStackTraces().keySet() + "\n" + most + " more threads for " + n + " clients: a thread per client?");
         long success = jobs.stream().filter(j -> j.getStatus() == FLClientStatus.SUCCESS).count();
         long notSelected = jobs.stream().filter(j -> j.getStatus() == FLClientStatus.NOT_SELECTED).count();
         assertEquals(seats, success);
