@@ -44,6 +44,9 @@ final class RoundLoop {
 
     /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
     private final CheckInGate gate;
+    /** The data sizes have been read (the first time this device asks). */
+    private boolean probed;
+    private boolean toldWaiting;
 
     RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
         this(p, log, stop, comm, RunSettings.R16);
@@ -85,19 +88,39 @@ final class RoundLoop {
 
     // -- the state machine ------------------------------------------------------------------
 
-    /** The first step of the whole job: read the data sizes (holding a permit), then the first round. */
+    /** The first step of the whole job: the first round (whose start reads the data sizes). */
     Next.Step firstStep() {
-        return () -> Next.compute(() -> guarded("[startFLJob]", () -> train.probe() ? roundStart()
-                : endRound(FLClientStatus.FAILED)));
+        return this::roundStart;
     }
 
+    /**
+     * A round's start: past the engine's check-in gate, read the data sizes the first time (model
+     * loaded for the batch check, holding a permit: a device that is never drawn never loads
+     * anything), then startFLJob.
+     */
     private Next roundStart() {
         java.util.concurrent.CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());
         if (notYet != null) {
-            log.info("not among the devices that ask in this iteration (simulated availability): waiting for the "
-                    + "next global model");
+            if (!toldWaiting) {
+                toldWaiting = true; // once, not at every model: thousands of waiting devices would each append a line
+                log.info("not among the devices that ask in this iteration (simulated availability): waiting for a "
+                        + "later global model");
+            }
             return Next.await(notYet, this::roundStart);
         }
+        if (!probed) {
+            return Next.compute(() -> guarded("[startFLJob]", () -> {
+                if (!train.probe()) {
+                    return endRound(FLClientStatus.FAILED);
+                }
+                probed = true;
+                return askToJoin();
+            }));
+        }
+        return askToJoin();
+    }
+
+    private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
         return startFLJob.run(s -> s == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload) : endRound(s));
     }
