@@ -50,37 +50,43 @@ def java_batches(client, batch: int):  # -> list of (float[] NCHW, int[])
     return out
 
 
-def local_training(model: Path, batches: list, iterations: int, epochs: int, lr: float, trainers: int) -> float:
-    """Wall time of iterations × clients × epochs × batches train steps on `trainers` threads."""
+def train_clients(model: Path, items: list, batches_of, epochs: int, lr: float, trainers: int) -> None:
+    """`epochs` local epochs of each item's batches (`batches_of(item)`: (float[] NCHW, int[]) pairs), a
+    fresh session of `model` per item, on `trainers` threads taking items from one queue."""
     from pyflclient.client import jvm
 
     TrainSession = jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
     Paths = jvm.jclass("java.nio.file.Paths")
+    work: "queue.SimpleQueue" = queue.SimpleQueue()
+    for item in items:
+        work.put(item)
+
+    def worker() -> None:
+        jvm.attach_current_thread()
+        while True:
+            try:
+                mine = batches_of(work.get_nowait())
+            except queue.Empty:
+                return
+            session = TrainSession.load(Paths.get(str(model)))
+            session.setLearningRate(lr)
+            for _ in range(epochs):
+                for xb, yb in mine:
+                    session.trainStep(xb, yb)
+            session.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(trainers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def local_training(model: Path, batches: list, iterations: int, epochs: int, lr: float, trainers: int) -> float:
+    """Wall time of iterations × clients × epochs × batches train steps on `trainers` threads."""
     t0 = time.perf_counter()
     for _ in range(iterations):
-        work: "queue.SimpleQueue[list]" = queue.SimpleQueue()
-        for b in batches:
-            work.put(b)
-
-        def worker() -> None:
-            jvm.attach_current_thread()
-            while True:
-                try:
-                    mine = work.get_nowait()
-                except queue.Empty:
-                    return
-                session = TrainSession.load(Paths.get(str(model)))
-                session.setLearningRate(lr)
-                for _ in range(epochs):
-                    for xb, yb in mine:
-                        session.trainStep(xb, yb)
-                session.close()
-
-        threads = [threading.Thread(target=worker) for _ in range(trainers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        train_clients(model, batches, lambda b: b, epochs, lr, trainers)
     return time.perf_counter() - t0
 
 

@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # overhead_bench: the local side
 
 
 def _vm_hwm_mib() -> float:
@@ -79,42 +78,10 @@ def _wait_listening(port: int, timeout: float = 60) -> None:
 def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:
     """Wall time of `epochs` local epochs of each client in `clients` (a list with repeats: one per
     client-iteration), data read from its bin file and the model loaded per client, on `trainers` threads."""
-    import jpype
-    import numpy as np
-
-    from pyflclient.client import jvm
-
-    TrainSession = jvm.jclass("com.mindspore.flclient.runtime.TrainSession")
-    Paths = jvm.jclass("java.nio.file.Paths")
-    work: "queue.SimpleQueue" = queue.SimpleQueue()
-    for c in clients:
-        work.put(c)
-
-    def worker() -> None:
-        jvm.attach_current_thread()
-        while True:
-            try:
-                c = work.get_nowait()
-            except queue.Empty:
-                return
-            x, y = c.load_train()
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-            batch = 32
-            session = TrainSession.load(Paths.get(str(model)))
-            session.setLearningRate(lr)
-            for _ in range(epochs):
-                for s in range(0, len(y), batch):
-                    idx = np.arange(s, s + batch) % len(y)
-                    session.trainStep(jpype.JArray(jpype.JFloat)(np.ascontiguousarray(x[idx]).ravel()),
-                                      jpype.JArray(jpype.JInt)(np.ascontiguousarray(y[idx])))
-            session.close()
+    from overhead_bench import java_batches, train_clients
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(trainers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    train_clients(model, clients, lambda c: java_batches(c, 32), epochs, lr, trainers)
     return time.perf_counter() - t0
 
 
