@@ -27,7 +27,10 @@ def test_finish_count_is_ceil_of_threshold_times_ratio():
 @pytest.mark.parametrize("key, value, words", [
     ("start_fl_job_threshold", 0, "at least 1"),
     ("update_model_ratio", 1.5, "(0, 1]"),
-    ("encrypt_type", "PW_ENCRYPT", "secure aggregation is not implemented"),
+    ("encrypt_type", "SSL_ENCRYPT", "PW_ENCRYPT"),
+    ("reconstruct_secrets_threshold", 9, "0..start_fl_job_threshold"),
+    ("dp_delta", 1.5, "(0, 1)"),
+    ("share_secrets_ratio", 0, "(0, 1]"),
     ("server_mode", "HYBRID_TRAINING", "FEDERATED_LEARNING"),
     ("ssl_cert", "cert.pem", "both ssl_cert and ssl_key"),
     ("start_fl_job_time_window", "10x", "expected int"),

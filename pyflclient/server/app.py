@@ -85,24 +85,45 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
 
 def _secure_aggregation_round(transport: Transport, round_name: str, config: ServerConfig, rounds: Rounds
                               ) -> _Endpoint:
+    """One cipher round: verified body → :class:`PairwiseMasking` with PW_ENCRYPT, else a RequestError reply."""
     request_table, response_table = protocol.SECURE_AGGREGATION_ROUNDS[round_name]
-    reason = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
-              f"/{round_name} is only used with PW_ENCRYPT")
+    masking = rounds.masking
+    handle = getattr(masking, _CIPHER_HANDLERS[round_name]) if masking is not None else None
+    disabled = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
+                f"/{round_name} is only used with PW_ENCRYPT")
 
     async def answer(request: web.Request, body: bytes) -> web.Response:
-        why = reason
-        if request_table is not None:
-            try:
-                protocol.verify_request(body, request_table)
-            except ProtocolError as exc:
-                why = f"{exc}; and {reason}"
-        if response_table is None:
-            return web.Response(status=400, text=why)
-        view = await rounds.view()
+        view_iteration = lambda: rounds.view()  # noqa: E731 - read only when a refusal needs it
+        try:
+            message = protocol.read_cipher(body, request_table)
+        except ProtocolError as exc:
+            transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
+            why = str(exc) if handle is not None else f"{exc}; and {disabled}"
+            return web.Response(body=protocol.secure_aggregation_refusal(
+                response_table, why, (await view_iteration()).iteration, str(now_ms() + config.retry_interval)),
+                content_type=_OCTETS)
+        if handle is None:
+            return web.Response(body=protocol.secure_aggregation_refusal(
+                response_table, disabled, (await view_iteration()).iteration,
+                str(now_ms() + config.retry_interval)), content_type=_OCTETS)
+        try:
+            return _reply(await handle(message))
+        except asyncio.CancelledError:
+            raise
+        except StoreUnavailable as exc:
+            why, code = f"{exc}; retry later", ResponseCode.SystemError
+        except Exception:  # a server bug must not take the endpoint down; the device retries later
+            log.exception("%s: internal error", request.path)
+            why, code = "internal server error; see the server log", ResponseCode.SystemError
         return web.Response(body=protocol.secure_aggregation_refusal(
-            response_table, why, view.iteration, str(now_ms() + config.retry_interval)), content_type=_OCTETS)
+            response_table, why, 0, str(now_ms() + config.retry_interval), retcode=code), content_type=_OCTETS)
 
     return _with_body(transport, answer)
+
+
+_CIPHER_HANDLERS = {"exchangeKeys": "exchange_keys", "getKeys": "get_keys", "shareSecrets": "share_secrets",
+                    "getSecrets": "get_secrets", "getClientList": "get_client_list",
+                    "reconstructSecrets": "reconstruct_secrets"}
 
 
 def build_app(rounds: Rounds, transport: Transport) -> web.Application:
