@@ -40,6 +40,8 @@ _OCTETS = "application/octet-stream"
 def _reply(message: object) -> web.Response:
     if isinstance(message, str):  # the plain-text state replies of the protocol
         return web.Response(text=message)
+    if isinstance(message, bytes):  # a finished buffer (the cipher rounds build theirs directly)
+        return web.Response(body=message, content_type=_OCTETS)
     return web.Response(body=message.to_bytes(), content_type=_OCTETS)  # type: ignore[attr-defined]
 
 
