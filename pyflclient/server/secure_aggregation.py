@@ -81,8 +81,11 @@ class PairwiseMasking:
             fields["reason"] = reason
         return cipher_message(table, **fields, **values)
 
-    async def _checked(self, req: Mapping[str, Any], prior: str) -> tuple[int, Frozen | None]:
-        """The current iteration after the checks every cipher request passes; the prior phase if frozen."""
+    async def _checked(self, req: Mapping[str, Any], prior: str, writes: bool = False) -> tuple[int, Frozen | None]:
+        """The current iteration after the checks every cipher request passes; the prior phase if frozen.
+
+        ``writes``: the request stores something, so its timestamp must be recent (a replay of an old
+        write is refused); the read-only rounds are re-sent unchanged while the server says SucNotReady."""
         view = await self.store.view()
         if req["iteration"] != view.iteration:
             raise _Refused(ResponseCode.OutOfTime, f"request for iteration {req['iteration']}, current is "
@@ -91,7 +94,7 @@ class PairwiseMasking:
             stamp = int(req["timestamp"])
         except ValueError:
             raise _Refused(ResponseCode.RequestError, f"timestamp {req['timestamp']!r} is not epoch ms") from None
-        if abs(now_ms() - stamp) > self.config.cipher_time_window:
+        if writes and abs(now_ms() - stamp) > self.config.cipher_time_window:
             raise _Refused(ResponseCode.RequestError, f"timestamp {stamp} is more than cipher_time_window "
                                                       f"{self.config.cipher_time_window} ms from the server's clock "
                                                       f"(a replayed request?)")
@@ -130,7 +133,7 @@ class PairwiseMasking:
 
     async def exchange_keys(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
-            iteration, _ = await self._checked(req, "admitted")
+            iteration, _ = await self._checked(req, "admitted", writes=True)
             for key in ("c_pk", "s_pk"):
                 if len(req[key]) != secagg.KEY_BYTES:
                     raise _Refused(ResponseCode.RequestError, f"{key} is {len(req[key])} bytes; an X25519 public "
@@ -160,7 +163,7 @@ class PairwiseMasking:
 
     async def share_secrets(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
-            iteration, keys = await self._checked(req, "keys")
+            iteration, keys = await self._checked(req, "keys", writes=True)
             if keys is None:
                 raise _Refused(ResponseCode.RequestError, "shareSecrets before the exchangeKeys phase ended (getKeys "
                                                           "first)")
@@ -210,7 +213,7 @@ class PairwiseMasking:
 
     async def reconstruct_secrets(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
-            iteration, _ = await self._checked(req, "uploads")
+            iteration, _ = await self._checked(req, "uploads", writes=True)
             uploads = await self.store.cipher_frozen(iteration, "uploads")
             if uploads is None:
                 raise _Refused(ResponseCode.RequestError, "reconstructSecrets before the upload phase ended "

@@ -41,6 +41,7 @@ final class RoundLoop {
     private final UpdateModelStep updateModel;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
+    private final PairwiseMaskingSteps masking;
 
     RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
         this.p = p;
@@ -51,7 +52,8 @@ final class RoundLoop {
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm);
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
-        this.train = new TrainStep(p, log, stop, context, progress, startFLJob);
+        this.masking = new PairwiseMaskingSteps(p, log, server, progress);
+        this.train = new TrainStep(p, log, stop, context, progress, startFLJob, masking);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
         this.evaluate = new EvaluateStep(p, log, stop, context, progress);
@@ -84,7 +86,16 @@ final class RoundLoop {
 
     private Next roundStart() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
-        return startFLJob.run(s -> s == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload) : endRound(s));
+        return startFLJob.run(s -> {
+            if (s != FLClientStatus.SUCCESS) {
+                return endRound(s);
+            }
+            if (PairwiseMaskingSteps.enabled(progress)) {
+                return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload)
+                        : endRound(c));
+            }
+            return Next.compute(this::trainAndUpload);
+        });
     }
 
     private Next trainAndUpload() {
@@ -93,10 +104,20 @@ final class RoundLoop {
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
             }
-            return updateModel.run(body, s -> s == FLClientStatus.SUCCESS
-                    ? getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound)
-                    : endRound(s));
+            return updateModel.run(body, s -> {
+                if (s != FLClientStatus.SUCCESS) {
+                    return endRound(s);
+                }
+                if (PairwiseMaskingSteps.enabled(progress)) {
+                    return masking.afterUpload(c -> c == FLClientStatus.SUCCESS ? waitForModel() : endRound(c));
+                }
+                return waitForModel();
+            });
         });
+    }
+
+    private Next waitForModel() {
+        return getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound);
     }
 
     private Next evaluate(FLMessages.Response model) {
@@ -122,6 +143,7 @@ final class RoundLoop {
     /** The end of a round: on to the next one, a wait for next_req_time, or the job's end. */
     private Next endRound(FLClientStatus status) {
         updateModel.forget();
+        masking.forget();
         progress.admittedWeights = null;
         LocalModel.dropTrained(p);
         if (status == FLClientStatus.SUCCESS) {
@@ -143,6 +165,7 @@ final class RoundLoop {
     /** Where a stop lands, whatever the client was doing. */
     Next stopped() {
         updateModel.forget();
+        masking.forget();
         LocalModel.dropTrained(p);
         log.info("the job was stopped: leaving the round loop");
         return finish(FLClientStatus.FAILED);
