@@ -126,3 +126,115 @@ def test_fewer_uploads_than_the_threshold_make_the_iteration_invalid(start_serve
     assert not srv.metrics()[-1]["valid"]
     for name, a in small_model.items():
         assert np.array_equal(srv.global_model(k)[name], a)  # the previous model is kept
+
+
+# -- bad input: a specific error, and nothing changes ---------------------------------------------
+
+def joined(srv, devices):  # type: ignore[no-untyped-def]
+    replies = [d.start_fl_job() for d in devices]
+    assert all(r.retcode == ResponseCode.SUCCEED for r in replies)
+    return replies[0].iteration, replies[0].plan.t
+
+
+def test_bad_public_keys_are_refused_by_name_and_the_device_can_still_send_good_ones(start_server,
+                                                                                    masking_devices, small_model):
+    srv = start_server(small_model, start_fl_job_threshold=2, fl_iteration_num=1, encrypt_type="PW_ENCRYPT")
+    a, b = masking_devices(srv.url, 2)
+    k, _ = joined(srv, [a, b])
+    good = secagg.new_key_pair().public
+    short = a.cipher("exchangeKeys", iteration=k, c_pk=good[:31], s_pk=good)
+    assert short["retcode"] == ResponseCode.RequestError and "c_pk is 31 bytes" in short["reason"]
+    low_order = a.cipher("exchangeKeys", iteration=k, c_pk=good, s_pk=bytes(32))
+    assert low_order["retcode"] == ResponseCode.RequestError and "low-order point" in low_order["reason"]
+    stale = a.cipher("exchangeKeys", iteration=k, c_pk=good, s_pk=good, timestamp=str(int(time.time() * 1000) - 10**6))
+    assert stale["retcode"] == ResponseCode.RequestError and "replayed" in stale["reason"]
+    wrong = a.cipher("exchangeKeys", iteration=k + 1, c_pk=good, s_pk=good)
+    assert wrong["retcode"] == ResponseCode.OutOfTime and f"current is {k}" in wrong["reason"]
+    for d in (a, b):  # none of the refusals was kept: both devices' first real keys are accepted
+        assert d.exchange_keys(k)["retcode"] == ResponseCode.SUCCEED
+    assert ready(a.get_keys, k)["retcode"] == ResponseCode.SUCCEED and len(a.peers) == 2
+
+
+def test_a_replayed_exchange_keys_and_a_device_not_admitted_are_refused(start_server, masking_devices, small_model):
+    from pyflclient.wire.protocol import cipher_message, read_cipher
+
+    srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=1, encrypt_type="PW_ENCRYPT")
+    a, b, stranger = masking_devices(srv.url, 3)
+    k, _ = joined(srv, [a, b])
+    keys = secagg.new_key_pair().public
+    body = cipher_message("RequestExchangeKeys", fl_id=a.fl_id, iteration=k, c_pk=keys, s_pk=keys,
+                          timestamp=str(int(time.time() * 1000)))
+    assert read_cipher(a.post("exchangeKeys", body)[1], "ResponseExchangeKeys")["retcode"] == ResponseCode.SUCCEED
+    replay = read_cipher(a.post("exchangeKeys", body)[1], "ResponseExchangeKeys")
+    assert replay["retcode"] == ResponseCode.RequestError and "already sent its keys" in replay["reason"]
+    outsider = stranger.exchange_keys(k)
+    assert outsider["retcode"] == ResponseCode.RequestError and "was not admitted" in outsider["reason"]
+
+
+def test_a_late_exchange_keys_after_the_window_is_out_of_time(start_server, masking_devices, small_model):
+    srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=1, encrypt_type="PW_ENCRYPT",
+                       cipher_time_window=300, reconstruct_secrets_threshold=2)
+    a, b, late = masking_devices(srv.url, 3)
+    k, _ = joined(srv, [a, b, late])
+    for d in (a, b):
+        assert d.exchange_keys(k)["retcode"] == ResponseCode.SUCCEED
+    assert ready(a.get_keys, k)["retcode"] == ResponseCode.SUCCEED  # the window ended with two devices
+    assert sorted(a.peers) == [a.fl_id, b.fl_id]
+    reply = late.exchange_keys(k)
+    assert reply["retcode"] == ResponseCode.OutOfTime and "keys phase of iteration 1 is over" in reply["reason"]
+
+
+def test_a_forged_share_is_refused_and_the_true_one_still_completes_the_iteration(start_server, masking_devices,
+                                                                                  small_model):
+    srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=1, encrypt_type="PW_ENCRYPT",
+                       update_model_ratio=2 / 3, reconstruct_secrets_threshold=2)
+    devices = masking_devices(srv.url, 3)
+    k, t = joined(srv, devices)
+    for d in devices:
+        assert d.exchange_keys(k)["retcode"] == ResponseCode.SUCCEED
+    for d in devices:
+        assert ready(d.get_keys, k)["retcode"] == ResponseCode.SUCCEED
+    for d in devices:
+        assert d.share_secrets(k, t)["retcode"] == ResponseCode.SUCCEED
+    for d in devices:
+        assert ready(d.get_secrets, k)["retcode"] == ResponseCode.SUCCEED
+    start = {n: a.reshape(-1) for n, a in small_model.items()}
+    plain = {}
+    for i, d in enumerate(devices[:2]):  # devices[2] drops: its s-key shares are returned
+        plain[d.fl_id] = upload_of(start, d.data_size, i)[1]
+        assert d.update_model(k, d.masked(k, plain[d.fl_id])).retcode == ResponseCode.SUCCEED
+    late = devices[2].update_model(k, devices[2].masked(k, upload_of(start, 1, 9)[1]))
+    assert late.retcode == ResponseCode.RequestError and "upload phase of iteration 1 is over" in late.reason
+    a = devices[0]
+    listed = ready(a.get_client_list, k)["clients"]
+    good = [{"fl_id": o, "index": x, "share": b if o in listed else s} for o, (x, b, s) in sorted(a.held.items())]
+    for field, value, words in (("share", bytes(66), "does not match the commitment"),
+                                ("share", b"\x01" * 65, "is 65 bytes"),
+                                ("index", 7, "has index 7")):
+        forged = [dict(good[0], **{field: value})] + good[1:]
+        reply = a.cipher("reconstructSecrets", iteration=k, reconstruct_secret_shares=forged)
+        assert reply["retcode"] == ResponseCode.RequestError and words in reply["reason"], reply["reason"]
+    dropped_b = [dict(g, share=a.held[g["fl_id"]][2]) if g["fl_id"] == devices[1].fl_id else g for g in good]
+    reply = a.cipher("reconstructSecrets", iteration=k, reconstruct_secret_shares=dropped_b)
+    assert reply["retcode"] == ResponseCode.RequestError and "self-mask share" in reply["reason"]  # an s-key share of an uploader
+    for d in devices[:2]:
+        assert d.reconstruct_secrets(k, listed)["retcode"] == ResponseCode.SUCCEED
+    assert srv.wait_iteration(k, timeout=30) and srv.metrics()[-1]["valid"]
+    assert_close(srv.global_model(k), fedavg_of(list(plain.values()), [d.data_size for d in devices[:2]]))
+
+
+def test_share_secrets_must_hold_one_well_formed_share_per_device(start_server, masking_devices, small_model):
+    srv = start_server(small_model, start_fl_job_threshold=2, fl_iteration_num=1, encrypt_type="PW_ENCRYPT")
+    a, b = masking_devices(srv.url, 2)
+    k, t = joined(srv, [a, b])
+    for d in (a, b):
+        assert d.exchange_keys(k)["retcode"] == ResponseCode.SUCCEED
+    for d in (a, b):
+        assert ready(d.get_keys, k)["retcode"] == ResponseCode.SUCCEED
+    one = {"fl_id": a.fl_id, "index": 1, "share": bytes(250)}
+    for shares, words in (([one], "one share for each of the 2 devices"),
+                          ([one, dict(one, fl_id=b.fl_id, index=2)], "a sealed share pair is"),
+                          ([dict(one, index=2), dict(one, fl_id=b.fl_id, index=1)], "its point is 1")):
+        reply = a.cipher("shareSecrets", iteration=k, encrypted_shares=shares)
+        assert reply["retcode"] == ResponseCode.RequestError and words in reply["reason"], reply["reason"]
+    assert a.share_secrets(k, t)["retcode"] == ResponseCode.SUCCEED  # nothing of the refused ones was kept
