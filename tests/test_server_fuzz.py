@@ -121,3 +121,68 @@ def test_mutated_bodies_change_nothing_and_a_clean_iteration_follows(start_serve
     got = srv.global_model()
     for name, want in expected.items():
         np.testing.assert_array_equal(got[name].reshape(-1), want, err_msg=name)
+
+
+def cipher_seed_bodies(iteration: int) -> dict[str, list[bytes]]:
+    """Valid bodies of the six PW_ENCRYPT rounds from a device that is not admitted (fresh timestamps)."""
+    from pyflclient.wire import secagg
+    from pyflclient.wire.protocol import cipher_message, now_ms
+
+    fl_id, ts, key = "zzzz-fuzz-zzzz", str(now_ms()), secagg.new_key_pair().public
+    share = {"fl_id": "device-A", "share": bytes(250), "index": 1}
+    return {
+        "exchangeKeys": [cipher_message("RequestExchangeKeys", fl_id=fl_id, c_pk=key, s_pk=key, iteration=iteration,
+                                        timestamp=ts)],
+        "getKeys": [cipher_message("GetExchangeKeys", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "shareSecrets": [cipher_message("RequestShareSecrets", fl_id=fl_id, encrypted_shares=[share] * 3,
+                                        iteration=iteration, timestamp=ts)],
+        "getSecrets": [cipher_message("GetShareSecrets", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "getClientList": [cipher_message("GetClientList", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "reconstructSecrets": [cipher_message("SendReconstructSecret", fl_id=fl_id, iteration=iteration,
+                                              reconstruct_secret_shares=[dict(share, share=bytes(66))] * 3,
+                                              timestamp=ts)],
+    }
+
+
+def test_mutated_cipher_bodies_change_nothing_and_a_masked_iteration_follows(start_server, small_model):
+    """The same fuzz against the six PW_ENCRYPT rounds of a server whose three devices are admitted."""
+    from pyflclient.server.device import MaskingDevice
+    from pyflclient.wire.protocol import SECURE_AGGREGATION_ROUNDS, read_cipher
+
+    from test_server_secure_aggregation import assert_close, pw_iteration
+
+    srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=1, encrypt_type="PW_ENCRYPT",
+                       reconstruct_secrets_threshold=2, start_fl_job_time_window=600_000, cipher_time_window=600_000)
+    devices = [MaskingDevice(srv.url, fl_id=f"device-{c}", data_size=s) for c, s in zip("ABC", (3, 5, 8))]
+    before = srv.state()
+    fuzzer = MaskingDevice(srv.url)
+    seeds = cipher_seed_bodies(1)
+    everything = [b for bodies in seeds.values() for b in bodies]
+    sent, reached = {"n": 0}, collections.Counter()
+
+    @settings(max_examples=1500, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), round_name=st.sampled_from(sorted(SECURE_AGGREGATION_ROUNDS)))
+    def body_changes_nothing(data: st.DataObject, round_name: str) -> None:
+        body = data.draw(mutated(seeds[round_name], everything))
+        status, reply = fuzzer.post(round_name, body)
+        sent["n"] += 1
+        if status == 413:
+            fuzzer.close()
+            return
+        assert status == 200
+        parsed = read_cipher(reply, SECURE_AGGREGATION_ROUNDS[round_name][1])
+        assert parsed["retcode"] in (ResponseCode.RequestError, ResponseCode.OutOfTime), parsed
+        reached["verifier" if parsed.get("reason", "").startswith("not a valid") else "round rules"] += 1
+
+    try:
+        body_changes_nothing()
+        assert sent["n"] >= 1200
+        assert reached["round rules"] >= 300, reached
+        assert srv.state() == before
+        k, plain = pw_iteration(srv, devices)
+        assert srv.wait_iteration(k, timeout=30)
+        assert_close(srv.global_model(k), fedavg_of(list(plain.values()), [d.data_size for d in devices]))
+    finally:
+        for d in (*devices, fuzzer):
+            d.close()

@@ -101,12 +101,12 @@ class PairwiseMasking:
         fl_id = req["fl_id"]
         if not fl_id:
             raise _Refused(ResponseCode.RequestError, "fl_id is empty")
+        if await self.store.data_size(view.iteration, fl_id) is None:
+            raise _Refused(ResponseCode.RequestError, f"{fl_id!r} was not admitted to iteration {view.iteration}")
         frozen = await self.store.cipher_frozen(view.iteration, prior)
         if frozen is not None and fl_id not in frozen.members:
             raise _Refused(ResponseCode.RequestError, f"{fl_id!r} is not among the {len(frozen.members)} devices of "
                                                       f"iteration {view.iteration}'s {prior} phase")
-        if frozen is None and prior == "admitted" and await self.store.data_size(view.iteration, fl_id) is None:
-            raise _Refused(ResponseCode.RequestError, f"{fl_id!r} was not admitted to iteration {view.iteration}")
         return view.iteration, frozen
 
     async def _add(self, iteration: int, phase: str, fl_id: str, value: bytes,
