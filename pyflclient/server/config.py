@@ -138,6 +138,8 @@ class ServerConfig:
         need(self.encrypt_type != "PW_ENCRYPT" or self.secret_threshold >= 2 or self.start_fl_job_threshold == 1,
              "reconstruct_secrets_threshold", "must be at least 2 with PW_ENCRYPT: with t = 1 any one device "
              "could rebuild every other device's masks")
+        need(self.encrypt_type != "PW_ENCRYPT" or self.max_update_norm == 0, "max_update_norm",
+             "must be 0 with PW_ENCRYPT: the server sees masked uploads only, their norms are noise")
         need(self.cipher_time_window >= 100, "cipher_time_window", "must be at least 100 ms")
         need(self.dp_eps > 0 and not math.isnan(self.dp_eps), "dp_eps", "must be > 0 (inf: no noise)")
         need(0 < self.dp_delta < 1, "dp_delta", "must be in (0, 1)")

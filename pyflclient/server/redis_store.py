@@ -292,12 +292,14 @@ class RedisStore(StateStore):
         return b"".join(np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in self._names)
 
     def _decode(self, data: bytes) -> dict[str, np.ndarray]:
+        """A model, or an upload: PW_ENCRYPT's masked uploads hold two float32 slots per value (kept flat)."""
         flat = np.frombuffer(data, dtype=np.float32)
+        slots = flat.size // max(1, sum(int(np.prod(s)) for s in self._shapes.values()))
         out, at = {}, 0
         for name in self._names:
             shape = self._shapes[name]
-            size = int(np.prod(shape))
-            out[name] = flat[at:at + size].reshape(shape)
+            size = int(np.prod(shape)) * slots
+            out[name] = flat[at:at + size].reshape(shape if slots == 1 else (size,))
             at += size
         return out
 
