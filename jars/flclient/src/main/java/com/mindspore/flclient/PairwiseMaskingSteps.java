@@ -55,22 +55,26 @@ final class PairwiseMaskingSteps {
                     Map<String, byte[][]> keys = (Map<String, byte[][]>) r.cipher;
                     masker.setPeers(keys);
                     log.info("[getKeys] the public keys of " + keys.size() + " devices");
-                    int t = progress.cipherPlan.t;
-                    byte[] body = CipherMessages.shareSecrets(p.getClientID(), progress.iteration, masker.shares(t));
-                    return server.exchange("shareSecrets", body, CipherMessages::parseShareSecrets,
-                            ServerExchange.NotReady.WAIT, r2 -> step("shareSecrets", r2, then, () -> getSecrets(then)));
+                    // n key agreements, two Shamir splits of degree t - 1 at n points, n seals: a compute step
+                    return Next.compute(() -> guarded("shareSecrets", r, then, () -> {
+                        byte[] body = CipherMessages.shareSecrets(p.getClientID(), progress.iteration,
+                                masker.shares(progress.cipherPlan.t));
+                        return server.exchange("shareSecrets", body, CipherMessages::parseShareSecrets,
+                                ServerExchange.NotReady.WAIT, r2 -> step("shareSecrets", r2, then, () -> getSecrets(then)));
+                    }));
                 }));
     }
 
     private Next getSecrets(Function<FLClientStatus, Next> then) {
         return server.exchange("getSecrets", CipherMessages.getSecrets(p.getClientID(), progress.iteration),
-                CipherMessages::parseGetSecrets, ServerExchange.NotReady.WAIT, r -> step("getSecrets", r, then, () -> {
-                    @SuppressWarnings("unchecked")
-                    List<PairwiseMasker.Share> shares = (List<PairwiseMasker.Share>) r.cipher;
-                    masker.receive(shares);
-                    log.info("[getSecrets] holding the shares of " + shares.size() + " devices");
-                    return then.apply(FLClientStatus.SUCCESS);
-                }));
+                CipherMessages::parseGetSecrets, ServerExchange.NotReady.WAIT, r -> step("getSecrets", r, then,
+                        () -> Next.compute(() -> guarded("getSecrets", r, then, () -> {
+                            @SuppressWarnings("unchecked")
+                            List<PairwiseMasker.Share> shares = (List<PairwiseMasker.Share>) r.cipher;
+                            masker.receive(shares); // n key agreements and n opened seals: a compute step
+                            log.info("[getSecrets] holding the shares of " + shares.size() + " devices");
+                            return then.apply(FLClientStatus.SUCCESS);
+                        }))));
     }
 
     /** The updateModel body of a trained upload (weights × data_size): quantised, masked, as ring elements. */
@@ -110,13 +114,7 @@ final class PairwiseMaskingSteps {
             return then.apply(FLClientStatus.NOT_SELECTED);
         }
         if (r.retcode == ResponseCode.SUCCEED) {
-            try {
-                return onSuccess.run();
-            } catch (IllegalArgumentException e) {
-                log.severe("[" + round + "] " + e.getMessage() + "; this device leaves the iteration");
-                progress.nextReqTime = r.nextReqTime;
-                return then.apply(FLClientStatus.RESTART);
-            }
+            return guarded(round, r, then, onSuccess);
         }
         // OutOfTime (the phase ended without this device) or RequestError (the server refused it): the
         // iteration goes on without this device, which asks startFLJob again at next_req_time
@@ -124,6 +122,17 @@ final class PairwiseMaskingSteps {
                 + " and comes back at next_req_time " + r.nextReqTime);
         progress.nextReqTime = r.nextReqTime;
         return then.apply(FLClientStatus.RESTART);
+    }
+
+    /** Runs {@code work}; a reply this device cannot use (IllegalArgumentException) loses the round, not the job. */
+    private Next guarded(String round, FLMessages.Response r, Function<FLClientStatus, Next> then, Next.Step work) {
+        try {
+            return work.run();
+        } catch (IllegalArgumentException e) {
+            log.severe("[" + round + "] " + e.getMessage() + "; this device leaves the iteration");
+            progress.nextReqTime = r.nextReqTime;
+            return then.apply(FLClientStatus.RESTART);
+        }
     }
 
     /** Drops the round's keys and shares. */
