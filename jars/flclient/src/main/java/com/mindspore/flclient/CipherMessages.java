@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 
 import mindspore.schema.ClientPublicKeys;
 import mindspore.schema.ClientShare;
@@ -114,36 +115,29 @@ final class CipherMessages {
     }
 
     static FLMessages.Response parseExchangeKeys(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, EXCHANGE_KEYS);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ResponseExchangeKeys m = ResponseExchangeKeys.getRootAsResponseExchangeKeys(buffer(reply.body));
+        return parsed(reply, EXCHANGE_KEYS, (bb, r) -> {
+            ResponseExchangeKeys m = ResponseExchangeKeys.getRootAsResponseExchangeKeys(bb);
             fill(r, m.retcode(), m.reason(), m.iteration(), m.nextReqTime());
-        }
-        return r;
+        });
     }
 
     static FLMessages.Response parseShareSecrets(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, SHARE_SECRETS);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ResponseShareSecrets m = ResponseShareSecrets.getRootAsResponseShareSecrets(buffer(reply.body));
+        return parsed(reply, SHARE_SECRETS, (bb, r) -> {
+            ResponseShareSecrets m = ResponseShareSecrets.getRootAsResponseShareSecrets(bb);
             fill(r, m.retcode(), m.reason(), m.iteration(), m.nextReqTime());
-        }
-        return r;
+        });
     }
 
     static FLMessages.Response parseReconstructSecrets(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, RECONSTRUCT);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ReconstructSecret m = ReconstructSecret.getRootAsReconstructSecret(buffer(reply.body));
+        return parsed(reply, RECONSTRUCT, (bb, r) -> {
+            ReconstructSecret m = ReconstructSecret.getRootAsReconstructSecret(bb);
             fill(r, m.retcode(), m.reason(), m.iteration(), m.nextReqTime());
-        }
-        return r;
+        });
     }
 
     static FLMessages.Response parseGetKeys(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, GET_KEYS);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ReturnExchangeKeys m = ReturnExchangeKeys.getRootAsReturnExchangeKeys(buffer(reply.body));
+        return parsed(reply, GET_KEYS, (bb, r) -> {
+            ReturnExchangeKeys m = ReturnExchangeKeys.getRootAsReturnExchangeKeys(bb);
             fill(r, m.retcode(), null, m.iteration(), m.nextReqTime());
             Map<String, byte[][]> keys = new LinkedHashMap<>();
             for (int i = 0; i < m.remotePublickeysLength(); i++) {
@@ -151,14 +145,12 @@ final class CipherMessages {
                 keys.put(orEmpty(k.flId()), new byte[][] {bytes(k.cPkAsByteBuffer()), bytes(k.sPkAsByteBuffer())});
             }
             r.cipher = keys;
-        }
-        return r;
+        });
     }
 
     static FLMessages.Response parseGetSecrets(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, GET_SECRETS);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ReturnShareSecrets m = ReturnShareSecrets.getRootAsReturnShareSecrets(buffer(reply.body));
+        return parsed(reply, GET_SECRETS, (bb, r) -> {
+            ReturnShareSecrets m = ReturnShareSecrets.getRootAsReturnShareSecrets(bb);
             fill(r, m.retcode(), null, m.iteration(), m.nextReqTime());
             List<PairwiseMasker.Share> shares = new ArrayList<>();
             for (int i = 0; i < m.encryptedSharesLength(); i++) {
@@ -166,20 +158,27 @@ final class CipherMessages {
                 shares.add(new PairwiseMasker.Share(orEmpty(s.flId()), s.index(), bytes(s.shareAsByteBuffer())));
             }
             r.cipher = shares;
-        }
-        return r;
+        });
     }
 
     static FLMessages.Response parseClientList(FLCommunication.Reply reply) {
-        FLMessages.Response r = FLMessages.preParse(reply, CLIENT_LIST);
-        if (r.kind == FLMessages.Kind.REPLY) {
-            ReturnClientList m = ReturnClientList.getRootAsReturnClientList(buffer(reply.body));
+        return parsed(reply, CLIENT_LIST, (bb, r) -> {
+            ReturnClientList m = ReturnClientList.getRootAsReturnClientList(bb);
             fill(r, m.retcode(), m.reason(), m.iteration(), m.nextReqTime());
             List<String> clients = new ArrayList<>();
             for (int i = 0; i < m.clientsLength(); i++) {
                 clients.add(orEmpty(m.clients(i)));
             }
             r.cipher = clients;
+        });
+    }
+
+    /** The reply, read by {@code read} once it is verified as a buffer of the verifier's table. */
+    private static FLMessages.Response parsed(FLCommunication.Reply reply, FlatBufferVerifier verifier,
+                                              BiConsumer<ByteBuffer, FLMessages.Response> read) {
+        FLMessages.Response r = FLMessages.preParse(reply, verifier);
+        if (r.kind == FLMessages.Kind.REPLY) {
+            read.accept(ByteBuffer.wrap(reply.body).order(ByteOrder.LITTLE_ENDIAN), r);
         }
         return r;
     }
@@ -198,10 +197,6 @@ final class CipherMessages {
         byte[] out = new byte[buffer.remaining()];
         buffer.get(out);
         return out;
-    }
-
-    private static ByteBuffer buffer(byte[] body) {
-        return ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     private static String orEmpty(String s) {

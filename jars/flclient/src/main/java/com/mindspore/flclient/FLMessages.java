@@ -114,7 +114,11 @@ final class FLMessages {
             floats += w.length;
         }
         FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
-        int fm = featureMapVector(b, weights);
+        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, weights));
+    }
+
+    /** The RequestUpdateModel around a FeatureMap vector already in the builder. */
+    private static byte[] finishUpdateModel(FlatBufferBuilder b, String flName, String flId, int iteration, int fm) {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
@@ -152,18 +156,7 @@ final class FLMessages {
             offsets[k++] = FeatureMap.createFeatureMap(b, name, data);
             at += n;
         }
-        int fm = RequestUpdateModel.createFeatureMapVector(b, offsets);
-        int name = b.createString(flName);
-        int id = b.createString(flId);
-        int ts = b.createString(now());
-        RequestUpdateModel.startRequestUpdateModel(b);
-        RequestUpdateModel.addFlName(b, name);
-        RequestUpdateModel.addFlId(b, id);
-        RequestUpdateModel.addIteration(b, iteration);
-        RequestUpdateModel.addFeatureMap(b, fm);
-        RequestUpdateModel.addTimestamp(b, ts);
-        b.finish(RequestUpdateModel.endRequestUpdateModel(b));
-        return b.sizedByteArray();
+        return finishUpdateModel(b, flName, flId, iteration, RequestUpdateModel.createFeatureMapVector(b, offsets));
     }
 
     static byte[] requestGetModel(String flName, int iteration) {
