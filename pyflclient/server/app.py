@@ -94,31 +94,27 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
     disabled = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
                 f"/{round_name} is only used with PW_ENCRYPT")
 
+    def refusal(why: str, iteration: int, code: ResponseCode = ResponseCode.RequestError) -> web.Response:
+        return _reply(protocol.secure_aggregation_refusal(response_table, why, iteration,
+                                                          str(now_ms() + config.retry_interval), retcode=code))
+
     async def answer(request: web.Request, body: bytes) -> web.Response:
-        view_iteration = lambda: rounds.view()  # noqa: E731 - read only when a refusal needs it
         try:
             message = protocol.read_cipher(body, request_table)
         except ProtocolError as exc:
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
-            why = str(exc) if handle is not None else f"{exc}; and {disabled}"
-            return web.Response(body=protocol.secure_aggregation_refusal(
-                response_table, why, (await view_iteration()).iteration, str(now_ms() + config.retry_interval)),
-                content_type=_OCTETS)
+            return refusal(str(exc) if handle is not None else f"{exc}; and {disabled}", (await rounds.view()).iteration)
         if handle is None:
-            return web.Response(body=protocol.secure_aggregation_refusal(
-                response_table, disabled, (await view_iteration()).iteration,
-                str(now_ms() + config.retry_interval)), content_type=_OCTETS)
+            return refusal(disabled, (await rounds.view()).iteration)
         try:
             return _reply(await handle(message))
         except asyncio.CancelledError:
             raise
-        except StoreUnavailable as exc:
-            why, code = f"{exc}; retry later", ResponseCode.SystemError
+        except StoreUnavailable as exc:  # the store logs the outage once; the device retries
+            return refusal(f"{exc}; retry later", 0, ResponseCode.SystemError)
         except Exception:  # a server bug must not take the endpoint down; the device retries later
             log.exception("%s: internal error", request.path)
-            why, code = "internal server error; see the server log", ResponseCode.SystemError
-        return web.Response(body=protocol.secure_aggregation_refusal(
-            response_table, why, 0, str(now_ms() + config.retry_interval), retcode=code), content_type=_OCTETS)
+            return refusal("internal server error; see the server log", 0, ResponseCode.SystemError)
 
     return _with_body(transport, answer)
 

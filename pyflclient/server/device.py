@@ -9,6 +9,7 @@ server through every path with chosen weights.
 from __future__ import annotations
 
 import http.client
+import secrets
 import ssl
 import uuid
 from typing import Mapping
@@ -16,9 +17,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pyflclient.wire import secagg
 from pyflclient.wire.protocol import (
-    GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
-    UpdateModelResponse, now_ms, plain_text_reply,
+    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse,
+    UpdateModelRequest, UpdateModelResponse, cipher_message, now_ms, plain_text_reply, read_cipher,
 )
 
 __all__ = ["DeviceClient", "HTTPStatusError", "MaskingDevice"]
@@ -113,17 +115,13 @@ class MaskingDevice(DeviceClient):
 
     def cipher(self, round_name: str, **fields: object) -> dict | str:
         """POST one cipher round's request (fl_id and timestamp filled in) and decode its reply."""
-        from pyflclient.wire.protocol import SECURE_AGGREGATION_ROUNDS, cipher_message, read_cipher
-
         request, response = SECURE_AGGREGATION_ROUNDS[round_name]
         fields = {"fl_id": self.fl_id, "timestamp": str(now_ms()), **fields}
         return self._exchange(round_name, cipher_message(request, **fields), lambda b: read_cipher(b, response))
 
     def exchange_keys(self, iteration: int) -> dict | str:
-        from pyflclient.wire import secagg
-
         self.c_keys, self.s_keys = secagg.new_key_pair(), secagg.new_key_pair()
-        self.self_seed = secagg.secrets.token_bytes(secagg.SECRET_BYTES)
+        self.self_seed = secrets.token_bytes(secagg.SECRET_BYTES)
         return self.cipher("exchangeKeys", iteration=iteration, c_pk=self.c_keys.public, s_pk=self.s_keys.public)
 
     def get_keys(self, iteration: int) -> dict | str:
@@ -134,8 +132,6 @@ class MaskingDevice(DeviceClient):
 
     def share_secrets(self, iteration: int, t: int) -> dict | str:
         """Shamir-share the self-mask seed and the s private key among U1, each share sealed for its holder."""
-        from pyflclient.wire import secagg
-
         assert self.c_keys is not None and self.s_keys is not None
         members = sorted(self.peers)
         points = list(range(1, len(members) + 1))
@@ -150,8 +146,6 @@ class MaskingDevice(DeviceClient):
         return self.cipher("shareSecrets", iteration=iteration, encrypted_shares=out)
 
     def get_secrets(self, iteration: int) -> dict | str:
-        from pyflclient.wire import secagg
-
         assert self.c_keys is not None
         reply = self.cipher("getSecrets", iteration=iteration)
         if isinstance(reply, dict) and reply["retcode"] == 200:
@@ -165,8 +159,6 @@ class MaskingDevice(DeviceClient):
 
     def masked(self, iteration: int, upload: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``upload`` (data_size × weights) quantised and masked for U2, as wire slots per weight."""
-        from pyflclient.wire import secagg
-
         assert self.s_keys is not None
         flat = secagg.flatten(upload)
         y = secagg.quantise(flat) + secagg.prg(self.self_seed, secagg.PARAMS["self_mask_info"], iteration, flat.size)

@@ -28,6 +28,11 @@ refused or clipped (``update_norm_action``); non-finite values are refused; one
 remote address takes at most ``max_admissions_per_address`` seats of an iteration
 (0: half of them, loopback exempt, as simulations run every device there).
 
+With ``encrypt_type=PW_ENCRYPT`` the uploads are masked and the iteration runs through
+the cipher phases of :mod:`~pyflclient.server.secure_aggregation` (keys, shares, uploads,
+reconstructed secrets), which decide when it ends and unmask the sum; the rules above
+about admission still hold, those about update norms cannot (the server sees no update).
+
 Windows end on asyncio timers, never on a device's next request. The state itself
 lives behind :class:`~pyflclient.server.store.StateStore`. When the store is shared
 by several server processes (Redis), each process also *follows* it every
