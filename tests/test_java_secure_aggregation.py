@@ -94,3 +94,50 @@ def test_dp_encrypt_adds_gaussian_noise_of_the_mechanisms_sigma(bundled_clients,
     values = sum(np.size(a) for a in models[0].values())
     for n in update_norms(models, uploads):  # noise dominates: ‖d‖ ≈ σ·sqrt(values)
         assert abs(n / (sigma * math.sqrt(values)) - 1) < 0.05, (n, sigma * math.sqrt(values))
+
+
+def test_seven_java_clients_and_one_device_that_vanishes_after_share_secrets_give_the_fedavg_of_the_seven(
+        bundled_clients, tmp_path):
+    """The masked job of 7 Java clients and a protocol device that leaves after shareSecrets publishes the model
+    that the plain job of the same 7 clients publishes: the dropout's masks were rebuilt and removed."""
+    import threading
+    import time
+
+    from pyflclient.data import copy_models
+    from pyflclient.server import Server
+    from pyflclient.server.device import MaskingDevice
+    from pyflclient.wire.protocol import ResponseCode
+
+    seven = CLIENTS - 1
+    plain, _, _ = run_job(bundled_clients, tmp_path, "plain7", clients=seven, iterations=1)
+    models = copy_models(LENET_MS, seven, tmp_path / "ms")
+    with Server(LENET_MS, start_fl_job_threshold=CLIENTS, fl_iteration_num=1, client_epoch_num=1,
+                encrypt_type="PW_ENCRYPT", update_model_ratio=seven / CLIENTS, reconstruct_secrets_threshold=5) as srv:
+        vanishing = MaskingDevice(srv.url, fl_id="zz-vanishes", data_size=40)
+        left: list[str] = []
+
+        def share_then_vanish() -> None:  # the device's rounds until shareSecrets, polling as a device does
+            joined = vanishing.start_fl_job()
+            while not hasattr(joined, "retcode") or joined.retcode != ResponseCode.SUCCEED:
+                time.sleep(0.05)
+                joined = vanishing.start_fl_job()
+            assert vanishing.exchange_keys(1)["retcode"] == ResponseCode.SUCCEED
+            while vanishing.get_keys(1)["retcode"] == ResponseCode.SucNotReady:
+                time.sleep(0.05)
+            left.append(vanishing.share_secrets(1, joined.plan.t)["reason"])
+            vanishing.close()
+
+        thread = threading.Thread(target=share_then_vanish, daemon=True)
+        thread.start()
+        params = [fl.FLParameter(domain_name=srv.url, train_dataset=c.folder, train_model_path=m, batch_size=32,
+                                 sleep_time_ms=50, client_id=f"f{i}")
+                  for i, (c, m) in enumerate(zip(bundled_clients[:seven], models))]
+        results = fl.Simulation(params, output_dir=tmp_path / "run", max_trainers=2, progress=False).run(timeout=600)
+        thread.join(timeout=60)
+        assert srv.wait_finished(timeout=60)
+        assert left == ["shares kept"] and set(results.status.values()) == {"SUCCESS"}
+        assert srv.metrics()[-1]["uploaded"] == seven and srv.metrics()[-1]["valid"]
+        masked = srv.global_model(1)
+    worst = max(float(np.max(np.abs(masked[n] - w) / np.maximum(np.abs(w), 1e-3))) for n, w in plain[1].items())
+    print(f"\nlargest relative difference, one dropout after shareSecrets vs the plain 7: {worst:.3g}")
+    assert worst < 1e-5
