@@ -238,3 +238,15 @@ def test_share_secrets_must_hold_one_well_formed_share_per_device(start_server, 
         reply = a.cipher("shareSecrets", iteration=k, encrypted_shares=shares)
         assert reply["retcode"] == ResponseCode.RequestError and words in reply["reason"], reply["reason"]
     assert a.share_secrets(k, t)["retcode"] == ResponseCode.SUCCEED  # nothing of the refused ones was kept
+
+
+def test_the_derived_body_limit_takes_a_share_secrets_body_of_3500_devices(lenet_weights):
+    from pyflclient.server.secure_aggregation import SEALED_SHARE_BYTES
+    from pyflclient.server.transport import body_limit
+    from pyflclient.wire.protocol import cipher_message
+
+    shares = [{"fl_id": f"f{i}_client-with-a-long-name-{i:06d}", "share": bytes(SEALED_SHARE_BYTES), "index": i + 1}
+              for i in range(3500)]
+    body = cipher_message("RequestShareSecrets", fl_id="f0", encrypted_shares=shares, iteration=1, timestamp="1")
+    assert len(body) > body_limit(0, lenet_weights)  # more than a LeNet upload's bound
+    assert len(body) <= body_limit(0, lenet_weights, devices_sharing=3500)
