@@ -2,6 +2,13 @@
 NOT_ENCRYPT and PW_ENCRYPT side by side at each population size.
 
     python benchmarks/secagg_bench.py --clients 8,50,500 [--iterations 2] [--out /tmp/secagg]
+    python benchmarks/secagg_bench.py --clients "" --device-costs 8,50,500,3500
+
+``--device-costs`` times the O(n) parts of one device and of the server at n devices per iteration,
+without a simulation: the device's shareSecrets (n X25519 agreements and seals, two Shamir splits of
+degree t − 1 = n/2 at n points) and its masking (n agreements and n AES-CTR mask streams of the model's
+size), through the jar's classes; the server's Lagrange interpolation of one secret from t shares and one
+mask stream (it does n + n·dropouts of each). Multiply by n for the iteration's total.
 
 Every client takes part in every iteration (start_fl_job_threshold = clients), 64 bundled digits each
 (two batches of 32), one local epoch, 2 trainers. The per-iteration time is the server's (metrics.jsonl:
@@ -50,15 +57,58 @@ def run(n: int, encrypt: str, iterations: int, out: Path) -> tuple[float, float]
     return sum(m["seconds"] for m in metrics) / len(metrics), wall
 
 
+def device_costs(n: int, weights: int = 66_404) -> dict[str, float]:
+    """Seconds of one device's shareSecrets and masking, and of the server's work per device, at n devices."""
+    from pyflclient.client import jvm
+
+    jvm.start_jvm()
+    import jpype
+
+    from pyflclient.wire import secagg
+
+    keys = jpype.JClass("com.mindspore.flclient.cipher.X25519Keys")
+    masker_class = jpype.JClass("com.mindspore.flclient.cipher.PairwiseMasker")
+    prg = jpype.JClass("com.mindspore.flclient.cipher.MaskPrg")
+    tree = jpype.JClass("java.util.TreeMap")()
+    me = masker_class("d00000", 1, jpype.JClass("java.security.SecureRandom")())
+    tree.put("d00000", jpype.JArray(jpype.JArray(jpype.JByte))([me.cPublicKey(), me.sPublicKey()]))
+    peers = [keys.generate() for _ in range(n - 1)]
+    for i, k in enumerate(peers):
+        tree.put(f"d{i + 1:05d}", jpype.JArray(jpype.JArray(jpype.JByte))([k.publicKey, k.publicKey]))
+    me.setPeers(tree)
+    t0 = time.perf_counter()
+    me.shares(n // 2 + 1)
+    share = time.perf_counter() - t0
+    into = jpype.JArray(jpype.JLong)(weights)
+    own = keys.generate()
+    t0 = time.perf_counter()
+    for k in peers:
+        prg.addMask(keys.agree(own.privateKey, k.publicKey), "pyflclient/pw-mask", 1, 1, into)
+    mask = time.perf_counter() - t0
+    t = n // 2 + 1
+    points = secagg.split(secrets_int := 12345, t, list(range(1, n + 1)))
+    t0 = time.perf_counter()
+    assert secagg.combine(dict(list(points.items())[:t])) == secrets_int
+    combine = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    secagg.prg(bytes(32), "pyflclient/self-mask", 1, weights)
+    stream = time.perf_counter() - t0
+    return {"devices": n, "device_share_secrets_s": round(share, 3), "device_mask_s": round(mask, 3),
+            "server_combine_one_secret_s": round(combine, 4), "server_one_mask_stream_s": round(stream, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device-costs", default="", help="comma-separated device counts (see the docstring)")
     ap.add_argument("--clients", default="8,50,500")
     ap.add_argument("--iterations", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/secagg"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    for n in (int(x) for x in args.device_costs.split(",") if x):
+        print(json.dumps(device_costs(n)), flush=True)
     rows = []
-    for n in (int(x) for x in args.clients.split(",")):
+    for n in (int(x) for x in args.clients.split(",") if x):
         per = {}
         for encrypt in ("NOT_ENCRYPT", "PW_ENCRYPT"):
             per[encrypt] = run(n, encrypt, args.iterations, args.out)
@@ -67,8 +117,9 @@ def main() -> None:
                               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}), flush=True)
         plain, masked = per["NOT_ENCRYPT"][0], per["PW_ENCRYPT"][0]
         rows.append(f"| {n} | {plain:.1f} s | {masked:.1f} s | {masked / plain:.1f}x |")
-    print("\n| clients | NOT_ENCRYPT s/iteration | PW_ENCRYPT s/iteration | ratio |\n|---|---|---|---|")
-    print("\n".join(rows))
+    if rows:
+        print("\n| clients | NOT_ENCRYPT s/iteration | PW_ENCRYPT s/iteration | ratio |\n|---|---|---|---|")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":
