@@ -16,9 +16,8 @@ phase          filled by                    frozen when                         
 =============  ===========================  ==========================================  ==================
 
 getKeys, getSecrets and getClientList answer ``SucNotReady`` until the phase they read is
-frozen. A frozen shares, uploads or reconstruct phase with fewer than t
-(``reconstruct_secrets_threshold``) members makes the iteration invalid at once (the
-previous model is kept). After the reconstruct phase the server rebuilds, from t shares
+frozen. A phase frozen with fewer than t (``reconstruct_secrets_threshold``) members makes
+the iteration invalid at once (the previous model is kept). After the reconstruct phase the server rebuilds, from t shares
 each, the self-mask seed of every device of U3 and the ``s`` private key of every device
 of U2 that did not upload, removes those masks from the sum of U3's masked uploads and
 publishes ``Σ x / Σ data_size`` (:func:`unmask`). The arithmetic is
@@ -291,7 +290,7 @@ class PairwiseMasking:
                     self.rounds.arm_phase(iteration, phase, window, previous.at_ms, self.advance)
                     return
                 log.info("iteration %d: %s phase over with %d devices", iteration, phase, len(frozen.members))
-            if phase != "keys" and len(frozen.members) < self.t:
+            if len(frozen.members) < self.t:
                 log.warning("iteration %d: only %d devices in the %s phase, fewer than reconstruct_secrets_threshold "
                             "%d: the iteration is invalid", iteration, len(frozen.members), phase, self.t)
                 self.rounds.finish_soon(iteration)
@@ -303,7 +302,7 @@ class PairwiseMasking:
         """The unmasked FedAvg of a closed iteration, or None when it is invalid (see :func:`unmask`)."""
         k, store = closed.iteration, self.store
         frozen = {p: await store.cipher_frozen(k, p) for p in _PHASES[1:]}
-        if any(f is None or (p != "keys" and len(f.members) < self.t) for p, f in frozen.items()):
+        if any(f is None or len(f.members) < self.t for f in frozen.values()):
             return None
         shares, uploads = frozen["shares"], frozen["uploads"]
         assert shares is not None and uploads is not None and frozen["keys"] is not None
