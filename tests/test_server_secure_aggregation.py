@@ -97,11 +97,13 @@ def test_what_the_server_receives_from_a_device_is_uncorrelated_with_its_update(
     devices = masking_devices(srv.url, 3)
     k, plain = pw_iteration(srv, devices)
     assert srv.wait_iteration(k, timeout=30)
+    received, true = [], []
     for recorded in srv.uploads(k):
-        received = secagg.dequantise(np.concatenate([secagg.wire_to_ring(np.reshape(recorded.weights[n], -1))
-                                                     for n in sorted(lenet_weights)]))
-        true = secagg.flatten(plain[recorded.fl_id])
-        assert abs(np.corrcoef(received, true)[0, 1]) < 0.01
+        received.append(secagg.dequantise(np.concatenate([secagg.wire_to_ring(np.reshape(recorded.weights[n], -1))
+                                                          for n in sorted(lenet_weights)])))
+        true.append(secagg.flatten(plain[recorded.fl_id]))
+        assert abs(np.corrcoef(received[-1], true[-1])[0, 1]) < 0.03  # 66,404 values: sigma of |r| 0.0039
+    assert abs(np.corrcoef(np.concatenate(received), np.concatenate(true))[0, 1]) < 0.01  # sigma 0.0022
 
 
 def test_a_device_that_vanishes_after_share_secrets_leaves_the_fedavg_of_the_others(start_server, masking_devices,
