@@ -35,6 +35,10 @@ public final class DpNoise {
             }
         }
         double norm = Math.sqrt(squares);
+        if (!Double.isFinite(norm)) { // the noise of earlier iterations made local training diverge (loss NaN)
+            throw new IllegalArgumentException("DP_ENCRYPT: the trained update is NaN or Inf (local training "
+                    + "diverged); nothing is uploaded");
+        }
         double scale = norm > clip ? clip / norm : 1.0;
         double sigma = sigma(clip, eps, delta);
         for (Map.Entry<String, float[]> e : trained.entrySet()) {

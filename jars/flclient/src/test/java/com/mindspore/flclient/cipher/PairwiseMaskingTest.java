@@ -183,5 +183,7 @@ class PairwiseMaskingTest {
         assertArrayEquals(new float[] {0.6f, 0.8f}, trained.get("w"), 1e-6f);
         assertEquals(Math.sqrt(2 * Math.log(125)) / 10, DpNoise.sigma(1.0, 10, 0.01), 1e-12);
         assertTrue(DpNoise.sigma(1.0, Double.POSITIVE_INFINITY, 0.01) == 0.0);
+        Map<String, float[]> diverged = new HashMap<>(Map.of("w", new float[] {Float.NaN, 1f}));
+        assertThrows(IllegalArgumentException.class, () -> DpNoise.apply(diverged, received, 1.0, 1.0, 0.01, new Random(1)));
     }
 }
