@@ -334,11 +334,15 @@ def unmask(masked: Mapping[str, Any], shares: Mapping[str, Mapping[int, int]], s
         weights = masked[fl_id].weights
         total += np.concatenate([secagg.wire_to_ring(np.reshape(weights[n], -1)) for n in sorted(shapes)])
     pw, own = secagg.PARAMS["pairwise_mask_info"], secagg.PARAMS["self_mask_info"]
+    coefficients: dict[frozenset[int], dict[int, int]] = {}  # the same returners share one set of λ
     for owner in sorted(s_pks):
         held = shares.get(owner, {})
         if len(held) < t:
             raise secagg.SecAggError(f"{len(held)} shares of {owner!r} returned, t is {t}")
-        secret = secagg.combine(held)
+        points = frozenset(held)
+        if points not in coefficients:
+            coefficients[points] = secagg.lagrange_at_zero(points)
+        secret = secagg.combine(held, coefficients[points])
         if secret >= 2 ** (8 * secagg.SECRET_BYTES):
             raise secagg.SecAggError(f"the shares of {owner!r} do not combine to a secret")
         seed = secret.to_bytes(secagg.SECRET_BYTES, "big")
