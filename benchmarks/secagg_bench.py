@@ -117,6 +117,8 @@ def main() -> None:
     for n in (int(x) for x in args.device_costs.split(",") if x):
         print(json.dumps(device_costs(n)), flush=True)
     rows = []
+    if args.clients:
+        run(8, "NOT_ENCRYPT", 1, args.out / "warmup")  # JVM start and JIT: not in the first measured run
     for n in (int(x) for x in args.clients.split(",") if x):
         per = {}
         for encrypt in ("NOT_ENCRYPT", "PW_ENCRYPT"):
