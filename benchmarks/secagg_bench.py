@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def run(n: int, encrypt: str, iterations: int, out: Path) -> tuple[float, float]
 
     clients = discover_clients(data)[:n]
     folder = out / f"{encrypt}_{n}"
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh job, not a resume of the last run's checkpoints
     models = copy_models(LENET_TRAIN_MS, n, folder / "ms")
     t0 = time.perf_counter()
     with Server(LENET_TRAIN_MS, start_fl_job_threshold=n, fl_iteration_num=iterations, client_epoch_num=1,
