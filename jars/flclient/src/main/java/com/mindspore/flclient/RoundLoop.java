@@ -15,7 +15,9 @@ import java.util.logging.Logger;
  * few threads. A round ends SUCCESS (go on), RESTART (OutOfTime or not selected: wait until
  * {@code next_req_time}, then startFLJob again), NOT_SELECTED (the server's job ended while this
  * client waited) or FAILED (the job ends); the server's transient answers are handled below the
- * steps by {@link ServerExchange}. A stop ends every wait at once.
+ * steps by {@link ServerExchange}. A stop ends every wait at once. With the plan's PW_ENCRYPT,
+ * {@link PairwiseMaskingSteps} runs its key and share rounds between startFLJob and training and
+ * its client-list and reconstruction rounds between updateModel and getModel.
  *
  * <p>Model and data are loaded only inside the two steps that hold a training permit — training
  * (through building the upload) and getModel + evaluation — and dropped at their end, so a client
