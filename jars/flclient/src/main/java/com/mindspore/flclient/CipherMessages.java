@@ -61,28 +61,30 @@ final class CipherMessages {
         return b.sizedByteArray();
     }
 
-    static byte[] getKeys(String flId, int iteration) {
+    /** The three get rounds' requests: fl_id, iteration and timestamp, nothing else. */
+    @FunctionalInterface
+    private interface GetRequest {
+        int create(FlatBufferBuilder b, int flId, int timestamp);
+    }
+
+    private static byte[] getRequest(String flId, GetRequest table) {
         FlatBufferBuilder b = new FlatBufferBuilder(128);
         int id = b.createString(flId);
         int ts = b.createString(FLMessages.now());
-        b.finish(GetExchangeKeys.createGetExchangeKeys(b, id, iteration, ts, 0));
+        b.finish(table.create(b, id, ts));
         return b.sizedByteArray();
+    }
+
+    static byte[] getKeys(String flId, int iteration) {
+        return getRequest(flId, (b, id, ts) -> GetExchangeKeys.createGetExchangeKeys(b, id, iteration, ts, 0));
     }
 
     static byte[] getSecrets(String flId, int iteration) {
-        FlatBufferBuilder b = new FlatBufferBuilder(128);
-        int id = b.createString(flId);
-        int ts = b.createString(FLMessages.now());
-        b.finish(GetShareSecrets.createGetShareSecrets(b, id, iteration, ts, 0));
-        return b.sizedByteArray();
+        return getRequest(flId, (b, id, ts) -> GetShareSecrets.createGetShareSecrets(b, id, iteration, ts, 0));
     }
 
     static byte[] getClientList(String flId, int iteration) {
-        FlatBufferBuilder b = new FlatBufferBuilder(128);
-        int id = b.createString(flId);
-        int ts = b.createString(FLMessages.now());
-        b.finish(GetClientList.createGetClientList(b, id, iteration, ts, 0));
-        return b.sizedByteArray();
+        return getRequest(flId, (b, id, ts) -> GetClientList.createGetClientList(b, id, iteration, ts, 0));
     }
 
     static byte[] shareSecrets(String flId, int iteration, List<PairwiseMasker.Share> shares) {
