@@ -77,7 +77,8 @@ class ServerConfig:
     retry_interval: int = setting(1_000, "ms a refused device is told to wait when no window end is known")
     get_model_hold_ms: int = setting(5_000, "ms a getModel of a still-running iteration is held open, so the "
                                             "device gets the model the moment it is published (0: answer at "
-                                            "once, as r1.6); keep it well under the devices' HTTP timeout")
+                                            "once, as r1.6); keep it well under the devices' HTTP timeout. PW_ENCRYPT's "
+                                            "getKeys, getSecrets and getClientList are held alike")
     header_timeout_ms: int = setting(10_000, "a request's headers (and a TLS handshake) must arrive within this "
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")

@@ -15,8 +15,8 @@ phase          filled by                    frozen when                         
 ``reconstruct`` reconstructSecrets (U4)     every member of U3 returned its shares      cipher_time_window
 =============  ===========================  ==========================================  ==================
 
-getKeys, getSecrets and getClientList answer ``SucNotReady`` until the phase they read is
-frozen. A phase frozen with fewer than t (``reconstruct_secrets_threshold``) members makes
+getKeys, getSecrets and getClientList are held (up to ``get_model_hold_ms``, as getModel is)
+while the phase they read is open, answered the moment it is frozen, else ``SucNotReady``. A phase frozen with fewer than t (``reconstruct_secrets_threshold``) members makes
 the iteration invalid at once (the previous model is kept). After the reconstruct phase the server rebuilds, from t shares
 each, the self-mask seed of every device of U3 and the ``s`` private key of every device
 of U2 that did not upload, removes those masks from the sum of U3's masked uploads and
@@ -70,6 +70,10 @@ class PairwiseMasking:
         self.config = rounds.config
         self.store: StateStore = rounds.store
         self.t = self.config.secret_threshold
+        self._frozen_seen: set[tuple[int, str]] = set()  # phases this process knows are over
+        self._changed: asyncio.Event | None = None  # set (and replaced) when one more phase is known over
+        #: getKeys / getSecrets / getClientList requests held right now, waiting for their phase to end
+        self.held = 0
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -107,6 +111,36 @@ class PairwiseMasking:
             raise _Refused(ResponseCode.RequestError, f"{fl_id!r} is not among the {len(frozen.members)} devices of "
                                                       f"iteration {view.iteration}'s {prior} phase")
         return view.iteration, frozen
+
+    async def _frozen_or_hold(self, iteration: int, phase: str) -> Frozen | None:
+        """The frozen ``phase``; while it is open the request is held up to get_model_hold_ms (as getModel
+        is), so a device learns of the phase's end at once rather than at its next sleepTime poll."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.get_model_hold_ms / 1000
+        while True:
+            frozen = await self.store.cipher_frozen(iteration, phase)
+            remaining = deadline - loop.time()
+            if frozen is not None or remaining <= 0:
+                return frozen
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self.held += 1
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self.held -= 1
+
+    def _seen(self, iteration: int, phase: str) -> None:
+        """Wake the held requests the first time this process learns that ``phase`` is over."""
+        if (iteration, phase) in self._frozen_seen:
+            return
+        self._frozen_seen = {key for key in self._frozen_seen if key[0] >= iteration}
+        self._frozen_seen.add((iteration, phase))
+        event, self._changed = self._changed, None
+        if event is not None:
+            event.set()
 
     async def _add(self, iteration: int, phase: str, fl_id: str, value: bytes,
                    fanout: Mapping[str, bytes] | None = None) -> None:
@@ -149,7 +183,7 @@ class PairwiseMasking:
     async def get_keys(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
             iteration, _ = await self._checked(req, "admitted")
-            keys = await self.store.cipher_frozen(iteration, "keys")
+            keys = await self._frozen_or_hold(iteration, "keys")
             if keys is None:
                 return self._reply("ReturnExchangeKeys", ResponseCode.SucNotReady, "", iteration)
             if req["fl_id"] not in keys.members:
@@ -187,7 +221,7 @@ class PairwiseMasking:
     async def get_secrets(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
             iteration, keys = await self._checked(req, "keys")
-            shares = await self.store.cipher_frozen(iteration, "shares")
+            shares = await self._frozen_or_hold(iteration, "shares")
             if shares is None:
                 return self._reply("ReturnShareSecrets", ResponseCode.SucNotReady, "", iteration)
             fl_id = req["fl_id"]
@@ -202,7 +236,7 @@ class PairwiseMasking:
     async def get_client_list(self, req: Mapping[str, Any]) -> bytes | str:
         async def work() -> bytes:
             iteration, _ = await self._checked(req, "shares")
-            uploads = await self.store.cipher_frozen(iteration, "uploads")
+            uploads = await self._frozen_or_hold(iteration, "uploads")
             if uploads is None:
                 return self._reply("ReturnClientList", ResponseCode.SucNotReady, "uploads still arriving", iteration)
             if req["fl_id"] not in uploads.members:
@@ -290,6 +324,7 @@ class PairwiseMasking:
                     self.rounds.arm_phase(iteration, phase, window, previous.at_ms, self.advance)
                     return
                 log.info("iteration %d: %s phase over with %d devices", iteration, phase, len(frozen.members))
+            self._seen(iteration, phase)  # frozen here or by another process: wake the held get requests
             if len(frozen.members) < self.t:
                 log.warning("iteration %d: only %d devices in the %s phase, fewer than reconstruct_secrets_threshold "
                             "%d: the iteration is invalid", iteration, len(frozen.members), phase, self.t)
