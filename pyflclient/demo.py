@@ -50,7 +50,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
              batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR, alpha: float = 0.5, seed: int = 0,
              max_trainers: int | None = None, model: str | os.PathLike[str] | None = None,
              data_dir: str | os.PathLike[str] | None = None, progress: bool = True, eval_every: int = 1,
-             eval_fraction: float = 1.0) -> DemoOutcome:
+             eval_fraction: float = 1.0, server_settings: dict[str, object] | None = None) -> DemoOutcome:
     """Run the federated LeNet experiment end to end and save its results.
 
     Args:
@@ -68,6 +68,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
             bundled set (e.g. real FEMNIST from ``pyflclient data femnist``).
         eval_every / eval_fraction: evaluate after every k-th iteration (and the last),
             a seeded sample of this fraction of the clients (see :class:`Simulation`).
+        server_settings: further server settings (``encrypt_type="DP_ENCRYPT", dp_eps=10``, ...).
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -102,7 +103,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     with Server(model=model_path, start_fl_job_threshold=clients, fl_iteration_num=iterations,
                 client_epoch_num=epochs, client_batch_size=batch_size, client_learning_rate=lr,
                 update_model_ratio=1.0, start_fl_job_time_window=WINDOW_MS,
-                update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt) as srv:
+                update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt, **(server_settings or {})) as srv:
         params = params_for_clients(data, models, srv.url, batch_size=batch_size)
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
@@ -124,7 +125,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
                        progress=not args.no_progress, eval_every=args.eval_every,
-                       eval_fraction=args.eval_fraction)
+                       eval_fraction=args.eval_fraction,
+                       server_settings={k: v for k, v in (("encrypt_type", args.encrypt_type), ("dp_eps", args.dp_eps),
+                                                          ("dp_delta", args.dp_delta),
+                                                          ("dp_norm_clip", args.dp_norm_clip)) if v is not None})
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
           f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}")
     for kind, path in outcome.files.items():
@@ -154,6 +158,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--eval-fraction", type=float, default=1.0,
                    help="the share of clients that evaluate (a sample seeded by --seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--encrypt-type", default=None, choices=("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT"),
+                   help="the server's encrypt_type (default: NOT_ENCRYPT)")
+    p.add_argument("--dp-eps", type=float, default=None, help="DP_ENCRYPT: epsilon (inf: clipping only)")
+    p.add_argument("--dp-delta", type=float, default=None, help="DP_ENCRYPT: delta")
+    p.add_argument("--dp-norm-clip", type=float, default=None, help="DP_ENCRYPT: L2 bound of an update")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -27,7 +27,10 @@ def test_finish_count_is_ceil_of_threshold_times_ratio():
 @pytest.mark.parametrize("key, value, words", [
     ("start_fl_job_threshold", 0, "at least 1"),
     ("update_model_ratio", 1.5, "(0, 1]"),
-    ("encrypt_type", "PW_ENCRYPT", "secure aggregation is not implemented"),
+    ("encrypt_type", "SSL_ENCRYPT", "PW_ENCRYPT"),
+    ("reconstruct_secrets_threshold", 9, "0..start_fl_job_threshold"),
+    ("dp_delta", 1.5, "(0, 1)"),
+    ("share_secrets_ratio", 0, "(0, 1]"),
     ("server_mode", "HYBRID_TRAINING", "FEDERATED_LEARNING"),
     ("ssl_cert", "cert.pem", "both ssl_cert and ssl_key"),
     ("start_fl_job_time_window", "10x", "expected int"),
@@ -118,3 +121,26 @@ def test_the_yaml_key_distributed_cache_address_is_mindspore_federateds(tmp_path
     register(parser.add_subparsers())
     _, config = settings_from(parser.parse_args(["server", "--config", str(tmp_path / "server.yaml")]))
     assert config.distributed_cache_address == "127.0.0.1:6390"
+
+
+def test_the_cipher_settings_come_from_yaml_and_flags_with_mindsporess_names(tmp_path):
+    import argparse
+    import math
+
+    from pyflclient.server.cli import register, settings_from
+
+    (tmp_path / "server.yaml").write_text("model: m.npz\nstart_fl_job_threshold: 8\nencrypt_type: PW_ENCRYPT\n"
+                                          "share_secrets_ratio: 0.9\nreconstruct_secrets_threshold: 4\n"
+                                          "cipher_time_window: 5000\ndp_eps: .inf\ndp_delta: 0.001\n")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    _, config = settings_from(parser.parse_args(["server", "--config", str(tmp_path / "server.yaml"),
+                                                 "--cipher-time-window", "7000", "--dp-norm-clip", "2.5"]))
+    assert (config.encrypt_type, config.share_secrets_ratio, config.secret_threshold, config.cipher_time_window,
+            config.dp_delta, config.dp_norm_clip) == ("PW_ENCRYPT", 0.9, 4, 7000, 0.001, 2.5)
+    assert math.isinf(config.dp_eps)
+    assert ServerConfig(start_fl_job_threshold=8).secret_threshold == 5  # 0: a majority
+    with pytest.raises(ConfigError, match="max_update_norm"):
+        ServerConfig(encrypt_type="PW_ENCRYPT", start_fl_job_threshold=4, max_update_norm=1.0)
+    with pytest.raises(ConfigError, match="at least 2 with PW_ENCRYPT"):
+        ServerConfig(encrypt_type="PW_ENCRYPT", start_fl_job_threshold=4, reconstruct_secrets_threshold=1)

@@ -75,6 +75,28 @@ def mutated(draw: st.DrawFn, own: list[bytes], everything: list[bytes]) -> bytes
     return bytes(body)
 
 
+def fuzz(fuzzer, seeds: dict[str, list[bytes]], examples: int, check, sent, reached) -> None:  # type: ignore[no-untyped-def]
+    """Post ``examples`` mutated bodies of the rounds of ``seeds``; each reply must be HTTP 200 (or 413) and pass
+    ``check(round, body)``, which returns the reply's reason; counts what the verifier and the rules refused."""
+    everything = [b for bodies in seeds.values() for b in bodies]
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), round_name=st.sampled_from(sorted(seeds)))
+    def body_changes_nothing(data: st.DataObject, round_name: str) -> None:
+        body = data.draw(mutated(seeds[round_name], everything))
+        status, reply = fuzzer.post(round_name, body)
+        sent["n"] += 1
+        if status == 413:
+            fuzzer.close()
+            return
+        assert status == 200
+        reason = check(round_name, reply)
+        reached["verifier" if reason.startswith("not a valid") else "round rules"] += 1
+
+    body_changes_nothing()
+
+
 def test_mutated_bodies_change_nothing_and_a_clean_iteration_follows(start_server, device, small_model):
     srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=2, max_body_bytes=64 * 1024,
                        get_model_hold_ms=0,  # a getModel of the running iteration answers at once
@@ -89,24 +111,13 @@ def test_mutated_bodies_change_nothing_and_a_clean_iteration_follows(start_serve
     sent = {"n": 0}
     reached: collections.Counter[str] = collections.Counter()
 
-    everything = [b for bodies in seeds.values() for b in bodies]
 
-    @settings(max_examples=2500, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(data=st.data(), round_name=st.sampled_from(sorted(REPLY_OF)))
-    def body_changes_nothing(data: st.DataObject, round_name: str) -> None:
-        body = data.draw(mutated(seeds[round_name], everything))
-        status, reply = fuzzer.post(round_name, body)
-        sent["n"] += 1
-        if status == 413:
-            fuzzer.close()
-            return
-        assert status == 200
+    def check(round_name: str, reply: bytes) -> str:
         parsed = REPLY_OF[round_name].from_bytes(reply)
         assert parsed.retcode in ALLOWED[round_name], (parsed.retcode, parsed.reason)
-        reached["verifier" if parsed.reason.startswith("not a valid") else "round rules"] += 1
+        return parsed.reason
 
-    body_changes_nothing()
+    fuzz(fuzzer, seeds, 2500, check, sent, reached)
     assert sent["n"] >= 2000
     # the fuzz is worth something only if many bodies get past the verifier into the rules
     assert reached["round rules"] >= 400, reached
@@ -121,3 +132,57 @@ def test_mutated_bodies_change_nothing_and_a_clean_iteration_follows(start_serve
     got = srv.global_model()
     for name, want in expected.items():
         np.testing.assert_array_equal(got[name].reshape(-1), want, err_msg=name)
+
+
+def cipher_seed_bodies(iteration: int) -> dict[str, list[bytes]]:
+    """Valid bodies of the six PW_ENCRYPT rounds from a device that is not admitted (fresh timestamps)."""
+    from pyflclient.wire import secagg
+    from pyflclient.wire.protocol import cipher_message, now_ms
+
+    fl_id, ts, key = "zzzz-fuzz-zzzz", str(now_ms()), secagg.new_key_pair().public
+    share = {"fl_id": "device-A", "share": bytes(250), "index": 1}
+    return {
+        "exchangeKeys": [cipher_message("RequestExchangeKeys", fl_id=fl_id, c_pk=key, s_pk=key, iteration=iteration,
+                                        timestamp=ts)],
+        "getKeys": [cipher_message("GetExchangeKeys", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "shareSecrets": [cipher_message("RequestShareSecrets", fl_id=fl_id, encrypted_shares=[share] * 3,
+                                        iteration=iteration, timestamp=ts)],
+        "getSecrets": [cipher_message("GetShareSecrets", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "getClientList": [cipher_message("GetClientList", fl_id=fl_id, iteration=iteration, timestamp=ts)],
+        "reconstructSecrets": [cipher_message("SendReconstructSecret", fl_id=fl_id, iteration=iteration,
+                                              reconstruct_secret_shares=[dict(share, share=bytes(66))] * 3,
+                                              timestamp=ts)],
+    }
+
+
+def test_mutated_cipher_bodies_change_nothing_and_a_masked_iteration_follows(start_server, small_model):
+    """The same fuzz against the six PW_ENCRYPT rounds of a server whose three devices are admitted."""
+    from pyflclient.server.device import MaskingDevice
+    from pyflclient.wire.protocol import SECURE_AGGREGATION_ROUNDS, read_cipher
+
+    from test_server_secure_aggregation import assert_close, pw_iteration
+
+    srv = start_server(small_model, start_fl_job_threshold=3, fl_iteration_num=1, encrypt_type="PW_ENCRYPT",
+                       reconstruct_secrets_threshold=2, start_fl_job_time_window=600_000, cipher_time_window=600_000)
+    devices = [MaskingDevice(srv.url, fl_id=f"device-{c}", data_size=s) for c, s in zip("ABC", (3, 5, 8))]
+    before = srv.state()
+    fuzzer = MaskingDevice(srv.url)
+    seeds = cipher_seed_bodies(1)
+    sent, reached = {"n": 0}, collections.Counter()
+
+    def check(round_name: str, reply: bytes) -> str:
+        parsed = read_cipher(reply, SECURE_AGGREGATION_ROUNDS[round_name][1])
+        assert parsed["retcode"] in (ResponseCode.RequestError, ResponseCode.OutOfTime), parsed
+        return parsed.get("reason", "")
+
+    try:
+        fuzz(fuzzer, seeds, 1500, check, sent, reached)
+        assert sent["n"] >= 1200
+        assert reached["round rules"] >= 300, reached
+        assert srv.state() == before
+        k, plain = pw_iteration(srv, devices)
+        assert srv.wait_iteration(k, timeout=30)
+        assert_close(srv.global_model(k), fedavg_of(list(plain.values()), [d.data_size for d in devices]))
+    finally:
+        for d in (*devices, fuzzer):
+            d.close()

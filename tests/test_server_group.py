@@ -59,7 +59,7 @@ class ServerGroup:
     """``PROCESSES`` real ``python -m pyflclient.cli server`` processes on one Redis and one checkpoint folder."""
 
     def __init__(self, folder: Path, redis_address: str, model: dict[str, np.ndarray] | Path,
-                 threshold: int = DEVICES, iterations: int = ITERATIONS):
+                 threshold: int = DEVICES, iterations: int = ITERATIONS, args: tuple[str, ...] = ()):
         self.folder = folder
         if isinstance(model, Path):  # a .ms device model, for Java clients
             self.model_path = model
@@ -70,6 +70,7 @@ class ServerGroup:
         self.base = consecutive_free_ports(PROCESSES)
         self.ports = list(range(self.base, self.base + PROCESSES))
         self.redis_address = redis_address
+        self.args = args
         self.processes: list[subprocess.Popen[str]] = []
 
     def start(self) -> "ServerGroup":
@@ -79,7 +80,7 @@ class ServerGroup:
                  "--fl-server-port", str(port), "--distributed-cache-address", self.redis_address,
                  "--start-fl-job-threshold", str(self.threshold), "--fl-iteration-num", str(self.iterations),
                  "--start-fl-job-time-window", "60000", "--update-model-time-window", "60000",
-                 "--checkpoint-dir", str(self.folder / "ckpt"), "--get-model-hold-ms", "2000"],
+                 "--checkpoint-dir", str(self.folder / "ckpt"), "--get-model-hold-ms", "2000", *self.args],
                 stdout=subprocess.PIPE, stderr=open(self.folder / f"server-{i}.log", "w"), text=True))
         for i, proc in enumerate(self.processes):
             line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -110,7 +111,7 @@ class ServerGroup:
 def server_group(tmp_path: Path) -> Any:
     groups: list[ServerGroup] = []
 
-    def start(redis_address: str, model: dict[str, np.ndarray] | Path, **settings: int) -> ServerGroup:
+    def start(redis_address: str, model: dict[str, np.ndarray] | Path, **settings: Any) -> ServerGroup:
         group = ServerGroup(tmp_path, redis_address, model, **settings).start()
         groups.append(group)
         return group
@@ -344,4 +345,34 @@ def test_the_seeds_elb_java_clients_train_against_four_processes(server_group, r
     assert set(results.status.values()) == {"SUCCESS"}
     served = Checkpoints(tmp_path / "ckpt").latest()
     assert served is not None and served[0] == 2  # both iterations closed once, by one of the processes
+    assert "Traceback" not in group.log()
+
+
+def test_pw_encrypt_across_four_processes_survives_a_dropout_and_publishes_the_fedavg(redis_server, server_group):
+    """PW_ENCRYPT's phases live in Redis: device i talks to process i mod 4 throughout, one device vanishes after
+    shareSecrets, and the published model is the FedAvg of the seven uploads."""
+    from pyflclient.server.device import MaskingDevice
+
+    from test_server_secure_aggregation import assert_close, pw_iteration
+
+    model = random_model({"fc.weight": (4, 3), "fc.bias": (4,)}, seed=5)
+    group = server_group(redis_server.address, model, iterations=1,
+                         args=("--encrypt-type", "PW_ENCRYPT", "--update-model-ratio", str(7 / 8),
+                               "--reconstruct-secrets-threshold", "5"))
+    devices = [MaskingDevice(f"http://127.0.0.1:{group.ports[i % PROCESSES]}", fl_id=f"dev-{i}", data_size=10 + i)
+               for i in range(DEVICES)]
+    try:
+        k, plain = pw_iteration(None, devices, vanish_after_share={"dev-2"})
+        deadline = time.monotonic() + 30
+        while True:
+            reply = devices[0].get_model(k)
+            if reply.retcode == ResponseCode.SUCCEED or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert reply.retcode == ResponseCode.SUCCEED, reply.reason
+        sizes = {d.fl_id: d.data_size for d in devices}
+        assert_close(reply.weights, fedavg_of(list(plain.values()), [sizes[f] for f in plain]))
+    finally:
+        for d in devices:
+            d.close()
     assert "Traceback" not in group.log()

@@ -153,3 +153,44 @@ def test_an_unreachable_redis_is_store_unavailable_logged_once_and_the_state_is_
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again" in m for m in messages) == 1
+
+
+def test_a_cipher_phase_takes_each_device_once_freezes_once_and_goes_with_the_publication(redis_server):
+    """The PW_ENCRYPT phase state (store.cipher_*) across four processes, as the MemoryStore keeps it."""
+    from pyflclient.server.store import CipherAdd, MemoryStore
+
+    async def scenario(stores):
+        for i in range(3):
+            await stores[0].admit(1, f"dev-{i}", 10, 1000, 3, 60_000)
+        adds = await asyncio.gather(*(stores[j % len(stores)].cipher_add(1, "keys", f"dev-{j % 3}", b"k%d" % j,
+                                                                          {"dev-0": b"for-0"})
+                                      for j in range(12)))
+        frozen = await asyncio.gather(*(s.cipher_freeze(1, "keys", 2000 + i) for i, s in enumerate(stores)))
+        late = await stores[-1].cipher_add(1, "keys", "dev-9", b"late")
+        admitted = await stores[0].cipher_freeze(1, "admitted", 5)
+        empty = await stores[0].cipher_freeze(1, "shares", 6)
+        held = (await stores[-1].cipher_values(1, "keys>dev-0"), await stores[0].cipher_count(1, "keys"))
+        await stores[0].close(1)
+        await stores[0].publish(1, random_model(SHAPES, seed=1), False)
+        gone = (await stores[-1].cipher_values(1, "keys"), await stores[-1].cipher_frozen(1, "keys"))
+        return adds, frozen, late, admitted, empty, held, gone
+
+    async def on_redis():
+        stores = await group(redis_server.address, 4)
+        try:
+            return await scenario(stores)
+        finally:
+            await close_all(stores)
+
+    async def in_memory():
+        store = MemoryStore()
+        await store.begin(1, random_model(SHAPES, seed=0))
+        return await scenario([store])
+
+    for adds, frozen, late, admitted, empty, held, gone in (run(on_redis()), run(in_memory())):
+        assert adds.count(CipherAdd.ADDED) == 3 and adds.count(CipherAdd.DUPLICATE) == 9
+        assert len({f for f in frozen}) == 1 and frozen[0].members == ("dev-0", "dev-1", "dev-2")
+        assert late is CipherAdd.FROZEN
+        assert admitted.members == ("dev-0", "dev-1", "dev-2") and empty.members == ()
+        assert held == ({"dev-0": b"for-0", "dev-1": b"for-0", "dev-2": b"for-0"}, 3)
+        assert gone == ({}, None)  # iteration 2 is current; iteration 1's phases went with its publication

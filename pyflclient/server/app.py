@@ -40,6 +40,8 @@ _OCTETS = "application/octet-stream"
 def _reply(message: object) -> web.Response:
     if isinstance(message, str):  # the plain-text state replies of the protocol
         return web.Response(text=message)
+    if isinstance(message, bytes):  # a finished buffer (the cipher rounds build theirs directly)
+        return web.Response(body=message, content_type=_OCTETS)
     return web.Response(body=message.to_bytes(), content_type=_OCTETS)  # type: ignore[attr-defined]
 
 
@@ -85,24 +87,41 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
 
 def _secure_aggregation_round(transport: Transport, round_name: str, config: ServerConfig, rounds: Rounds
                               ) -> _Endpoint:
+    """One cipher round: verified body → :class:`PairwiseMasking` with PW_ENCRYPT, else a RequestError reply."""
     request_table, response_table = protocol.SECURE_AGGREGATION_ROUNDS[round_name]
-    reason = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
-              f"/{round_name} is only used with PW_ENCRYPT")
+    masking = rounds.masking
+    handle = getattr(masking, _CIPHER_HANDLERS[round_name]) if masking is not None else None
+    disabled = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
+                f"/{round_name} is only used with PW_ENCRYPT")
+
+    def refusal(why: str, iteration: int, code: ResponseCode = ResponseCode.RequestError) -> web.Response:
+        return _reply(protocol.secure_aggregation_refusal(response_table, why, iteration,
+                                                          str(now_ms() + config.retry_interval), retcode=code))
 
     async def answer(request: web.Request, body: bytes) -> web.Response:
-        why = reason
-        if request_table is not None:
-            try:
-                protocol.verify_request(body, request_table)
-            except ProtocolError as exc:
-                why = f"{exc}; and {reason}"
-        if response_table is None:
-            return web.Response(status=400, text=why)
-        view = await rounds.view()
-        return web.Response(body=protocol.secure_aggregation_refusal(
-            response_table, why, view.iteration, str(now_ms() + config.retry_interval)), content_type=_OCTETS)
+        try:
+            message = protocol.read_cipher(body, request_table)
+        except ProtocolError as exc:
+            transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
+            return refusal(str(exc) if handle is not None else f"{exc}; and {disabled}", (await rounds.view()).iteration)
+        if handle is None:
+            return refusal(disabled, (await rounds.view()).iteration)
+        try:
+            return _reply(await handle(message))
+        except asyncio.CancelledError:
+            raise
+        except StoreUnavailable as exc:  # the store logs the outage once; the device retries
+            return refusal(f"{exc}; retry later", 0, ResponseCode.SystemError)
+        except Exception:  # a server bug must not take the endpoint down; the device retries later
+            log.exception("%s: internal error", request.path)
+            return refusal("internal server error; see the server log", 0, ResponseCode.SystemError)
 
     return _with_body(transport, answer)
+
+
+_CIPHER_HANDLERS = {"exchangeKeys": "exchange_keys", "getKeys": "get_keys", "shareSecrets": "share_secrets",
+                    "getSecrets": "get_secrets", "getClientList": "get_client_list",
+                    "reconstructSecrets": "reconstruct_secrets"}
 
 
 def build_app(rounds: Rounds, transport: Transport) -> web.Application:

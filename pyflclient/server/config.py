@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 __all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
-SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT",)
+SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT")
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
@@ -53,7 +53,21 @@ class ServerConfig:
     client_learning_rate: float = setting(0.01, "local learning rate (sent in the plan)")
     fl_name: str = setting("Lenet", "name of the FL job")
     server_mode: str = setting("FEDERATED_LEARNING", "only FEDERATED_LEARNING")
-    encrypt_type: str = setting("NOT_ENCRYPT", "only NOT_ENCRYPT (no secure aggregation)")
+    encrypt_type: str = setting("NOT_ENCRYPT", "NOT_ENCRYPT; PW_ENCRYPT: pairwise masking, the server learns only the "
+                                               "sum of the uploads (docs/secure-aggregation.md); DP_ENCRYPT: each "
+                                               "device clips its update to dp_norm_clip and adds Gaussian noise")
+    share_secrets_ratio: float = setting(1.0, "PW_ENCRYPT: the shareSecrets phase ends once ceil(ratio x the devices "
+                                              "that exchanged keys) have shared their secrets (or at its window's end)")
+    reconstruct_secrets_threshold: int = setting(0, "PW_ENCRYPT: t, the shares needed to rebuild a device's secret; an "
+                                                    "iteration with fewer than t devices sharing, uploading or "
+                                                    "returning shares is invalid (0: a majority of "
+                                                    "start_fl_job_threshold, floor(n/2)+1)")
+    cipher_time_window: int = setting(30_000, "PW_ENCRYPT: ms each cipher phase (exchangeKeys, shareSecrets, "
+                                              "reconstructSecrets) stays open after the previous one ended")
+    dp_eps: float = setting(50.0, "DP_ENCRYPT: epsilon of the Gaussian mechanism per device and iteration (inf: "
+                                  "clipping only)")
+    dp_delta: float = setting(0.01, "DP_ENCRYPT: delta of the Gaussian mechanism, in (0, 1)")
+    dp_norm_clip: float = setting(1.0, "DP_ENCRYPT: L2 bound of a device's update (trained - received weights)")
     checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
                                                "from it (None: everything in memory)")
     max_body_bytes: int = setting(0, "refuse larger request bodies with HTTP 413, from Content-Length before a "
@@ -63,7 +77,8 @@ class ServerConfig:
     retry_interval: int = setting(1_000, "ms a refused device is told to wait when no window end is known")
     get_model_hold_ms: int = setting(5_000, "ms a getModel of a still-running iteration is held open, so the "
                                             "device gets the model the moment it is published (0: answer at "
-                                            "once, as r1.6); keep it well under the devices' HTTP timeout")
+                                            "once, as r1.6); keep it well under the devices' HTTP timeout. PW_ENCRYPT's "
+                                            "getKeys, getSecrets and getClientList are held alike")
     header_timeout_ms: int = setting(10_000, "a request's headers (and a TLS handshake) must arrive within this "
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")
@@ -117,7 +132,19 @@ class ServerConfig:
              "must be a positive number")
         need(self.server_mode in SUPPORTED_SERVER_MODES, "server_mode", f"supported: {SUPPORTED_SERVER_MODES}")
         need(self.encrypt_type in SUPPORTED_ENCRYPT_TYPES, "encrypt_type",
-             f"supported: {SUPPORTED_ENCRYPT_TYPES} (secure aggregation is not implemented, see docs/server.md)")
+             f"supported: {SUPPORTED_ENCRYPT_TYPES}")
+        need(0 < self.share_secrets_ratio <= 1, "share_secrets_ratio", "must be in (0, 1]")
+        need(0 <= self.reconstruct_secrets_threshold <= self.start_fl_job_threshold, "reconstruct_secrets_threshold",
+             f"must be in 0..start_fl_job_threshold ({self.start_fl_job_threshold}); 0: a majority")
+        need(self.encrypt_type != "PW_ENCRYPT" or self.secret_threshold >= 2 or self.start_fl_job_threshold == 1,
+             "reconstruct_secrets_threshold", "must be at least 2 with PW_ENCRYPT: with t = 1 any one device "
+             "could rebuild every other device's masks")
+        need(self.encrypt_type != "PW_ENCRYPT" or self.max_update_norm == 0, "max_update_norm",
+             "must be 0 with PW_ENCRYPT: the server sees masked uploads only, their norms are noise")
+        need(self.cipher_time_window >= 100, "cipher_time_window", "must be at least 100 ms")
+        need(self.dp_eps > 0 and not math.isnan(self.dp_eps), "dp_eps", "must be > 0 (inf: no noise)")
+        need(0 < self.dp_delta < 1, "dp_delta", "must be in (0, 1)")
+        need(math.isfinite(self.dp_norm_clip) and self.dp_norm_clip > 0, "dp_norm_clip", "must be a positive number")
         need(self.max_body_bytes == 0 or self.max_body_bytes >= 1024, "max_body_bytes",
              "must be at least 1024 (0: derived from the model)")
         need((self.ssl_cert is None) == (self.ssl_key is None), "ssl_cert",
@@ -149,6 +176,11 @@ class ServerConfig:
     def update_model_threshold(self) -> int:
         """Uploads that finish an iteration: ceil(start_fl_job_threshold × update_model_ratio)."""
         return max(1, math.ceil(self.start_fl_job_threshold * self.update_model_ratio - 1e-9))
+
+    @property
+    def secret_threshold(self) -> int:
+        """t of PW_ENCRYPT: reconstruct_secrets_threshold, or a majority of start_fl_job_threshold."""
+        return self.reconstruct_secrets_threshold or self.start_fl_job_threshold // 2 + 1
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ server through every path with chosen weights.
 from __future__ import annotations
 
 import http.client
+import secrets
 import ssl
 import uuid
 from typing import Mapping
@@ -16,12 +17,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pyflclient.wire import secagg
 from pyflclient.wire.protocol import (
-    GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
-    UpdateModelResponse, now_ms, plain_text_reply,
+    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse,
+    UpdateModelRequest, UpdateModelResponse, cipher_message, now_ms, plain_text_reply, read_cipher,
 )
 
-__all__ = ["DeviceClient", "HTTPStatusError"]
+__all__ = ["DeviceClient", "HTTPStatusError", "MaskingDevice"]
 
 
 class HTTPStatusError(RuntimeError):
@@ -96,3 +98,85 @@ class DeviceClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MaskingDevice(DeviceClient):
+    """A :class:`DeviceClient` that also speaks PW_ENCRYPT's cipher rounds (pyflclient.wire.secagg), with
+    chosen weights: the server's tests and benchmarks drive the cipher rounds through it. The training
+    device that does the same is the Java client (``com.mindspore.flclient.cipher``)."""
+
+    def __init__(self, url: str, **kwargs: object):
+        super().__init__(url, **kwargs)  # type: ignore[arg-type]
+        self.c_keys = self.s_keys = None
+        self.self_seed = b""
+        self.peers: dict[str, tuple[bytes, bytes]] = {}   # fl_id -> (c_pk, s_pk) of U1
+        self.held: dict[str, tuple[int, bytes, bytes]] = {}  # owner -> (my point, b share, s-key share)
+        self.sharers: list[str] = []                       # U2
+
+    def cipher(self, round_name: str, **fields: object) -> dict | str:
+        """POST one cipher round's request (fl_id and timestamp filled in) and decode its reply."""
+        request, response = SECURE_AGGREGATION_ROUNDS[round_name]
+        fields = {"fl_id": self.fl_id, "timestamp": str(now_ms()), **fields}
+        return self._exchange(round_name, cipher_message(request, **fields), lambda b: read_cipher(b, response))
+
+    def exchange_keys(self, iteration: int) -> dict | str:
+        self.c_keys, self.s_keys = secagg.new_key_pair(), secagg.new_key_pair()
+        self.self_seed = secrets.token_bytes(secagg.SECRET_BYTES)
+        return self.cipher("exchangeKeys", iteration=iteration, c_pk=self.c_keys.public, s_pk=self.s_keys.public)
+
+    def get_keys(self, iteration: int) -> dict | str:
+        reply = self.cipher("getKeys", iteration=iteration)
+        if isinstance(reply, dict):
+            self.peers = {k["fl_id"]: (k["c_pk"], k["s_pk"]) for k in reply["remote_publickeys"]}
+        return reply
+
+    def share_secrets(self, iteration: int, t: int) -> dict | str:
+        """Shamir-share the self-mask seed and the s private key among U1, each share sealed for its holder."""
+        assert self.c_keys is not None and self.s_keys is not None
+        members = sorted(self.peers)
+        points = list(range(1, len(members) + 1))
+        b_shares = secagg.split(int.from_bytes(self.self_seed, "big"), t, points)
+        s_shares = secagg.split(int.from_bytes(self.s_keys.private, "big"), t, points)
+        out = []
+        for holder, x in zip(members, points):
+            b, s = secagg.int_to_share(b_shares[x]), secagg.int_to_share(s_shares[x])
+            key = secagg.share_key(self.c_keys.private, self.peers[holder][0])
+            sealed = secagg.seal(key, b + s, secagg.share_aad(self.fl_id, holder, iteration))
+            out.append({"fl_id": holder, "share": secagg.commitment(b) + secagg.commitment(s) + sealed, "index": x})
+        return self.cipher("shareSecrets", iteration=iteration, encrypted_shares=out)
+
+    def get_secrets(self, iteration: int) -> dict | str:
+        assert self.c_keys is not None
+        reply = self.cipher("getSecrets", iteration=iteration)
+        if isinstance(reply, dict) and reply["retcode"] == 200:
+            self.held, self.sharers = {}, []
+            for s in reply["encrypted_shares"]:
+                key = secagg.share_key(self.c_keys.private, self.peers[s["fl_id"]][0])
+                plain = secagg.open_sealed(key, s["share"], secagg.share_aad(s["fl_id"], self.fl_id, iteration))
+                self.held[s["fl_id"]] = (s["index"], plain[:secagg.SHARE_BYTES], plain[secagg.SHARE_BYTES:])
+                self.sharers.append(s["fl_id"])
+        return reply
+
+    def masked(self, iteration: int, upload: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``upload`` (data_size × weights) quantised and masked for U2, as wire slots per weight."""
+        assert self.s_keys is not None
+        flat = secagg.flatten(upload)
+        y = secagg.quantise(flat) + secagg.prg(self.self_seed, secagg.PARAMS["self_mask_info"], iteration, flat.size)
+        y += secagg.mask_sum(((secagg.sign_of(self.fl_id, j), secagg.agree(self.s_keys.private, self.peers[j][1]))
+                              for j in self.sharers if j != self.fl_id), secagg.PARAMS["pairwise_mask_info"],
+                             iteration, flat.size)
+        out, at = {}, 0
+        for name in sorted(upload):
+            size = int(np.size(upload[name]))
+            out[name] = secagg.ring_to_wire(y[at:at + size])
+            at += size
+        return out
+
+    def get_client_list(self, iteration: int) -> dict | str:
+        return self.cipher("getClientList", iteration=iteration)
+
+    def reconstruct_secrets(self, iteration: int, uploaders: list[str]) -> dict | str:
+        """Return, for each device of U2, the b share if it uploaded, else the s-key share."""
+        shares = [{"fl_id": owner, "index": x, "share": b if owner in uploaders else s}
+                  for owner, (x, b, s) in sorted(self.held.items())]
+        return self.cipher("reconstructSecrets", iteration=iteration, reconstruct_secret_shares=shares)

@@ -17,6 +17,10 @@ touch keys they derive from the iteration). Keys, under ``pyflclient:<fl_name>:`
 ``it:<k>:upload:<fl_id>`` the upload: the model's float32 bytes, weights in sorted name
                           order (kept until *k* is published)
 ``it:<k>:seats``          hash remote address → seats taken (``max_admissions_per_address``)
+``it:<k>:cipher:<phase>`` PW_ENCRYPT: hash ``fl_id`` → the device's entry of the phase
+                          (``<phase>>holder``: the entries filed for one holder, e.g. shares)
+``it:<k>:frozen:<phase>`` PW_ENCRYPT: the frozen phase, JSON ``{"at": ms, "members": [...]}``
+``it:<k>:cipherkeys``     set of the ``cipher``/``frozen`` keys of *k* (deleted with them on publish)
 ``model:<k>``             the published model of *k* (float32 bytes); the newest
                           :data:`KEEP_MODELS` are kept, older ones come from the checkpoints
 ========================  ==========================================================
@@ -40,14 +44,14 @@ import os
 import socket
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
 from pyflclient.server.aggregation import DeviceUpload
 from pyflclient.server.config import redis_url
 from pyflclient.server.store import (
-    Admission, ClosedIteration, IterationView, Model, StateStore, StoreUnavailable, Upload,
+    Admission, CipherAdd, ClosedIteration, Frozen, IterationView, Model, StateStore, StoreUnavailable, Upload,
 )
 
 __all__ = ["RedisStore", "CLOSE_LEASE_MS", "KEEP_MODELS"]
@@ -160,6 +164,8 @@ for _, fl_id in ipairs(redis.call('HKEYS', it_key(k, 'uploads'))) do
   redis.call('DEL', it_key(k, 'upload:' .. fl_id))
 end
 redis.call('DEL', it_key(k, 'admitted'), it_key(k, 'uploads'), it_key(k, 'seats'))
+for _, key in ipairs(redis.call('SMEMBERS', it_key(k, 'cipherkeys'))) do redis.call('DEL', key) end
+redis.call('DEL', it_key(k, 'cipherkeys'))
 if ARGV[4] == '0' then
   redis.call('HSET', J, 'iteration', k + 1, 'closed', 0)
   redis.call('HDEL', J, 'start_began', 'update_began', 'closer', 'lease_until')
@@ -167,10 +173,55 @@ end
 return {'published'}
 """
 
+# ARGV: prefix, iteration, phase, fl_id, value, then holder/value pairs (fanout)
+_CIPHER_ADD = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed')
+if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then return {'closed'} end
+if redis.call('EXISTS', it_key(ARGV[2], 'frozen:' .. ARGV[3])) == 1 then return {'frozen'} end
+local K = it_key(ARGV[2], 'cipher:' .. ARGV[3])
+if redis.call('HSETNX', K, ARGV[4], ARGV[5]) == 0 then return {'duplicate'} end
+local index = it_key(ARGV[2], 'cipherkeys')
+redis.call('SADD', index, K)
+for i = 6, #ARGV, 2 do
+  local H = it_key(ARGV[2], 'cipher:' .. ARGV[3] .. '>' .. ARGV[i])
+  redis.call('HSET', H, ARGV[4], ARGV[i + 1])
+  redis.call('SADD', index, H)
+end
+return {'added'}
+"""
+
+# ARGV: prefix, iteration, phase, now
+_CIPHER_FREEZE = _PRELUDE + """
+local f = redis.call('HMGET', J, 'iteration', 'finished')
+if f[2] == '1' or f[1] ~= ARGV[2] then return {'no'} end
+local F = it_key(ARGV[2], 'frozen:' .. ARGV[3])
+local held = redis.call('GET', F)
+if held then return {'frozen', held} end
+local members
+if ARGV[3] == 'admitted' then members = redis.call('HKEYS', it_key(ARGV[2], 'admitted'))
+else members = redis.call('HKEYS', it_key(ARGV[2], 'cipher:' .. ARGV[3])) end
+table.sort(members)
+local state = cjson.encode({at = tonumber(ARGV[4]), members = members})
+if #members == 0 then state = '{"at":' .. ARGV[4] .. ',"members":[]}' end
+redis.call('SET', F, state)
+redis.call('SADD', it_key(ARGV[2], 'cipherkeys'), F)
+return {'frozen', state}
+"""
+
 _ADMISSION = {"admitted": Admission.ADMITTED, "already": Admission.ALREADY_ADMITTED, "full": Admission.FULL,
               "window": Admission.WINDOW_OVER, "address": Admission.ADDRESS_FULL, "closed": Admission.CLOSED}
 _UPLOAD = {"accepted": Upload.ACCEPTED, "not_admitted": Upload.NOT_ADMITTED, "duplicate": Upload.DUPLICATE,
            "closed": Upload.CLOSED}
+
+
+_CIPHER_ADD_OUTCOME = {"added": CipherAdd.ADDED, "duplicate": CipherAdd.DUPLICATE, "frozen": CipherAdd.FROZEN,
+                       "closed": CipherAdd.CLOSED}
+
+
+def _frozen(state: bytes) -> Frozen:
+    held = json.loads(state)
+    members = held["members"] if isinstance(held["members"], list) else []  # cjson writes {} for an empty table
+    return Frozen(int(held["at"]), tuple(members))
 
 
 class RedisStore(StateStore):
@@ -198,7 +249,8 @@ class RedisStore(StateStore):
         self._unreachable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
         self._scripts = {name: self._redis.register_script(code) for name, code in (
             ("begin", _BEGIN), ("view", _VIEW), ("admit", _ADMIT), ("add_upload", _ADD_UPLOAD),
-            ("begin_update_window", _BEGIN_UPDATE_WINDOW), ("close", _CLOSE), ("publish", _PUBLISH))}
+            ("begin_update_window", _BEGIN_UPDATE_WINDOW), ("close", _CLOSE), ("publish", _PUBLISH),
+            ("cipher_add", _CIPHER_ADD), ("cipher_freeze", _CIPHER_FREEZE))}
         self._names: list[str] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._models: dict[int, Model] = {}  # published models never change: decoded once per process
@@ -240,12 +292,14 @@ class RedisStore(StateStore):
         return b"".join(np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in self._names)
 
     def _decode(self, data: bytes) -> dict[str, np.ndarray]:
+        """A model, or an upload: PW_ENCRYPT's masked uploads hold two float32 slots per value (kept flat)."""
         flat = np.frombuffer(data, dtype=np.float32)
+        slots = flat.size // max(1, sum(int(np.prod(s)) for s in self._shapes.values()))
         out, at = {}, 0
         for name in self._names:
             shape = self._shapes[name]
-            size = int(np.prod(shape))
-            out[name] = flat[at:at + size].reshape(shape)
+            size = int(np.prod(shape)) * slots
+            out[name] = flat[at:at + size].reshape(shape if slots == 1 else (size,))
             at += size
         return out
 
@@ -348,6 +402,27 @@ class RedisStore(StateStore):
         if model is None:  # the newest model is always kept (KEEP_MODELS >= 1)
             raise RuntimeError(f"distributed cache {self.address}: model of iteration {latest} is missing")
         return latest, model
+
+    async def cipher_add(self, iteration: int, phase: str, fl_id: str, value: bytes,
+                         fanout: Mapping[str, bytes] | None = None) -> CipherAdd:
+        pairs = [x for holder, data in (fanout or {}).items() for x in (holder, bytes(data))]
+        reply = await self._run("cipher_add", iteration, phase, fl_id, bytes(value), *pairs)
+        return _CIPHER_ADD_OUTCOME[reply[0].decode()]
+
+    async def cipher_freeze(self, iteration: int, phase: str, now_ms: int) -> Frozen | None:
+        reply = await self._run("cipher_freeze", iteration, phase, now_ms)
+        return _frozen(reply[1]) if reply[0] == b"frozen" else None
+
+    async def cipher_frozen(self, iteration: int, phase: str) -> Frozen | None:
+        held = await self._call(lambda: self._redis.get(f"{self.prefix}it:{iteration}:frozen:{phase}"))
+        return None if held is None else _frozen(held)
+
+    async def cipher_values(self, iteration: int, phase: str) -> dict[str, bytes]:
+        found = await self._call(lambda: self._redis.hgetall(f"{self.prefix}it:{iteration}:cipher:{phase}"))
+        return {k.decode(): v for k, v in found.items()}
+
+    async def cipher_count(self, iteration: int, phase: str) -> int:
+        return int(await self._call(lambda: self._redis.hlen(f"{self.prefix}it:{iteration}:cipher:{phase}")))
 
     def _keep(self, iteration: int, model: Model) -> Model:
         self._models[iteration] = model

@@ -28,6 +28,11 @@ refused or clipped (``update_norm_action``); non-finite values are refused; one
 remote address takes at most ``max_admissions_per_address`` seats of an iteration
 (0: half of them, loopback exempt, as simulations run every device there).
 
+With ``encrypt_type=PW_ENCRYPT`` the uploads are masked and the iteration runs through
+the cipher phases of :mod:`~pyflclient.server.secure_aggregation` (keys, shares, uploads,
+reconstructed secrets), which decide when it ends and unmask the sum; the rules above
+about admission still hold, those about update norms cannot (the server sees no update).
+
 Windows end on asyncio timers, never on a device's next request. The state itself
 lives behind :class:`~pyflclient.server.store.StateStore`. When the store is shared
 by several server processes (Redis), each process also *follows* it every
@@ -57,6 +62,7 @@ from pyflclient.server.admission import draw_order
 from pyflclient.server.aggregation import FedAvg
 from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
@@ -121,7 +127,9 @@ class Rounds:
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
-                           encrypt_type=config.encrypt_type)
+                           encrypt_type=config.encrypt_type, **_cipher_plan(config))
+        #: PW_ENCRYPT's cipher rounds (None for NOT_ENCRYPT and DP_ENCRYPT, which the server aggregates plainly)
+        self.masking: PairwiseMasking | None = PairwiseMasking(self) if config.encrypt_type == "PW_ENCRYPT" else None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -233,6 +241,8 @@ class Rounds:
                           began_ms=view.start_window_began_ms)
             log.debug("iteration %d: admitted %s (data_size %d, %d/%d)", view.iteration, fl_id,
                       data_size, view.admitted, cfg.start_fl_job_threshold)
+            if self.masking is not None and view.admitted >= cfg.start_fl_job_threshold:
+                self._spawn(self.masking.advance, view.iteration)  # admission is over: the keys phase begins
         _, model = await self.store.latest()
         return StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True,
                                   str(self._window_end(view, now)), self.plan, model, str(now))
@@ -286,6 +296,8 @@ class Rounds:
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
+        if self.masking is not None:
+            return await self._masked_upload(req, view, now, remote)
         problem = self.check_weights(req.weights)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
@@ -313,6 +325,29 @@ class Rounds:
             # (getModel says SucNotReady until they are done), and a device hanging up cannot cancel them
             self._spawn(self.finish, view.iteration)
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
+
+    async def _masked_upload(self, req: UpdateModelRequest, view: IterationView, now: int, remote: str | None
+                             ) -> UpdateModelResponse:
+        """PW_ENCRYPT's updateModel: ring elements (two float32 slots each) from a device of the shares phase."""
+        assert self.masking is not None
+        problem = await self.masking.may_upload(req.iteration, req.fl_id) or self.check_weights(req.weights, masked=True)
+        if problem:
+            return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
+        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, req.weights, now)
+        if outcome is not Upload.ACCEPTED:
+            code = ResponseCode.RequestError if outcome is Upload.DUPLICATE else ResponseCode.OutOfTime
+            return self._refuse_upload(code, view, now, f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
+        await self.masking.uploaded(req.iteration, req.fl_id)
+        return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
+
+    def arm_phase(self, iteration: int, phase: str, window_ms: int, began_ms: int,
+                  callback: Callable[[int], Awaitable[None]]) -> None:
+        """Run ``callback(iteration)`` when PW_ENCRYPT's ``phase`` window (from ``began_ms``) ends."""
+        self._arm(iteration, f"pw:{phase}", window_ms, callback, began_ms=began_ms)
+
+    def finish_soon(self, iteration: int) -> None:
+        """Finish ``iteration`` in the background (the caller's reply does not wait for the aggregation)."""
+        self._spawn(self.finish, iteration)
 
     async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
         """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
@@ -366,17 +401,23 @@ class Rounds:
         if event is not None:
             event.set()
 
-    def check_weights(self, weights: Mapping[str, np.ndarray]) -> str | None:
-        """Why an upload cannot be aggregated (names, sizes, non-finite values), or None."""
+    def check_weights(self, weights: Mapping[str, np.ndarray], masked: bool = False) -> str | None:
+        """Why an upload cannot be aggregated (names, sizes, non-finite values), or None.
+
+        ``masked`` (PW_ENCRYPT): each value is a ring element in two float32 slots, any bits."""
         missing = sorted(set(self.sizes) - set(weights))
         unknown = sorted(set(weights) - set(self.sizes))
         if unknown:
             return f"unknown weight names {unknown[:5]}; the model has {sorted(self.sizes)[:5]}..."
         if missing:
             return f"missing weights {missing[:5]}"
+        slots = 2 if masked else 1
         for name, array in weights.items():
-            if array.size != self.sizes[name]:
-                return f"weight {name!r} has {array.size} values, the model has {self.sizes[name]}"
+            if array.size != slots * self.sizes[name]:
+                return (f"weight {name!r} has {array.size} values, the model has {self.sizes[name]}"
+                        + (" (x 2 float32 slots per masked value with PW_ENCRYPT)" if masked else ""))
+        if masked:
+            return None
         for name, array in weights.items():
             if not np.isfinite(array).all():
                 return f"weight {name!r} holds NaN or Inf"
@@ -496,6 +537,9 @@ class Rounds:
                 self._announce_published()
             if view.finished:
                 continue
+            if self.masking is not None and not view.closed:
+                self._spawn(self.masking.advance, view.iteration)  # another process's phases, its windows
+                continue
             if view.closed or view.uploaded >= cfg.update_model_threshold:
                 self._spawn(self.finish, view.iteration)  # None from close() unless it is ours to finish
                 continue
@@ -508,6 +552,10 @@ class Rounds:
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
+        if self.masking is not None:  # admission is over: the keys phase begins with whoever was admitted
+            if await self.store.cipher_freeze(iteration, "admitted", now) is not None:
+                await self.masking.advance(iteration)
+            return
         if await self.store.begin_update_window(iteration, now):
             log.info("iteration %d: admission window over with no upload yet; update window begins", iteration)
             self._arm(iteration, "update", self.config.update_model_time_window, self._update_window_over,
@@ -530,12 +578,17 @@ class Rounds:
         closed = await self.store.close(iteration)
         if closed is None:
             return  # already finished by the other trigger
-        for which in ("start", "update"):
-            handle = self._timers.pop((iteration, which), None)
-            if handle is not None:
-                handle.cancel()
-        valid = closed.uploaded >= self.config.update_model_threshold
-        if valid:
+        for key in [key for key in self._timers if key[0] == iteration]:
+            self._timers.pop(key).cancel()
+        masked: Model | None = None
+        if self.masking is not None:
+            masked = await self.masking.aggregate(closed)
+            valid = masked is not None
+        else:
+            valid = closed.uploaded >= self.config.update_model_threshold
+        if masked is not None:
+            model = masked
+        elif valid:
             # off the event loop: K × (weights) float64 adds (≈ 3 ms for 50 LeNet uploads); numpy frees the GIL
             model: Model = await asyncio.get_running_loop().run_in_executor(None, self.fedavg.aggregate,
                                                                             closed.uploads)
@@ -566,6 +619,17 @@ class Rounds:
                  result.seconds, "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
+
+
+def _cipher_plan(config: ServerConfig) -> dict[str, object]:
+    """The CipherPublicParams of the plan: t and the prime for PW_ENCRYPT, the DP settings for DP_ENCRYPT."""
+    if config.encrypt_type == "PW_ENCRYPT":
+        from pyflclient.wire import secagg
+
+        return {"t": config.secret_threshold, "prime": secagg.PRIME.to_bytes(secagg.SHARE_BYTES, "big")}
+    if config.encrypt_type == "DP_ENCRYPT":
+        return {"dp_eps": config.dp_eps, "dp_delta": config.dp_delta, "dp_norm_clip": config.dp_norm_clip}
+    return {}
 
 
 def _is_loopback(remote: str) -> bool:

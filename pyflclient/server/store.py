@@ -29,7 +29,7 @@ import numpy as np
 from pyflclient.server.aggregation import DeviceUpload
 
 __all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore",
-           "StoreUnavailable"]
+           "StoreUnavailable", "CipherAdd", "Frozen"]
 
 Model = Mapping[str, np.ndarray]
 
@@ -53,6 +53,23 @@ class Upload(enum.Enum):
     NOT_ADMITTED = "fl_id was not admitted in this iteration"
     DUPLICATE = "fl_id already uploaded in this iteration"
     CLOSED = "iteration closed"
+
+
+class CipherAdd(enum.Enum):
+    """Outcome of one device's entry into a PW_ENCRYPT phase (``StateStore.cipher_add``)."""
+
+    ADDED = "added"
+    DUPLICATE = "already sent in this phase"
+    FROZEN = "this phase is over"
+    CLOSED = "iteration closed"
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A PW_ENCRYPT phase that is over: when, and the fl_ids that made it (sorted)."""
+
+    at_ms: int
+    members: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,34 @@ class StateStore(abc.ABC):
     async def latest(self) -> tuple[int, Model]:
         """The newest published model and its iteration."""
 
+    # -- PW_ENCRYPT phases (pyflclient.server.secure_aggregation) -------------------------
+    # A phase of iteration k holds one entry per fl_id (plus "fanout" entries filed under other
+    # devices: the shares a device made for each holder) until it is frozen; the frozen member list
+    # never changes. All of it goes when k is published.
+
+    @abc.abstractmethod
+    async def cipher_add(self, iteration: int, phase: str, fl_id: str, value: bytes,
+                         fanout: Mapping[str, bytes] | None = None) -> CipherAdd:
+        """File ``value`` under (phase, fl_id) and each ``fanout[holder]`` under (phase>holder, fl_id),
+        atomically, unless fl_id already did, the phase is frozen or the iteration is not current."""
+
+    @abc.abstractmethod
+    async def cipher_freeze(self, iteration: int, phase: str, now_ms: int) -> Frozen | None:
+        """Freeze ``phase`` with the fl_ids filed under it now (phase ``admitted``: the admitted devices)
+        unless it is frozen already; returns the frozen state, None when ``iteration`` is not current."""
+
+    @abc.abstractmethod
+    async def cipher_frozen(self, iteration: int, phase: str) -> Frozen | None:
+        """The frozen state of ``phase``, None while it is open (or the iteration is not current)."""
+
+    @abc.abstractmethod
+    async def cipher_values(self, iteration: int, phase: str) -> dict[str, bytes]:
+        """fl_id → value of ``phase`` (or of ``phase>holder`` for fanout entries)."""
+
+    @abc.abstractmethod
+    async def cipher_count(self, iteration: int, phase: str) -> int:
+        """How many fl_ids are filed under ``phase``."""
+
     async def aclose(self) -> None:
         """Let go of connections (the server is stopping); nothing to do for the in-memory store."""
 
@@ -155,6 +200,8 @@ class _Iteration:
     update_window_began_ms: int | None = None
     closed: bool = False
     uploads: dict[str, DeviceUpload] = field(default_factory=dict)
+    cipher: dict[str, dict[str, bytes]] = field(default_factory=dict)  # phase (or phase>holder) -> fl_id -> value
+    frozen: dict[str, Frozen] = field(default_factory=dict)
 
 
 class MemoryStore(StateStore):
@@ -258,3 +305,43 @@ class MemoryStore(StateStore):
 
     async def latest(self) -> tuple[int, Model]:
         return self._latest, self._models[self._latest]
+
+    def _cipher_iteration(self, iteration: int) -> _Iteration | None:
+        it = self._current()
+        return None if self._finished or it.number != iteration else it
+
+    async def cipher_add(self, iteration: int, phase: str, fl_id: str, value: bytes,
+                         fanout: Mapping[str, bytes] | None = None) -> CipherAdd:
+        it = self._cipher_iteration(iteration)
+        if it is None or it.closed:
+            return CipherAdd.CLOSED
+        if phase in it.frozen:
+            return CipherAdd.FROZEN
+        entries = it.cipher.setdefault(phase, {})
+        if fl_id in entries:
+            return CipherAdd.DUPLICATE
+        entries[fl_id] = bytes(value)
+        for holder, data in (fanout or {}).items():
+            it.cipher.setdefault(f"{phase}>{holder}", {})[fl_id] = bytes(data)
+        return CipherAdd.ADDED
+
+    async def cipher_freeze(self, iteration: int, phase: str, now_ms: int) -> Frozen | None:
+        it = self._cipher_iteration(iteration)
+        if it is None:
+            return None
+        if phase not in it.frozen:
+            members = it.admitted if phase == "admitted" else it.cipher.get(phase, {})
+            it.frozen[phase] = Frozen(now_ms, tuple(sorted(members)))
+        return it.frozen[phase]
+
+    async def cipher_frozen(self, iteration: int, phase: str) -> Frozen | None:
+        it = self._cipher_iteration(iteration)
+        return None if it is None else it.frozen.get(phase)
+
+    async def cipher_values(self, iteration: int, phase: str) -> dict[str, bytes]:
+        it = self._cipher_iteration(iteration)
+        return {} if it is None else dict(it.cipher.get(phase, {}))
+
+    async def cipher_count(self, iteration: int, phase: str) -> int:
+        it = self._cipher_iteration(iteration)
+        return 0 if it is None else len(it.cipher.get(phase, {}))

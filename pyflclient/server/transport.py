@@ -85,12 +85,18 @@ def connection_limit(setting: int) -> int:
     return max(2, min(soft - max(64, soft // 8), _DERIVED_CONNECTIONS_MAX))
 
 
-def body_limit(setting: int, model: Mapping[str, np.ndarray]) -> int:
-    """``max_body_bytes``, or (0) 2 × the model's float32 bytes + 64 KiB, at most 1 GiB."""
+def body_limit(setting: int, model: Mapping[str, np.ndarray], devices_sharing: int = 0) -> int:
+    """``max_body_bytes``, or (0) 2 × the model's float32 bytes + 64 KiB, at most 1 GiB; with PW_ENCRYPT
+    (``devices_sharing`` = start_fl_job_threshold) at least a shareSecrets body of that many sealed shares."""
     if setting:
         return setting
     floats = sum(int(np.asarray(a).size) for a in model.values())
-    return min(2 * 4 * floats + _DERIVED_BODY_SLACK, _DERIVED_BODY_MAX)
+    shares = 0
+    if devices_sharing:
+        from pyflclient.server.secure_aggregation import SEALED_SHARE_BYTES
+
+        shares = devices_sharing * (SEALED_SHARE_BYTES + 256)  # a ClientShare: its fl_id, vector and table
+    return min(max(2 * 4 * floats, shares) + _DERIVED_BODY_SLACK, _DERIVED_BODY_MAX)
 
 
 class ClientFaults:
@@ -315,7 +321,8 @@ class Transport:
         self.header_timeout = config.header_timeout_ms / 1000
         self.body_timeout = config.body_timeout_ms / 1000
         self.keep_alive_timeout = config.keep_alive_timeout_ms / 1000
-        self.max_body_bytes = body_limit(config.max_body_bytes, model)
+        self.max_body_bytes = body_limit(config.max_body_bytes, model, config.start_fl_job_threshold
+                                         if config.encrypt_type == "PW_ENCRYPT" else 0)
         self.max_connections = connection_limit(config.max_connections)
         self.faults = faults or ClientFaults()
         self.open_connections = 0  # accepted sockets not yet closed, TLS handshakes included

@@ -28,7 +28,7 @@ __all__ = [
     "ResponseCode", "ProtocolError", "FLPlan", "StartFLJobRequest", "StartFLJobResponse",
     "UpdateModelRequest", "UpdateModelResponse", "GetModelRequest", "GetModelResponse",
     "PLAIN_TEXT_SAFEMODE", "PLAIN_TEXT_JOB_FINISHED", "SECURE_AGGREGATION_ROUNDS",
-    "plain_text_reply", "secure_aggregation_refusal", "now_ms",
+    "plain_text_reply", "secure_aggregation_refusal", "now_ms", "cipher_message", "read_cipher",
 ]
 
 Weights = Mapping[str, np.ndarray]
@@ -159,9 +159,16 @@ class FLPlan:
     server_mode: str = "FEDERATED_LEARNING"
     encrypt_type: str = "NOT_ENCRYPT"
     aggregation: int = fb.AggregationType.FedAvg
+    t: int = 0                 # reconstruct_secrets_threshold (PW_ENCRYPT)
+    prime: bytes = b""         # the Shamir field's prime, big-endian (PW_ENCRYPT)
+    dp_eps: float = 0.0        # DP_ENCRYPT
+    dp_delta: float = 0.0
+    dp_norm_clip: float = 0.0
 
     def _write(self, b: flatbuffers.Builder) -> _Ref:
-        cipher = _write_table(b, "CipherPublicParams", encrypt_type=self.encrypt_type)
+        prime = _Ref(b.CreateByteVector(self.prime)) if self.prime else None
+        cipher = _write_table(b, "CipherPublicParams", t=self.t, prime=prime, dp_eps=self.dp_eps,
+                              dp_delta=self.dp_delta, dp_norm_clip=self.dp_norm_clip, encrypt_type=self.encrypt_type)
         aggregation = _write_table(b, "Aggregation", type=self.aggregation)
         return _write_table(b, "FLPlan", server_mode=self.server_mode, fl_name=self.fl_name,
                             iterations=self.iterations, epochs=self.epochs, mini_batch=self.mini_batch, lr=self.lr,
@@ -173,7 +180,11 @@ class FLPlan:
         return cls(iterations=plan.Iterations(), epochs=plan.Epochs(), mini_batch=plan.MiniBatch(), lr=plan.Lr(),
                    fl_name=_text(plan.FlName()), server_mode=_text(plan.ServerMode()),
                    encrypt_type=_text(cipher.EncryptType()) if cipher else "",
-                   aggregation=aggregation.Type() if aggregation else fb.AggregationType.FedAvg)
+                   aggregation=aggregation.Type() if aggregation else fb.AggregationType.FedAvg,
+                   t=cipher.T() if cipher else 0,
+                   prime=cipher.PrimeAsNumpy().tobytes() if cipher and cipher.PrimeLength() else b"",
+                   dp_eps=cipher.DpEps() if cipher else 0.0, dp_delta=cipher.DpDelta() if cipher else 0.0,
+                   dp_norm_clip=cipher.DpNormClip() if cipher else 0.0)
 
 
 # -- startFLJob -----------------------------------------------------------------------
@@ -311,24 +322,81 @@ class GetModelResponse:
         return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m), _text(m.Timestamp()))
 
 
-# -- secure aggregation (pairwise masking): refused unless enabled ----------------------
+# -- secure aggregation (pairwise masking) -------------------------------------------------
 
-#: round -> (request table, response table) of the secure-aggregation rounds in cipher.fbs;
-#: reconstructSecrets has no table in the schema (its messages are not part of r1.6's list here)
-SECURE_AGGREGATION_ROUNDS: dict[str, tuple[str | None, str | None]] = {
+#: round -> (request table, response table) of the PW_ENCRYPT rounds in cipher.fbs (r1.6's names)
+SECURE_AGGREGATION_ROUNDS: dict[str, tuple[str, str]] = {
     "exchangeKeys": ("RequestExchangeKeys", "ResponseExchangeKeys"),
     "getKeys": ("GetExchangeKeys", "ReturnExchangeKeys"),
     "shareSecrets": ("RequestShareSecrets", "ResponseShareSecrets"),
     "getSecrets": ("GetShareSecrets", "ReturnShareSecrets"),
     "getClientList": ("GetClientList", "ReturnClientList"),
-    "reconstructSecrets": (None, None),
+    "reconstructSecrets": ("SendReconstructSecret", "ReconstructSecret"),
 }
 
 
-def secure_aggregation_refusal(response_table: str, reason: str, iteration: int, next_req_time: str) -> bytes:
-    """A response of ``response_table`` with ``RequestError`` (and ``reason`` where the table has one)."""
+def _write_cipher(b: flatbuffers.Builder, table: str, values: Mapping[str, Any]) -> _Ref:
+    """One cipher.fbs table from plain values: bytes → [ubyte], list of mappings → [table], list of str → [string]."""
+    fields = {f.name: f for f in fbverify.load_schema().table(table).fields}
+    ready: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in fields:
+            raise KeyError(f"{table} has no field {name!r}")
+        f = fields[name]
+        if value is None:
+            continue
+        if isinstance(value, (bytes, bytearray)):
+            ready[name] = _Ref(b.CreateByteVector(bytes(value)))
+        elif isinstance(value, (list, tuple)):
+            if f.element == "table":
+                offsets = [_write_cipher(b, f.ref, v) for v in value]  # type: ignore[arg-type]
+            else:
+                offsets = [b.CreateString(v) for v in value]
+            b.StartVector(4, len(offsets), 4)
+            for off in reversed(offsets):
+                b.PrependUOffsetTRelative(off)
+            ready[name] = _Ref(b.EndVector())
+        else:
+            ready[name] = value
+    return _write_table(b, table, cfb, **ready)
+
+
+def cipher_message(table: str, **values: Any) -> bytes:
+    """A finished ``table`` buffer of cipher.fbs (see :func:`_write_cipher` for the value types)."""
+    b = flatbuffers.Builder(1024)
+    return _finish(b, _write_cipher(b, table, values))
+
+
+def _read_cipher(obj: Any, table: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fbverify.load_schema().table(table).fields:
+        accessor = _camel(f.name)
+        if f.kind == "scalar":
+            out[f.name] = getattr(obj, accessor)()
+        elif f.kind == "string":
+            out[f.name] = _text(getattr(obj, accessor)())
+        elif f.kind == "vector" and f.element == "scalar":
+            n = getattr(obj, f"{accessor}Length")()
+            out[f.name] = getattr(obj, f"{accessor}AsNumpy")().tobytes() if n else b""
+        elif f.kind == "vector" and f.element == "table":
+            out[f.name] = [_read_cipher(getattr(obj, accessor)(i), f.ref) for i in
+                           range(getattr(obj, f"{accessor}Length")())]
+        elif f.kind == "vector":
+            out[f.name] = [_text(getattr(obj, accessor)(i)) for i in range(getattr(obj, f"{accessor}Length")())]
+    return out
+
+
+def read_cipher(buf: bytes, table: str) -> dict[str, Any]:
+    """Verify ``buf`` as a ``table`` buffer of cipher.fbs (ProtocolError otherwise), then every field as plain values."""
+    data = _verified(buf, table)
+    return _read_cipher(getattr(cfb, table).GetRootAs(data), table)
+
+
+def secure_aggregation_refusal(response_table: str, reason: str, iteration: int, next_req_time: str,
+                               retcode: int = ResponseCode.RequestError) -> bytes:
+    """A response of ``response_table`` with ``retcode`` (and ``reason`` where the table has one)."""
     has_reason = hasattr(cfb, f"{response_table}AddReason")
-    return _message(response_table, cfb, retcode=int(ResponseCode.RequestError),
+    return _message(response_table, cfb, retcode=int(retcode),
                     reason=reason if has_reason else None, iteration=iteration, next_req_time=next_req_time)
 
 

@@ -59,6 +59,11 @@ final class FLMessages {
         float lr;
         String encryptType = "";
         String serverMode = "";
+        /** PW_ENCRYPT: reconstruct_secrets_threshold (t). DP_ENCRYPT: epsilon, delta, clip. */
+        int t;
+        float dpEps;
+        float dpDelta;
+        float dpNormClip;
     }
 
     /** A reply of any device round, flattened. */
@@ -72,6 +77,8 @@ final class FLMessages {
         String nextReqTime = "";
         Plan plan;
         Map<String, float[]> featureMap = new LinkedHashMap<>();
+        /** A cipher round's payload (public keys, shares or the client list: {@link CipherMessages}). */
+        Object cipher;
 
         @Override
         public String toString() {
@@ -107,7 +114,11 @@ final class FLMessages {
             floats += w.length;
         }
         FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
-        int fm = featureMapVector(b, weights);
+        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, weights));
+    }
+
+    /** The RequestUpdateModel around a FeatureMap vector already in the builder. */
+    private static byte[] finishUpdateModel(FlatBufferBuilder b, String flName, String flId, int iteration, int fm) {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
@@ -119,6 +130,33 @@ final class FLMessages {
         RequestUpdateModel.addTimestamp(b, ts);
         b.finish(RequestUpdateModel.endRequestUpdateModel(b));
         return b.sizedByteArray();
+    }
+
+    /**
+     * PW_ENCRYPT's upload: the ring elements {@code y} (weights in sorted name order, {@code sizes[name]}
+     * each) as FeatureMaps of two float32 slots per element carrying the element's little-endian
+     * bytes. Written as ints, never as floats: the bits are not a float and must arrive unchanged.
+     */
+    static byte[] requestUpdateModelMasked(String flName, String flId, int iteration, Map<String, Integer> sizes,
+                                           long[] y) {
+        FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, y.length * 8L + 1024));
+        java.util.TreeMap<String, Integer> sorted = new java.util.TreeMap<>(sizes);
+        int[] offsets = new int[sorted.size()];
+        int at = 0;
+        int k = 0;
+        for (Map.Entry<String, Integer> e : sorted.entrySet()) {
+            int n = e.getValue();
+            b.startVector(4, 2 * n, 4);
+            for (int i = at + n - 1; i >= at; i--) {
+                b.addInt((int) (y[i] >>> 32));
+                b.addInt((int) y[i]);
+            }
+            int data = b.endVector();
+            int name = b.createString(e.getKey());
+            offsets[k++] = FeatureMap.createFeatureMap(b, name, data);
+            at += n;
+        }
+        return finishUpdateModel(b, flName, flId, iteration, RequestUpdateModel.createFeatureMapVector(b, offsets));
     }
 
     static byte[] requestGetModel(String flName, int iteration) {
@@ -166,6 +204,12 @@ final class FLMessages {
             plan.serverMode = orEmpty(p.serverMode());
             CipherPublicParams c = p.cipher();
             plan.encryptType = c == null ? "" : orEmpty(c.encryptType());
+            if (c != null) {
+                plan.t = c.t();
+                plan.dpEps = c.dpEps();
+                plan.dpDelta = c.dpDelta();
+                plan.dpNormClip = c.dpNormClip();
+            }
             r.plan = plan;
         }
         for (int i = 0; i < m.featureMapLength(); i++) {
@@ -226,7 +270,7 @@ final class FLMessages {
     }
 
     /** HTTP status and plain-text replies; REPLY when the body is a verified buffer of the verifier's table. */
-    private static Response preParse(FLCommunication.Reply reply, FlatBufferVerifier verifier) {
+    static Response preParse(FLCommunication.Reply reply, FlatBufferVerifier verifier) {
         String text = plainText(reply.body);
         if (text != null && text.contains("safemode")) {
             Response r = new Response();

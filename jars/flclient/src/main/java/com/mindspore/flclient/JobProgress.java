@@ -24,6 +24,9 @@ final class JobProgress {
     List<String> serverWeightNames = List.of();
     /** The weights of startFLJob, from admission until training has set them (then dropped). */
     Map<String, float[]> admittedWeights;
+    /** The plan's encrypt_type ("" or NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT) and its cipher parameters. */
+    String encryptType = "";
+    FLMessages.Plan cipherPlan;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */

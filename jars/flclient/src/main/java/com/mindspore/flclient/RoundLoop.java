@@ -15,7 +15,9 @@ import java.util.logging.Logger;
  * few threads. A round ends SUCCESS (go on), RESTART (OutOfTime or not selected: wait until
  * {@code next_req_time}, then startFLJob again), NOT_SELECTED (the server's job ended while this
  * client waited) or FAILED (the job ends); the server's transient answers are handled below the
- * steps by {@link ServerExchange}. A stop ends every wait at once.
+ * steps by {@link ServerExchange}. A stop ends every wait at once. With the plan's PW_ENCRYPT,
+ * {@link PairwiseMaskingSteps} runs its key and share rounds between startFLJob and training and
+ * its client-list and reconstruction rounds between updateModel and getModel.
  *
  * <p>Model and data are loaded only inside the two steps that hold a training permit — training
  * (through building the upload) and getModel + evaluation — and dropped at their end, so a client
@@ -41,6 +43,7 @@ final class RoundLoop {
     private final UpdateModelStep updateModel;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
+    private final PairwiseMaskingSteps masking;
 
     /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
     private final CheckInGate gate;
@@ -62,7 +65,8 @@ final class RoundLoop {
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm);
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
-        this.train = new TrainStep(p, log, stop, context, progress, startFLJob);
+        this.masking = new PairwiseMaskingSteps(p, log, server, progress);
+        this.train = new TrainStep(p, log, stop, context, progress, startFLJob, masking);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
         this.evaluate = new EvaluateStep(p, log, stop, context, progress, settings.evaluation,
@@ -122,7 +126,16 @@ final class RoundLoop {
 
     private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
-        return startFLJob.run(s -> s == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload) : endRound(s));
+        return startFLJob.run(s -> {
+            if (s != FLClientStatus.SUCCESS) {
+                return endRound(s);
+            }
+            if (PairwiseMaskingSteps.enabled(progress)) {
+                return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload)
+                        : endRound(c));
+            }
+            return Next.compute(this::trainAndUpload);
+        });
     }
 
     private Next trainAndUpload() {
@@ -131,10 +144,20 @@ final class RoundLoop {
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
             }
-            return updateModel.run(body, s -> s == FLClientStatus.SUCCESS
-                    ? getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound)
-                    : endRound(s));
+            return updateModel.run(body, s -> {
+                if (s != FLClientStatus.SUCCESS) {
+                    return endRound(s);
+                }
+                if (PairwiseMaskingSteps.enabled(progress)) {
+                    return masking.afterUpload(c -> c == FLClientStatus.SUCCESS ? waitForModel() : endRound(c));
+                }
+                return waitForModel();
+            });
         });
+    }
+
+    private Next waitForModel() {
+        return getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound);
     }
 
     private Next evaluate(FLMessages.Response model) {
@@ -163,6 +186,7 @@ final class RoundLoop {
     /** The end of a round: on to the next one, a wait for next_req_time, or the job's end. */
     private Next endRound(FLClientStatus status) {
         updateModel.forget();
+        masking.forget();
         progress.admittedWeights = null;
         LocalModel.dropTrained(p);
         if (status == FLClientStatus.SUCCESS) {
@@ -185,6 +209,7 @@ final class RoundLoop {
     /** Where a stop lands, whatever the client was doing. */
     Next stopped() {
         updateModel.forget();
+        masking.forget();
         LocalModel.dropTrained(p);
         log.info("the job was stopped: leaving the round loop");
         return finish(FLClientStatus.FAILED);

@@ -11,7 +11,7 @@ import mindspore.schema.ResponseCode;
 /**
  * startFLJob: asks to join the current iteration with the number of training samples; once
  * admitted, takes the plan (iterations, epochs, learning rate) and the weights, and checks that
- * the plan can be followed (no secure aggregation). Model and data are not loaded here: an
+ * the plan can be followed (its encrypt_type and cipher parameters). Model and data are not loaded here: an
  * admitted client loads them when it gets its training permit ({@link TrainStep}).
  */
 final class StartFLJobStep {
@@ -75,11 +75,25 @@ final class StartFLJobStep {
         log.info("[startFLJob] startFLJob succeed, curIteration: " + r.iteration);
         log.info("[startFLJob] plan: iterations " + r.plan.iterations + ", epochs " + r.plan.epochs + ", mini_batch "
                 + r.plan.miniBatch + ", lr " + r.plan.lr + ", encrypt_type '" + r.plan.encryptType + "'");
-        if (!r.plan.encryptType.isEmpty() && !"NOT_ENCRYPT".equals(r.plan.encryptType)) {
-            log.severe("[startFLJob] the server asks for encrypt_type " + r.plan.encryptType
-                    + ", which this client does not implement; start the server with encrypt_type NOT_ENCRYPT");
+        String encrypt = r.plan.encryptType;
+        if (!encrypt.isEmpty() && !"NOT_ENCRYPT".equals(encrypt) && !"PW_ENCRYPT".equals(encrypt)
+                && !"DP_ENCRYPT".equals(encrypt)) {
+            log.severe("[startFLJob] the server asks for encrypt_type " + encrypt
+                    + ", which this client does not implement (NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT)");
             return FLClientStatus.FAILED;
         }
+        if ("PW_ENCRYPT".equals(encrypt) && r.plan.t < 1) {
+            log.severe("[startFLJob] PW_ENCRYPT without a reconstruct_secrets_threshold (t) in the plan");
+            return FLClientStatus.FAILED;
+        }
+        if ("DP_ENCRYPT".equals(encrypt) && !(r.plan.dpNormClip > 0 && r.plan.dpEps > 0 && r.plan.dpDelta > 0
+                && r.plan.dpDelta < 1)) {
+            log.severe("[startFLJob] DP_ENCRYPT with unusable parameters: dp_eps " + r.plan.dpEps + ", dp_delta "
+                    + r.plan.dpDelta + ", dp_norm_clip " + r.plan.dpNormClip);
+            return FLClientStatus.FAILED;
+        }
+        progress.encryptType = encrypt;
+        progress.cipherPlan = r.plan;
         progress.planBatch = r.plan.miniBatch;
         progress.planLr = r.plan.lr;
         progress.admittedWeights = r.featureMap;

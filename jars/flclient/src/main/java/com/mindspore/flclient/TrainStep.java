@@ -1,8 +1,8 @@
 package com.mindspore.flclient;
 
-import com.mindspore.flclient.model.RunType;
-
 import com.mindspore.flclient.cases.JobContext;
+import com.mindspore.flclient.cipher.DpNoise;
+import com.mindspore.flclient.model.RunType;
 import com.mindspore.flclient.model.Status;
 
 import java.util.LinkedHashMap;
@@ -26,15 +26,18 @@ final class TrainStep {
     private final JobContext context;
     private final JobProgress progress;
     private final StartFLJobStep startFLJob;
+    private final PairwiseMaskingSteps masking;
+    private final java.util.Random noise = new java.security.SecureRandom();
 
     TrainStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
-              StartFLJobStep startFLJob) {
+              StartFLJobStep startFLJob, PairwiseMaskingSteps masking) {
         this.p = p;
         this.log = log;
         this.stop = stop;
         this.context = context;
         this.progress = progress;
         this.startFLJob = startFLJob;
+        this.masking = masking;
     }
 
     /** The updateModel body, or null when training failed or was stopped (the log says why). */
@@ -45,6 +48,7 @@ final class TrainStep {
         }
         try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
             model.client().initDataSets(Map.of(RunType.TRAINMODE, p.getDataMap().get(RunType.TRAINMODE)));
+            Map<String, float[]> received = progress.admittedWeights; // DP_ENCRYPT's reference; apply() lets go of it
             startFLJob.apply(model);
             Status st = model.client().trainModel(progress.epochs);
             if (st == Status.STOPPED || stop.isStopped()) {
@@ -58,14 +62,24 @@ final class TrainStep {
             TrainListener.tell(p, log, progress.iteration, "trained", (long) progress.dataSize * progress.epochs);
             Map<String, float[]> upload = new LinkedHashMap<>();
             for (String name : progress.serverWeightNames) {
-                float[] w = model.weight(name);
+                upload.put(name, model.weight(name));
+            }
+            if ("DP_ENCRYPT".equals(progress.encryptType)) {
+                FLMessages.Plan plan = progress.cipherPlan;
+                double norm = DpNoise.apply(upload, received, plan.dpNormClip, plan.dpEps, plan.dpDelta, noise);
+                log.info("[updateModel] DP_ENCRYPT: update norm " + (float) norm + " clipped to " + plan.dpNormClip
+                        + ", Gaussian noise sigma " + (float) DpNoise.sigma(plan.dpNormClip, plan.dpEps, plan.dpDelta));
+            }
+            for (float[] w : upload.values()) {
                 for (int i = 0; i < w.length; i++) {
                     w[i] *= progress.dataSize;
                 }
-                upload.put(name, w);
             }
             model.saveTrained();
             log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload");
+            if (PairwiseMaskingSteps.enabled(progress)) {
+                return masking.maskedBody(upload);
+            }
             return FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
         }
     }
