@@ -114,6 +114,7 @@ def run_row(args: argparse.Namespace) -> dict:
         models = copy_models(LENET_TRAIN_MS, n, root / "ms")
         heap0 = _live_heap()
         idle_bytes = None
+        paused = 0.0
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
@@ -131,9 +132,11 @@ def run_row(args: argparse.Namespace) -> dict:
             if t < n:
                 while len(sim.results.accuracy.get(1, {})) < t and sim.is_running():
                     time.sleep(0.2)  # iteration 1 is evaluated: N - T clients wait, T train
+                paused = time.perf_counter()
                 idle_bytes = (_live_heap() - heap0) / n
+                paused = time.perf_counter() - paused  # the full collection stops every thread: not the simulation's
             sim.wait()
-            sim_s = time.perf_counter() - t0
+            sim_s = time.perf_counter() - t0 - paused
         finally:
             server.terminate()
             server.wait(30)
