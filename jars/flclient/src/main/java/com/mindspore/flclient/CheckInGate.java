@@ -66,6 +66,14 @@ final class CheckInGate {
         }
     }
 
+    /**
+     * The plan's last model has been seen by a device of this engine: the job is over, and a device
+     * that would ask now could only be told so (thousands of such requests at the end of a job).
+     */
+    synchronized boolean planDone() {
+        return known >= planIterations;
+    }
+
     /** Null when the device may ask now; else a future that completes when it should look again. */
     CompletableFuture<?> checkIn(String clientId) {
         CompletableFuture<Void> wait;

@@ -103,6 +103,12 @@ final class RoundLoop {
      * anything), then startFLJob.
      */
     private Next roundStart() {
+        if (gate != null && gate.planDone()) {
+            log.info("[startFLJob] the plan's last iteration is over (a device of this simulation received its "
+                    + "model): this client is not selected any more (it took part in " + progress.participated
+                    + " iteration(s))");
+            return finish(FLClientStatus.NOT_SELECTED);
+        }
         java.util.concurrent.CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());
         if (notYet != null) {
             if (!toldWaiting) {

@@ -75,9 +75,11 @@ class CheckInGateTest {
         for (String id : ids) {
             assertEquals(second.contains(id), gate.checkIn(id) == null, id);
         }
+        assertFalse(gate.planDone());
         gate.modelSeen(2, 2);
+        assertTrue(gate.planDone(), "the plan's last model is out: the waiting devices end without asking");
         for (String id : ids) {
-            assertNull(gate.checkIn(id), "after the plan's last model everyone asks (to learn the job is over)");
+            assertNull(gate.checkIn(id), "nobody waits for a model that will not come");
         }
     }
 
