@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=1, help="measure local and simulation alternately this many times")
+    ap.add_argument("--warmup", type=int, default=1, help="full-size warm-up simulations before measuring")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -139,8 +140,11 @@ def main() -> None:
         # warm both paths (JIT of the kernels, class loading of the client, HTTP and server) before measuring either
         # (the simulation's warm-up is a full-size run: at 16 client-iterations C2 was still compiling the
         # client's model loading and saving during the measured runs, seconds of compiler threads)
+        # C2 goes on compiling for several runs (the client's steps inline the whole training graph):
+        # --warmup N full-size simulations first measures the steady state
         local_training(LENET_TRAIN_MS, batches, 1, args.epochs, args.lr, args.trainers)
-        simulation(root, clients, "warm", 2, 1, args.lr, args.trainers)
+        for w in range(max(1, args.warmup)):
+            simulation(root, clients, f"warm{w}", 2, 1, args.lr, args.trainers)
 
         local, sims, rounds = [], [], []
         for r in range(max(1, args.repeat)):
