@@ -442,6 +442,18 @@ class RoundLoopTest {
         Fixture.serveHappily(server, 1, 1);
         List<Integer> seenByServer = Collections.synchronizedList(new ArrayList<>());
         server.on("updateModel", r -> {
+            // The request leaves inside the training step, so it may arrive a moment before the permit is
+            // released; what matters is that the client does not hold it while it waits for this reply: the
+            // reply is held back until the permit is free (2 s at most; a held permit is recorded as 0).
+            long deadline = System.currentTimeMillis() + 2000;
+            while (permits.availablePermits() == 0 && System.currentTimeMillis() < deadline) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
             seenByServer.add(permits.availablePermits());
             return FakeServer.Answer.buffer(Replies.update(ResponseCode.SUCCEED, ""));
         });
