@@ -34,8 +34,6 @@ class IterationCounts:
     admitted: set[str] = field(default_factory=set)
     trained: int = 0
     uploaded: int = 0
-    evaluated: int = 0
-    not_evaluated: int = 0
     trained_samples: int = 0
     ended: set[str] = field(default_factory=set)
     began: float = field(default_factory=time.monotonic)
@@ -49,17 +47,15 @@ class RoundProgress:
     """Counts round events per iteration; draws the bars and closes iterations (waiting thread only).
 
     Args:
-        clients: how many clients the simulation runs.
         iterations: the plan's iterations, for titles only (None: unknown).
         bars: draw tqdm bars (stderr).
         summary_of: the :class:`IterationSummary` of an iteration, or None when no client evaluated it.
         on_close: called with each closed iteration's counts and summary.
     """
 
-    def __init__(self, clients: int, iterations: int | None, bars: bool,
+    def __init__(self, iterations: int | None, bars: bool,
                  summary_of: Callable[[int], Optional[IterationSummary]],
                  on_close: Callable[[IterationCounts, Optional[IterationSummary]], None]) -> None:
-        self.clients = clients
         self.iterations = iterations
         self.bars = bars
         self.summary_of = summary_of
@@ -82,12 +78,7 @@ class RoundProgress:
                 c.trained += 1
                 c.trained_samples += samples
             elif stage == "uploaded":
-                c.uploaded += 1
-            elif stage == "evaluated":
-                if samples > 0:
-                    c.evaluated += 1
-                else:
-                    c.not_evaluated += 1
+                c.uploaded += 1  # (who evaluated is counted by the results' summary)
             self._draw(c)
         elif kind == "iteration":
             c = self.open.get(args[0])
@@ -149,8 +140,3 @@ class RoundProgress:
         log.info("iteration %d: %s; %d admitted, %d trained, %d uploaded; %.1f s, %.0f samples/s", c.iteration,
                  evaluated, len(c.admitted), c.trained, c.uploaded, seconds, rate)
         self.on_close(c, summary)
-
-    def close_bars(self) -> None:
-        for bar in self._bars.values():
-            bar.close()
-        self._bars.clear()

@@ -170,7 +170,7 @@ class Simulation:
         self._started = False
         self._started_at = 0.0
         self.wall_time_s = 0.0
-        self._progress = RoundProgress(len(self.jobs), iterations, progress, self._summary, self._closed_iteration)
+        self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration)
         jvm.register_stopper(self)
 
     # -- events (client threads) ----------------------------------------------------------

@@ -2,6 +2,7 @@ package com.mindspore.flclient;
 
 import com.mindspore.flclient.cases.JobContext;
 
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.logging.Logger;
 
@@ -109,7 +110,7 @@ final class RoundLoop {
                     + " iteration(s))");
             return finish(FLClientStatus.NOT_SELECTED);
         }
-        java.util.concurrent.CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());
+        CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());
         if (notYet != null) {
             if (!toldWaiting) {
                 toldWaiting = true; // once, not at every model: thousands of waiting devices would each append a line
