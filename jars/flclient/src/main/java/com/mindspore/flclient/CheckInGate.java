@@ -10,6 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -28,12 +29,23 @@ import java.util.function.Supplier;
  * server's first-come rule admits exactly the sample: who trains in which iteration depends on
  * the seed only, never on thread timing, and participation is uniform over the population.
  * Once the plan's last model is seen everyone asks, and the server tells them the job is over.
+ *
+ * <p>The same news ends the wait for an iteration's model ({@link #notReadyWait}): a device that
+ * the server told SucNotReady asks again when any device of the engine has received a newer model,
+ * or after {@code sleepTime} × (devices waiting / {@value #POLLERS}) at the latest. So the engine as
+ * a whole asks about {@value #POLLERS} times per sleepTime however many devices wait (r1.6's
+ * devices each ask every sleepTime: 3,500 waiting devices at 250 ms were 14,000 requests a second),
+ * and the first to get the model wakes the others at once.
  */
 final class CheckInGate {
     private final int perIteration;
     private final long seed;
     private final Supplier<List<String>> population;
+    /** Devices of the engine that ask about the model they wait for, together, per sleepTime. */
+    static final int POLLERS = 8;
+
     private final ScheduledExecutorService timers;
+    private final AtomicInteger waitingForModel = new AtomicInteger();
     private int known;
     private int planIterations = Integer.MAX_VALUE;
     private CompletableFuture<Void> nextModel = new CompletableFuture<>();
@@ -102,6 +114,19 @@ final class CheckInGate {
             wait = nextModel;
         }
         return orAfter(wait, ms);
+    }
+
+    /**
+     * The wait after a SucNotReady for the model of an iteration: until a device of the engine
+     * receives a newer model than the newest seen now, or the device's turn to ask comes (sleepTime
+     * stretched by the number of devices waiting, so that {@value #POLLERS} ask per sleepTime).
+     */
+    CompletableFuture<?> notReadyWait(long sleepTimeMs) {
+        int waiting = waitingForModel.incrementAndGet();
+        long turn = sleepTimeMs * Math.max(1, (waiting + POLLERS - 1) / POLLERS);
+        CompletableFuture<?> f = newModelOr(turn);
+        f.whenComplete((v, e) -> waitingForModel.decrementAndGet());
+        return f;
     }
 
     private CompletableFuture<?> orAfter(CompletableFuture<Void> wait, long ms) {

@@ -64,7 +64,7 @@ final class RoundLoop {
         this.context = new JobContext(log, p.getTrainListener(), stop::isStopped);
         IFLJobResultCallback cb = p.getIflJobResultCallback();
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
-        this.server = new ServerExchange(p, log, stop, comm);
+        this.server = new ServerExchange(p, log, stop, comm, settings.gate);
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
         this.masking = new PairwiseMaskingSteps(p, log, server, progress);
         this.train = new TrainStep(p, log, stop, context, progress, startFLJob, masking);

@@ -35,17 +35,21 @@ final class ServerExchange {
     private final StopSignal stop;
     private final FLCommunication comm;
     private final RetryPolicy retry;
+    /** The engine's gate, which spaces out and ends SucNotReady waits (null: sleepTime, as r1.6). */
+    private final CheckInGate gate;
 
     private int failures;
     private long streakStartNanos;
     private int lastRetcode;
     private boolean reconnected;
 
-    ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
-        this(p, log, stop, comm, RetryPolicy.of(p));
+    ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, CheckInGate gate) {
+        this(p, log, stop, comm, RetryPolicy.of(p), gate);
     }
 
-    ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, RetryPolicy retry) {
+    ServerExchange(FLParameter p, Logger log, StopSignal stop, FLCommunication comm, RetryPolicy retry,
+                   CheckInGate gate) {
+        this.gate = gate;
         this.p = p;
         this.log = log;
         this.stop = stop;
@@ -92,6 +96,7 @@ final class ServerExchange {
         private final boolean finishedIsDecisive;
         private final Function<FLMessages.Response, Next> then;
         private boolean outage;
+        private boolean toldNotReady;
 
         Attempts(String round, byte[] body, Function<FLCommunication.Reply, FLMessages.Response> parse,
                  NotReady notReady, boolean finishedIsDecisive, Function<FLMessages.Response, Next> then) {
@@ -133,8 +138,17 @@ final class ServerExchange {
                     if (outage && notReady == NotReady.RETURN_AFTER_OUTAGE) {
                         return then.apply(r);
                     }
-                    log.info("[" + round + "] not ready yet (" + r + "): asking again in " + p.getSleepTime() + " ms");
-                    return Next.after(p.getSleepTime(), this::attempt);
+                    if (gate == null) {
+                        log.info("[" + round + "] not ready yet (" + r + "): asking again in " + p.getSleepTime() + " ms");
+                        return Next.after(p.getSleepTime(), this::attempt);
+                    }
+                    if (!toldNotReady) {
+                        toldNotReady = true; // once per exchange: a device may be told so a hundred times
+                        log.info("[" + round + "] not ready yet (" + r + "): asking again when a device of this "
+                                + "simulation has the model, or in turn with the others (every " + p.getSleepTime()
+                                + " ms x waiting devices / " + CheckInGate.POLLERS + ")");
+                    }
+                    return Next.await(gate.notReadyWait(p.getSleepTime()), this::attempt);
                 }
                 if (r.kind == FLMessages.Kind.REPLY && r.retcode != ResponseCode.SystemError
                         && r.retcode != ResponseCode.SucNotReady) {
