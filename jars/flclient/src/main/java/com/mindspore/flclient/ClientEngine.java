@@ -6,12 +6,13 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.PriorityBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -46,9 +47,9 @@ public final class ClientEngine implements AutoCloseable {
         this.control = new ScheduledThreadPoolExecutor(CONTROL_THREADS, daemons("fl-engine-control-"));
         this.control.setRemoveOnCancelPolicy(true);
         this.gate = new CheckInGate(0, 0, List::of, control);
-        // FIFO: clients take turns in the order they became ready to train, as the fair semaphore did
+        // by RoundLoop.computeRank (evaluations first, then training the most data first), FIFO among equals
         this.trainers = new ThreadPoolExecutor(trainers, trainers, 0, TimeUnit.MILLISECONDS,
-                new LinkedBlockingQueue<>(), daemons("fl-engine-trainer-"));
+                new PriorityBlockingQueue<>(), daemons("fl-engine-trainer-"));
     }
 
     private static ThreadFactory daemons(String prefix) {
@@ -234,7 +235,7 @@ public final class ClientEngine implements AutoCloseable {
                             break;
                         case COMPUTE:
                             Next.Step compute = n.step;
-                            trainers.execute(() -> advance(Next.go(compute)));
+                            trainers.execute(new Queued(loop.computeRank(), () -> advance(Next.go(compute))));
                             return;
                         case AFTER:
                             park(n.step, n.delayMs, null);
@@ -290,6 +291,30 @@ public final class ClientEngine implements AutoCloseable {
                 running.remove(this);
                 result.complete(status);
             }
+        }
+    }
+
+    /** A compute step in the trainer queue: by rank, then in arrival order. */
+    static final class Queued implements Runnable, Comparable<Queued> {
+        private static final AtomicLong ARRIVALS = new AtomicLong();
+        private final long rank;
+        private final long arrival = ARRIVALS.getAndIncrement();
+        private final Runnable work;
+
+        Queued(long rank, Runnable work) {
+            this.rank = rank;
+            this.work = work;
+        }
+
+        @Override
+        public void run() {
+            work.run();
+        }
+
+        @Override
+        public int compareTo(Queued o) {
+            int c = Long.compare(rank, o.rank);
+            return c != 0 ? c : Long.compare(arrival, o.arrival);
         }
     }
 

@@ -51,6 +51,13 @@ final class RoundLoop {
     /** The data sizes have been read (the first time this device asks). */
     private boolean probed;
     private boolean toldWaiting;
+    /** Where this client's pending compute step goes in the engine's trainer queue (lower: sooner). */
+    private volatile long computeRank;
+
+    /** Trainer queue order: evaluations first, then data-size reads, then training, the most data first. */
+    static final long RANK_EVALUATE = 0;
+    static final long RANK_PROBE = 1;
+    static final long RANK_TRAIN = 2;
 
     RoundLoop(FLParameter p, Logger log, StopSignal stop, FLCommunication comm) {
         this(p, log, stop, comm, RunSettings.R16);
@@ -87,6 +94,25 @@ final class RoundLoop {
         return stop;
     }
 
+    /**
+     * The rank of the compute step this client waits to run ({@link ClientEngine}'s trainer queue
+     * takes the lowest first, in arrival order among equals). getModel + evaluation goes first: it is
+     * short and lets the client start its next round. Training goes longest first (the most samples),
+     * so that the iteration does not end with one big client training while the other trainers idle.
+     */
+    long computeRank() {
+        return computeRank;
+    }
+
+    private Next compute(long rank, Next.Step step) {
+        computeRank = rank;
+        return Next.compute(step);
+    }
+
+    private Next training() {
+        return compute(RANK_TRAIN + Integer.MAX_VALUE - Math.max(0, progress.dataSize), this::trainAndUpload);
+    }
+
     Logger log() {
         return log;
     }
@@ -120,7 +146,7 @@ final class RoundLoop {
             return Next.await(notYet, this::roundStart);
         }
         if (!probed) {
-            return Next.compute(() -> guarded("[startFLJob]", () -> {
+            return compute(RANK_PROBE, () -> guarded("[startFLJob]", () -> {
                 if (!train.probe()) {
                     return endRound(FLClientStatus.FAILED);
                 }
@@ -138,10 +164,10 @@ final class RoundLoop {
                 return endRound(s);
             }
             if (PairwiseMaskingSteps.enabled(progress)) {
-                return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? Next.compute(this::trainAndUpload)
+                return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? training()
                         : endRound(c));
             }
-            return Next.compute(this::trainAndUpload);
+            return training();
         });
     }
 
@@ -164,7 +190,7 @@ final class RoundLoop {
     }
 
     private Next waitForModel() {
-        return getModel.run(r -> Next.compute(() -> evaluate(r)), this::endRound);
+        return getModel.run(r -> compute(RANK_EVALUATE, () -> evaluate(r)), this::endRound);
     }
 
     private Next evaluate(FLMessages.Response model) {

@@ -153,4 +153,20 @@ class ClientEngineTest {
             }
         }
     }
+
+    @Test
+    void theTrainerQueueTakesEvaluationsFirstThenTheBiggestTrainingFirstThenArrivalOrder() throws Exception {
+        List<String> ran = new ArrayList<>();
+        java.util.concurrent.PriorityBlockingQueue<ClientEngine.Queued> q = new java.util.concurrent.PriorityBlockingQueue<>();
+        long train = RoundLoop.RANK_TRAIN + Integer.MAX_VALUE;
+        q.add(new ClientEngine.Queued(train - 10, () -> ran.add("train 10 samples")));
+        q.add(new ClientEngine.Queued(train - 300, () -> ran.add("train 300 samples")));
+        q.add(new ClientEngine.Queued(RoundLoop.RANK_PROBE, () -> ran.add("probe")));
+        q.add(new ClientEngine.Queued(train - 300, () -> ran.add("train 300 samples, later")));
+        q.add(new ClientEngine.Queued(RoundLoop.RANK_EVALUATE, () -> ran.add("evaluate")));
+        while (!q.isEmpty()) {
+            q.poll().run();
+        }
+        assertEquals(List.of("evaluate", "probe", "train 300 samples", "train 300 samples, later", "train 10 samples"), ran);
+    }
 }

@@ -10,12 +10,14 @@ import com.mindspore.flclient.runtime.schema.TensorRole;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 
 /**
  * Serialises a loaded model back to a {@code .ms} file: the graph exactly as loaded (the
@@ -29,6 +31,55 @@ public final class ModelWriter {
     }
 
     public static byte[] toBytes(Model m, Value[] values) {
+        byte[] patched = patched(m, values);
+        return patched != null ? patched : rebuilt(m, values);
+    }
+
+    /**
+     * The loaded file with every stored tensor's current values written over its data: what a
+     * model saved after training or getModel is (the same graph, the same tensors, new numbers),
+     * for the price of a copy instead of a new FlatBuffer (no builder of the file's size per
+     * save). Null when that cannot be: the source is not an array-backed buffer of these tensors,
+     * a tensor's data length differs, or an integer constant changed.
+     */
+    public static byte[] patched(Model m, Value[] values) {
+        ByteBuffer src = m.getByteBuffer();
+        if (src == null || !src.hasArray() || src.position() != 0 || m.tensorsLength() != values.length) {
+            return null;
+        }
+        byte[] out = Arrays.copyOfRange(src.array(), src.arrayOffset(), src.arrayOffset() + src.limit());
+        ByteBuffer dst = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+        Tensor t = new Tensor();
+        for (int k = 0; k < values.length; k++) {
+            Value v = values[k];
+            if (v.role != TensorRole.Parameter && v.role != TensorRole.Constant) {
+                continue; // not stored: whatever the file had stays (the writer below leaves it out)
+            }
+            m.tensors(t, k);
+            if (v.isFloat()) {
+                ByteBuffer raw = t.floatDataAsByteBuffer();
+                if (raw == null || raw.remaining() != v.numel * Float.BYTES) {
+                    return null;
+                }
+                dst.position(raw.position());
+                dst.asFloatBuffer().put(v.floatData());
+            } else {
+                int[] ints = v.intData();
+                if (t.intDataLength() != ints.length) {
+                    return null;
+                }
+                for (int j = 0; j < ints.length; j++) {
+                    if (t.intData(j) != ints[j]) {
+                        return null; // integer constants do not change in training; if one did, rebuild
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A new FlatBuffer of the graph and the tensors' current values. */
+    public static byte[] rebuilt(Model m, Value[] values) {
         FlatBufferBuilder b = new FlatBufferBuilder(capacity(values));
         int[] tensorOffsets = new int[values.length];
         for (int k = 0; k < values.length; k++) {
