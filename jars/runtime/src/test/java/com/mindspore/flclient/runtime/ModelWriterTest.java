@@ -63,6 +63,7 @@ class ModelWriterTest {
             x[j] = (j % 7) / 7f;
         }
         s.trainStep(x, y);
+        assertEquals(file.length, s.toBytes().length, "a trained model (its step counter too) is patched in place");
         TrainSession back = TrainSession.load(s.toBytes(), "back.ms");
         assertEquals(s.trainStep(x, y), back.trainStep(x, y));
     }

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.LongBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -40,7 +41,7 @@ public final class ModelWriter {
      * model saved after training or getModel is (the same graph, the same tensors, new numbers),
      * for the price of a copy instead of a new FlatBuffer (no builder of the file's size per
      * save). Null when that cannot be: the source is not an array-backed buffer of these tensors,
-     * a tensor's data length differs, or an integer constant changed.
+     * or a tensor's data no longer has the length it has in the file.
      */
     public static byte[] patched(Model m, Value[] values) {
         ByteBuffer src = m.getByteBuffer();
@@ -63,15 +64,16 @@ public final class ModelWriter {
                 }
                 dst.position(raw.position());
                 dst.asFloatBuffer().put(v.floatData());
-            } else {
+            } else { // int_data is [long] (global_step is an integer Parameter that training counts up)
                 int[] ints = v.intData();
-                if (t.intDataLength() != ints.length) {
+                ByteBuffer raw = t.intDataAsByteBuffer();
+                if (raw == null || raw.remaining() != ints.length * Long.BYTES) {
                     return null;
                 }
-                for (int j = 0; j < ints.length; j++) {
-                    if (t.intData(j) != ints[j]) {
-                        return null; // integer constants do not change in training; if one did, rebuild
-                    }
+                dst.position(raw.position());
+                LongBuffer longs = dst.asLongBuffer();
+                for (int x : ints) {
+                    longs.put(x);
                 }
             }
         }
