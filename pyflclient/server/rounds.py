@@ -124,10 +124,10 @@ class Rounds:
         self._draw: _Draw | None = None  # the running iteration's askers, until its draw
         self._drawn_through = 0  # the newest iteration whose draw is over
         self._scratch: dict[str, np.ndarray] | None = None  # bound_update's buffers (max_update_norm)
-        #: the SUCCEED getModel reply of the newest iteration asked for, built once: every device of an
-        #: iteration gets the same model, and writing 62k floats into a FlatBuffer per request was a
-        #: third of the server's CPU with 500 devices (its timestamp is when it was first built)
-        self._model_reply: tuple[int, bytes] | None = None
+        #: the newest SUCCEED replies carrying a model, by what makes them differ: every device of an
+        #: iteration gets the same one, whose bytes are built once (their timestamp is the first asker's)
+        self._model_reply: tuple[int, GetModelResponse] | None = None
+        self._admit_reply: tuple[tuple[int, int], StartFLJobResponse] | None = None
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
@@ -247,9 +247,15 @@ class Rounds:
                       data_size, view.admitted, cfg.start_fl_job_threshold)
             if self.masking is not None and view.admitted >= cfg.start_fl_job_threshold:
                 self._spawn(self.masking.advance, view.iteration)  # admission is over: the keys phase begins
+        key = (view.iteration, self._window_end(view, now))
+        cached = self._admit_reply
+        if cached is not None and cached[0] == key:
+            return cached[1]
         _, model = await self.store.latest()
-        return StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True,
-                                  str(self._window_end(view, now)), self.plan, model, str(now))
+        reply = StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True, str(key[1]), self.plan,
+                                   model, str(now))
+        self._admit_reply = (key, reply)
+        return reply
 
     def _pending_draw(self, iteration: int) -> "_Draw | None":
         """The draw that a startFLJob of ``iteration`` joins (the first asker opens it and its window),
@@ -353,7 +359,7 @@ class Rounds:
         """Finish ``iteration`` in the background (the caller's reply does not wait for the aggregation)."""
         self._spawn(self.finish, iteration)
 
-    async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse | bytes:
+    async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
         """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
         now = now_ms()
         view = await self.store.view()
@@ -379,7 +385,7 @@ class Rounds:
         if found is None:
             return GetModelResponse(ResponseCode.RequestError, f"the model of iteration {req.iteration} is no "
                                     f"longer kept (newest: {latest})", req.iteration, timestamp=str(now))
-        reply = GetModelResponse(ResponseCode.SUCCEED, "", req.iteration, found, str(now)).to_bytes()
+        reply = GetModelResponse(ResponseCode.SUCCEED, "", req.iteration, found, str(now))
         self._model_reply = (req.iteration, reply)  # a published model never changes
         return reply
 
