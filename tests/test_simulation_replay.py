@@ -81,3 +81,28 @@ def test_240_registered_20_admitted_replays_the_same_participants_and_models(pop
     took_part = {c for c, n in res1.participation.items() if n > 0}
     assert len(took_part) > 20, "participation spreads beyond one iteration's seats"
     assert set(res1.status.values()) <= {"SUCCESS", "NOT_SELECTED"}
+
+
+def test_sampled_evaluation_evaluates_the_drawn_clients_and_every_model_file_gets_the_global_model(
+        bundled_clients, tmp_path):
+    """eval_every=2, eval_fraction=0.5: evaluated after iterations 2 and 3 (the last), each by the same
+    seeded half whatever the run; a client that does not evaluate writes the global weights into its
+    model file without loading the model, and its file is then the one a loading client would write."""
+    from pyflclient.data import copy_models
+    from pyflclient.model.msfile import trainable_weights
+
+    data = bundled_clients[:8]
+    models = copy_models(LENET_MS, len(data), tmp_path / "ms")
+    results, globals_, _ = _run(data, models, tmp_path / "run", 2, threshold=len(data), iterations=3,
+                                eval_every=2, eval_fraction=0.5, seed=3)
+    assert set(results.accuracy) == {2, 3}, "evaluated after every 2nd iteration and the last only"
+    assert all(0 < len(results.accuracy[it]) < len(data) for it in (2, 3)), results.accuracy
+    again = copy_models(LENET_MS, len(data), tmp_path / "ms2")
+    replay, _, _ = _run(data, again, tmp_path / "run2", 1, threshold=len(data), iterations=3,
+                        eval_every=2, eval_fraction=0.5, seed=3)
+    assert replay.accuracy == results.accuracy
+    final = globals_[3]
+    for path in models:
+        weights = trainable_weights(path)
+        for name, value in final.items():
+            assert np.array_equal(weights[name].reshape(-1), np.asarray(value).reshape(-1)), f"{path}: {name}"

@@ -34,17 +34,27 @@ final class EvaluateStep {
 
     /** SUCCESS, also without evaluation data; FAILED when stopped. */
     FLClientStatus run(FLMessages.Response model) {
-        try (LocalModel m = LocalModel.openTrained(p, context)) {
-            GetModelStep.receive(log, m, model, durable);
+        boolean evaluates = progress.evalSamples > 0
+                && plan.evaluates(p.getClientID(), progress.iteration, progress.iterations);
+        if (!evaluates) {
+            if (progress.runtimeModel) { // nothing to run: the weights go into the file without loading the model
+                log.info("[getModel] the model of iteration " + model.iteration + " is saved to " + String.join(
+                        " and ", LocalModel.saveServerWeights(p, model.featureMap, "getModel", durable)));
+            } else {
+                try (LocalModel m = LocalModel.openTrained(p, context)) {
+                    GetModelStep.receive(log, m, model, durable);
+                }
+            }
             if (progress.evalSamples <= 0) {
                 log.info("[evaluate] no EVALMODE data in the data map: the new model is not evaluated");
-                return FLClientStatus.SUCCESS;
-            }
-            if (!plan.evaluates(p.getClientID(), progress.iteration, progress.iterations)) {
+            } else {
                 log.info("[evaluate] not evaluated after iteration " + progress.iteration + " (" + plan + ")");
                 TrainListener.tell(p, log, progress.iteration, "evaluated", 0);
-                return FLClientStatus.SUCCESS;
             }
+            return FLClientStatus.SUCCESS;
+        }
+        try (LocalModel m = LocalModel.openTrained(p, context)) {
+            GetModelStep.receive(log, m, model, durable);
             m.client().initDataSets(Map.of(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE)));
             float acc = m.client().evalModel();
             if (stop.isStopped()) {

@@ -31,6 +31,8 @@ final class JobProgress {
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */
     int lastModelIteration;
+    /** The case's model is the .ms runtime's (its file can be patched without loading it). */
+    boolean runtimeModel;
     /** Iterations this client took part in (its upload accepted and the model received). */
     int participated;
 }

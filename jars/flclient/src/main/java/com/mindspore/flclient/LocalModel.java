@@ -3,7 +3,9 @@ package com.mindspore.flclient;
 import com.mindspore.flclient.cases.Client;
 import com.mindspore.flclient.cases.JobContext;
 import com.mindspore.flclient.model.Status;
+import com.mindspore.flclient.cases.RuntimeModel;
 import com.mindspore.flclient.cases.TrainableModel;
+import com.mindspore.flclient.runtime.ModelFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -81,6 +83,44 @@ final class LocalModel implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete " + trainedPath(p) + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Whether the case's model is the .ms runtime's, whose files {@link #saveServerWeights} can patch. */
+    boolean onRuntime() {
+        return client.getModel() instanceof RuntimeModel;
+    }
+
+    /**
+     * getModel without loading the model: the server's weights written over the trained model's
+     * file (or the model file, when no round trained), saved as {@link #save} saves; returns the
+     * files written. For clients that do not evaluate this iteration (a runtime .ms model only).
+     */
+    static List<String> saveServerWeights(FLParameter p, Map<String, float[]> weights, String round, boolean durable) {
+        Path trained = trainedPath(p);
+        Path source = Files.exists(trained) ? trained : Path.of(p.getTrainModelPath());
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(source);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the model " + source + ": " + e.getMessage(), e);
+        }
+        byte[] patched;
+        try {
+            patched = ModelFile.withWeights(bytes, weights, source.toString());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("[" + round + "] the server's model does not match this client's .ms "
+                    + "file: " + e.getMessage(), e);
+        }
+        List<String> written = new ArrayList<>();
+        String train = p.getTrainModelPath();
+        String infer = p.getInferModelPath();
+        ModelFile.write(patched, Path.of(train), durable);
+        written.add(train);
+        if (infer != null && !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath())) {
+            ModelFile.write(patched, Path.of(infer), durable);
+            written.add(infer);
+        }
+        return written;
     }
 
     /** The case: its data sets, training, evaluation and inference loops. */

@@ -92,6 +92,7 @@ final class TrainStep {
             files.put(RunType.EVALMODE, p.getDataMap().get(RunType.EVALMODE));
         }
         try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
+            progress.runtimeModel = model.onRuntime();
             Map<RunType, Integer> sizes = model.client().initDataSets(files);
             progress.dataSize = sizes.getOrDefault(RunType.TRAINMODE, 0);
             progress.evalSamples = sizes.getOrDefault(RunType.EVALMODE, 0);

@@ -244,7 +244,11 @@ public final class ModelWriter {
      * model. Without, a crash of the process still leaves the old or the new file, never a torn one.
      */
     public static void save(Model m, Value[] values, Path out, boolean durable) {
-        byte[] bytes = toBytes(m, values);
+        write(toBytes(m, values), out, durable);
+    }
+
+    /** Writes model bytes to {@code out} atomically (temp file, rename), forced to disk first when {@code durable}. */
+    public static void write(byte[] bytes, Path out, boolean durable) {
         Path target = out.toAbsolutePath();
         Path dir = target.getParent();
         Path tmp = null;
