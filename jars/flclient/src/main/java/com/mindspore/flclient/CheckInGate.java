@@ -28,6 +28,10 @@ import java.util.function.Supplier;
  * server's first-come rule admits exactly the sample: who trains in which iteration depends on
  * the seed only, never on thread timing, and participation is uniform over the population.
  * Once the plan's last model is seen everyone asks, and the server tells them the job is over.
+ *
+ * <p>A simulation spread over several engines (processes, machines) gives each gate the whole
+ * population, so the engines draw the same sample and each lets its own part of it ask, and
+ * relays each new model between the engines ({@link ClientEngine#modelSeen}).
  */
 final class CheckInGate {
     private final int perIteration;
@@ -64,6 +68,16 @@ final class CheckInGate {
         if (wake != null) {
             wake.complete(null); // resumes every waiting device (outside the lock)
         }
+    }
+
+    /** The newest iteration whose model a device has seen (0: none yet). */
+    synchronized int newestModel() {
+        return known;
+    }
+
+    /** The plan's iterations once a device has told them (0: not yet). */
+    synchronized int planIterations() {
+        return planIterations == Integer.MAX_VALUE ? 0 : planIterations;
     }
 
     /**
