@@ -37,6 +37,7 @@ others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -270,6 +271,7 @@ class RayClients:
             self._results: dict[str, JobResult] = {}
             self._pending: dict[int, Any] = {}
             self._started = False
+            self._names = list(names)
             shares = split_round_robin(len(params), actors)
             self.infos = [ActorInfo(a, [names[i] for i in share]) for a, share in enumerate(shares)]
             # kept here, not only in the actors' arguments: a restarted actor gets its files again
@@ -299,7 +301,8 @@ class RayClients:
                                   f"with `ray start --head` or leave ray_address out for a local Ray") from None
 
     def actors(self) -> list[ActorInfo]:
-        return list(self.infos)
+        """A snapshot of every actor (copies: later news does not change them)."""
+        return [dataclasses.replace(info, clients=list(info.clients)) for info in self.infos]
 
     # -- lifecycle (the Simulation's waiting thread) --------------------------------------------------
     def start(self) -> None:
@@ -330,7 +333,7 @@ class RayClients:
                 for name in info.clients:
                     self._results.setdefault(name, self._lost_result(name, info))
         self._shutdown()
-        return {name: self._results[name] for info in self.infos for name in info.clients}
+        return {name: self._results[name] for name in self._names}
 
     def stop(self, timeout: float) -> tuple[bool, dict[str, JobResult]]:
         """Stop every actor's clients (one bounded wait for all), then end the actors."""
@@ -385,7 +388,7 @@ class RayClients:
 
     def _answered(self, info: ActorInfo, reply: dict[str, Any]) -> None:
         if info.state == "restarting":
-            log.warning("Ray actor %d is back (pid %s on %s): its %d clients start over and rejoin the job",
+            log.info("Ray actor %d is back (pid %s on %s): its %d clients start over and rejoin the job",
                         info.index, reply["pid"], reply["node"], len(info.clients))
         info.pid, info.node, info.peak_rss_mib = reply["pid"], reply["node"], reply["peak_rss_mib"]
         info.state = "running"
