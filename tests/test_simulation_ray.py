@@ -9,9 +9,11 @@ actors must draw from the whole population and relay each new model to each othe
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -160,3 +162,70 @@ def test_without_restarts_the_dead_actors_clients_fail_and_the_others_finish(bun
     assert {n for n, s in results.status.items() if s == "FAILED"} == held
     assert sim.actors()[0].state == "dead"
     assert all(results.status[n] in ("SUCCESS", "NOT_SELECTED") for n in results.clients if n not in held)
+
+
+# -- the command line ------------------------------------------------------------------------------------
+def _cli(*args, cwd, timeout=180):
+    from test_simulation_cli import cli
+
+    return cli(*args, cwd=cwd, timeout=timeout)
+
+
+def _ray_address():
+    """The module's Ray, joined by the CLI's process as a cluster (``--ray_address``), not started again."""
+    return ray.get_runtime_context().gcs_address
+
+
+def test_cli_backend_ray_on_a_cluster_address_with_shipped_data_trains_and_leaves_the_model_files(
+        bundled_clients, client_models, start_server, tmp_path):
+    from test_simulation_cli import seed_flags
+
+    srv = start_server(LENET_MS, start_fl_job_threshold=4, fl_iteration_num=2, client_epoch_num=1)
+    models = client_models(4)
+    before = [m.read_bytes() for m in models]
+    out = tmp_path / "out"
+    run = _cli(*seed_flags(bundled_clients[0].folder.parent, models, srv.url, out, 4), "--backend", "ray",
+               "--ray_address", _ray_address(), "--ray_actors", "2", "--ship_data", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "iteration 2: AVG" in run.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == {f"client_{i}": "SUCCESS" for i in range(4)}
+    assert (out / "results.csv").is_file() and (out / "accuracy.png").is_file()
+    assert all((out / f"client_{i}" / "client.log").is_file() for i in range(4))
+    assert [m.read_bytes() for m in models] == before, "with --ship_data the actors work on their own copies"
+    assert ray.available_resources().get("CPU") == 2, "the run's actors are gone"
+
+
+def test_cli_stop_ends_a_ray_simulation_and_its_actors(bundled_clients, client_models, start_server, tmp_path):
+    from test_simulation_cli import seed_flags
+
+    srv = start_server(LENET_MS, start_fl_job_threshold=4, fl_iteration_num=100, client_epoch_num=100)
+    out = tmp_path / "out"
+    started = _cli(*seed_flags(bundled_clients[0].folder.parent, client_models(4), srv.url, out, 4), "--backend",
+                   "ray", "--ray_address", _ray_address(), "--ray_actors", "2", "--detach", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    log_file = out / "simulate.log"
+    deadline = time.monotonic() + 90
+    while "over 2 Ray actors" not in log_file.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)  # a user's wait for the run to be under way, not a synchronisation of the test's own
+    stopped = _cli("stop", "--output_dir", str(out), "--timeout", "30", cwd=tmp_path, timeout=60)
+    assert stopped.returncode == 0 and "stopped the simulation" in stopped.stdout, stopped.stderr
+    assert "stopped" in log_file.read_text()
+    assert ray.available_resources().get("CPU") == 2, "the stopped run's actors are gone"
+    assert srv.iteration == 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ray_actors", "2"], "--ray_actors is a flag of --backend ray"),
+    (["--backend", "ray", "--ray_address", "127.0.0.1:1"], "--ray_address 127.0.0.1:1: no Ray cluster answers"),
+    (["--backend", "ray", "--ray_actors", "0"], "--ray_actors 0: need at least 1"),
+    (["--backend", "ray", "--task", "inference"], "--backend ray runs --task train"),
+])
+def test_cli_refuses_flags_that_do_not_go_together_in_one_line(bundled_clients, client_models, tmp_path, flags,
+                                                               message):
+    from test_simulation_cli import seed_flags
+
+    run = _cli(*seed_flags(bundled_clients[0].folder.parent, client_models(2), "http://127.0.0.1:1", tmp_path / "o",
+                           2), *flags, cwd=tmp_path, timeout=60)
+    assert run.returncode == 2
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr

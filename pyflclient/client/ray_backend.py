@@ -42,7 +42,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -99,6 +101,28 @@ class ActorInfo:
 def split_round_robin(n_clients: int, n_actors: int) -> list[list[int]]:
     """Client indices per actor: client *i* goes to actor *i mod n_actors*."""
     return [list(range(a, n_clients, n_actors)) for a in range(n_actors)]
+
+
+def check_reachable(address: str, name: str = "ray_address", timeout: float = 5.0) -> None:
+    """Fail at once, in one line, when nothing listens at a ``HOST:PORT`` (or ``ray://HOST:PORT``) address.
+
+    ``ray.init`` itself keeps retrying an address where no cluster answers for minutes. ``auto``
+    (the cluster this node belongs to) is left to Ray, which answers at once when there is none.
+    ``name``: the argument's name in the message (``--ray_address`` on the command line).
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, sep, port = (address.split("://", 1)[1] if "://" in address else address).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{name}: {address!r}; expected auto or HOST:PORT (the head node's `ray start --head` "
+                         f"address, port 6379 by default)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"{name} {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+                              f"with `ray start --head` or leave {name} out for a local Ray") from None
 
 
 # -- ship_data: a client's files through the object store --------------------------------------------
@@ -291,6 +315,13 @@ class RayClients:
 
     @staticmethod
     def _init_ray(ray: Any, address: str | None) -> None:
+        if address is not None:
+            check_reachable(address)
+        # ray.init gives the driver a SIGTERM handler that calls sys.exit: `pyflclient stop` would
+        # skip the clean stop (clients stopped, results saved, actors ended). The handlers stay ours.
+        saved = {}
+        if threading.current_thread() is threading.main_thread():
+            saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -299,6 +330,10 @@ class RayClients:
                 raise PyflclientError(f"could not start a local Ray: {first}") from None
             raise PyflclientError(f"ray_address {address}: no Ray cluster answers there ({first}); start one "
                                   f"with `ray start --head` or leave ray_address out for a local Ray") from None
+        finally:
+            for sig, handler in saved.items():
+                if handler is not None and signal.getsignal(sig) is not handler:
+                    signal.signal(sig, handler)
 
     def actors(self) -> list[ActorInfo]:
         """A snapshot of every actor (copies: later news does not change them)."""
