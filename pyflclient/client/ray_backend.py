@@ -31,9 +31,13 @@ object store and the actor writes them to a local temporary folder and works the
 
 Failure: an actor that dies is reported once, with the clients it held. With
 ``max_actor_restarts`` Ray starts it again; its constructor re-creates its clients,
-which start over with startFLJob at the server's current iteration (the server
-admits a re-asking fl_id again). Without restarts its clients end FAILED and the
-others go on.
+which start over with startFLJob. The server admits a re-asking fl_id again, but
+refuses a second upload of one: when the driver heard that some of them uploaded
+to the running iteration before they died, they rejoin at the next one (the
+running one then ends at its ``update_model_time_window`` without the others);
+otherwise they rejoin the running one. (An upload made in the last instants before
+the death, whose event had not reached the driver yet, is still refused the second
+time: that client ends FAILED.) Without restarts the actor's clients end FAILED and the others go on.
 """
 from __future__ import annotations
 
@@ -200,6 +204,7 @@ class ClientActor:
         self._clients = EngineClients(params, names, sink=self._sink, population=population, **options)
         self._started = False
         self._node = _node_address()
+        self._restarted = _was_restarted()
 
     def _sink(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
         self._events.append((client, kind, args))  # deque.append: safe from the Java threads
@@ -212,12 +217,19 @@ class ClientActor:
             except IndexError:
                 return out
 
-    def poll(self, newest_model: int, plan_iterations: int) -> dict[str, Any]:
-        """Relay the newest model seen anywhere, start the clients (first poll), return what happened."""
+    def poll(self, newest_model: int, plan_iterations: int, uploaded: int = 0) -> dict[str, Any]:
+        """Relay the newest model seen anywhere, start the clients (first poll), return what happened.
+
+        ``uploaded``: the newest iteration this actor's clients uploaded to, as far as the driver heard.
+        """
         if newest_model > 0:
             self._clients.model_seen(newest_model, plan_iterations)
         if not self._started:
             self._started = True
+            if self._restarted and uploaded > newest_model:
+                # before it died, some of this actor's clients uploaded to the running iteration, and the
+                # server refuses a second upload of one fl_id: they rejoin at the next one
+                self._clients.rejoin_after_model(uploaded)
             self._clients.start()
         done = not self._clients.is_running()  # before taking the events: a client's last event precedes its end
         reply: dict[str, Any] = {"pid": os.getpid(), "node": self._node, "events": self._take_events(),
@@ -238,6 +250,13 @@ class ClientActor:
             shutil.rmtree(self._folder, ignore_errors=True)
 
 
+def _was_restarted() -> bool:
+    """Whether Ray is running this actor's constructor again, after the actor died."""
+    import ray
+
+    return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+
+
 def _node_address() -> str:
     try:
         import ray
@@ -255,6 +274,11 @@ class _Relay:
     newest: int = 0
     plan: int = 0
     succeeded: dict[str, set[int]] = field(default_factory=dict)
+    uploaded: dict[str, int] = field(default_factory=dict)
+
+    def uploaded_by(self, clients: Sequence[str]) -> int:
+        """The newest iteration any of ``clients`` uploaded to (0: none)."""
+        return max((self.uploaded.get(c, 0) for c in clients), default=0)
 
 
 class RayClients:
@@ -404,8 +428,8 @@ class RayClients:
         ray = self._ray
         for info in self.infos:
             if info.active and info.index not in self._pending:
-                self._pending[info.index] = self._handles[info.index].poll.remote(self._relay.newest,
-                                                                                    self._relay.plan)
+                self._pending[info.index] = self._handles[info.index].poll.remote(
+                    self._relay.newest, self._relay.plan, self._relay.uploaded_by(info.clients))
         if not self._pending:
             return
         ready, _ = ray.wait(list(self._pending.values()), num_returns=len(self._pending), timeout=wait)
@@ -463,6 +487,8 @@ class RayClients:
         for client, kind, args in events:
             if kind == "iteration" and args[1] == ResponseCode.SUCCEED:
                 self._relay.succeeded.setdefault(client, set()).add(args[0])
+            elif kind == "progress" and args[1] == "uploaded":
+                self._relay.uploaded[client] = max(args[0], self._relay.uploaded.get(client, 0))
             self._sink(client, kind, args)
             callback = self._callbacks.get(f"on_{kind}")
             if callback is not None:

@@ -168,6 +168,10 @@ class EngineClients:
         """A client elsewhere (another actor) received the model of ``iteration``: wake the waiting ones."""
         self._engine.modelSeen(int(iteration), int(plan_iterations))
 
+    def rejoin_after_model(self, iteration: int) -> None:
+        """The clients ask to take part only once the model of ``iteration`` is out (a restarted actor's)."""
+        self._engine.rejoinAfterModel(int(iteration))
+
     def newest_model(self) -> tuple[int, int]:
         """(the newest iteration whose model a client here received or was told of, the plan's iterations)."""
         return int(self._engine.newestModelSeen()), int(self._engine.planIterations())

@@ -43,6 +43,7 @@ final class CheckInGate {
     private CompletableFuture<Void> nextModel = new CompletableFuture<>();
     private int sampleOf = -1;
     private Set<String> sample = Set.of();
+    private int askFrom;
 
     /** {@code timers}: the engine's scheduler, which ends the waits that no model ends. */
     CheckInGate(int perIteration, long seed, Supplier<List<String>> population, ScheduledExecutorService timers) {
@@ -70,6 +71,11 @@ final class CheckInGate {
         }
     }
 
+    /** No device asks before the model of {@code iteration} has been seen (see {@link ClientEngine#rejoinAfterModel}). */
+    synchronized void holdUntilModel(int iteration) {
+        askFrom = Math.max(askFrom, iteration);
+    }
+
     /** The newest iteration whose model a device has seen (0: none yet). */
     synchronized int newestModel() {
         return known;
@@ -92,16 +98,21 @@ final class CheckInGate {
     CompletableFuture<?> checkIn(String clientId) {
         CompletableFuture<Void> wait;
         synchronized (this) {
-            if (perIteration <= 0 || known >= planIterations) {
+            if (known >= planIterations) {
                 return null;
             }
-            int iteration = known + 1;
-            if (sampleOf != iteration) {
-                sample = draw(iteration);
-                sampleOf = iteration;
-            }
-            if (sample.contains(clientId)) {
-                return null;
+            if (known >= askFrom) {
+                if (perIteration <= 0) {
+                    return null;
+                }
+                int iteration = known + 1;
+                if (sampleOf != iteration) {
+                    sample = draw(iteration);
+                    sampleOf = iteration;
+                }
+                if (sample.contains(clientId)) {
+                    return null;
+                }
             }
             wait = nextModel;
         }

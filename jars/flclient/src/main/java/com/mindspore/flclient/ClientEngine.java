@@ -98,6 +98,16 @@ public final class ClientEngine implements AutoCloseable {
         gate.modelSeen(iteration, planIterations);
     }
 
+    /**
+     * This engine's devices ask to take part only once the global model of {@code iteration} is out
+     * (seen here or relayed by {@link #modelSeen}): an engine re-created after its process died
+     * rejoins at the next iteration. In the running one its devices may have uploaded already, and
+     * the server refuses a second upload of one fl_id; it closes that iteration at its windows.
+     */
+    public void rejoinAfterModel(int iteration) {
+        gate.holdUntilModel(iteration);
+    }
+
     /** The newest global model a device of this engine received (or was told of), 0 before any. */
     public int newestModelSeen() {
         return gate.newestModel();

@@ -139,4 +139,17 @@ class CheckInGateTest {
             assertEquals(5, engine.planIterations());
         }
     }
+
+    @Test
+    void heldDevicesAskOnlyOnceTheAwaitedModelIsOut() {
+        CheckInGate gate = new CheckInGate(0, 0, List::of, TIMERS);
+        gate.modelSeen(1, 5);
+        gate.holdUntilModel(2);
+        CompletableFuture<?> waiting = gate.checkIn("restarted");
+        assertNotNull(waiting, "the model of iteration 2 is not out: the device waits");
+        assertFalse(waiting.isDone());
+        gate.modelSeen(2, 5);
+        assertTrue(waiting.isDone());
+        assertNull(gate.checkIn("restarted"), "after it, every device asks again");
+    }
 }
