@@ -84,6 +84,18 @@ def _wait_listening(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"the server did not listen on port {port} within {timeout} s")
 
 
+def _start_server(args: argparse.Namespace, t: int, port: int, root: Path) -> subprocess.Popen:
+    """`pyflclient server` in a process of its own, as in the seed's set-up: threshold t, windows of an hour."""
+    from pyflclient.model import LENET_TRAIN_MS
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
+         str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
+         "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
+         "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
+        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+
+
 def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:
     """Wall time of `epochs` local epochs of each client in `clients` (a list with repeats: one per
     client-iteration), data read from its bin file and the model loaded per client, on `trainers` threads."""
@@ -125,12 +137,7 @@ def run_row(args: argparse.Namespace) -> dict:
         idle_bytes = None
         paused = 0.0
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
-             str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
-             "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
-             "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
-            stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+        server = _start_server(args, t, port, root)
         try:
             _wait_listening(port)
             params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
@@ -183,12 +190,7 @@ def run_row_ray(args: argparse.Namespace) -> dict:
             root = Path(tmp)
             models = copy_models(LENET_TRAIN_MS, n, root / "ms")
             port = _free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
-                 str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
-                 "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
-                 "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
-                stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+            server = _start_server(args, t, port, root)
             try:
                 _wait_listening(port)
                 params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
