@@ -22,7 +22,10 @@ import pyflclient as fl
 
 from conftest import LENET_MS
 
-ray = pytest.importorskip("ray")
+from pyflclient.client.ray_backend import import_ray  # noqa: E402  (before Ray: the JVM keeps its SIGSEGV)
+
+pytest.importorskip("ray")
+ray = import_ray()
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -72,7 +72,14 @@ EventSink = Callable[[str, str, tuple[Any, ...]], None]
 
 
 def import_ray() -> Any:
-    """The ``ray`` module, or one clear error saying how to install it."""
+    """The ``ray`` module, or one clear error saying how to install it.
+
+    Ray's C++ core installs a SIGSEGV handler of its own (absl's failure signal handler) over the
+    JVM's, which takes SIGSEGV as part of normal work (safepoints, implicit null checks): a process
+    with a JVM running would crash at the JVM's next such fault. Ray reads its switch when it is
+    imported, so it is set before (in the driver and, through the environment, in the actors).
+    """
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:
