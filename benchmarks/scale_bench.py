@@ -22,6 +22,15 @@ population`` of the largest N (Fashion-MNIST when Debian's set is installed, els
 bundled digits), built once under ``--work``.
 
     python benchmarks/scale_bench.py --rows 50:50,500:500,3500:3500,500:50,3500:50 --iterations 2
+
+``--backend ray`` runs each row twice in the same run: with threads (``--trainers``
+trainer threads in one JVM) and on a local Ray with ``--ray_actors`` actors × 1 CPU
+(one trainer each, a JVM each), and prints the Ray run's wall time over the threads
+run's (Ray's overhead: actor and JVM start-up, event relay) and each actor's peak RSS.
+The Ray time counts from ``start()`` to the end, the actors' JVM start included
+(Ray itself is started before, as a cluster would be):
+
+    python benchmarks/scale_bench.py --backend ray --rows 50:50,500:50 --iterations 2
 """
 from __future__ import annotations
 
@@ -75,6 +84,18 @@ def _wait_listening(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"the server did not listen on port {port} within {timeout} s")
 
 
+def _start_server(args: argparse.Namespace, t: int, port: int, root: Path) -> subprocess.Popen:
+    """`pyflclient server` in a process of its own, as in the seed's set-up: threshold t, windows of an hour."""
+    from pyflclient.model import LENET_TRAIN_MS
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
+         str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
+         "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
+         "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
+        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+
+
 def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:
     """Wall time of `epochs` local epochs of each client in `clients` (a list with repeats: one per
     client-iteration), data read from its bin file and the model loaded per client, on `trainers` threads."""
@@ -116,12 +137,7 @@ def run_row(args: argparse.Namespace) -> dict:
         idle_bytes = None
         paused = 0.0
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_TRAIN_MS), "--fl-server-port",
-             str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
-             "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
-             "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
-            stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+        server = _start_server(args, t, port, root)
         try:
             _wait_listening(port)
             params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
@@ -152,6 +168,63 @@ def run_row(args: argparse.Namespace) -> dict:
             "client_iterations": len(trained), "final_avg": results.summary()[-1].avg if results.summary() else None}
 
 
+def run_row_ray(args: argparse.Namespace) -> dict:
+    """The child of a Ray row: the N:T simulation over ``args.ray_actors`` actors on a local Ray."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    from pyflclient.client.simulation import Simulation, params_for_clients
+    from pyflclient.data.binfiles import discover_clients
+    from pyflclient.data.copymodels import copy_models
+    from pyflclient.model import LENET_TRAIN_MS
+
+    n, t = args.n, args.t
+    work = Path(args.work)
+    data = discover_clients(work / "data")[:n]
+    ray.init(num_cpus=args.ray_actors, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            root = Path(tmp)
+            models = copy_models(LENET_TRAIN_MS, n, root / "ms")
+            port = _free_port()
+            server = _start_server(args, t, port, root)
+            try:
+                _wait_listening(port)
+                params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
+                sim = Simulation(params, output_dir=root / "sim", progress=False, backend="ray",
+                                 ray_actors=args.ray_actors, ray_cpus_per_actor=1,
+                                 clients_per_iteration=t if t < n else None, seed=args.seed)
+                t0 = time.perf_counter()
+                sim.run()
+                sim_s = time.perf_counter() - t0
+                actors = sim.actors()
+            finally:
+                server.terminate()
+                server.wait(30)
+    finally:
+        ray.shutdown()
+    results = sim.results
+    return {"n": n, "t": t, "iterations": args.iterations, "sim_s": sim_s,
+            "actor_rss_mib": [a.peak_rss_mib for a in actors], "driver_rss_mib": _vm_hwm_mib(),
+            "statuses": sorted(set(results.status.values())),
+            "final_avg": results.summary()[-1].avg if results.summary() else None}
+
+
+def _child(args: argparse.Namespace, work: Path, n: int, t: int, backend: str) -> tuple[dict | None, str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--n", str(n), "--t", str(t),
+           "--iterations", str(args.iterations), "--epochs", str(args.epochs), "--lr", str(args.lr),
+           "--trainers", str(args.trainers), "--seed", str(args.seed), "--work", str(work), "--backend", backend,
+           "--ray_actors", str(args.ray_actors)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("ROW ")), None)
+    if proc.returncode != 0 or line is None:
+        return None, f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+    return json.loads(line[4:]), ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="50:50,500:500,3500:3500,500:50,3500:50",
@@ -163,12 +236,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=96, help="mean samples per client of the population")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="folder for the population (reused) and the runs")
+    ap.add_argument("--backend", choices=["threads", "ray"], default="threads",
+                    help="ray: each row also on a local Ray, --ray_actors actors x 1 trainer, vs threads")
+    ap.add_argument("--ray_actors", type=int, default=2)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--t", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("ROW " + json.dumps(run_row(args)), flush=True)
+        print("ROW " + json.dumps(run_row_ray(args) if args.backend == "ray" else run_row(args)), flush=True)
         return
 
     rows = [tuple(int(v) for v in r.split(":")) for r in args.rows.split(",")]
@@ -186,18 +262,27 @@ def main() -> None:
         print(f"population: {biggest} clients from {source} in {time.perf_counter() - t0:.0f} s under {work}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
           f"{args.iterations} iterations x {args.epochs} epoch(s), {args.trainers} trainers")
+    if args.backend == "ray":
+        print(f"{'N':>6} {'T':>6} {'threads s':>10} {'ray s':>8} {'ray/threads':>12}  per-actor peak RSS (MiB), "
+              f"driver; statuses")
+        for n, t in rows:
+            th, why = _child(args, work, n, t, "threads")
+            ry, why_ray = _child(args, work, n, t, "ray")
+            if th is None or ry is None:
+                print(f"{n:>6} {t:>6}  {why or why_ray}")
+                continue
+            rss = ", ".join(f"{m:.0f}" for m in ry["actor_rss_mib"])
+            print(f"{n:>6} {t:>6} {th['sim_s']:>10.1f} {ry['sim_s']:>8.1f} {ry['sim_s'] / th['sim_s']:>12.2f}  "
+                  f"{rss}; driver {ry['driver_rss_mib']:.0f}; {','.join(ry['statuses'])}", flush=True)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+        return
     print(f"{'N':>6} {'T':>6} {'peak RSS':>10} {'idle B/client':>14} {'s/iter':>8} {'sim s':>8} {'local s':>8} "
           f"{'overhead':>9} {'took part':>10}  statuses")
     for n, t in rows:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--n", str(n), "--t", str(t),
-               "--iterations", str(args.iterations), "--epochs", str(args.epochs), "--lr", str(args.lr),
-               "--trainers", str(args.trainers), "--seed", str(args.seed), "--work", str(work)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("ROW ")), None)
-        if proc.returncode != 0 or line is None:
-            print(f"{n:>6} {t:>6}  failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        r, why = _child(args, work, n, t, "threads")
+        if r is None:
+            print(f"{n:>6} {t:>6}  {why}")
             continue
-        r = json.loads(line[4:])
         idle = f"{r['idle_bytes_per_client']:,.0f}" if r["idle_bytes_per_client"] is not None else "-"
         print(f"{n:>6} {t:>6} {r['peak_rss_mib']:>7.0f} MiB {idle:>14} {r['sim_s'] / r['iterations']:>8.1f} "
               f"{r['sim_s']:>8.1f} {r['local_s']:>8.1f} {r['overhead']:>9.3f} {r['took_part']:>10}  "

@@ -1,6 +1,11 @@
 """Shared fixtures. Each fixture says what real thing it provides; add yours in its own section."""
 from __future__ import annotations
 
+import os
+
+# Ray's core would put its SIGSEGV handler over the JVM's (which takes SIGSEGV in normal work) in a
+# process that runs both, as the Ray tests do; Ray reads this when it is imported (ray_backend.import_ray).
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 from typing import Any, Callable, Iterator
 
 import numpy as np

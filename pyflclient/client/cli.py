@@ -13,6 +13,10 @@ Tasks (``--task``): ``train`` (the round loop of every client, results saved as
 ``results.json`` / ``results.csv`` / ``accuracy.png``), ``inference`` (each
 client predicts its test data with its model: ``client_i/inference_labels.txt``),
 ``getModel`` (each client downloads the latest global model into its ``.ms``).
+
+Past one machine (``--backend ray``): the clients are split over Ray actors, each a
+process with its own JVM, on a local Ray or on a cluster (``--ray_address``); the
+bars, results and exit codes are the same (docs/cluster.md).
 """
 from __future__ import annotations
 
@@ -100,6 +104,23 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     own.add_argument("--seed", type=int, default=0,
                      help="seed of the evaluation and availability samples (default: 0)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
+    cluster = p.add_argument_group("cluster (Ray; pip install 'pyflclient[ray]'; see docs/cluster.md)")
+    cluster.add_argument("--backend", choices=["threads", "ray"], default="threads",
+                         help="threads: every client in this process's JVM (default); ray: the clients split over "
+                              "Ray actors, each a process with its own JVM")
+    cluster.add_argument("--ray_address", default=None,
+                         help="the Ray cluster to run on: auto or HOST:PORT of `ray start --head` (default: start a "
+                              "local Ray for this run)")
+    cluster.add_argument("--ray_actors", type=int, default=None,
+                         help="actors to split the clients over (default: the cluster's CPUs / --ray_cpus_per_actor)")
+    cluster.add_argument("--ray_cpus_per_actor", type=float, default=None,
+                         help="CPUs Ray reserves for each actor; also its trainers unless --max_trainers (default: 1)")
+    cluster.add_argument("--ship_data", action="store_true",
+                         help="send each client's bin files and model through Ray's object store to its actor "
+                              "(default: the actors read the paths as given: one machine or a shared filesystem)")
+    cluster.add_argument("--max_actor_restarts", type=int, default=None,
+                         help="restart a dead actor up to this many times; its clients start over and rejoin "
+                              "(default: 0: they end FAILED, the others go on)")
     own.add_argument("--detach", action="store_true",
                      help="run in the background (like the seed's `&`); output in <output_dir>/simulate.log")
 
@@ -217,10 +238,12 @@ def simulate_main(args: argparse.Namespace) -> int:
     try:
         # the handlers above run only between Java calls (jvm.signals_deferred), never inside one
         with jvm.signals_deferred():
+            check_backend(args)
             names, params = build_params(args)
             jvm.deliver_signals()
-            jvm.start_jvm(args.jarPath, args.case_jarPath)
-            jvm.deliver_signals()
+            if args.backend == "threads":  # with Ray the JVMs are the actors'
+                jvm.start_jvm(args.jarPath, args.case_jarPath)
+                jvm.deliver_signals()
             if args.task == "train":
                 return _train(args, names, params, out)
             return _per_client(args.task, names, params, out)
@@ -233,6 +256,40 @@ def simulate_main(args: argparse.Namespace) -> int:
         return 2
     finally:
         pid_file.unlink(missing_ok=True)
+
+
+RAY_FLAGS = ("ray_address", "ray_actors", "ray_cpus_per_actor", "ship_data", "max_actor_restarts")
+
+
+def check_backend(args: argparse.Namespace) -> None:
+    """One-line errors for flags that do not go together (before any file is read)."""
+    given = [f for f in RAY_FLAGS if getattr(args, f) not in (None, False)]
+    if args.backend == "threads" and given:
+        raise ValueError(f"--{given[0]} is a flag of --backend ray; add --backend ray or leave it out")
+    if args.backend == "ray":
+        if args.task != "train":
+            raise ValueError(f"--backend ray runs --task train; --task {args.task} runs in this process "
+                             f"(leave --backend out)")
+        if args.ray_actors is not None and args.ray_actors < 1:
+            raise ValueError(f"--ray_actors {args.ray_actors}: need at least 1")
+        if args.ray_cpus_per_actor is not None and args.ray_cpus_per_actor <= 0:
+            raise ValueError(f"--ray_cpus_per_actor {args.ray_cpus_per_actor:g}: need a number > 0")
+        if args.max_actor_restarts is not None and args.max_actor_restarts < 0:
+            raise ValueError(f"--max_actor_restarts {args.max_actor_restarts}: need 0 or more")
+        from . import ray_backend
+
+        ray_backend.import_ray()
+        if args.ray_address is not None:
+            ray_backend.check_reachable(args.ray_address, name="--ray_address")
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.backend == "threads":
+        return {}
+    return dict(backend="ray", ray_address=args.ray_address, ray_actors=args.ray_actors,
+                ray_cpus_per_actor=args.ray_cpus_per_actor or 1, ship_data=args.ship_data,
+                max_actor_restarts=args.max_actor_restarts or 0, jar_path=args.jarPath,
+                case_jar_path=args.case_jarPath)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -255,7 +312,7 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
         sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
                          progress=not args.no_progress, iterations=args.iterations, on_round=show,
                          eval_every=args.eval_every, eval_fraction=args.eval_fraction, seed=args.seed,
-                         clients_per_iteration=args.clients_per_iteration)
+                         clients_per_iteration=args.clients_per_iteration, **_backend_options(args))
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(':')[0]}: {str(exc).split(':', 1)[1].strip()}") from None
     try:
@@ -267,6 +324,11 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
     not_selected = sum(1 for s in sim.results.status.values() if s == "NOT_SELECTED")
     print(f"{took_part} of {len(names)} clients took part in at least one iteration, {idle} in none; "
           f"{not_selected} ended NOT_SELECTED (the job ended while they waited to be admitted)", flush=True)
+    for a in sim.actors():
+        if a.state == "dead" or a.restarts:
+            fate = "died; its clients ended FAILED" if a.state == "dead" else f"was restarted {a.restarts} time(s)"
+            print(f"Ray actor {a.index} (clients {', '.join(a.clients[:5])}{' ...' if len(a.clients) > 5 else ''}) "
+                  f"{fate}", file=sys.stderr, flush=True)
     failed = {n: s for n, s in sim.results.status.items() if s not in ("SUCCESS", "NOT_SELECTED")}
     if failed:
         print(f"{len(failed)} of {len(names)} clients failed: {dict(list(failed.items())[:5])}; "

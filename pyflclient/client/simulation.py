@@ -18,6 +18,12 @@ with each evaluated iteration's AVG / TOP5 / LOW5 — so drawing never happens
 on a Java thread, and Ctrl-C reaches the waiting thread within one slice and
 stops every client.
 
+Backends: ``backend="threads"`` (default) runs every client in this process's JVM
+(:class:`EngineClients`); ``backend="ray"`` splits them over Ray actors, each a
+process with its own JVM running its share the same way, and relays their events
+here (:mod:`.ray_backend`, imported only then: Ray is the optional extra
+``pyflclient[ray]``). Bars, log lines, callbacks and results are the same.
+
 Evaluation: r1.6 evaluates every client after every iteration, which with
 thousands of clients costs as much as training them. ``eval_every=k`` evaluates
 after every k-th iteration (and the last), ``eval_fraction=f`` only a seeded
@@ -69,15 +75,117 @@ def params_for_clients(clients: Sequence[Any], models: Sequence[str | os.PathLik
     return params
 
 
+BACKENDS = ("threads", "ray")
+
+EventSink = Callable[[str, str, tuple[Any, ...]], None]
+
+
+class EngineClients:
+    """The thread backend: the clients as :class:`FLJob` objects on one Java ``ClientEngine`` of this JVM.
+
+    A :class:`Simulation` with ``backend="threads"`` holds one; with ``backend="ray"`` each Ray
+    actor holds one for its share of the clients, with ``population`` the fl_ids of the whole
+    simulation, so every actor draws the same availability sample.
+
+    Args:
+        params / names: the clients (parameters complete: log path, fl_id, poll interval).
+        sink: called with ``(client, kind, args)`` for every event, on the Java threads.
+        callbacks: ``on_loss`` ... ``on_finish`` for :class:`FLJob`.
+        population: the fl_ids the availability sample is drawn from (default: these clients').
+    """
+
+    def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
+                 sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
+                 eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
+                 population: Sequence[str] | None = None, durable_model_files: bool = False,
+                 jar_path: str | None = None, case_jar_path: str | None = None) -> None:
+        jvm.start_jvm(jar_path, case_jar_path)
+        self.max_trainers = max_trainers
+        self._engine = jvm.jclass("com.mindspore.flclient.ClientEngine")(max_trainers)
+        self._engine.setEvaluation(jvm.jclass("com.mindspore.flclient.EvaluationPlan")(
+            eval_every, float(eval_fraction), int(seed)))
+        java_population = None
+        if population is not None:
+            java_population = jvm.jclass("java.util.ArrayList")(len(population))
+            for fl_id in population:
+                java_population.add(fl_id)
+        self._engine.setCheckIn(clients_per_iteration or 0, int(seed), java_population)
+        self._engine.setDurableModelFiles(bool(durable_model_files))
+        self._waiter: Any = None
+        self.jobs: list[FLJob] = []
+        callbacks = callbacks or {}
+        for name, p in zip(names, params):
+            jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
+            job = FLJob(p, callbacks.get("on_loss"), callbacks.get("on_accuracy"), callbacks.get("on_iteration"),
+                        callbacks.get("on_finish"), name=name)
+            job.add_listener(sink)
+            self.jobs.append(job)
+
+    def start(self) -> None:
+        for job in self.jobs:
+            if job.params.train_dataset is None:
+                raise FLJobError(f"client {job.name}: train_dataset is required to train")
+        java_jobs = jvm.jclass("java.util.ArrayList")(len(self.jobs))
+        for job in self.jobs:
+            java_jobs.add(job.java_job)
+        with java_errors("starting the clients"):
+            self._waiter = self._engine.submitAll(java_jobs)
+        for job, run in zip(self.jobs, self._engine.runs()):
+            job.start_on(run)
+
+    def is_running(self) -> bool:
+        return self._waiter is not None and bool(self._waiter.isAlive())
+
+    def join(self, timeout: float | None, on_tick: Callable[[], None]) -> bool:
+        """Wait for every client in 200 ms slices (``on_tick`` after each); False on timeout."""
+        return jvm.join_java_threads([self._waiter], timeout, on_tick=on_tick)
+
+    def results(self) -> dict[str, JobResult]:
+        """Every client's result once all have ended; the engine's threads go."""
+        self._engine.close()
+        return {job.name: job.wait(0) for job in self.jobs}  # type: ignore[misc]
+
+    def stop(self, timeout: float) -> tuple[bool, dict[str, JobResult]]:
+        """Stop every client, wait up to ``timeout`` s together; (all ended, results of the ended ones)."""
+        for job in self.jobs:
+            job.mark_stopped()
+        self._engine.stopAll()
+        ended = self._waiter is None or jvm.join_java_threads([self._waiter], timeout, absorb_interrupts=True)
+        done: dict[str, JobResult] = {}
+        for job in self.jobs:
+            if self._waiter is not None and not job.is_running():
+                r = job.wait(0)
+                if r is not None:
+                    done[job.name] = r
+        if ended:
+            self._engine.close()
+        else:
+            alive = [job.name for job in self.jobs if job.is_running()]
+            log.warning("%d clients still running %.1f s after stop: %s", len(alive), timeout, alive[:10])
+        return ended, done
+
+    def model_seen(self, iteration: int, plan_iterations: int) -> None:
+        """A client elsewhere (another actor) received the model of ``iteration``: wake the waiting ones."""
+        self._engine.modelSeen(int(iteration), int(plan_iterations))
+
+    def rejoin_after_model(self, iteration: int) -> None:
+        """The clients ask to take part only once the model of ``iteration`` is out (a restarted actor's)."""
+        self._engine.rejoinAfterModel(int(iteration))
+
+    def newest_model(self) -> tuple[int, int]:
+        """(the newest iteration whose model a client here received or was told of, the plan's iterations)."""
+        return int(self._engine.newestModelSeen()), int(self._engine.planIterations())
+
+
 class Simulation:
-    """N federated-learning clients as Java daemon threads in this process's JVM.
+    """N federated-learning clients as Java daemon threads in this process's JVM, or spread over Ray actors.
 
     Args:
         params: one :class:`FLParameter` per client (each with its own model file).
         output_dir: where ``client_i/client.log`` (and, with :meth:`save`, the
             results) go; created if needed.
         max_trainers: how many clients may train locally at the same time
-            (default: ``os.cpu_count()``).
+            (default: ``os.cpu_count()``; with Ray: per actor, default ``ray_cpus_per_actor``).
         progress: draw a tqdm bar per iteration (stderr) while waiting.
         iterations: total iterations for the bar titles (the server's plan decides
             the real number; this is only for display).
@@ -89,7 +197,8 @@ class Simulation:
             also the first backoff wait after a failed exchange; how long a client keeps
             retrying a server that is away is ``retry_timeout_s`` (Java default 300 s).
         on_loss / on_accuracy / on_iteration / on_finish: per-client callbacks as in
-            :class:`FLJob` (called on the client threads).
+            :class:`FLJob` (called on the client threads; with Ray, on the waiting thread
+            of this process as the actors' events arrive).
         on_round: called on the waiting thread with the :class:`IterationSummary`
             of each evaluated iteration once it is over.
         eval_every: evaluate the new global model after every k-th iteration and the last one.
@@ -105,7 +214,19 @@ class Simulation:
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
             crash of the process leaves the old or the new model, never a torn one.
-        jar_path / case_jar_path: jars if the JVM is not running yet.
+        jar_path / case_jar_path: jars if the JVM is not running yet (with Ray: paths on the actors' nodes).
+        backend: ``"threads"`` (this process's JVM) or ``"ray"`` (Ray actors, each a JVM of clients;
+            needs ``pip install pyflclient[ray]``; see docs/cluster.md).
+        ray_address: the Ray cluster to join (``"auto"``, ``"HOST:PORT"``); None: join the Ray of this
+            process if ``ray.init`` ran, else start a local one (ended with the simulation).
+        ray_actors: how many actors (default: the cluster's CPUs / ``ray_cpus_per_actor``, at most one
+            per client).
+        ray_cpus_per_actor: CPUs Ray reserves per actor (default 1).
+        ship_data: send each client's bin files and model file through Ray's object store to its actor,
+            which works on a local copy; default False: the actors read the paths as given (one
+            machine, or a shared filesystem).
+        max_actor_restarts: how many times Ray restarts a dead actor; its clients start over and rejoin
+            the job (default 0: they end FAILED and the others go on).
     """
 
     def __init__(self, params: Sequence[FLParameter], *, output_dir: str | os.PathLike[str] = ".",
@@ -115,7 +236,9 @@ class Simulation:
                  on_iteration: Optional[IterationCallback] = None, on_finish: Optional[FinishCallback] = None,
                  on_round: Optional[RoundCallback] = None, eval_every: int = 1, eval_fraction: float = 1.0,
                  clients_per_iteration: int | None = None, seed: int = 0, durable_model_files: bool = False,
-                 jar_path: str | None = None, case_jar_path: str | None = None) -> None:
+                 jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
+                 ray_address: str | None = None, ray_actors: int | None = None, ray_cpus_per_actor: float = 1,
+                 ship_data: bool = False, max_actor_restarts: int = 0) -> None:
         params = list(params)
         if not params:
             raise ValueError("params: give one FLParameter per client (got none)")
@@ -134,46 +257,64 @@ class Simulation:
                 clients_per_iteration, int) or not 1 <= clients_per_iteration <= len(params)):
             raise ValueError(f"clients_per_iteration: {clients_per_iteration!r}; expected 1..{len(params)} "
                              f"(the clients simulated) or None (all ask)")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: {backend!r}; expected one of {', '.join(BACKENDS)}")
+        if backend == "threads":
+            given = {"ray_address": ray_address, "ray_actors": ray_actors, "ship_data": ship_data or None,
+                     "max_actor_restarts": max_actor_restarts or None}
+            extra = [k for k, v in given.items() if v is not None]
+            if extra:
+                raise ValueError(f"{extra[0]}: {given[extra[0]]!r} is an option of backend='ray'; "
+                                 f"add backend='ray' or leave it out")
         if max_trainers is None:
-            max_trainers = os.cpu_count() or 1
+            max_trainers = (os.cpu_count() or 1) if backend == "threads" else max(1, int(ray_cpus_per_actor))
         if isinstance(max_trainers, bool) or not isinstance(max_trainers, int) or max_trainers < 1:
             raise ValueError(f"max_trainers: {max_trainers!r}; expected an integer >= 1")
         self.output_dir = Path(output_dir).resolve()
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.backend = backend
         self.max_trainers = max_trainers
         self.progress = progress
         self.iterations = iterations
         self.on_round = on_round
         self.results = SimulationResults(names)
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
-        jvm.start_jvm(jar_path, case_jar_path)
-        self._engine = jvm.jclass("com.mindspore.flclient.ClientEngine")(max_trainers)
         self.eval_every, self.eval_fraction, self.seed = eval_every, float(eval_fraction), int(seed)
-        self._engine.setEvaluation(jvm.jclass("com.mindspore.flclient.EvaluationPlan")(
-            eval_every, self.eval_fraction, self.seed))
         self.clients_per_iteration = clients_per_iteration
-        self._engine.setCheckIn(clients_per_iteration or 0, self.seed)
-        self._engine.setDurableModelFiles(bool(durable_model_files))
-        self._waiter: Any = None
-        self.jobs: list[FLJob] = []
-        for name, p in zip(names, params):
-            if p.log_path is None:
-                p = p.replace(log_path=self.output_dir / name / "client.log")
-            if p.client_id is None:
-                p = p.replace(client_id=name)  # a fixed fl_id: FedAvg's order and the samples depend on it
-            if p.sleep_time_ms is None and poll_interval_ms is not None:
-                p = p.replace(sleep_time_ms=poll_interval_ms)
-            jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
-            job = FLJob(p, on_loss, on_accuracy, on_iteration, on_finish, name=name)
-            job.add_listener(self._record)
-            self.jobs.append(job)
+        params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
+        callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
+        engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
+                              seed=self.seed, clients_per_iteration=clients_per_iteration,
+                              durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
+        self._clients: Any
+        if backend == "ray":
+            from .ray_backend import RayClients
+
+            self._clients = RayClients(params, names, sink=self._record, callbacks=callbacks, address=ray_address,
+                                       actors=ray_actors, cpus_per_actor=ray_cpus_per_actor, ship_data=ship_data,
+                                       max_restarts=max_actor_restarts, **engine_options)
+            #: the FLJob of each client (threads only: with Ray they live in the actors)
+            self.jobs: list[FLJob] = []
+        else:
+            self._clients = EngineClients(params, names, sink=self._record, callbacks=callbacks, **engine_options)
+            self.jobs = self._clients.jobs
         self._started = False
         self._started_at = 0.0
         self.wall_time_s = 0.0
         self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration)
         jvm.register_stopper(self)
 
-    # -- events (client threads) ----------------------------------------------------------
+    def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None) -> FLParameter:
+        """The simulation's defaults for one client: its log under output_dir, a fixed fl_id, the poll interval."""
+        if p.log_path is None:
+            p = p.replace(log_path=self.output_dir / name / "client.log")
+        if p.client_id is None:
+            p = p.replace(client_id=name)  # a fixed fl_id: FedAvg's order and the samples depend on it
+        if p.sleep_time_ms is None and poll_interval_ms is not None:
+            p = p.replace(sleep_time_ms=poll_interval_ms)
+        return p
+
+    # -- events (client threads; with Ray, the waiting thread) ----------------------------
     def _record(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
         if kind == "loss":
             self.results.record_loss(client, args[0], args[1], args[2])
@@ -188,22 +329,18 @@ class Simulation:
             raise FLJobError("this Simulation was already started; create a new one")
         self._started = True
         self._started_at = time.monotonic()
-        log.info("starting %d clients (at most %d training at once), logs in %s/client_*/client.log",
-                 len(self.jobs), self.max_trainers, self.output_dir)
-        for job in self.jobs:
-            if job.params.train_dataset is None:
-                raise FLJobError(f"client {job.name}: train_dataset is required to train")
-        ArrayList = jvm.jclass("java.util.ArrayList")
-        java_jobs = ArrayList(len(self.jobs))
-        for job in self.jobs:
-            java_jobs.add(job.java_job)
-        with java_errors("starting the clients"):
-            self._waiter = self._engine.submitAll(java_jobs)
-        for job, run in zip(self.jobs, self._engine.runs()):
-            job.start_on(run)
+        log.info("starting %d clients (at most %d training at once%s), logs in %s/client_*/client.log",
+                 len(self.results.clients), self.max_trainers, " per actor" if self.backend == "ray" else "",
+                 self.output_dir)
+        self._clients.start()
 
     def is_running(self) -> bool:
-        return self._waiter is not None and bool(self._waiter.isAlive())
+        return bool(self._clients.is_running())
+
+    def actors(self) -> list[Any]:
+        """With ``backend="ray"``: an :class:`~pyflclient.client.ray_backend.ActorInfo` per actor (its
+        clients, pid, node, restarts, peak memory); with threads: an empty list."""
+        return self._clients.actors() if self.backend == "ray" else []
 
     def wait(self, timeout: float | None = None) -> dict[str, JobResult] | None:
         """Wait for every client; their results by name, or None on timeout.
@@ -215,22 +352,21 @@ class Simulation:
             raise FLJobError("the Simulation was not started; call run() or start()")
         try:
             with _log_beside_bars(self.progress):
-                done = jvm.join_java_threads([self._waiter], timeout, on_tick=self._drain)
+                done = self._clients.join(timeout, on_tick=self._drain)
         except KeyboardInterrupt:
-            log.warning("interrupted: stopping %d clients", len(self.jobs))
+            log.warning("interrupted: stopping %d clients", len(self.results.clients))
             self.stop()
             raise
         if not done:
             return None
-        self._engine.close()  # every client has ended: its threads go too
         self.wall_time_s = time.monotonic() - self._started_at
-        results = {job.name: job.wait(0) for job in self.jobs}
+        results = self._clients.results()  # every client has ended: its threads (actors) go too
         for name, r in results.items():
             if r is not None:
                 self.results.record_status(name, r.status)
                 self.results.record_participation(name, r.participated)
         self._drain(final=True)
-        return results  # type: ignore[return-value]
+        return results
 
     def run(self, timeout: float | None = None) -> SimulationResults:
         """Start all clients, wait for all, return the results (Ctrl-C: stop all, re-raise)."""
@@ -245,21 +381,10 @@ class Simulation:
 
         Returns True when no client thread is left running.
         """
-        for job in self.jobs:
-            job.mark_stopped()
-        self._engine.stopAll()
-        ended = self._waiter is None or jvm.join_java_threads([self._waiter], timeout, absorb_interrupts=True)
-        for job in self.jobs:
-            if self._waiter is not None and not job.is_running():
-                r = job.wait(0)
-                if r is not None:
-                    self.results.record_status(job.name, r.status)
+        ended, done = self._clients.stop(timeout)
+        for name, r in done.items():
+            self.results.record_status(name, r.status)
         self._drain(final=True)
-        if ended:
-            self._engine.close()
-        else:
-            alive = [job.name for job in self.jobs if job.is_running()]
-            log.warning("%d clients still running %.1f s after stop: %s", len(alive), timeout, alive[:10])
         return ended
 
     def _stop_for_exit(self, timeout: float) -> None:

@@ -36,6 +36,10 @@ import java.util.function.Supplier;
  * a whole asks about {@value #POLLERS} times per sleepTime however many devices wait (r1.6's
  * devices each ask every sleepTime: 3,500 waiting devices at 250 ms were 14,000 requests a second),
  * and the first to get the model wakes the others at once.
+ *
+ * <p>A simulation spread over several engines (processes, machines) gives each gate the whole
+ * population, so the engines draw the same sample and each lets its own part of it ask, and
+ * relays each new model between the engines ({@link ClientEngine#modelSeen}).
  */
 final class CheckInGate {
     private final int perIteration;
@@ -51,6 +55,7 @@ final class CheckInGate {
     private CompletableFuture<Void> nextModel = new CompletableFuture<>();
     private int sampleOf = -1;
     private Set<String> sample = Set.of();
+    private int askFrom;
 
     /** {@code timers}: the engine's scheduler, which ends the waits that no model ends. */
     CheckInGate(int perIteration, long seed, Supplier<List<String>> population, ScheduledExecutorService timers) {
@@ -78,6 +83,21 @@ final class CheckInGate {
         }
     }
 
+    /** No device asks before the model of {@code iteration} has been seen (see {@link ClientEngine#rejoinAfterModel}). */
+    synchronized void holdUntilModel(int iteration) {
+        askFrom = Math.max(askFrom, iteration);
+    }
+
+    /** The newest iteration whose model a device has seen (0: none yet). */
+    synchronized int newestModel() {
+        return known;
+    }
+
+    /** The plan's iterations once a device has told them (0: not yet). */
+    synchronized int planIterations() {
+        return planIterations == Integer.MAX_VALUE ? 0 : planIterations;
+    }
+
     /**
      * The plan's last model has been seen by a device of this engine: the job is over, and a device
      * that would ask now could only be told so (thousands of such requests at the end of a job).
@@ -90,16 +110,21 @@ final class CheckInGate {
     CompletableFuture<?> checkIn(String clientId) {
         CompletableFuture<Void> wait;
         synchronized (this) {
-            if (perIteration <= 0 || known >= planIterations) {
+            if (known >= planIterations) {
                 return null;
             }
-            int iteration = known + 1;
-            if (sampleOf != iteration) {
-                sample = draw(iteration);
-                sampleOf = iteration;
-            }
-            if (sample.contains(clientId)) {
-                return null;
+            if (known >= askFrom) {
+                if (perIteration <= 0) {
+                    return null;
+                }
+                int iteration = known + 1;
+                if (sampleOf != iteration) {
+                    sample = draw(iteration);
+                    sampleOf = iteration;
+                }
+                if (sample.contains(clientId)) {
+                    return null;
+                }
             }
             wait = nextModel;
         }

@@ -72,10 +72,51 @@ public final class ClientEngine implements AutoCloseable {
      * submitting the jobs.
      */
     public void setCheckIn(int perIteration, long seed) {
+        setCheckIn(perIteration, seed, null);
+    }
+
+    /**
+     * {@link #setCheckIn(int, long)} for one engine of several that share a population (a
+     * simulation spread over processes): the sample is drawn from {@code population}, every
+     * fl_id of the simulation, instead of this engine's own, so each engine lets ask exactly
+     * its devices of the one sample the whole population would draw. Null: this engine's fl_ids.
+     */
+    public void setCheckIn(int perIteration, long seed, List<String> population) {
         if (perIteration < 0) {
             throw new IllegalArgumentException("devices per iteration = " + perIteration + ": need >= 0 (0: all)");
         }
-        this.gate = new CheckInGate(perIteration, seed, this::clientIds, control);
+        List<String> ids = population == null ? null : List.copyOf(population);
+        this.gate = new CheckInGate(perIteration, seed, ids == null ? this::clientIds : () -> ids, control);
+    }
+
+    /**
+     * A device of another engine of the same simulation received the global model of {@code
+     * iteration} (of a plan of {@code planIterations}, 0 if unknown): this engine's waiting devices
+     * look again, as if one of its own had received it. Without it, an engine none of whose devices
+     * took part in an iteration would leave them waiting for a model they never see.
+     */
+    public void modelSeen(int iteration, int planIterations) {
+        gate.modelSeen(iteration, planIterations);
+    }
+
+    /**
+     * This engine's devices ask to take part only once the global model of {@code iteration} is out
+     * (seen here or relayed by {@link #modelSeen}): an engine re-created after its process died
+     * rejoins at the next iteration. In the running one its devices may have uploaded already, and
+     * the server refuses a second upload of one fl_id; it closes that iteration at its windows.
+     */
+    public void rejoinAfterModel(int iteration) {
+        gate.holdUntilModel(iteration);
+    }
+
+    /** The newest global model a device of this engine received (or was told of), 0 before any. */
+    public int newestModelSeen() {
+        return gate.newestModel();
+    }
+
+    /** The plan's number of iterations as the devices of this engine learnt it, 0 before any plan. */
+    public int planIterations() {
+        return gate.planIterations();
     }
 
     /**

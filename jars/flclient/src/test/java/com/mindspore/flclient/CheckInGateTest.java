@@ -95,4 +95,61 @@ class CheckInGateTest {
         assertFalse(gate.newModelOr(60_000).isDone());
         assertTrue(gate.newModelOr(0).join() == null, "the timeout also ends the wait");
     }
+
+    @Test
+    void enginesSharingAPopulationLetAskExactlyTheSampleOfTheWholePopulation() {
+        List<String> ids = ids(12);
+        List<String> evens = new ArrayList<>();
+        List<String> odds = new ArrayList<>();
+        for (int i = 0; i < ids.size(); i++) {
+            (i % 2 == 0 ? evens : odds).add(ids.get(i));
+        }
+        CheckInGate a = new CheckInGate(4, 9, () -> ids, TIMERS);
+        CheckInGate b = new CheckInGate(4, 9, () -> ids, TIMERS);
+        for (int it = 1; it <= 3; it++) {
+            List<String> asking = new ArrayList<>();
+            for (String id : evens) {
+                if (a.checkIn(id) == null) {
+                    asking.add(id);
+                }
+            }
+            for (String id : odds) {
+                if (b.checkIn(id) == null) {
+                    asking.add(id);
+                }
+            }
+            Collections.sort(asking);
+            assertEquals(ClientEngine.checkInSample(ids, 4, 9, it), asking, "iteration " + it);
+            a.modelSeen(it, 3);
+            b.modelSeen(it, 3); // the relay: the other engine's device saw it
+        }
+    }
+
+    @Test
+    void aModelRelayedToAnEngineWakesItsWaitingDevicesAndIsReported() {
+        try (ClientEngine engine = new ClientEngine(1)) {
+            assertEquals(0, engine.newestModelSeen());
+            assertEquals(0, engine.planIterations(), "no plan told yet");
+            engine.setCheckIn(2, 1, ids(6));
+            engine.modelSeen(2, 5);
+            assertEquals(2, engine.newestModelSeen());
+            assertEquals(5, engine.planIterations());
+            engine.modelSeen(1, 0); // an older model, from a slower engine: nothing goes back
+            assertEquals(2, engine.newestModelSeen());
+            assertEquals(5, engine.planIterations());
+        }
+    }
+
+    @Test
+    void heldDevicesAskOnlyOnceTheAwaitedModelIsOut() {
+        CheckInGate gate = new CheckInGate(0, 0, List::of, TIMERS);
+        gate.modelSeen(1, 5);
+        gate.holdUntilModel(2);
+        CompletableFuture<?> waiting = gate.checkIn("restarted");
+        assertNotNull(waiting, "the model of iteration 2 is not out: the device waits");
+        assertFalse(waiting.isDone());
+        gate.modelSeen(2, 5);
+        assertTrue(waiting.isDone());
+        assertNull(gate.checkIn("restarted"), "after it, every device asks again");
+    }
 }
