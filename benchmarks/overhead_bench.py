@@ -18,7 +18,11 @@ with ``--repeat N`` the two are measured alternately N times (local, simulation,
 local, ...) so that a change in the machine's load hits both; the medians and the
 median of the per-pair ratios are printed.
 
-    python benchmarks/overhead_bench.py --clients 50 --iterations 3 --epochs 10 --repeat 3
+    python benchmarks/overhead_bench.py --clients 50 --iterations 3 --epochs 10 --repeat 3 [--threads]
+
+``--threads`` adds where the CPU went on each side (per thread group: the trainers, the JIT
+compiler threads, Python — the in-process server's event loop included —, the HTTP client,
+the engine's control threads, GC).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import argparse
 import logging
 import os
 import queue
+import re
 import statistics
 import tempfile
 import threading
@@ -33,6 +38,57 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+class ThreadCpu:
+    """CPU seconds per thread group of this process over a stretch of time, read from /proc (Linux):
+    ``start()`` before, ``stop()`` after; threads that end in between are counted up to their last
+    reading (every 0.1 s). Groups are thread names with digits removed (``fl-engine-trainer-N``,
+    ``C2 CompilerThreN``, ``python`` for the Python threads, the in-process server's included)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, float]] = {}
+        self._base: dict[str, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _read() -> dict[str, tuple[str, float]]:
+        out = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+        return out
+
+    def start(self) -> "ThreadCpu":
+        self._base = self._read()
+        self._seen = dict(self._base)
+        self._stop.clear()
+
+        def poll() -> None:
+            while not self._stop.wait(0.1):
+                self._seen.update(self._read())
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._seen.update(self._read())
+        groups: dict[str, float] = {}
+        for tid, (name, cpu) in self._seen.items():
+            group = re.sub(r"[-#]?\d+", "N", name)
+            groups[group] = groups.get(group, 0.0) + cpu - self._base.get(tid, (name, 0.0))[1]
+        return groups
 
 
 def java_batches(client, batch: int):  # -> list of (float[] NCHW, int[])
@@ -124,6 +180,8 @@ def main() -> None:
     ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=1, help="measure local and simulation alternately this many times")
     ap.add_argument("--warmup", type=int, default=1, help="full-size warm-up simulations before measuring")
+    ap.add_argument("--threads", action="store_true",
+                    help="also print the CPU seconds of each thread group on both sides (last pair, Linux)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -147,9 +205,14 @@ def main() -> None:
             simulation(root, clients, f"warm{w}", 2, 1, args.lr, args.trainers)
 
         local, sims, rounds = [], [], []
+        cpu: dict[str, dict[str, float]] = {}
         for r in range(max(1, args.repeat)):
+            meter = ThreadCpu().start()
             local.append(local_training(LENET_TRAIN_MS, batches, args.iterations, args.epochs, args.lr, args.trainers))
+            cpu["local"] = meter.stop()
+            meter = ThreadCpu().start()
             sim_s, rounds_s = simulation(root, clients, str(r), args.iterations, args.epochs, args.lr, args.trainers)
+            cpu["simulation"] = meter.stop()
             sims.append(sim_s)
             rounds.append(rounds_s)
 
@@ -165,6 +228,13 @@ def main() -> None:
     ratio = statistics.median(b / a for a, b in zip(local, sims))
     print(f"overhead ratio     : {ratio:8.3f}  (simulation / local{', median of the pairs' if median else ''}; "
           f"goal <= 1.10)")
+    if args.threads:
+        loc, sim = cpu["local"], cpu["simulation"]
+        print(f"CPU s by thread group, last pair (local {sum(loc.values()):.2f}, simulation {sum(sim.values()):.2f}; "
+              f"the simulation's span includes its model copies and server start):")
+        for group in sorted(set(loc) | set(sim), key=lambda g: -max(loc.get(g, 0), sim.get(g, 0))):
+            if max(loc.get(group, 0), sim.get(group, 0)) >= 0.05:
+                print(f"  {group:24s} local {loc.get(group, 0):7.2f}  simulation {sim.get(group, 0):7.2f}")
 
 
 if __name__ == "__main__":
