@@ -32,7 +32,8 @@ import java.util.function.Supplier;
  *
  * <p>The same news ends the wait for an iteration's model ({@link #notReadyWait}): a device that
  * the server told SucNotReady asks again when any device of the engine has received a newer model,
- * or after {@code sleepTime} × (devices waiting / {@value #POLLERS}) at the latest. So the engine as
+ * or after {@code sleepTime} × (devices waiting / {@value #POLLERS}) at the latest (30 s at most: an
+ * iteration that ends without a model wakes nobody). So the engine as
  * a whole asks about {@value #POLLERS} times per sleepTime however many devices wait (r1.6's
  * devices each ask every sleepTime: 3,500 waiting devices at 250 ms were 14,000 requests a second),
  * and the first to get the model wakes the others at once.
@@ -47,6 +48,8 @@ final class CheckInGate {
     private final Supplier<List<String>> population;
     /** Devices of the engine that ask about the model they wait for, together, per sleepTime. */
     static final int POLLERS = 8;
+    /** The longest a device waits for its turn to ask about the model again (unless sleepTime is longer). */
+    static final long MAX_TURN_MS = 30_000L;
 
     private final ScheduledExecutorService timers;
     private final AtomicInteger waitingForModel = new AtomicInteger();
@@ -148,7 +151,9 @@ final class CheckInGate {
      */
     CompletableFuture<?> notReadyWait(long sleepTimeMs) {
         int waiting = waitingForModel.incrementAndGet();
-        long turn = sleepTimeMs * Math.max(1, (waiting + POLLERS - 1) / POLLERS);
+        // at most MAX_TURN_MS: an iteration that ends without a model (its window ran out) wakes nobody
+        long turn = Math.min(sleepTimeMs * Math.max(1, (waiting + POLLERS - 1) / POLLERS),
+                Math.max(sleepTimeMs, MAX_TURN_MS));
         CompletableFuture<?> f = newModelOr(turn);
         f.whenComplete((v, e) -> waitingForModel.decrementAndGet());
         return f;

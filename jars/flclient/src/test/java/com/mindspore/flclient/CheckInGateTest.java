@@ -152,4 +152,34 @@ class CheckInGateTest {
         assertTrue(waiting.isDone());
         assertNull(gate.checkIn("restarted"), "after it, every device asks again");
     }
+
+    @Test
+    void devicesToldNotReadyTakeTurnsAndTheFirstToGetTheModelWakesTheRest() throws Exception {
+        CheckInGate gate = new CheckInGate(0, 0, List::of, TIMERS);
+        long t0 = System.nanoTime();
+        CompletableFuture<?> alone = gate.notReadyWait(100);
+        alone.get(5, java.util.concurrent.TimeUnit.SECONDS);
+        long aloneMs = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(aloneMs >= 90 && aloneMs < 2_000, "one waiting device asks again after sleepTime: " + aloneMs + " ms");
+
+        List<CompletableFuture<?>> waits = new ArrayList<>();
+        for (int i = 0; i < 4 * CheckInGate.POLLERS; i++) { // the last of them: 4 x sleepTime
+            waits.add(gate.notReadyWait(60_000));
+        }
+        Thread.sleep(50);
+        assertTrue(waits.stream().noneMatch(CompletableFuture::isDone), "nobody's turn within 50 ms of a minute's sleepTime");
+        gate.modelSeen(1, 3);
+        CompletableFuture.allOf(waits.toArray(new CompletableFuture<?>[0])).get(2, java.util.concurrent.TimeUnit.SECONDS);
+
+        // the turn grows with the waiting devices, up to MAX_TURN_MS
+        for (int i = 0; i < 100 * CheckInGate.POLLERS; i++) {
+            gate.notReadyWait(1_000);
+        }
+        CompletableFuture<?> last = gate.notReadyWait(1_000);
+        Thread.sleep(1_200);
+        assertFalse(last.isDone(), "with 800 devices waiting, a 1 s sleepTime becomes a later turn");
+        gate.modelSeen(2, 3);
+        last.get(2, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(30_000L, CheckInGate.MAX_TURN_MS);
+    }
 }
