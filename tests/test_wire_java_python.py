@@ -225,3 +225,15 @@ def test_a_buffer_written_in_java_reads_in_python(java_written: Path, table: str
 def test_a_buffer_written_in_python_reads_in_java(read_by_java: dict[str, Any], table: str) -> None:
     assert read_by_java[table] == expected(table)
 
+
+
+def test_the_java_client_recognises_the_servers_words_for_an_upload_it_already_holds() -> None:
+    """A second upload of one fl_id in one iteration is refused with RequestError and Upload.DUPLICATE's
+    words; the Java client (FLMessages.ALREADY_UPLOADED) takes them as "the server has my upload"."""
+    from pyflclient.server.store import Upload
+
+    source = (ROOT / "jars" / "flclient" / "src" / "main" / "java" / "com" / "mindspore" / "flclient"
+              / "FLMessages.java").read_text()
+    found = re.search(r'static final String ALREADY_UPLOADED = "([^"]+)";', source)
+    assert found, "FLMessages.ALREADY_UPLOADED is gone"
+    assert found.group(1) in Upload.DUPLICATE.value

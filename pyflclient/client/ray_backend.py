@@ -36,8 +36,9 @@ refuses a second upload of one: when the driver heard that some of them uploaded
 to the running iteration before they died, they rejoin at the next one (the
 running one then ends at its ``update_model_time_window`` without the others);
 otherwise they rejoin the running one. (An upload made in the last instants before
-the death, whose event had not reached the driver yet, is still refused the second
-time: that client ends FAILED.) Without restarts the actor's clients end FAILED and the others go on.
+the death, whose event had not reached the driver yet, is refused the second time as a
+duplicate, which the client takes as "the server holds my upload" and goes on to
+getModel.) Without restarts the actor's clients end FAILED and the others go on.
 """
 from __future__ import annotations
 

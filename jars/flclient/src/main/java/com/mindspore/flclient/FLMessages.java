@@ -66,6 +66,13 @@ final class FLMessages {
         float dpNormClip;
     }
 
+    /**
+     * pyflclient's server refuses a second upload of one fl_id in one iteration with RequestError
+     * and a reason holding these words (pyflclient/server/store.py's {@code Upload.DUPLICATE};
+     * tests/test_wire_java_python.py holds the two together): the server has this device's upload.
+     */
+    static final String ALREADY_UPLOADED = "already uploaded in this iteration";
+
     /** A reply of any device round, flattened. */
     static final class Response {
         Kind kind = Kind.UNPARSEABLE;

@@ -42,7 +42,12 @@ final class UpdateModelStep {
                 log.info("[updateModel] out of time (" + r + "): come back at next_req_time " + r.nextReqTime);
                 return then.apply(FLClientStatus.RESTART);
             }
-            if (r.retcode != ResponseCode.SUCCEED) {
+            if (r.retcode == ResponseCode.RequestError && r.reason.contains(FLMessages.ALREADY_UPLOADED)) {
+                // this device uploaded to this iteration before (a client restarted after its upload, whose
+                // training from the same model and data made the same update): the server holds it
+                log.info("[updateModel] the server already holds this device's upload of iteration "
+                        + progress.iteration + " (" + r + "): waiting for the model");
+            } else if (r.retcode != ResponseCode.SUCCEED) {
                 log.severe("[updateModel] refused: " + r);
                 return then.apply(FLClientStatus.FAILED);
             }

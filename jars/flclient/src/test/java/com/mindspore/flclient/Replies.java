@@ -74,8 +74,12 @@ final class Replies {
     }
 
     static byte[] update(int retcode, String nextReqTime) {
+        return update(retcode, nextReqTime, "scripted");
+    }
+
+    static byte[] update(int retcode, String nextReqTime, String reasonText) {
         FlatBufferBuilder b = new FlatBufferBuilder(128);
-        int reason = b.createString("scripted");
+        int reason = b.createString(reasonText);
         int next = b.createString(nextReqTime);
         int ts = b.createString("0");
         b.finish(ResponseUpdateModel.createResponseUpdateModel(b, retcode, reason, 0, next, ts));

@@ -187,6 +187,17 @@ class RoundLoopTest {
     }
 
     @Test
+    void anUploadTheServerAlreadyHoldsCountsAsAcceptedAndTheRoundGoesOn() throws Exception {
+        // a client restarted after its upload (a Ray actor that died) trains again and uploads again
+        Fixture.serveHappily(server, 2, 1);
+        server.on("updateModel", r -> FakeServer.Answer.buffer(Replies.update(ResponseCode.RequestError, "",
+                "'c0': fl_id " + FLMessages.ALREADY_UPLOADED + " 1")));
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        assertEquals(2, server.requests("getModel").size());
+        assertTrue(fx.logText().contains("already holds this device's upload"), fx.logText());
+    }
+
+    @Test
     void systemErrorIsRetriedAndTheRoundGoesOn() {
         Fixture.serveHappily(server, 1, 1);
         AtomicInteger calls = new AtomicInteger();
