@@ -60,6 +60,7 @@ from . import jvm
 from .errors import PyflclientError
 from .job import JobResult
 from .params import FLParameter
+from .simulation import EventSink
 from ..wire.protocol import ResponseCode
 
 log = logging.getLogger("pyflclient.client.simulation")
@@ -69,7 +70,6 @@ POLL_S = 0.2
 #: how long a stop waits for the actors' answers beyond the clients' own stop timeout
 STOP_GRACE_S = 5.0
 
-EventSink = Callable[[str, str, tuple[Any, ...]], None]
 
 
 def import_ray() -> Any:

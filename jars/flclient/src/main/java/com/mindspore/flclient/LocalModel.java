@@ -111,16 +111,26 @@ final class LocalModel implements AutoCloseable {
             throw new IllegalArgumentException("[" + round + "] the server's model does not match this client's .ms "
                     + "file: " + e.getMessage(), e);
         }
-        List<String> written = new ArrayList<>();
-        String train = p.getTrainModelPath();
-        String infer = p.getInferModelPath();
-        ModelFile.write(patched, Path.of(train), durable);
-        written.add(train);
-        if (infer != null && !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath())) {
-            ModelFile.write(patched, Path.of(infer), durable);
-            written.add(infer);
+        List<String> written = modelFiles(p);
+        for (String file : written) {
+            ModelFile.write(patched, Path.of(file), durable);
         }
         return written;
+    }
+
+    /** The files a model is saved to: trainModelPath, and inferModelPath when that is another file. */
+    private static List<String> modelFiles(FLParameter p) {
+        List<String> files = new ArrayList<>();
+        String train = p.getTrainModelPath();
+        String infer = p.getInferModelPath();
+        if (train != null) {
+            files.add(train);
+        }
+        if (infer != null && (train == null
+                || !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath()))) {
+            files.add(infer);
+        }
+        return files;
     }
 
     /** The case: its data sets, training, evaluation and inference loops. */
@@ -170,17 +180,9 @@ final class LocalModel implements AutoCloseable {
      * when that is another file, forced to disk when {@code durable}; returns the files written.
      */
     List<String> save(boolean durable) {
-        List<String> written = new ArrayList<>();
-        String train = p.getTrainModelPath();
-        String infer = p.getInferModelPath();
-        if (train != null) {
-            client.getModel().save(Path.of(train), durable);
-            written.add(train);
-        }
-        if (infer != null && (train == null
-                || !Path.of(infer).toAbsolutePath().equals(Path.of(train).toAbsolutePath()))) {
-            client.getModel().save(Path.of(infer), durable);
-            written.add(infer);
+        List<String> written = modelFiles(p);
+        for (String file : written) {
+            client.getModel().save(Path.of(file), durable);
         }
         return written;
     }
