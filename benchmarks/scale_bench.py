@@ -23,6 +23,13 @@ bundled digits), built once under ``--work``.
 
     python benchmarks/scale_bench.py --rows 50:50,500:500,3500:3500,500:50,3500:50 --iterations 2
 
+``--cpu`` adds where the CPU went, in ms per client-iteration: the local side's process, and the
+simulation's client process by thread group (trainers, JIT compilers, HTTP client, the engine's
+control threads, GC, Python) beside the server process — what the FL protocol costs next to the
+training it carries:
+
+    python benchmarks/scale_bench.py --rows 500:500 --iterations 2 --cpu
+
 ``--backend ray`` runs each row twice in the same run: with threads (``--trainers``
 trainer threads in one JVM) and on a local Ray with ``--ray_actors`` actors × 1 CPU
 (one trainer each, a JVM each), and prints the Ray run's wall time over the threads
@@ -117,6 +124,7 @@ def run_row(args: argparse.Namespace) -> dict:
     from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
     from pyflclient.server import Server
+    from overhead_bench import ThreadCpu
 
     n, t = args.n, args.t
     work = Path(args.work)
@@ -143,6 +151,8 @@ def run_row(args: argparse.Namespace) -> dict:
             params = params_for_clients(data, models, f"http://127.0.0.1:{port}")
             sim = Simulation(params, output_dir=root / "sim", max_trainers=args.trainers, progress=False,
                              clients_per_iteration=t if t < n else None, seed=args.seed)
+            meter = ThreadCpu().start() if args.cpu else None
+            server_cpu0 = _process_cpu(server.pid)
             t0 = time.perf_counter()
             sim.start()
             if t < n:
@@ -153,6 +163,8 @@ def run_row(args: argparse.Namespace) -> dict:
                 paused = time.perf_counter() - paused  # the full collection stops every thread: not the simulation's
             sim.wait()
             sim_s = time.perf_counter() - t0 - paused
+            server_cpu = _process_cpu(server.pid) - server_cpu0
+            sim_cpu = meter.stop() if meter else None
         finally:
             server.terminate()
             server.wait(30)
@@ -160,12 +172,37 @@ def run_row(args: argparse.Namespace) -> dict:
         statuses = sorted(set(results.status.values()))
         trained = [c for it in sorted(results.loss) for c in results.loss[it]]
         by_name = {f"client_{i}": c for i, c in enumerate(data)}
+        meter = ThreadCpu().start() if args.cpu else None
         local_s = local_training(LENET_TRAIN_MS, [by_name[c] for c in trained], args.epochs, args.lr, args.trainers)
+        local_cpu = meter.stop() if meter else None
     took_part = sum(1 for v in results.participation.values() if v > 0)
     return {"n": n, "t": t, "iterations": args.iterations, "epochs": args.epochs, "sim_s": sim_s,
             "local_s": local_s, "overhead": sim_s / local_s, "peak_rss_mib": _vm_hwm_mib(),
             "idle_bytes_per_client": idle_bytes, "statuses": statuses, "took_part": took_part,
-            "client_iterations": len(trained), "final_avg": results.summary()[-1].avg if results.summary() else None}
+            "client_iterations": len(trained), "final_avg": results.summary()[-1].avg if results.summary() else None,
+            "cpu": None if sim_cpu is None else {"local": sum(local_cpu.values()), "server": server_cpu,
+                                                  **{k: v for k, v in _cpu_groups(sim_cpu).items()}}}
+
+
+#: --cpu: the client process's thread groups (ThreadCpu's names) gathered into what they do
+CPU_GROUPS = {"trainers": ("fl-engine-train",), "JIT": ("CN CompilerThre",),
+              "HTTP": ("fl-http", "HttpClient"), "control": ("fl-engine-contr",), "GC": ("GC ThreadN", "GN "),
+              "python": ("python",)}
+
+
+def _cpu_groups(groups: dict[str, float]) -> dict[str, float]:
+    out = {k: 0.0 for k in CPU_GROUPS}
+    out["other"] = 0.0
+    for name, cpu in groups.items():
+        key = next((k for k, prefixes in CPU_GROUPS.items() if name.startswith(prefixes)), "other")
+        out[key] += cpu
+    return out
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_row_ray(args: argparse.Namespace) -> dict:
@@ -218,6 +255,8 @@ def _child(args: argparse.Namespace, work: Path, n: int, t: int, backend: str) -
            "--iterations", str(args.iterations), "--epochs", str(args.epochs), "--lr", str(args.lr),
            "--trainers", str(args.trainers), "--seed", str(args.seed), "--work", str(work), "--backend", backend,
            "--ray_actors", str(args.ray_actors)]
+    if args.cpu:
+        cmd.append("--cpu")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("ROW ")), None)
     if proc.returncode != 0 or line is None:
@@ -239,6 +278,9 @@ def main() -> None:
     ap.add_argument("--backend", choices=["threads", "ray"], default="threads",
                     help="ray: each row also on a local Ray, --ray_actors actors x 1 trainer, vs threads")
     ap.add_argument("--ray_actors", type=int, default=2)
+    ap.add_argument("--cpu", action="store_true",
+                    help="threads: also where the CPU went, ms per client-iteration: the client process's thread "
+                         "groups, the server process, and the local side")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--t", type=int, help=argparse.SUPPRESS)
@@ -276,6 +318,7 @@ def main() -> None:
                   f"{rss}; driver {ry['driver_rss_mib']:.0f}; {','.join(ry['statuses'])}", flush=True)
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
         return
+    cpu: dict[tuple[int, int], tuple[int, dict[str, float]]] = {}
     print(f"{'N':>6} {'T':>6} {'peak RSS':>10} {'idle B/client':>14} {'s/iter':>8} {'sim s':>8} {'local s':>8} "
           f"{'overhead':>9} {'took part':>10}  statuses")
     for n, t in rows:
@@ -287,6 +330,17 @@ def main() -> None:
         print(f"{n:>6} {t:>6} {r['peak_rss_mib']:>7.0f} MiB {idle:>14} {r['sim_s'] / r['iterations']:>8.1f} "
               f"{r['sim_s']:>8.1f} {r['local_s']:>8.1f} {r['overhead']:>9.3f} {r['took_part']:>10}  "
               f"{','.join(r['statuses'])}", flush=True)
+        if r.get("cpu"):
+            cpu[(n, t)] = (r["client_iterations"], r["cpu"])
+    if cpu:
+        keys = ["local", "trainers", "JIT", "HTTP", "control", "GC", "python", "other", "server"]
+        print("CPU ms per client-iteration (local: the same training steps; the rest: the simulation's client "
+              "process by thread group, and the server process):")
+        print(f"{'N':>6} {'T':>6} " + " ".join(f"{k:>8}" for k in keys) + f" {'sim all':>8}")
+        for (n, t), (count, c) in cpu.items():
+            sim_all = sum(v for k, v in c.items() if k != "local")
+            print(f"{n:>6} {t:>6} " + " ".join(f"{1000 * c[k] / count:>8.2f}" for k in keys)
+                  + f" {1000 * sim_all / count:>8.2f}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 

@@ -57,8 +57,8 @@ class DataFiles:
         seed's ``3500_clients_bin``); a single ``*_data.bin`` file finds its
         ``*_label.bin`` beside it.
         """
-        if isinstance(spec, DataFiles):
-            return cls._checked(spec.data, spec.label, field_name)
+        if isinstance(spec, DataFiles):  # checked before (or built by hand): its absolute paths are kept as they are
+            return cls._checked(spec.data, spec.label, field_name, canonical=True)
         if isinstance(spec, (tuple, list)):
             if len(spec) != 2:
                 raise InvalidParameterError(field_name, f"expected (data_file, label_file), got {spec!r}")
@@ -83,8 +83,14 @@ class DataFiles:
                                                 f"give the client's data folder or (data_file, label_file)")
 
     @classmethod
-    def _checked(cls, data: Path, label: Path, field_name: str) -> "DataFiles":
-        data, label = Path(data).expanduser().resolve(), Path(label).expanduser().resolve()
+    def _checked(cls, data: Path, label: Path, field_name: str, canonical: bool = False) -> "DataFiles":
+        def full(path: Path) -> Path:
+            path = Path(path).expanduser()
+            # resolve() walks every component (an lstat each); FLParameter.replace checks again what
+            # it checked before, for thousands of clients in a Simulation
+            return path if canonical and path.is_absolute() else path.resolve()
+
+        data, label = full(data), full(label)
         for what, p in (("data file", data), ("label file", label)):
             if not p.is_file():
                 raise InvalidParameterError(field_name, f"{what} {p} does not exist")

@@ -70,17 +70,26 @@ final class TrainStep {
                 log.info("[updateModel] DP_ENCRYPT: update norm " + (float) norm + " clipped to " + plan.dpNormClip
                         + ", Gaussian noise sigma " + (float) DpNoise.sigma(plan.dpNormClip, plan.dpEps, plan.dpDelta));
             }
-            for (float[] w : upload.values()) {
-                for (int i = 0; i < w.length; i++) {
-                    w[i] *= progress.dataSize;
-                }
-            }
+            scale(upload, progress.dataSize);
             model.saveTrained();
             log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload");
             if (PairwiseMaskingSteps.enabled(progress)) {
                 return masking.maskedBody(upload);
             }
             return FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
+        }
+    }
+
+    /**
+     * Multiplies every weight by {@code factor} (r1.6 uploads weights x data_size). Its own method:
+     * a loop over 60,000 floats inside {@link #run} made the JIT compile all of run (and what it
+     * inlines) on-stack, then again normally, ~0.7 s of C2 time each, in every simulation.
+     */
+    static void scale(Map<String, float[]> weights, float factor) {
+        for (float[] w : weights.values()) {
+            for (int i = 0; i < w.length; i++) {
+                w[i] *= factor;
+            }
         }
     }
 
