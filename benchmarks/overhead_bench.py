@@ -20,6 +20,11 @@ median of the per-pair ratios are printed.
 
     python benchmarks/overhead_bench.py --clients 50 --iterations 3 --epochs 10 --repeat 3 [--threads]
 
+``--eval_every k`` has the simulation's clients evaluate after every k-th iteration and the last
+only (with k > iterations: the last only), to see the overhead without most of the evaluation,
+which the local side does not do. ``--trainers 1`` on a 2-core machine leaves a core to the
+server and the HTTP threads, as a machine with a core to spare beside its trainers would.
+
 ``--threads`` adds where the CPU went on each side (per thread group: the trainers, the JIT
 compiler threads, Python — the in-process server's event loop included —, the HTTP client,
 the engine's control threads, GC).
@@ -147,7 +152,7 @@ def local_training(model: Path, batches: list, iterations: int, epochs: int, lr:
 
 
 def simulation(root: Path, clients: list, tag: str, iterations: int, epochs: int, lr: float,
-               trainers: int) -> tuple[float, float]:
+               trainers: int, eval_every: int = 1) -> tuple[float, float]:
     """Wall time of a Simulation of `clients` (fresh model copies and server); and its rounds' time."""
     from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
@@ -162,7 +167,8 @@ def simulation(root: Path, clients: list, tag: str, iterations: int, epochs: int
         params = [FLParameter(domain_name=srv.url, train_dataset=(c.train_data, c.train_label),
                               test_dataset=(c.test_data, c.test_label), train_model_path=m)
                   for c, m in zip(clients, models)]
-        sim = Simulation(params, output_dir=root / f"sim_{tag}", max_trainers=trainers, progress=False)
+        sim = Simulation(params, output_dir=root / f"sim_{tag}", max_trainers=trainers, progress=False,
+                         eval_every=eval_every)
         t0 = time.perf_counter()
         sim.run()
         sim_s = time.perf_counter() - t0
@@ -180,6 +186,9 @@ def main() -> None:
     ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=1, help="measure local and simulation alternately this many times")
     ap.add_argument("--warmup", type=int, default=1, help="full-size warm-up simulations before measuring")
+    ap.add_argument("--eval_every", type=int, default=1,
+                    help="the simulation's clients evaluate after every k-th iteration and the last (default 1: "
+                         "r1.6's every iteration; the local side never evaluates)")
     ap.add_argument("--threads", action="store_true",
                     help="also print the CPU seconds of each thread group on both sides (last pair, Linux)")
     args = ap.parse_args()
@@ -211,14 +220,15 @@ def main() -> None:
             local.append(local_training(LENET_TRAIN_MS, batches, args.iterations, args.epochs, args.lr, args.trainers))
             cpu["local"] = meter.stop()
             meter = ThreadCpu().start()
-            sim_s, rounds_s = simulation(root, clients, str(r), args.iterations, args.epochs, args.lr, args.trainers)
+            sim_s, rounds_s = simulation(root, clients, str(r), args.iterations, args.epochs, args.lr, args.trainers,
+                                         args.eval_every)
             cpu["simulation"] = meter.stop()
             sims.append(sim_s)
             rounds.append(rounds_s)
 
     local_s, sim_s, rounds_s = (statistics.median(v) for v in (local, sims, rounds))
     print(f"clients={args.clients} iterations={args.iterations} epochs={args.epochs} trainers={args.trainers} "
-          f"train steps={steps} (batch 32)")
+          f"train steps={steps} (batch 32) eval_every={args.eval_every}")
     if len(local) > 1:
         print("runs (local / simulation s): " + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(local, sims)))
     median = " (median)" if len(local) > 1 else ""
