@@ -58,6 +58,18 @@ def test_folder_resolves_to_absolute_train_and_test_files(client_dir, model, mon
     assert p.train_model_path == model and p.infer_model_path == model
 
 
+def test_replace_keeps_the_checked_files_and_still_checks_them(client_dir, model, monkeypatch):
+    monkeypatch.chdir(client_dir.parent.parent)
+    p = good(Path("data/f0000_14"), Path("ms/lenet_train0.ms"))
+    monkeypatch.chdir(model.parent)  # a relative path would now resolve elsewhere: the checked ones are absolute
+    q = p.replace(client_id="c7", log_path=Path("c7.log"))
+    assert q.train_dataset == p.train_dataset and q.test_dataset == p.test_dataset
+    assert q.client_id == "c7" and q.log_path == model.parent / "c7.log"
+    (client_dir / "f0000_14_bn_1_test_label.bin").unlink()  # what replace checks again
+    with pytest.raises(InvalidParameterError, match="test_dataset.*label file .* does not exist"):
+        p.replace(client_id="c8")
+
+
 def test_explicit_data_and_label_files_are_accepted(client_dir, model):
     data, label = client_dir / "f0000_14_bn_1_train_data.bin", client_dir / "f0000_14_bn_1_train_label.bin"
     p = FLParameter.builder().domain_name("https://10.0.0.1:6668").train_dataset(data, label) \
