@@ -83,7 +83,7 @@ final class TrainStep {
     /**
      * Multiplies every weight by {@code factor} (r1.6 uploads weights x data_size). Its own method:
      * a loop over 60,000 floats inside {@link #run} made the JIT compile all of run (and what it
-     * inlines) on-stack, then again normally, ~0.7 s of C2 time each, in every simulation.
+     * inlines) on-stack, then again normally: ~0.7 s of C2 time each in a simulation's first iterations.
      */
     static void scale(Map<String, float[]> weights, float factor) {
         for (float[] w : weights.values()) {
