@@ -61,7 +61,7 @@ class JobResult:
         client: the client's name.
         status: the Java ``FLClientStatus`` name returned by ``flJobRun``
             (``"SUCCESS"``, ``"FAILED"`` or ``"NOT_SELECTED"`` — the server's job ended while
-            this client waited to be admitted, not a failure), or ``"STOPPED"`` after
+            this client waited to be admitted or before its upload arrived, not a failure), or ``"STOPPED"`` after
             :meth:`FLJob.stop`.
         iterations: how many iterations this client completed (its round ended SUCCEED).
         participated: how many iterations this client took part in (upload accepted, model received).

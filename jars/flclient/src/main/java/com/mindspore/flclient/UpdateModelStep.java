@@ -26,12 +26,25 @@ final class UpdateModelStep {
         this.progress = progress;
     }
 
-    /** Then SUCCESS when accepted; RESTART when out of time (come back at next_req_time); FAILED otherwise. */
+    /**
+     * Then SUCCESS when accepted; RESTART when out of time (come back at next_req_time); NOT_SELECTED
+     * when the server's job finished before the upload; FAILED otherwise.
+     */
     Next run(byte[] body, Function<FLClientStatus, Next> then) {
         lastUpload = null;
-        return server.exchange("updateModel", body, FLMessages::parseUpdateModel, ServerExchange.NotReady.WAIT, r -> {
+        return server.exchange("updateModel", body, FLMessages::parseUpdateModel, ServerExchange.NotReady.WAIT,
+                true, r -> {
             if (r == null) {
                 return then.apply(FLClientStatus.FAILED);
+            }
+            if (r.kind == FLMessages.Kind.FINISHED) {
+                // the job's last iteration closed (its window ended) while this device trained: as a late upload
+                // of an earlier iteration (OutOfTime, then startFLJob answered "finished"), the job ended
+                // without it, which retrying cannot change
+                log.info("[updateModel] the server's job finished before this upload of iteration " + progress.iteration
+                        + " arrived: this client is not selected any more (it took part in " + progress.participated
+                        + " iteration(s))");
+                return then.apply(FLClientStatus.NOT_SELECTED);
             }
             if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
                 return then.apply(rejoin("the server was unreachable during this upload and refuses it now (" + r

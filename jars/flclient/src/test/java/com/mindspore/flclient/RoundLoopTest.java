@@ -239,14 +239,21 @@ class RoundLoopTest {
     }
 
     @Test
-    void aFinishedServerDuringUploadIsStillAFailureRetried() throws Exception {
+    void aJobThatFinishedBeforeTheUploadEndsTheClientNotSelectedAtOnce() throws Exception {
+        // the last iteration's window closed while this device trained: it used to retry for retry_timeout (300 s)
         Fixture.serveHappily(server, 2, 1);
-        server.on("updateModel", r -> FakeServer.Answer.text("The server's training job is disabled or finished."));
+        AtomicInteger uploads = new AtomicInteger();
+        server.on("updateModel", r -> uploads.incrementAndGet() == 1
+                ? FakeServer.Answer.buffer(Replies.update(ResponseCode.SUCCEED, ""))
+                : FakeServer.Answer.text("The server's training job is disabled or finished."));
         FLParameter p = fx.parameter(server.url());
         p.setMaxRetries(2);
-        assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).flJobRun());
-        assertEquals(3, server.requests("updateModel").size());
-        assertTrue(fx.logText().contains("giving up after 3 failed attempts"), fx.logText());
+        assertEquals(FLClientStatus.NOT_SELECTED, new SyncFLJob(p).flJobRun());
+        assertEquals(2, server.requests("updateModel").size());
+        assertEquals(1, server.requests("getModel").size());
+        assertTrue(fx.logText().contains("the server's job finished before this upload of iteration 2 arrived: this "
+                + "client is not selected any more (it took part in 1 iteration(s))"), fx.logText());
+        assertFalse(fx.logText().contains("failed attempts"), fx.logText());
     }
 
     @Test
