@@ -45,6 +45,12 @@ from pathlib import Path
 import numpy as np
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from the text of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ThreadCpu:
     """CPU seconds per thread group of this process over a stretch of time, read from /proc (Linux):
     ``start()`` before, ``stop()`` after; threads that end in between are counted up to their last
@@ -60,15 +66,12 @@ class ThreadCpu:
     @staticmethod
     def _read() -> dict[str, tuple[str, float]]:
         out = {}
-        tick = os.sysconf("SC_CLK_TCK")
         for tid in os.listdir("/proc/self/task"):
             try:
                 stat = Path(f"/proc/self/task/{tid}/stat").read_text()
             except OSError:
                 continue
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
-            out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+            out[tid] = (stat[stat.index("(") + 1:stat.rindex(")")], stat_cpu_seconds(stat))
         return out
 
     def start(self) -> "ThreadCpu":

@@ -124,7 +124,7 @@ def run_row(args: argparse.Namespace) -> dict:
     from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
     from pyflclient.server import Server
-    from overhead_bench import ThreadCpu
+    from overhead_bench import ThreadCpu, stat_cpu_seconds
 
     n, t = args.n, args.t
     work = Path(args.work)
@@ -152,7 +152,8 @@ def run_row(args: argparse.Namespace) -> dict:
             sim = Simulation(params, output_dir=root / "sim", max_trainers=args.trainers, progress=False,
                              clients_per_iteration=t if t < n else None, seed=args.seed)
             meter = ThreadCpu().start() if args.cpu else None
-            server_cpu0 = _process_cpu(server.pid)
+            server_stat = Path(f"/proc/{server.pid}/stat")
+            server_cpu0 = stat_cpu_seconds(server_stat.read_text()) if args.cpu else 0.0
             t0 = time.perf_counter()
             sim.start()
             if t < n:
@@ -163,7 +164,7 @@ def run_row(args: argparse.Namespace) -> dict:
                 paused = time.perf_counter() - paused  # the full collection stops every thread: not the simulation's
             sim.wait()
             sim_s = time.perf_counter() - t0 - paused
-            server_cpu = _process_cpu(server.pid) - server_cpu0
+            server_cpu = stat_cpu_seconds(server_stat.read_text()) - server_cpu0 if args.cpu else 0.0
             sim_cpu = meter.stop() if meter else None
         finally:
             server.terminate()
@@ -181,7 +182,7 @@ def run_row(args: argparse.Namespace) -> dict:
             "idle_bytes_per_client": idle_bytes, "statuses": statuses, "took_part": took_part,
             "client_iterations": len(trained), "final_avg": results.summary()[-1].avg if results.summary() else None,
             "cpu": None if sim_cpu is None else {"local": sum(local_cpu.values()), "server": server_cpu,
-                                                  **{k: v for k, v in _cpu_groups(sim_cpu).items()}}}
+                                                  **_cpu_groups(sim_cpu)}}
 
 
 #: --cpu: the client process's thread groups (ThreadCpu's names) gathered into what they do
@@ -197,12 +198,6 @@ def _cpu_groups(groups: dict[str, float]) -> dict[str, float]:
         key = next((k for k, prefixes in CPU_GROUPS.items() if name.startswith(prefixes)), "other")
         out[key] += cpu
     return out
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_row_ray(args: argparse.Namespace) -> dict:

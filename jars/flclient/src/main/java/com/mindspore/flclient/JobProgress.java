@@ -35,4 +35,9 @@ final class JobProgress {
     boolean runtimeModel;
     /** Iterations this client took part in (its upload accepted and the model received). */
     int participated;
+
+    /** The log's words for a client the job ended without: the same in every step that finds it so. */
+    String notSelectedAnyMore() {
+        return "this client is not selected any more (it took part in " + participated + " iteration(s))";
+    }
 }

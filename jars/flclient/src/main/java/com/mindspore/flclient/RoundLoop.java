@@ -132,8 +132,7 @@ final class RoundLoop {
     private Next roundStart() {
         if (gate != null && gate.planDone()) {
             log.info("[startFLJob] the plan's last iteration is over (a device of this simulation received its "
-                    + "model): this client is not selected any more (it took part in " + progress.participated
-                    + " iteration(s))");
+                    + "model): " + progress.notSelectedAnyMore());
             return finish(FLClientStatus.NOT_SELECTED);
         }
         CompletableFuture<?> notYet = gate == null ? null : gate.checkIn(p.getClientID());

@@ -46,8 +46,7 @@ final class StartFLJobStep {
         }
         if (r.kind == FLMessages.Kind.FINISHED) {
             // the job ended without this client: not a failure of the device (retrying cannot admit it)
-            log.info("[startFLJob] the server's job is finished: this client is not selected any more (it took part in "
-                    + progress.participated + " iteration(s))");
+            log.info("[startFLJob] the server's job is finished: " + progress.notSelectedAnyMore());
             return FLClientStatus.NOT_SELECTED;
         }
         if (r.retcode == ResponseCode.OutOfTime || r.retcode == ResponseCode.NotSelected

@@ -42,8 +42,7 @@ final class UpdateModelStep {
                 // of an earlier iteration (OutOfTime, then startFLJob answered "finished"), the job ended
                 // without it, which retrying cannot change
                 log.info("[updateModel] the server's job finished before this upload of iteration " + progress.iteration
-                        + " arrived: this client is not selected any more (it took part in " + progress.participated
-                        + " iteration(s))");
+                        + " arrived: " + progress.notSelectedAnyMore());
                 return then.apply(FLClientStatus.NOT_SELECTED);
             }
             if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
