@@ -90,16 +90,18 @@ def _write_feature_maps(builder: flatbuffers.Builder, weights: Weights) -> int:
     return builder.EndVector()
 
 
-def _read_feature_maps(msg: object) -> dict[str, np.ndarray]:
-    """Decode ``msg.FeatureMap(i)`` into name → read-only float32 view; duplicate names are an error."""
+def _read_feature_maps(msg: object, field: str = "FeatureMap") -> dict[str, np.ndarray]:
+    """Decode ``msg.<field>(i)`` (a ``[FeatureMap]`` vector: ``feature_map``, ``control_variate``) into
+    name → read-only float32 view; duplicate names are an error."""
     out: dict[str, np.ndarray] = {}
-    for i in range(msg.FeatureMapLength()):  # type: ignore[attr-defined]
-        fm = msg.FeatureMap(i)  # type: ignore[attr-defined]
+    at, length = getattr(msg, field), getattr(msg, field + "Length")
+    for i in range(length()):
+        fm = at(i)
         name = _text(fm.WeightFullname())
         if not name:
-            raise ProtocolError(f"feature_map[{i}] has no weight_fullname")
+            raise ProtocolError(f"{field}[{i}] has no weight_fullname")
         if name in out:
-            raise ProtocolError(f"weight {name!r} appears twice in feature_map")
+            raise ProtocolError(f"weight {name!r} appears twice in {field}")
         data = fm.DataAsNumpy()
         out[name] = data if isinstance(data, np.ndarray) else np.zeros(0, dtype="<f4")
     return out
@@ -119,6 +121,12 @@ def _memoized(reply: object, build: Callable[[], bytes]) -> bytes:
         built = build()
         object.__setattr__(reply, "_bytes", built)
     return built
+
+
+def _has_field(table: Any, vtable_offset: int) -> bool:
+    """Whether a table carries the field at ``vtable_offset`` (4 + 2 x its id): tells a scalar sent as
+    its default (0.0) from one not sent."""
+    return table._tab.Offset(vtable_offset) != 0
 
 
 class _Ref(int):
@@ -170,6 +178,11 @@ class FLPlan:
     server_mode: str = "FEDERATED_LEARNING"
     encrypt_type: str = "NOT_ENCRYPT"
     aggregation: int = fb.AggregationType.FedAvg
+    #: ``Aggregation.weights``: the aggregation type's device parameters, in the order of its
+    #: ``device_params`` in schema/round_plugins.json (FedProx: [mu])
+    aggregation_weights: tuple[float, ...] = ()
+    #: ``EarlyStop`` (None: no early stop): (EarlyStopType value, weight, rounds)
+    early_stop: tuple[int, float, int] | None = None
     t: int = 0                 # reconstruct_secrets_threshold (PW_ENCRYPT)
     prime: bytes = b""         # the Shamir field's prime, big-endian (PW_ENCRYPT)
     dp_eps: float = 0.0        # DP_ENCRYPT
@@ -180,18 +193,27 @@ class FLPlan:
         prime = _Ref(b.CreateByteVector(self.prime)) if self.prime else None
         cipher = _write_table(b, "CipherPublicParams", t=self.t, prime=prime, dp_eps=self.dp_eps,
                               dp_delta=self.dp_delta, dp_norm_clip=self.dp_norm_clip, encrypt_type=self.encrypt_type)
-        aggregation = _write_table(b, "Aggregation", type=self.aggregation)
+        weights = (_Ref(b.CreateNumpyVector(np.asarray(self.aggregation_weights, dtype="<f4")))
+                   if self.aggregation_weights else None)
+        aggregation = _write_table(b, "Aggregation", type=self.aggregation, weights=weights)
+        early_stop = None
+        if self.early_stop is not None:
+            kind, weight, rounds = self.early_stop
+            early_stop = _write_table(b, "EarlyStop", early_stop_type=kind, weight=weight, rounds=rounds)
         return _write_table(b, "FLPlan", server_mode=self.server_mode, fl_name=self.fl_name,
-                            iterations=self.iterations, epochs=self.epochs, mini_batch=self.mini_batch, lr=self.lr,
-                            aggregation=aggregation, cipher=cipher)
+                            iterations=self.iterations, epochs=self.epochs, early_stop=early_stop,
+                            mini_batch=self.mini_batch, lr=self.lr, aggregation=aggregation, cipher=cipher)
 
     @classmethod
     def _read(cls, plan: fb.FLPlan) -> "FLPlan":
-        cipher, aggregation = plan.Cipher(), plan.Aggregation()
+        cipher, aggregation, stop = plan.Cipher(), plan.Aggregation(), plan.EarlyStop()
         return cls(iterations=plan.Iterations(), epochs=plan.Epochs(), mini_batch=plan.MiniBatch(), lr=plan.Lr(),
                    fl_name=_text(plan.FlName()), server_mode=_text(plan.ServerMode()),
                    encrypt_type=_text(cipher.EncryptType()) if cipher else "",
                    aggregation=aggregation.Type() if aggregation else fb.AggregationType.FedAvg,
+                   aggregation_weights=(tuple(float(x) for x in aggregation.WeightsAsNumpy())
+                                        if aggregation and aggregation.WeightsLength() else ()),
+                   early_stop=(stop.EarlyStopType(), stop.Weight(), stop.Rounds()) if stop else None,
                    t=cipher.T() if cipher else 0,
                    prime=cipher.PrimeAsNumpy().tobytes() if cipher and cipher.PrimeLength() else b"",
                    dp_eps=cipher.DpEps() if cipher else 0.0, dp_delta=cipher.DpDelta() if cipher else 0.0,
@@ -233,24 +255,28 @@ class StartFLJobResponse:
     plan: FLPlan | None = None
     weights: Weights = field(default_factory=dict)
     timestamp: str = ""
+    #: pyflclient's appended ``control_variate``: Scaffold's server control variate c (empty otherwise)
+    control_variate: Weights = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return _memoized(self, self._build)
 
     def _build(self) -> bytes:
-        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for w in self.weights.values()))
+        b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for m in (self.weights, self.control_variate)
+                                           for w in m.values()))
         plan = self.plan._write(b) if self.plan else None
         return _finish(b, _write_table(
             b, "ResponseFLJob", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
             is_selected=self.is_selected, next_req_time=self.next_req_time, fl_plan_config=plan,
-            feature_map=self.weights, timestamp=self.timestamp))
+            feature_map=self.weights, timestamp=self.timestamp, control_variate=self.control_variate or None))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobResponse":
         m = fb.ResponseFLJob.GetRootAs(_verified(buf, "ResponseFLJob"))
         plan = m.FlPlanConfig()
         return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), bool(m.IsSelected()), _text(m.NextReqTime()),
-                   FLPlan._read(plan) if plan else None, _read_feature_maps(m), _text(m.Timestamp()))
+                   FLPlan._read(plan) if plan else None, _read_feature_maps(m), _text(m.Timestamp()),
+                   _read_feature_maps(m, "ControlVariate"))
 
 
 # -- updateModel ----------------------------------------------------------------------
@@ -265,16 +291,23 @@ class UpdateModelRequest:
     iteration: int
     weights: Weights
     timestamp: str = ""
+    #: MindSpore Federated's ``upload_loss``: the device's mean training loss at the received model, sent
+    #: when the plan's aggregation or early stop needs it (None: not sent)
+    upload_loss: float | None = None
+    #: pyflclient's appended ``control_variate``: Scaffold's delta c_i (empty otherwise)
+    control_variate: Weights = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return _message("RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-                        feature_map=self.weights, timestamp=self.timestamp)
+                        feature_map=self.weights, timestamp=self.timestamp, upload_loss=self.upload_loss,
+                        control_variate=self.control_variate or None)
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "UpdateModelRequest":
         m = fb.RequestUpdateModel.GetRootAs(_verified(buf, "RequestUpdateModel"))
+        loss = m.UploadLoss() if _has_field(m, 16) else None
         return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), MappingProxyType(_read_feature_maps(m)),
-                   _text(m.Timestamp()))
+                   _text(m.Timestamp()), loss, MappingProxyType(_read_feature_maps(m, "ControlVariate")))
 
 
 @dataclass(frozen=True)

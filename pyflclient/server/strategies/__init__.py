@@ -1,0 +1,1 @@
+"""The server's aggregation types, one module each (see :mod:`.base` for the seam)."""
