@@ -1,9 +1,9 @@
 package com.mindspore.flclient.demo.lenet.attacks;
 
-/** Uploads ten times its update: a "boosted" model-replacement attack (Bhagoji et al. 2019). */
+/** Uploads twenty times its update: a "boosted" model-replacement attack (Bhagoji et al. 2019). */
 public final class ScaledLenetClient extends PoisonedLenetClient {
     @Override
     protected float factor() {
-        return 10f;
+        return 20f;
     }
 }
