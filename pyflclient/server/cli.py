@@ -49,8 +49,10 @@ def add_setting_flags(p: argparse.ArgumentParser, keys: tuple[str, ...] | None =
         said = f.metadata["help"] if "(default:" in f.metadata["help"] else f"{f.metadata['help']} (default: {default})"
         # "%(default).0s" prints nothing: it keeps ArgumentDefaultsHelpFormatter (the demo's) from adding
         # "(default: None)" after the default said here
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=f.metadata["kind"], default=None,
-                       help=said + "%(default).0s")
+        # taken as text and converted by ServerConfig.from_mapping: a bad number is its one-line error naming
+        # the key and the rule, not argparse's usage block
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
+                       metavar=f.metadata["kind"].__name__.upper(), help=said + "%(default).0s")
 
 
 def settings_from(args: argparse.Namespace) -> tuple[Any, ServerConfig]:

@@ -363,7 +363,8 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r}: expected {kind.__name__}") from None
+        row = table().parameters.get(key)
+        raise ConfigError(f"{key}={value!r}: {row.rule if row else 'expected ' + kind.__name__}") from None
 
 
 def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:
