@@ -322,3 +322,78 @@ def test_yaml_refuses_a_setting_given_flat_and_in_the_section(tmp_path):
     with pytest.raises(ConfigError, match="both flat and in the aggregation section"):
         yaml_settings(tmp_path, "aggregation_type: FedAvgM\naggregation:\n  aggregation_type: FedAdam\n")
 
+
+
+# -- a group of server processes on one Redis ------------------------------------------------------------
+
+STATEFUL = [n for n in OFFERED if table().aggregation[n].device == "scaffold"
+            or "server_beta2" in table().aggregation[n].params][:2]  # Scaffold and FedAdam: c, and Adam's moments
+
+
+def wait_model(url: str, iteration: int) -> dict[str, np.ndarray]:
+    import time
+
+    deadline = time.monotonic() + 60
+    with DeviceClient(url) as d:
+        while time.monotonic() < deadline:
+            reply = d.get_model(iteration)
+            if not isinstance(reply, str) and reply.retcode == ResponseCode.SUCCEED:
+                return dict(reply.weights)
+            time.sleep(0.05)
+    raise AssertionError(f"no model of iteration {iteration} from {url}")
+
+
+def group_iteration(ports: list[int], iteration: int, scaffold: bool, dead: set[int]
+                    ) -> dict[str, tuple[Weights, float, Weights]]:
+    """Each device joins and uploads through another process of the group (never a dead one)."""
+    import time
+
+    live = [p for p in ports if p not in dead]
+    sent = {}
+    for i, (fl_id, n) in enumerate(DATA_SIZES.items()):
+        url = f"http://127.0.0.1:{live[(i + iteration) % len(live)]}"
+        with DeviceClient(url, fl_id=fl_id, data_size=n) as d:
+            deadline = time.monotonic() + 60
+            while True:
+                reply = d.start_fl_job(iteration)
+                if not isinstance(reply, str) and reply.retcode == ResponseCode.SUCCEED and reply.iteration == iteration:
+                    break
+                assert time.monotonic() < deadline, reply
+                time.sleep(0.05)
+            upload, loss, delta_c = trained(iteration, fl_id, reply.weights)
+            sent[fl_id] = (upload, loss, delta_c)
+            answer = d.update_model(iteration, upload, upload_loss=loss, control_variate=delta_c if scaffold else None)
+            assert answer.retcode == ResponseCode.SUCCEED, answer.reason
+    return sent
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("name", STATEFUL)
+def test_four_processes_on_one_redis_give_the_models_of_one_process_with_one_killed_along_the_way(
+        tmp_path, redis_server, name):
+    from test_server_group import ServerGroup
+
+    args = ("--aggregation-type", name, *[x for k, v in PARAMS.get(name, {}).items()
+                                          for x in ("--" + k.replace("_", "-"), str(v))])
+    group = ServerGroup(tmp_path, redis_server.address, initial_model(), threshold=len(DATA_SIZES),
+                        iterations=ITERATIONS, args=args).start()
+    try:
+        scaffold = table().aggregation[name].device == "scaffold"
+        dead: set[int] = set()
+        sent, published = [], []
+        for k in range(1, ITERATIONS + 1):
+            sent.append(group_iteration(group.ports, k, scaffold, dead))
+            if k == 2:  # the last uploader's process (it closes iteration 2) is killed: the others go on
+                closer = group.ports[(len(DATA_SIZES) - 1 + k) % len(group.ports)]
+                group.kill(group.ports.index(closer))
+                dead.add(closer)
+            live = next(p for p in group.ports if p not in dead)
+            published.append(wait_model(f"http://127.0.0.1:{live}", k))
+    finally:
+        group.stop()
+    params = ServerConfig(aggregation_type=name, **PARAMS.get(name, {})).aggregation_params
+    models, _ = direct(name, params, sent)
+    for k in range(ITERATIONS):
+        assert_identical(published[k], models[k], f"{name} in a group, iteration {k + 1}")
+    assert Checkpoints(tmp_path / "ckpt").state(ITERATIONS)  # the state after the last iteration, with its model
+    assert "Traceback" not in group.log()
