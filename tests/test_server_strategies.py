@@ -397,3 +397,59 @@ def test_four_processes_on_one_redis_give_the_models_of_one_process_with_one_kil
         assert_identical(published[k], models[k], f"{name} in a group, iteration {k + 1}")
     assert Checkpoints(tmp_path / "ckpt").state(ITERATIONS)  # the state after the last iteration, with its model
     assert "Traceback" not in group.log()
+
+
+# -- pairwise masking: the aggregator reads the unmasked sum ---------------------------------------------
+
+SUMMABLE = [n for n in STATEFUL]  # Scaffold (its control variates masked with the weights) and FedAdam
+
+
+@pytest.mark.parametrize("name", SUMMABLE)
+def test_pairwise_masking_gives_the_model_of_the_plain_uploads(tmp_path, name):
+    from pyflclient.server.device import MaskingDevice
+    from pyflclient.server.secure_aggregation import CONTROL_VARIATE_PREFIX
+    from test_server_secure_aggregation import ready
+
+    scaffold = table().aggregation[name].device == "scaffold"
+    # N of Scaffold's c update: the aggregator reads one upload, the sum, so N is given (here every device)
+    extra = {"scaffold_num_clients": len(DATA_SIZES)} if scaffold else {}
+    sent = []
+    with server(tmp_path, name, encrypt_type=SUMMING, **extra) as srv:
+        devices = [MaskingDevice(srv.url, fl_id=f, data_size=n) for f, n in DATA_SIZES.items()]
+        try:
+            for k in (1, 2):
+                joined = [d.start_fl_job(k) for d in devices]
+                assert all(j.retcode == ResponseCode.SUCCEED for j in joined), [j.reason for j in joined]
+                for d in devices:
+                    assert d.exchange_keys(k)["retcode"] == ResponseCode.SUCCEED
+                for d in devices:
+                    assert ready(d.get_keys, k)["retcode"] == ResponseCode.SUCCEED
+                for d in devices:
+                    assert d.share_secrets(k, joined[0].plan.t)["retcode"] == ResponseCode.SUCCEED
+                for d in devices:
+                    assert ready(d.get_secrets, k)["retcode"] == ResponseCode.SUCCEED
+                iteration = {}
+                for d, j in zip(devices, joined):
+                    upload, loss, delta_c = trained(k, d.fl_id, j.weights)
+                    iteration[d.fl_id] = (upload, loss, delta_c)
+                    entries = {**upload, **({CONTROL_VARIATE_PREFIX + n: v for n, v in delta_c.items()} if scaffold else {})}
+                    masked = d.masked(k, entries)
+                    weights = {n: masked[n] for n in upload}
+                    variate = {n: masked[CONTROL_VARIATE_PREFIX + n] for n in upload} if scaffold else None
+                    reply = d.update_model(k, weights, control_variate=variate)
+                    assert reply.retcode == ResponseCode.SUCCEED, reply.reason
+                for d in devices:
+                    listed = ready(d.get_client_list, k)
+                    assert d.reconstruct_secrets(k, listed["clients"])["retcode"] == ResponseCode.SUCCEED
+                assert srv.wait_iteration(k, timeout=30)
+                sent.append(iteration)
+            published = [srv.global_model(k) for k in (1, 2)]
+        finally:
+            for d in devices:
+                d.close()
+    params = ServerConfig(aggregation_type=name, **PARAMS.get(name, {}), **extra).aggregation_params
+    models, _ = direct(name, params, sent)
+    for k in range(2):  # the masks' fixed-point ring rounds each upload: close, not identical
+        for n in SHAPES:
+            np.testing.assert_allclose(np.reshape(published[k][n], -1), np.reshape(models[k][n], -1),
+                                       rtol=1e-4, atol=1e-5, err_msg=f"{name}, iteration {k + 1}, {n}")

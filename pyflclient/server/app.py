@@ -189,7 +189,7 @@ class ServerCore:
         self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
-                                   control_variate=bool(self.rounds.aggregator.plan_extras().control_variate))
+                                   control_variate=self.rounds.control_variates)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 

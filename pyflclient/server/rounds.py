@@ -132,11 +132,16 @@ class Rounds:
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
+        #: the encrypt type's steps (plan fields, extra rounds, what the aggregator reads)
+        self.mode = round_mode(self)
         #: the aggregation type; its state is loaded before each aggregation (off the event loop)
         self.aggregator: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
         # a second one answers startFLJob (plan_extras from the newest state) while the first aggregates
         self._replier: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
-        self._checks_uploads = type(self.aggregator).check is not Aggregator.check
+        # the type's own upload check, on uploads in the clear (a masked one's values are ring elements)
+        self._checks_uploads = type(self.aggregator).check is not Aggregator.check and not self.mode.MASKED
+        #: the type sends devices a control variate (Scaffold's c) and reads theirs back (Δc_i)
+        self.control_variates = bool(self._replier.plan_extras().control_variate)
         self._extras: tuple[int, PlanExtras] | None = None  # the replier's extras and the iteration of its state
         self.early_stop = EarlyStop.of(config)
         self._initial = initial_model
@@ -153,8 +158,6 @@ class Rounds:
         #: iteration gets the same one, whose bytes are built once (their timestamp is the first asker's)
         self._model_reply: tuple[int, GetModelResponse] | None = None
         self._admit_reply: tuple[tuple[int, int], StartFLJobResponse] | None = None
-        #: the encrypt type's steps (plan fields, extra rounds, what the aggregator reads)
-        self.mode = round_mode(self)
         stop = config.early_stop_row
         #: the plan, built once: every admitted device of the job is told the same
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
@@ -455,6 +458,10 @@ class Rounds:
         """Why an upload cannot be aggregated by any type (weights and control variate: names, sizes,
         finiteness; ``upload_loss`` when the plan asks for it), or None."""
         problem = self.check_weights(req.weights, masked=self.mode.MASKED)
+        if problem is None and bool(req.control_variate) != self.control_variates:
+            problem = (f"control_variate is missing: aggregation_type {self.config.aggregation_type} reads each "
+                       f"device's delta c_i" if self.control_variates else
+                       f"control_variate sent, but aggregation_type {self.config.aggregation_type} reads none")
         if problem is None and req.control_variate:
             problem = self.check_weights(req.control_variate, masked=self.mode.MASKED, what="control_variate")
         if problem is None and req.upload_loss is not None:
