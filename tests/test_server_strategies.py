@@ -453,3 +453,13 @@ def test_pairwise_masking_gives_the_model_of_the_plain_uploads(tmp_path, name):
         for n in SHAPES:
             np.testing.assert_allclose(np.reshape(published[k][n], -1), np.reshape(models[k][n], -1),
                                        rtol=1e-4, atol=1e-5, err_msg=f"{name}, iteration {k + 1}, {n}")
+
+
+def test_docs_strategies_names_every_type_with_its_flags_and_the_tables_defaults():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
+    for name, row in table().aggregation.items():
+        assert f"`{name}`" in text, name
+        line = next(line for line in text.splitlines() if line.startswith(f"| `{name}`"))
+        for parameter, default in row.params.items():
+            flag = table().parameters[parameter].flag
+            assert f"`{flag}` ({default!r}" in line, f"{name}: {flag} ({default!r}) not in docs/strategies.md"
