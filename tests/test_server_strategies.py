@@ -272,6 +272,8 @@ SUMMING = next(n for n, row in table().encrypt.items() if not row.sees_single_up
     (["--aggregation-type", "Krum", "--krum-keep", "1.5"], ["krum_keep"]),
     (["--aggregation-type", SINGLE, "--encrypt-type", SUMMING, "--start-fl-job-threshold", "3"],
      [f"aggregation_type='{SINGLE}'", f"encrypt_type='{SUMMING}'"]),
+    (["--aggregation-type", "Scaffold", "--encrypt-type", "PW_ENCRYPT", "--start-fl-job-threshold", "3"],
+     ["scaffold_num_clients", "PW_ENCRYPT", "> 0"]),
     (["--encrypt-type", "ROT13"], ["encrypt_type='ROT13'", "one of"]),
     (["--dp-norm-clip", "inf"], ["dp_norm_clip=inf", "finite"]),
     (["--dp-eps", "0"], ["dp_eps=0.0", "> 0"]),

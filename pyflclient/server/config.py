@@ -250,6 +250,12 @@ class ServerConfig:
                               f"encrypt_type={encrypt.name!r} the server sees {encrypt.server_sees}; use "
                               f"{', '.join(a.name for a in plugins.aggregation.values() if not a.needs_single_uploads and not a.refused)} "
                               f"with {encrypt.name}, or another encrypt_type with {aggregation.name}")
+        if ("reconstruct_secrets_threshold" in encrypt.params and "scaffold_num_clients" in aggregation.params
+                and not self.aggregation_params["scaffold_num_clients"]):
+            # the aggregator reads one upload, the unmasked sum: how many devices it holds is not in it
+            raise ConfigError(f"scaffold_num_clients={self.scaffold_num_clients!r}: {aggregation.name} with "
+                              f"encrypt_type={encrypt.name!r} needs it > 0 (N of c <- c + (1/N) sum of delta c_i: the "
+                              f"server sees only the sum of the uploads, not how many there were)")
         if self.early_stop_type == NO_EARLY_STOP:
             if self.early_stop_weight is not None:
                 fail("early_stop_weight", f"needs an early_stop_type ({_plugin_names(plugins.early_stop)})")
