@@ -136,7 +136,8 @@ class Rounds:
         self.mode = round_mode(self)
         #: the aggregation type; its state is loaded before each aggregation (off the event loop)
         self.aggregator: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
-        # a second one answers startFLJob (plan_extras from the newest state) while the first aggregates
+        # a second one, on the event loop, answers startFLJob (plan_extras from the newest state) and checks
+        # uploads while the first aggregates in a worker thread
         self._replier: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
         # the type's own upload check, on uploads in the clear (a masked one's values are ring elements)
         self._checks_uploads = type(self.aggregator).check is not Aggregator.check and not self.mode.MASKED
@@ -363,8 +364,9 @@ class Rounds:
                     _, current = await self.store.latest()
                     weights, problem = self.bound_update(weights, data_size, current)
                 if problem is None and self._checks_uploads:
-                    problem = self.aggregator.check(DeviceUpload(data_size, weights, req.upload_loss,
-                                                                 req.control_variate))
+                    # the replier's check: the aggregator itself may be aggregating in a worker thread
+                    problem = self._replier.check(DeviceUpload(data_size, weights, req.upload_loss,
+                                                               req.control_variate))
                 if problem:
                     return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
                                                remote)
