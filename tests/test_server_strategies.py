@@ -465,3 +465,60 @@ def test_docs_strategies_names_every_type_with_its_flags_and_the_tables_defaults
         for parameter, default in row.params.items():
             flag = table().parameters[parameter].flag
             assert f"`{flag}` ({default!r}" in line, f"{name}: {flag} ({default!r}) not in docs/strategies.md"
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_redis_keeps_loss_control_variate_and_state_exactly(redis_server, masked):
+    import asyncio
+
+    from pyflclient.server.redis_store import RedisStore
+
+    slots = 2 if masked else 1  # a masked value is two float32 slots of any bits
+    rng = np.random.default_rng(3)
+    weights = {n: rng.normal(0, 1, slots * int(np.prod(s))).astype(np.float32) for n, s in SHAPES.items()}
+    variate = {n: rng.normal(0, 1, slots * int(np.prod(s))).astype(np.float32) for n, s in SHAPES.items()}
+    state = {"aggregator/m/fc.bias": rng.normal(0, 1, 4), "early_stop/streak": np.array(2, np.int64)}
+
+    async def scenario() -> None:
+        one, other = RedisStore(redis_server.address), RedisStore(redis_server.address)
+        try:
+            await one.begin(1, initial_model())
+            await other.begin(1, initial_model())
+            await one.admit(1, "a", 5, 0, 2, 10 ** 9)
+            await one.admit(1, "b", 7, 0, 2, 10 ** 9)
+            await one.add_upload(1, "a", weights, 0, loss=0.1 + 1e-17, control_variate=variate)
+            await other.add_upload(1, "b", weights, 0)
+            closed = await other.close(1)
+            assert closed is not None
+            a, b = closed.uploads["a"], closed.uploads["b"]
+            assert (a.data_size, a.loss, b.loss, b.control_variate) == (5, 0.1 + 1e-17, None, {})
+            for n in SHAPES:
+                assert np.array_equal(np.reshape(a.weights[n], -1), weights[n])
+                assert np.array_equal(np.reshape(a.control_variate[n], -1), variate[n])
+            await other.publish(1, initial_model(), False, state)
+            got = await one.state(1)
+            assert set(got) == set(state) and all(np.array_equal(got[k], state[k]) for k in state)
+            assert got["aggregator/m/fc.bias"].dtype == np.float64
+            assert await one.state(0) == {}
+        finally:
+            await one.aclose()
+            await other.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_checkpoint_holds_the_state_in_its_own_dtypes_under_reserved_names_and_is_no_initial_model(tmp_path):
+    from pyflclient.server.checkpoint import ModelFileError, load_model
+
+    checkpoints = Checkpoints(tmp_path)
+    state = {"aggregator/c/fc.bias": np.arange(4, dtype=np.float64) / 3, "early_stop/last_loss": np.array(np.nan)}
+    path = checkpoints.save(1, initial_model(), state, job_finished=True)
+    again = Checkpoints(tmp_path)
+    assert set(again.load(1)) == set(SHAPES)
+    got = again.state(1)
+    assert got["aggregator/c/fc.bias"].dtype == np.float64
+    assert np.array_equal(got["aggregator/c/fc.bias"], state["aggregator/c/fc.bias"])
+    assert np.isnan(got["early_stop/last_loss"]) and again.job_finished(1)
+    assert not Checkpoints(tmp_path).job_finished(2)
+    with pytest.raises(ModelFileError, match="reserved"):
+        load_model(path)
