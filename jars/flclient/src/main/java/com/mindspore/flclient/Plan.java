@@ -97,11 +97,11 @@ final class Plan {
             throw bad("cipher.encrypt_type = " + w.encryptType + ": this client implements "
                     + RoundPlugins.names(RoundPlugins.ENCRYPT_TYPES));
         }
-        Map<String, Double> cipher = new LinkedHashMap<>();
-        cipher.put("dp_eps", (double) w.dpEps);
-        cipher.put("dp_delta", (double) w.dpDelta);
-        cipher.put("dp_norm_clip", (double) w.dpNormClip);
-        cipher.put("reconstruct_secrets_threshold", (double) w.t);
+        Map<String, Number> cipher = new LinkedHashMap<>();
+        cipher.put("dp_eps", w.dpEps);
+        cipher.put("dp_delta", w.dpDelta);
+        cipher.put("dp_norm_clip", w.dpNormClip);
+        cipher.put("reconstruct_secrets_threshold", w.t);
         for (String name : encrypt.params) {
             if (cipher.containsKey(name) && RoundPlugins.parameters().containsKey(name)) {
                 check(encrypt.name + " " + name, name, cipher.get(name));
@@ -151,12 +151,13 @@ final class Plan {
         return new Plan(w, encrypt, aggregation, deviceParams, earlyStop, controlVariate);
     }
 
-    private static double check(String field, String rule, double value) {
+    /** {@code value} (a Float or Integer as the wire has it, printed so) when it follows the table's rule. */
+    private static double check(String field, String rule, Number value) {
         RoundPlugins.Parameter p = RoundPlugins.parameter(rule);
-        if (!p.accepts(value)) {
+        if (!p.accepts(value.doubleValue())) {
             throw bad(field + " = " + value + ": " + p.rule);
         }
-        return value;
+        return value.doubleValue();
     }
 
     private static String wireNames() {
