@@ -12,10 +12,18 @@ import java.util.Map;
  * between backward and the optimizer ({@link ProximalTerm}). mu is the plan's
  * {@code fedprox_mu} (FLPlan.aggregation.weights[0]).
  */
-final class FedProxTraining implements LocalTraining {
+public final class FedProxTraining implements LocalTraining {
     static final String DEVICE = "fedprox";
     /** The device parameter of this kind (schema/round_plugins.json's device_params). */
     static final String MU = "fedprox_mu";
+
+    FedProxTraining() {
+    }
+
+    /** The proximal term of {@code mu} around {@code global} (weight name → w_t) as a gradient hook. */
+    public static GradientHook proximalTerm(float mu, Map<String, float[]> global) {
+        return new ProximalTerm(mu, global);
+    }
 
     @Override
     public String device() {
@@ -28,7 +36,7 @@ final class FedProxTraining implements LocalTraining {
         for (String name : model.optimizedWeights()) {
             global.put(name, model.weight(name));
         }
-        model.setGradientHook(new ProximalTerm((float) plan.deviceParam(MU), global));
+        model.setGradientHook(proximalTerm((float) plan.deviceParam(MU), global));
         return (m, uploaded) -> {
             m.setGradientHook(null);
             return Map.of();
