@@ -153,3 +153,105 @@ def test_java_loss_is_the_numpy_forward_loss_and_moves_nothing(batch):
     loss = float(session.loss(jpype.JArray(jpype.JFloat)(x.ravel()), jpype.JArray(jpype.JInt)(y)))
     assert loss == pytest.approx(expected, rel=1e-5)
     assert bytes(session.toBytes()) == saved
+
+
+# -- end to end: a Java client process against a scripted loopback server --------------------
+
+def _scripted_server(plan, weights: dict[str, np.ndarray], c: dict[str, np.ndarray]):
+    """A raw-FlatBuffers server on loopback for one iteration: admits, records the upload, serves
+    the model. Only for asserting what the device sends (the real server's side of upload_loss and
+    control_variate is the server's own tests')."""
+    import http.server
+    import threading
+
+    from pyflclient.wire import protocol as wire
+
+    uploads: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            round_ = self.path.rstrip("/").rsplit("/", 1)[-1]
+            if round_ == "startFLJob":
+                reply = wire.StartFLJobResponse(wire.ResponseCode.SUCCEED, iteration=1, is_selected=True,
+                                                plan=plan, weights=weights, control_variate=c).to_bytes()
+            elif round_ == "updateModel":
+                uploads.append(body)
+                reply = wire.UpdateModelResponse(wire.ResponseCode.SUCCEED).to_bytes()
+            else:
+                reply = wire.GetModelResponse(wire.ResponseCode.SUCCEED, iteration=1, weights=weights).to_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    return httpd, uploads
+
+
+def _softmax_ce(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    return np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
+
+
+def test_a_java_lenet_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(tmp_path: Path) -> None:
+    """Scaffold (option II) with an early stop on the loss: the LeNet case's upload carries
+    upload_loss (the mean loss at the received model, numpy forward pass) and control_variate
+    Δc_i = c_i⁺ − c_i = −c + (x − y)/(K lr) (c_i = 0 at first), and c_i⁺ is kept beside the model."""
+    import subprocess
+
+    from pyflclient.client.jvm import find_jars
+    from pyflclient.wire import protocol as wire
+
+    scaffold = next(a for a in TABLE["aggregation_types"] if a["device"] == "scaffold")
+    stop = next(e for e in TABLE["early_stop_types"] if e["reports_loss"])
+    batch, n, lr = 32, 64, 0.01
+    rng = np.random.default_rng(3)
+    images = rng.random((n, 32, 32, 3), dtype=np.float32)
+    labels = rng.integers(0, 62, n).astype(np.int32)
+    data, label = tmp_path / "f0_train_data.bin", tmp_path / "f0_train_label.bin"
+    images.tofile(data)
+    labels.tofile(label)
+    model = tmp_path / "lenet_train0.ms"
+    model.write_bytes(LENET.read_bytes())
+    x = msfile.trainable_weights(LENET)
+    c = {k: rng.normal(0, 0.01, v.shape).astype(np.float32) for k, v in x.items()}
+    plan = wire.FLPlan(iterations=1, epochs=1, mini_batch=batch, lr=lr, aggregation=scaffold["wire"],
+                       early_stop=(stop["wire"], 0.001, 2))
+    httpd, uploads = _scripted_server(plan, x, c)
+    try:
+        client_jar, case_jar = find_jars()
+        log = tmp_path / "client.log"
+        proc = subprocess.run(
+            ["java", "-Xmx256m", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
+             "--task", "train", "--flName", "com.mindspore.flclient.demo.lenet.LenetClient",
+             "--trainModelPath", str(model), "--domainName", f"http://127.0.0.1:{httpd.server_address[1]}",
+             "--trainData", f"{data},{label}", "--evalData", f"{data},{label}", "--batchSize", str(batch),
+             "--clientID", "f0", "--logPath", str(log)],
+            capture_output=True, text=True, timeout=300)
+    finally:
+        httpd.shutdown()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + (log.read_text()[-3000:] if log.exists() else "")
+    assert len(uploads) == 1
+    up = wire.UpdateModelRequest.from_bytes(uploads[0])
+
+    interp = Interpreter(msfile.load(LENET))
+    nchw = images.transpose(0, 3, 1, 2)
+    losses = np.concatenate([_softmax_ce(interp.logits(nchw[i:i + batch]), labels[i:i + batch])
+                             for i in range(0, n, batch)])
+    assert up.upload_loss == pytest.approx(losses.mean(), rel=1e-4)
+
+    steps = n // batch
+    assert set(up.control_variate) == set(x)
+    for name, xv in x.items():
+        y = np.asarray(up.weights[name], dtype=np.float64) / n
+        expected = -c[name].astype(np.float64).ravel() + (xv.astype(np.float64).ravel() - y.ravel()) / (steps * lr)
+        got = np.asarray(up.control_variate[name], dtype=np.float64).ravel()
+        assert np.abs(got - expected).max() <= 1e-3 * (np.abs(expected).max() + 1e-6) + 2e-4, name
+    assert (tmp_path / "lenet_train0.ms.scaffold").exists(), "c_i is kept beside the model file"
+    assert not (tmp_path / "lenet_train0.ms.scaffold.trained").exists()
