@@ -329,4 +329,42 @@ class StrategiesRoundTest {
         String log = fx.logText();
         assertTrue(log.contains("aggregation.type = " + refused.name + ": " + refused.refused), log);
     }
+
+    private static long[] ring(FeatureMap f) {
+        ByteBuffer data = f.dataAsByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        long[] out = new long[data.remaining() / 8];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = data.getLong();
+        }
+        return out;
+    }
+
+    /**
+     * PW_ENCRYPT with Scaffold: the control variate is masked in the one vector under
+     * "control_variate/<weight>" (sorted with the weights) and travels in control_variate under the weight's name.
+     */
+    @Test
+    void aMaskedUploadCarriesTheMaskedControlVariateUnderThePlainWeightName() {
+        Map<String, Integer> sizes = new LinkedHashMap<>();
+        sizes.put("fc.weight", 3);
+        sizes.put("fc.bias", 2);
+        sizes.put(FLMessages.MASKED_CONTROL_VARIATE + "fc.weight", 3);
+        long[] y = {-1L, 1L << 40, 7L, 10L, 11L, Long.MIN_VALUE, 21L, 22L};
+        byte[] body = FLMessages.requestUpdateModelMasked("n", "f", 4, sizes, y,
+                new Upload(Map.of(), true, 0f, Map.of()));
+        RequestUpdateModel m = Replies.readUpdate(body);
+        Map<String, long[]> weights = new LinkedHashMap<>();
+        for (int i = 0; i < m.featureMapLength(); i++) {
+            weights.put(m.featureMap(i).weightFullname(), ring(m.featureMap(i)));
+        }
+        assertEquals(2, weights.size());
+        assertEquals(1, m.controlVariateLength());
+        assertEquals("fc.weight", m.controlVariate(0).weightFullname());
+        // sorted: control_variate/fc.weight, fc.bias, fc.weight
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {-1L, 1L << 40, 7L}, ring(m.controlVariate(0)));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {10L, 11L}, weights.get("fc.bias"));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {Long.MIN_VALUE, 21L, 22L}, weights.get("fc.weight"));
+        assertTrue(has(body, UPLOAD_LOSS), "a loss of 0 is sent when the plan asks for it");
+        assertEquals(0f, m.uploadLoss());
+    }
 }
