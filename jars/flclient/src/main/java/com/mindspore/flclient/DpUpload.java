@@ -31,7 +31,12 @@ final class DpUpload implements UploadProtection {
 
     @Override
     public void protectTrained(Plan plan, Map<String, float[]> trained, Map<String, float[]> received) {
-        double norm = DpNoise.apply(trained, received, plan.dpNormClip, plan.dpEps, plan.dpDelta, noise);
+        double norm;
+        try {
+            norm = DpNoise.apply(trained, received, plan.dpNormClip, plan.dpEps, plan.dpDelta, noise);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(NAME + ": " + e.getMessage(), e);
+        }
         log.info("[updateModel] " + NAME + ": update norm " + (float) norm + " clipped to " + (float) plan.dpNormClip
                 + ", Gaussian noise sigma " + (float) DpNoise.sigma(plan.dpNormClip, plan.dpEps, plan.dpDelta));
     }
