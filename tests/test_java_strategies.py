@@ -199,13 +199,33 @@ def _softmax_ce(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
 
 
-def test_a_java_lenet_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(tmp_path: Path) -> None:
-    """Scaffold (option II) with an early stop on the loss: the LeNet case's upload carries
-    upload_loss (the mean loss at the received model, numpy forward pass) and control_variate
-    Δc_i = c_i⁺ − c_i = −c + (x − y)/(K lr) (c_i = 0 at first), and c_i⁺ is kept beside the model."""
+R16_SOURCES = Path(__file__).resolve().parent / "r16_client"
+
+
+def _case_class_path(case: str, tmp_path: Path) -> tuple[str, str]:
+    """(class path, flName) of the project's LeNet case or of the r1.6 custom case (compiled here)."""
     import subprocess
 
     from pyflclient.client.jvm import find_jars
+
+    client_jar, case_jar = find_jars()
+    if case == "lenet":
+        return f"{client_jar}:{case_jar}", "com.mindspore.flclient.demo.lenet.LenetClient"
+    classes = tmp_path / "classes"
+    javac = subprocess.run(["javac", "-d", str(classes), "-cp", str(client_jar),
+                            *map(str, sorted(R16_SOURCES.rglob("*.java")))], capture_output=True, text=True)
+    assert javac.returncode == 0, javac.stdout + javac.stderr
+    return f"{client_jar}:{classes}", "com.example.r16.ModelClient"
+
+
+@pytest.mark.parametrize("case", ["lenet", "r16"])
+def test_a_java_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(case: str, tmp_path: Path) -> None:
+    """Scaffold (option II) with an early stop on the loss, for the project's LeNet case and an r1.6
+    case (through R16Case): the upload carries upload_loss (the mean loss at the received model,
+    numpy forward pass) and control_variate Δc_i = c_i⁺ − c_i = −c + (x − y)/(K lr) (c_i = 0 at
+    first), and c_i⁺ is kept beside the model."""
+    import subprocess
+
     from pyflclient.wire import protocol as wire
 
     scaffold = next(a for a in TABLE["aggregation_types"] if a["device"] == "scaffold")
@@ -214,7 +234,7 @@ def test_a_java_lenet_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_
     rng = np.random.default_rng(3)
     images = rng.random((n, 32, 32, 3), dtype=np.float32)
     labels = rng.integers(0, 62, n).astype(np.int32)
-    data, label = tmp_path / "f0_train_data.bin", tmp_path / "f0_train_label.bin"
+    data, label = tmp_path / f"f0_bn_{n}_train_data.bin", tmp_path / f"f0_bn_{n}_train_label.bin"
     images.tofile(data)
     labels.tofile(label)
     model = tmp_path / "lenet_train0.ms"
@@ -223,13 +243,13 @@ def test_a_java_lenet_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_
     c = {k: rng.normal(0, 0.01, v.shape).astype(np.float32) for k, v in x.items()}
     plan = wire.FLPlan(iterations=1, epochs=1, mini_batch=batch, lr=lr, aggregation=scaffold["wire"],
                        early_stop=(stop["wire"], 0.001, 2))
+    class_path, fl_name = _case_class_path(case, tmp_path)
     httpd, uploads = _scripted_server(plan, x, c)
     try:
-        client_jar, case_jar = find_jars()
         log = tmp_path / "client.log"
         proc = subprocess.run(
-            ["java", "-Xmx256m", "-cp", f"{client_jar}:{case_jar}", "com.mindspore.flclient.SyncFLJob",
-             "--task", "train", "--flName", "com.mindspore.flclient.demo.lenet.LenetClient",
+            ["java", "-Xmx256m", "-cp", class_path, "com.mindspore.flclient.SyncFLJob",
+             "--task", "train", "--flName", fl_name,
              "--trainModelPath", str(model), "--domainName", f"http://127.0.0.1:{httpd.server_address[1]}",
              "--trainData", f"{data},{label}", "--evalData", f"{data},{label}", "--batchSize", str(batch),
              "--clientID", "f0", "--logPath", str(log)],
