@@ -43,13 +43,38 @@ final class StartFLJobStep {
         log.info("[startFLJob] request startFLJob with data_size " + progress.dataSize);
         return server.exchange("startFLJob", body, FLMessages::parseStartFLJob, ServerExchange.NotReady.WAIT,
                 true, r -> {
-                    Plan[] plan = new Plan[1];
-                    FLClientStatus s = decide(r, plan);
-                    return then.apply(s, plan[0]);
+                    Plan plan = admit(r);
+                    return then.apply(plan != null ? FLClientStatus.SUCCESS : refusal(r), plan);
                 });
     }
 
-    private FLClientStatus decide(FLMessages.Response r, Plan[] admitted) {
+    /** The plan of a reply that admits this client (decoded and checked), else null. */
+    private Plan admit(FLMessages.Response r) {
+        if (r == null || r.kind != FLMessages.Kind.REPLY || r.retcode != ResponseCode.SUCCEED || !r.isSelected
+                || r.plan == null || r.featureMap.isEmpty()) {
+            return null;
+        }
+        Plan plan;
+        try {
+            plan = Plan.decode(r.plan, r.controlVariate);
+        } catch (IllegalArgumentException e) {
+            log.severe("[startFLJob] " + e.getMessage() + "; this client cannot follow it, the job ends");
+            return null;
+        }
+        log.info("[startFLJob] get response from server ok!");
+        progress.iteration = r.iteration;
+        progress.iterations = plan.iterations;
+        context.setIteration(r.iteration);
+        log.info("[startFLJob] startFLJob succeed, curIteration: " + r.iteration);
+        log.info("[startFLJob] plan: " + plan);
+        progress.admittedWeights = r.featureMap;
+        progress.serverWeightNames = new ArrayList<>(r.featureMap.keySet());
+        TrainListener.tell(p, log, r.iteration, "admitted", progress.dataSize);
+        return plan;
+    }
+
+    /** Why a reply did not admit this client: RESTART, NOT_SELECTED or FAILED (logged). */
+    private FLClientStatus refusal(FLMessages.Response r) {
         if (r == null) {
             return FLClientStatus.FAILED;
         }
@@ -64,7 +89,6 @@ final class StartFLJobStep {
             log.info("[startFLJob] not admitted now (" + r + "): come back at next_req_time " + r.nextReqTime);
             return FLClientStatus.RESTART;
         }
-        log.info("[startFLJob] get response from server ok!");
         if (r.retcode != ResponseCode.SUCCEED) {
             log.severe("[startFLJob] refused: " + r + "; the request is invalid for this server, the job ends");
             return FLClientStatus.FAILED;
@@ -77,22 +101,6 @@ final class StartFLJobStep {
             log.severe("[startFLJob] the reply carries no weights (feature_map is empty)");
             return FLClientStatus.FAILED;
         }
-        Plan plan;
-        try {
-            plan = Plan.decode(r.plan, r.controlVariate);
-        } catch (IllegalArgumentException e) {
-            log.severe("[startFLJob] " + e.getMessage() + "; this client cannot follow it, the job ends");
-            return FLClientStatus.FAILED;
-        }
-        progress.iteration = r.iteration;
-        progress.iterations = plan.iterations;
-        context.setIteration(r.iteration);
-        log.info("[startFLJob] startFLJob succeed, curIteration: " + r.iteration);
-        log.info("[startFLJob] plan: " + plan);
-        progress.admittedWeights = r.featureMap;
-        progress.serverWeightNames = new ArrayList<>(r.featureMap.keySet());
-        admitted[0] = plan;
-        TrainListener.tell(p, log, r.iteration, "admitted", progress.dataSize);
-        return FLClientStatus.SUCCESS;
+        return FLClientStatus.FAILED; // a plan this client cannot follow (admit logged why)
     }
 }
