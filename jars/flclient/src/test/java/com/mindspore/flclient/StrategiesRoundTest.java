@@ -367,4 +367,15 @@ class StrategiesRoundTest {
         assertTrue(has(body, UPLOAD_LOSS), "a loss of 0 is sent when the plan asks for it");
         assertEquals(0f, m.uploadLoss());
     }
+
+    @Test
+    void aCorruptControlVariateFileEndsTheRoundWithOneLineNamingIt() throws Exception {
+        serve(1, 1, byDevice(ScaffoldTraining.DEVICE).wire, new float[0], true);
+        FLParameter p = fx.parameter(server.url());
+        Files.write(ScaffoldTraining.statePath(p), new byte[] {1, 2, 3, 4, 5});
+        assertEquals(FLClientStatus.FAILED, new SyncFLJob(p).flJobRun());
+        assertEquals(0, server.requests("updateModel").size());
+        String log = fx.logText();
+        assertTrue(log.contains(ScaffoldTraining.statePath(p) + " is not a control-variate file of this client"), log);
+    }
 }
