@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyflclient.model import LENET_TRAIN_MS
 from pyflclient.client import jvm
 from pyflclient.model import msfile
 from pyflclient.model.reference import Interpreter
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = json.loads((ROOT / "schema" / "round_plugins.json").read_text())
-LENET = ROOT / "pyflclient" / "models" / "lenet_train.ms"
+LENET = LENET_TRAIN_MS
 
 
 @pytest.fixture(scope="module")
