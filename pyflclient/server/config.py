@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
 __all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION"]
@@ -218,10 +220,16 @@ class ServerConfig:
         def fail(key: str, what: str) -> None:
             raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
 
-        def check(key: str) -> None:
-            problem = plugins.parameters[key].problem(getattr(self, key))
+        def check(key: str, on_the_wire: bool = False) -> None:
+            """``on_the_wire``: the value travels in the plan as a FlatBuffers float (32 bits) and the device
+            checks that: the row is applied to it as sent (1e-50 is 0 there, 1e39 infinite)."""
+            value = getattr(self, key)
+            if on_the_wire and isinstance(value, float):
+                with np.errstate(over="ignore", under="ignore"):
+                    value = float(np.float32(value))
+            problem = plugins.parameters[key].problem(value)
             if problem:
-                fail(key, problem)
+                fail(key, problem + (" (as the plan's 32-bit float)" if value != getattr(self, key) else ""))
 
         aggregation = plugins.aggregation.get(self.aggregation_type)
         if aggregation is None:
@@ -235,16 +243,16 @@ class ServerConfig:
             if key not in aggregation.params:
                 fail(key, f"aggregation_type {aggregation.name} does not use it; its parameters: "
                           f"{', '.join(aggregation.params) or 'none'}")
-            check(key)
+            check(key, on_the_wire=key in aggregation.device_params)
         encrypt = plugins.encrypt.get(self.encrypt_type)
         if encrypt is None:
             fail("encrypt_type", f"one of {_plugin_names(plugins.encrypt)}")
         assert encrypt is not None
-        check("client_learning_rate")
+        check("client_learning_rate", on_the_wire=True)
         for row in plugins.encrypt.values():  # every type's, as they all have defaults: a bad one is a typo
             for key in row.params:
                 if key in plugins.parameters:
-                    check(key)
+                    check(key, on_the_wire=True)
         if aggregation.needs_single_uploads and not encrypt.sees_single_uploads:
             raise ConfigError(f"aggregation_type={aggregation.name!r} reads each device's upload, but with "
                               f"encrypt_type={encrypt.name!r} the server sees {encrypt.server_sees}; use "
