@@ -135,3 +135,32 @@ def test_a_413_reaches_clients_still_sending_the_body(start_server, small_model)
                 reply = repr(exc).encode()
             seen.append(reply[:12])
     assert seen.count(b"HTTP/1.1 413") == 20, seen
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {made.stderr[-200:]!r}")
+    return cert, key
+
+
+def test_plain_http_on_the_https_port_gets_a_plain_400_that_says_https_only(start_server, small_model, tmp_path):
+    """Plain HTTP to an HTTPS port: a plain-text 400 naming the fix ("HTTPS only", https://, certPath), then
+    EOF; HTTPS on the same port still works."""
+    cert, key = _self_signed(tmp_path)
+    srv = start_server(small_model, ssl_cert=str(cert), ssl_key=str(key))
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"POST /startFLJob HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd")
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 400"), got[:80]
+    assert b"HTTPS only" in got and b"https://" in got and b"certPath" in got, got
+    ctx = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert tls.recv(65536).startswith(b"HTTP/1.1 404")

@@ -83,7 +83,8 @@ class ServerConfig:
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")
     body_timeout_ms: int = setting(30_000, "a request's body must arrive within this many ms of its headers "
-                                           "(HTTP 408 otherwise)")
+                                           "(HTTP 408 otherwise), and its reply be taken by the client within "
+                                           "as long (the connection is closed otherwise)")
     keep_alive_timeout_ms: int = setting(15_000, "an idle kept-alive connection is closed after this many ms "
                                                  "(a request being answered, e.g. a held getModel, is not idle)")
     max_connections: int = setting(0, "open connections per server process; at the cap a new one displaces the "

@@ -63,6 +63,10 @@ MAX_PIPELINED = 8
 #: after refusing a body, read and drop the rest of it for at most this long, so that the client, which
 #: is still sending, reads the refusal instead of the reset a close with unread bytes causes
 LINGER_S = 2.0
+#: the plain-text body of the 400 that answers plain HTTP on an https port; the Java client
+#: (FLCommunication.PLAIN_HTTP_REFUSED) recognises "HTTPS only" in it and fails at once with it
+PLAIN_HTTP_ON_HTTPS = ("400 Bad Request: plain HTTP sent to port {port}, which speaks HTTPS only; use https:// in "
+                       "the server address (domainName) and trust the server's certificate (certPath)")
 
 
 def raise_open_file_limit() -> int:
@@ -602,6 +606,10 @@ class ListenSite(BaseSite):
         try:
             if self._ssl_context is None:
                 await self._loop.connect_accepted_socket(factory, conn)
+            elif not await self._speaks_tls(conn):
+                slot.release()
+                self._transport.faults.report("plain HTTP on the https port", peer,
+                                              f"port {self._port} speaks HTTPS only; answered 400 in plain text")
             else:
                 await self._loop.connect_accepted_socket(factory, conn, ssl=self._ssl_context,
                                                          ssl_handshake_timeout=self._transport.header_timeout)
@@ -623,6 +631,39 @@ class ListenSite(BaseSite):
             self._transport.faults.report(what, peer, _one_line(f"{type(exc).__name__}: {exc}"))
         finally:
             self._transport.connected()
+
+    async def _speaks_tls(self, conn: socket.socket) -> bool:
+        """Wait (``header_timeout``) for the client's first byte and look at it without taking it: True for a
+        TLS record (or nothing yet: the handshake's own timeout decides). A plain HTTP request is answered
+        with a plain-text 400 that says what to check (as nginx does) and closed, so a device given http://
+        for an https port fails at once with the reason instead of retrying a connection that closes."""
+        assert self._loop is not None
+        readable = self._loop.create_future()
+        self._loop.add_reader(conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        try:
+            async with asyncio.timeout(self._transport.header_timeout):
+                await readable
+        except TimeoutError:
+            return True
+        finally:
+            self._loop.remove_reader(conn.fileno())
+        try:
+            first = conn.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+        if not first or first == b"\x16" or not first.isalpha():  # 0x16: a TLS handshake record
+            return True
+        body = PLAIN_HTTP_ON_HTTPS.format(port=self._port).encode()
+        try:
+            conn.send(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):  # what the client sent, taken so that the close is not a reset
+                pass
+        except OSError:  # BlockingIOError: the rest of the request is still on its way; the close may reset it
+            pass
+        conn.close()
+        return False
 
     async def stop(self) -> None:
         self._stopped = True

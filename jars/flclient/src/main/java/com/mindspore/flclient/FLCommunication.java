@@ -62,6 +62,12 @@ final class FLCommunication {
                     + "; check --cert_path (certPath) / the server certificate", cause);
         }
 
+        /** The server refused plain HTTP on its HTTPS port ({@link #PLAIN_HTTP_REFUSED} in its 400). */
+        TlsFailure(URI url, String serverSays) {
+            super(url + " is an HTTPS port, this client spoke plain HTTP to it (the server says: " + serverSays
+                    + "); check --domainName (use https://) and --certPath");
+        }
+
         private static String reason(Throwable t) {
             Throwable deepest = t;
             for (Throwable c = t; c != null; c = c.getCause()) {
@@ -92,6 +98,12 @@ final class FLCommunication {
             return handshake;
         }
     }
+
+    /**
+     * What the pyflclient server's plain-text 400 says when plain HTTP reaches its HTTPS port
+     * (pyflclient.server.transport.PLAIN_HTTP_ON_HTTPS): a setting to fix, not an outage to retry.
+     */
+    static final String PLAIN_HTTP_REFUSED = "HTTPS only";
 
     private final HttpClient http;
     private final URI base;
@@ -247,7 +259,14 @@ final class FLCommunication {
             if (resp == null) {
                 throw new IllegalStateException("reply() before the exchange completed");
             }
-            return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
+            byte[] body = resp.body() == null ? new byte[0] : resp.body();
+            if (resp.statusCode() == 400 && body.length < 1024) {
+                String text = new String(body, java.nio.charset.StandardCharsets.UTF_8);
+                if (text.contains(PLAIN_HTTP_REFUSED)) {
+                    throw new TlsFailure(urlOf(round), text.trim());
+                }
+            }
+            return new Reply(resp.statusCode(), body);
         } catch (CancellationException e) {
             throw new StopSignal.StoppedException();
         } catch (CompletionException e) {
