@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     for f in dataclasses.fields(ServerConfig):
         default = getattr(defaults, f.name)
         kind = type(default) if default is not None else str
+        if kind is bool:  # --pki-verify true|false (argparse's bool() would take "false" as true)
+            kind = str
         # default=None: only flags given on the command line override the file
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                        help=f"{f.metadata['help']} (default: {default})")

@@ -113,6 +113,18 @@ class ServerConfig:
                                                           "same address, model and settings serves one job (None: "
                                                           "the state is in this process)")
 
+    # r1.6's device authentication (docs/security.md), MindSpore's key names
+    pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
+                                      "root_first_ca_path or root_second_ca_path, not revoked in equip_crl_path, the "
+                                      "fl_id in the certificate, the timestamp within replay_attack_time_diff, each "
+                                      "signed request once (pyflclient pki init/issue/revoke makes the files)")
+    root_first_ca_path: str | None = setting(None, "pki_verify: PEM root CA certificate the device chains end in")
+    root_second_ca_path: str | None = setting(None, "pki_verify: a second accepted root CA (e.g. while rotating)")
+    equip_crl_path: str | None = setting(None, "pki_verify: the CRL of revoked device certificates (PEM or DER); "
+                                               "read again when the file changes")
+    replay_attack_time_diff: int = setting(600_000, "pki_verify: ms a signed request's timestamp may differ from "
+                                                    "the server's clock; a signature is accepted once within it")
+
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
             if not ok:
@@ -172,6 +184,12 @@ class ServerConfig:
                 need(False, "distributed_cache_address", str(exc))
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        need(not self.pki_verify or bool(self.root_first_ca_path), "root_first_ca_path",
+             "pki_verify needs the root CA certificate (pyflclient pki init writes root_ca.pem)")
+        for key in ("root_first_ca_path", "root_second_ca_path", "equip_crl_path"):
+            need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
+                 "no such file")
+        need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
 
     @property
     def update_model_threshold(self) -> int:
@@ -225,6 +243,10 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     kind = type(default) if default is not None else str
     try:
         if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
             raise TypeError
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -236,7 +258,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r}: expected {kind.__name__}") from None
+        raise ConfigError(f"{key}={value!r}: expected {'true or false' if kind is bool else kind.__name__}") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
