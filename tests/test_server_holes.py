@@ -52,3 +52,32 @@ def test_no_duplicate_metrics_line_after_a_checkpoint_fallback(device, run_round
         lines = [json.loads(x)["iteration"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
         assert lines == [1, 2], lines
         assert [m["iteration"] for m in second.metrics()] == [1, 2]
+
+
+def test_data_size_below_1_and_a_malformed_fl_name_are_request_errors(start_server, device, small_model):
+    """data_size 0 and -3 and an fl_name that names nothing ('' / 'a b' / '../x') are RequestError (they used
+    to be OutOfTime, "come back later", and accepted); the stock client's class name and the job's name pass."""
+    srv = start_server(small_model, start_fl_job_threshold=3)
+    for size in (0, -3):
+        reply = device(srv.url, data_size=size).start_fl_job()
+        assert reply.retcode == ResponseCode.RequestError and "data_size" in reply.reason, reply
+    for name in ("", "a b", "../x", "x" * 300):
+        reply = device(srv.url, fl_name=name).start_fl_job()
+        assert reply.retcode == ResponseCode.RequestError and "fl_name" in reply.reason, (name, reply)
+    for name in ("Lenet", "com.mindspore.flclient.demo.lenet.LenetClient"):
+        assert device(srv.url, fl_name=name).start_fl_job().retcode == ResponseCode.SUCCEED
+    assert srv.iteration == 1 and srv.core.transport.faults.counts["startFLJob refused"] == 6
+
+
+def test_refused_uploads_log_at_most_two_lines_per_kind(start_server, device, small_model, caplog):
+    """300 uploads for a wrong iteration: 300 refusals counted, at most 2 INFO lines about them (the first, and
+    one 'N more' when the 10 s interval ends or the server stops), not 300."""
+    srv = start_server(small_model, start_fl_job_threshold=2)
+    dev = device(srv.url)
+    with caplog.at_level(logging.INFO):
+        for _ in range(300):
+            assert dev.update_model(7, small_model).retcode == ResponseCode.OutOfTime
+        counts = srv.core.rounds.refusals.counts
+        assert counts["updateModel refused (OutOfTime)"] == 300
+    lines = [r for r in caplog.records if "updateModel refused" in r.getMessage()]
+    assert 1 <= len(lines) <= 2, len(lines)

@@ -64,6 +64,7 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
+from pyflclient.server.transport import ClientFaults
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -110,6 +111,8 @@ class Rounds:
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.store = store
+        #: refused requests as rate-limited INFO lines (one per kind every 10 s, the rest counted)
+        self.refusals = ClientFaults(logger=log)
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
@@ -163,6 +166,7 @@ class Rounds:
 
     def close(self) -> None:
         """Cancel the window timers (the server is stopping)."""
+        self.refusals.close()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -209,8 +213,8 @@ class Rounds:
             return self._refuse_job(view, now, f"data_size must be >= 1, got {req.data_size}")
         cfg = self.config
         if req.data_size > cfg.max_data_size:
-            log.info("startFLJob of %r from %s refused: data_size %d > max_data_size %d", req.fl_id, remote,
-                     req.data_size, cfg.max_data_size)
+            self.refusals.report("startFLJob refused (data_size)", str(remote), f"{req.fl_id!r}: data_size "
+                                 f"{req.data_size} > max_data_size {cfg.max_data_size}")
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size {req.data_size} is above this "
                                       f"server's max_data_size {cfg.max_data_size}", view.iteration,
                                       timestamp=str(now))
@@ -505,7 +509,7 @@ class Rounds:
 
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
                        remote: str | None = None) -> UpdateModelResponse:
-        log.info("updateModel from %s refused (%s): %s", remote or "?", code.name, reason)
+        self.refusals.report(f"updateModel refused ({code.name})", remote or "?", reason)
         return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
 
     # -- windows and finishing --------------------------------------------------------

@@ -159,7 +159,8 @@ class PairwiseMasking:
         try:
             return await work()
         except _Refused as refused:
-            log.info("%s of %r refused (%s): %s", round_name, req.get("fl_id"), refused.code.name, refused.reason)
+            self.rounds.refusals.report(f"{round_name} refused ({refused.code.name})", repr(req.get("fl_id")),
+                                        refused.reason)
             return self._reply(table, refused.code, refused.reason, (await self.store.view()).iteration)
 
     # -- the six rounds ---------------------------------------------------------------------
