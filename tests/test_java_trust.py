@@ -37,3 +37,65 @@ def test_a_java_client_speaking_http_to_the_https_port_fails_at_once_saying_what
     assert took < 30, took
     assert "HTTPS only" in log and "--domainName (use https://)" in log and "--certPath" in log, log[-2000:]
     assert "retrying in" not in log, log[-2000:]
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pyflclient.pki import init_authority, issue_device
+
+    folder = tmp_path_factory.mktemp("pki")
+    init_authority(folder)
+    for i in range(2):
+        issue_device(folder, f"f{i}", folder / "devices")  # make_device(i)'s fl_id
+    return folder
+
+
+def _pki_server(authority: Path, **more: object) -> RecordingServer:
+    return RecordingServer(LENET, start_fl_job_threshold=1, fl_iteration_num=1, client_batch_size=32,
+                           pki_verify=True, root_first_ca_path=str(authority / "root_ca.pem"),
+                           equip_crl_path=str(authority / "crl.pem"), **more)
+
+
+def test_a_java_client_signs_with_jca_and_trains_against_a_pki_verify_server(tmp_path: Path, authority: Path) -> None:
+    """--pkiVerify true --pkiPath DIR: the JVM signs startFLJob and updateModel (RSASSA-PSS), the server verifies
+    the chain, the fl_id, the signature and the timestamp, and the job completes with the device's upload."""
+    device = make_device(tmp_path, 0)
+    assert device.fl_id == "f0"
+    with _pki_server(authority) as srv:
+        proc = subprocess.run(java_client(device, srv.url, "train", "--pkiVerify", "true", "--pkiPath",
+                                          str(authority / "devices" / "f0")),
+                              capture_output=True, text=True, timeout=300)
+        log = device.log.read_text() if device.log.exists() else proc.stdout + proc.stderr
+        assert proc.returncode == 0, log[-3000:]
+        assert [u.fl_id for u in srv.uploads(1)] == ["f0"]
+        assert not srv.core.transport.faults.counts, srv.core.transport.faults.counts
+
+
+def test_a_java_client_without_pki_or_with_another_devices_folder_is_refused(tmp_path: Path, authority: Path) -> None:
+    """Unsigned: refused (RequestError, 'carries no sign_data'); signing with f1's folder as f0: the
+    fl_id is not the certificate's. Both end at once, the server takes nothing."""
+    device = make_device(tmp_path, 0)
+    with _pki_server(authority) as srv:
+        for extra, words in (((), "carries no sign_data"),
+                             (("--pkiVerify", "true", "--pkiPath", str(authority / "devices" / "f1")),
+                              "is not the one in equip_cert")):
+            proc = subprocess.run(java_client(device, srv.url, "train", *extra), capture_output=True, text=True,
+                                  timeout=120)
+            log = device.log.read_text() if device.log.exists() else proc.stdout + proc.stderr
+            assert proc.returncode != 0 and words in log, log[-2000:]
+        assert not srv.uploads(1)
+
+
+def test_a_revoked_java_device_ends_at_start_saying_so(tmp_path: Path, authority: Path) -> None:
+    from pyflclient.pki import issue_device, revoke_device
+
+    issue_device(authority, "f1", authority / "devices")  # a fresh certificate, then revoked
+    revoke_device(authority, "f1")
+    device = make_device(tmp_path, 1)
+    with _pki_server(authority) as srv:
+        proc = subprocess.run(java_client(device, srv.url, "train", "--pkiVerify", "true", "--pkiPath",
+                                          str(authority / "devices" / "f1"), "--equipCrlPath",
+                                          str(authority / "crl.pem")), capture_output=True, text=True, timeout=120)
+        out = proc.stdout + proc.stderr + (device.log.read_text() if device.log.exists() else "")
+        assert proc.returncode != 0 and "is revoked" in out, out[-2000:]
+        assert not srv.uploads(1)

@@ -111,6 +111,8 @@ final class FLCommunication {
     private final int serverNum;
     private final Duration timeout;
     private final StopSignal stop;
+    /** pkiVerify: signs startFLJob and updateModel anew before each attempt (null without PKI). */
+    private final DeviceSigner signer;
 
     FLCommunication(FLParameter p, StopSignal stop) {
         this.stop = stop;
@@ -123,6 +125,12 @@ final class FLCommunication {
         this.serverNum = p.getServerNum();
         this.timeout = Duration.ofSeconds(p.getTimeOut());
         this.http = shared(p.isHttps() ? p.getCertPath() : null, p.isHttps() ? p.getSslProtocol() : null);
+        if (p.isPkiVerify()) {
+            this.signer = DeviceSigner.load(p.getPkiPath(), p.getEquipCrlPath(), p.getValidInterval());
+            DeviceSigner.register(p.getClientID(), signer);
+        } else {
+            this.signer = null;
+        }
     }
 
     /**
@@ -237,6 +245,9 @@ final class FLCommunication {
      * outcome with {@link #reply}.
      */
     CompletableFuture<HttpResponse<byte[]>> send(String round, byte[] body) {
+        if (signer != null) {
+            signer.resign(round, body); // each attempt its own timestamp and signature: the server takes each once
+        }
         HttpRequest req = HttpRequest.newBuilder(urlOf(round))
                 .timeout(timeout)
                 .header("Content-Type", "application/octet-stream")
