@@ -81,3 +81,55 @@ def test_refused_uploads_log_at_most_two_lines_per_kind(start_server, device, sm
         assert counts["updateModel refused (OutOfTime)"] == 300
     lines = [r for r in caplog.records if "updateModel refused" in r.getMessage()]
     assert 1 <= len(lines) <= 2, len(lines)
+
+
+@pytest.mark.parametrize("poison", ["1e9 x w", "3e38 everywhere"])
+def test_the_default_bound_refuses_a_poisoned_update_and_the_model_stays_put(poison, start_server, device,
+                                                                              small_model):
+    """Defaults only (no max_update_norm): three honest devices (model + N(0, 0.05) noise, data_size 20) and one
+    admitted with data_size 1 uploading 1e9 x w or 3.0e38 everywhere. Before the default bound the poisoned upload
+    was accepted and moved the model by ~1e9; now it is refused (RequestError, 'update norm') in the first
+    iteration (the warm-up bound) and the global model is the honest devices' FedAvg."""
+    from conftest import fedavg_of, upload_of
+
+    srv = start_server(small_model, start_fl_job_threshold=4, update_model_ratio=0.75, fl_iteration_num=2)
+    honest = [device(srv.url, fl_id=f"h{i}", data_size=20) for i in range(3)]
+    attacker = device(srv.url, fl_id="attacker", data_size=1)
+    joined = [d.start_fl_job() for d in [attacker] + honest]
+    assert all(j.retcode == ResponseCode.SUCCEED for j in joined)
+    weights = dict(joined[0].weights)
+    bad = ({n: (a * np.float32(1e9)).astype(np.float32) for n, a in weights.items()} if poison == "1e9 x w"
+           else {n: np.full(a.shape, 3.0e38, np.float32) for n, a in weights.items()})
+    reply = attacker.update_model(1, bad)
+    assert reply.retcode == ResponseCode.RequestError and "update norm" in reply.reason, reply
+    ups = []
+    for i, d in enumerate(honest):
+        _, up = upload_of(weights, 20, seed=i)
+        ups.append(up)
+        assert d.update_model(1, up).retcode == ResponseCode.SUCCEED
+    assert srv.wait_iteration(1, timeout=30)
+    want = fedavg_of(ups, [20, 20, 20])
+    for name, got in srv.global_model(1).items():
+        np.testing.assert_allclose(np.reshape(got, -1), np.reshape(want[name], -1), rtol=1e-5, atol=1e-6)
+    assert srv.core.rounds.norm_bound.refused == 1
+
+
+def test_the_default_bound_never_trips_on_honest_updates_of_different_sizes(start_server, device, small_model):
+    """Five iterations of 10 honest devices whose updates differ 30-fold in size (noise 0.005 .. 0.15, as
+    devices with 1 to 30 local steps): no refusal, once the median takes over (after 8 accepted) too."""
+    from conftest import upload_of
+
+    srv = start_server(small_model, start_fl_job_threshold=10, fl_iteration_num=5)
+    devs = [device(srv.url, fl_id=f"d{i}", data_size=5 + i) for i in range(10)]
+    for it in range(1, 6):
+        joined = [d.start_fl_job() for d in devs]
+        assert all(j.retcode == ResponseCode.SUCCEED for j in joined)
+        weights = dict(joined[0].weights)
+        for i, d in enumerate(devs):
+            scale = 0.005 * (1 + 29 * i / 9)
+            rng = np.random.default_rng(it * 100 + i)
+            up = {n: ((a + rng.normal(0, scale, a.shape)) * d.data_size).astype(np.float32) for n, a in weights.items()}
+            reply = d.update_model(it, up)
+            assert reply.retcode == ResponseCode.SUCCEED, reply.reason
+        assert srv.wait_iteration(it, timeout=30)
+    assert srv.core.rounds.norm_bound.refused == 0

@@ -95,6 +95,9 @@ class ServerConfig:
                                             "claiming 10^9 samples would make the model its own")
     max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
                                           "model, over all weights (0: no bound)")
+    update_norm_factor: float = setting(100.0, "with max_update_norm 0: refuse an update whose norm is above "
+                                               "this x the median of the last 256 accepted updates (before 8: this/10 "
+                                               "x (the model's norm + 1)); 0: off (docs/security.md)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
                                                 "(RequestError) or clip (scaled down to the bound)")
     admission_policy: str = setting("first_come", "first_come: the first start_fl_job_threshold devices to ask "
@@ -171,6 +174,8 @@ class ServerConfig:
         need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
+        need(math.isfinite(self.update_norm_factor) and (self.update_norm_factor == 0 or self.update_norm_factor >= 2),
+             "update_norm_factor", "must be 0 (off) or a finite number >= 2")
         need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
         need(self.admission_policy in ADMISSION_POLICIES, "admission_policy", f"one of {ADMISSION_POLICIES}")
         need(0 < self.admission_window_ms <= MAX_ADMISSION_WINDOW_MS, "admission_window_ms",

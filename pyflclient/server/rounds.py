@@ -65,6 +65,7 @@ from pyflclient.server.config import ServerConfig
 from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.transport import ClientFaults
+from pyflclient.server.update_bound import UpdateNormBound
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -113,6 +114,9 @@ class Rounds:
         self.store = store
         #: refused requests as rate-limited INFO lines (one per kind every 10 s, the rest counted)
         self.refusals = ClientFaults(logger=log)
+        #: the default bound on an update's norm (None: off, PW_ENCRYPT, or max_update_norm set)
+        self.norm_bound = (UpdateNormBound(config.update_norm_factor) if config.update_norm_factor
+                           and config.encrypt_type != "PW_ENCRYPT" else None)
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
@@ -167,6 +171,9 @@ class Rounds:
     def close(self) -> None:
         """Cancel the window timers (the server is stopping)."""
         self.refusals.close()
+        if self.norm_bound is not None and self.norm_bound.closest:
+            log.info("update norm bound: %d update(s) refused; the largest accepted update was %.1f%% of its bound",
+                     self.norm_bound.refused, 100 * self.norm_bound.closest)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -324,6 +331,15 @@ class Rounds:
                 if problem:
                     return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
                                                remote)
+        norm = None
+        if self.norm_bound is not None and not self.config.max_update_norm:  # the default bound (update_bound.py)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is not None:
+                _, current = await self.store.latest()
+                norm, problem = self.norm_bound.check(weights, data_size, current)
+                if problem:
+                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
+                                               remote)
         outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now)
         if outcome is Upload.DUPLICATE:
             return self._refuse_upload(ResponseCode.RequestError, view, now,
@@ -331,6 +347,8 @@ class Rounds:
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
+        if norm is not None:
+            self.norm_bound.accepted(norm)  # type: ignore[union-attr]
         if view.uploaded == 1:
             self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
                       began_ms=view.update_window_began_ms)
