@@ -42,6 +42,10 @@ final class RoundLoop {
     private final StartFLJobStep startFLJob;
     private final TrainStep train;
     private final UpdateModelStep updateModel;
+    /** An upload the server lost, kept to be sent again without training ({@link KeptUpload}). */
+    private KeptUpload kept;
+    /** SHA-256 of the weights of the last admission (what the round's training starts from). */
+    private byte[] admittedDigest;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
     private final PairwiseMaskingSteps masking;
@@ -162,6 +166,20 @@ final class RoundLoop {
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
+            admittedDigest = KeptUpload.digest(progress.admittedWeights);
+            if (kept != null && kept.matches(progress.iteration, admittedDigest)
+                    && !PairwiseMaskingSteps.enabled(progress)) {
+                byte[] body = kept.body;
+                kept = null;
+                progress.admittedWeights = null;
+                log.info("[updateModel] admitted again to iteration " + progress.iteration + " with the model this "
+                        + "device trained from: re-sending its kept upload, not training again");
+                return upload(body);
+            }
+            if (kept != null) { // another iteration or model: the kept upload is of no use
+                kept = null;
+                LocalModel.dropTrained(p);
+            }
             if (PairwiseMaskingSteps.enabled(progress)) {
                 return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? training()
                         : endRound(c));
@@ -176,6 +194,13 @@ final class RoundLoop {
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
             }
+            return upload(body);
+        });
+    }
+
+    /** updateModel, then (PW_ENCRYPT's rounds and) getModel. */
+    private Next upload(byte[] body) {
+        return guarded("round", () -> {
             return updateModel.run(body, s -> {
                 if (s != FLClientStatus.SUCCESS) {
                     return endRound(s);
@@ -220,7 +245,18 @@ final class RoundLoop {
         updateModel.forget();
         masking.forget();
         progress.admittedWeights = null;
-        LocalModel.dropTrained(p);
+        byte[] lost = updateModel.takeLost();
+        if (status == FLClientStatus.RESTART && lost != null && admittedDigest != null
+                && !PairwiseMaskingSteps.enabled(progress)) {
+            kept = new KeptUpload(progress.iteration, admittedDigest, lost); // with the trained model file
+            log.info("[updateModel] keeping this device's lost upload of iteration " + progress.iteration
+                    + " (and its trained model) in case the server admits it again to that iteration");
+        } else if (status == FLClientStatus.RESTART && kept != null) {
+            log.fine("still keeping the lost upload of iteration " + kept.iteration + " until startFLJob admits again");
+        } else {
+            kept = null;
+            LocalModel.dropTrained(p);
+        }
         if (status == FLClientStatus.SUCCESS) {
             log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");
             notifyIteration();
