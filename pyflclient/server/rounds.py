@@ -369,7 +369,9 @@ class Rounds:
         if outcome is not Upload.ACCEPTED:
             code = ResponseCode.RequestError if outcome is Upload.DUPLICATE else ResponseCode.OutOfTime
             return self._refuse_upload(code, view, now, f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
-        await self.masking.uploaded(req.iteration, req.fl_id)
+        late = await self.masking.uploaded(req.iteration, req.fl_id)
+        if late is not None:  # another process froze the phase between the two steps
+            return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
 
     def arm_phase(self, iteration: int, phase: str, window_ms: int, began_ms: int,

@@ -294,9 +294,14 @@ class PairwiseMasking:
             return f"the upload phase of iteration {iteration} is over"
         return None
 
-    async def uploaded(self, iteration: int, fl_id: str) -> None:
-        await self.store.cipher_add(iteration, "uploads", fl_id, b"")
+    async def uploaded(self, iteration: int, fl_id: str) -> str | None:
+        """File the stored upload in the upload phase; why it does not count (the phase froze in between,
+        in this or another process: the upload is left out of the sum, the device is a dropout), or None."""
+        outcome = await self.store.cipher_add(iteration, "uploads", fl_id, b"")
         await self.advance(iteration)
+        if outcome is CipherAdd.ADDED:
+            return None
+        return f"the upload phase of iteration {iteration} ended before this upload was counted ({outcome.value})"
 
     # -- phases -------------------------------------------------------------------------------
 
