@@ -51,9 +51,9 @@ def authority(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pki_server(authority: Path, **more: object) -> RecordingServer:
-    return RecordingServer(LENET, start_fl_job_threshold=1, fl_iteration_num=1, client_batch_size=32,
-                           pki_verify=True, root_first_ca_path=str(authority / "root_ca.pem"),
-                           equip_crl_path=str(authority / "crl.pem"), **more)
+    settings = {"start_fl_job_threshold": 1, "fl_iteration_num": 1, "client_batch_size": 32, **more}
+    return RecordingServer(LENET, pki_verify=True, root_first_ca_path=str(authority / "root_ca.pem"),
+                           equip_crl_path=str(authority / "crl.pem"), **settings)
 
 
 def test_a_java_client_signs_with_jca_and_trains_against_a_pki_verify_server(tmp_path: Path, authority: Path) -> None:
@@ -99,3 +99,48 @@ def test_a_revoked_java_device_ends_at_start_saying_so(tmp_path: Path, authority
         out = proc.stdout + proc.stderr + (device.log.read_text() if device.log.exists() else "")
         assert proc.returncode != 0 and "is revoked" in out, out[-2000:]
         assert not srv.uploads(1)
+
+
+def test_simulate_signs_each_device_with_its_own_certificate_from_a_folder(bundled_clients, tmp_path: Path) -> None:
+    """``pyflclient simulate --pki_dir DIR``: 3 simulated devices (Java threads of one JVM) each sign with
+    DIR/<fl_id>/ against a pki_verify server, and all three uploads of the iteration are accepted."""
+    import os
+    import sys
+
+    from pyflclient.data import copy_models
+    from pyflclient.pki import init_authority, issue_device
+
+    from conftest import LENET_MS
+
+    data = bundled_clients[0].folder.parent
+    names = sorted(p.name for p in data.iterdir() if p.is_dir())[:3]
+    init_authority(tmp_path / "pki")
+    for i, name in enumerate(names):
+        issue_device(tmp_path / "pki", f"f{i}_{name}", tmp_path / "devices")
+    models = copy_models(LENET_MS, 3, tmp_path / "ms")
+    with _pki_server(tmp_path / "pki", start_fl_job_threshold=3) as srv:
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        run = subprocess.run([sys.executable, "-m", "pyflclient.cli", "simulate", "--train_dataset", str(data),
+                              "--train_model_path", str(models[0].parent), "--domain_name", srv.url,
+                              "--client_num", "3", "--output_dir", str(tmp_path / "out"), "--no_progress",
+                              "--batch_size", "32", "--pki_dir", str(tmp_path / "devices")],
+                             cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert sorted(u.fl_id for u in srv.uploads(1)) == [f"f{i}_{n}" for i, n in enumerate(names)]
+
+
+def test_demo_pki_runs_every_client_signed(tmp_path: Path) -> None:
+    """``pyflclient demo --pki``: a certificate per client, the server with pki_verify, 4 clients x 2 iterations,
+    every client takes part in both (every signed request accepted)."""
+    import json
+    import os
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run([sys.executable, "-m", "pyflclient.cli", "demo", "--clients", "4", "--iterations", "2",
+                           "--epochs", "1", "--out", str(tmp_path / "demo"), "--no-progress", "--pki"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert results["participation"] == {f"client_{i}": 2 for i in range(4)}
+    assert len(list((tmp_path / "demo" / "pki" / "devices").iterdir())) == 4

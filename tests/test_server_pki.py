@@ -201,3 +201,28 @@ def test_two_server_processes_in_a_redis_group_share_the_replay_window_and_the_k
     finally:
         one.stop()
         two.stop()
+
+
+def test_signed_devices_complete_a_pw_encrypt_iteration_and_an_unsigned_upload_is_refused(start_server, small_model,
+                                                                                         tmp_path):
+    """pki_verify with PW_ENCRYPT: four certified devices run the cipher rounds and their signed masked uploads
+    are accepted; the sum unmasks to their FedAvg. A masked upload without a signature is refused."""
+    from pyflclient.server.device import MaskingDevice
+    from test_server_secure_aggregation import assert_close, pw_iteration
+
+    from conftest import fedavg_of
+
+    pki = Authority(tmp_path / "pki", [f"dev-{i}" for i in range(4)])
+    srv = start_server(small_model, start_fl_job_threshold=4, encrypt_type="PW_ENCRYPT", **pki.settings())
+    devices = [MaskingDevice(srv.url, fl_id=f"dev-{i}", data_size=20 + 7 * i, signer=pki.signers[f"dev-{i}"])
+               for i in range(4)]
+    unsigned = DeviceClient(srv.url, fl_id="dev-0", data_size=20)
+    try:
+        _refused(unsigned.update_model(1, small_model), "carries no signature")
+        k, plain = pw_iteration(srv, devices)
+        assert srv.wait_iteration(k, timeout=30)
+        assert_close(srv.global_model(k), fedavg_of(list(plain.values()), [d.data_size for d in devices]))
+    finally:
+        unsigned.close()
+        for d in devices:
+            d.close()
