@@ -16,7 +16,7 @@ import re
 
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.pki import DeviceAuth
-from pyflclient.server.transport import ClientFaults
+from pyflclient.server.faults import ClientFaults
 from pyflclient.wire.protocol import GetModelRequest, StartFLJobRequest, UpdateModelRequest
 
 __all__ = ["RequestGuard", "fl_name_problem"]

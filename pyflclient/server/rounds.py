@@ -64,7 +64,7 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
-from pyflclient.server.transport import ClientFaults
+from pyflclient.server.faults import ClientFaults
 from pyflclient.server.update_bound import UpdateNormBound
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]

@@ -29,7 +29,6 @@ import resource
 import socket
 import ssl
 import time
-from collections import Counter
 from http import HTTPStatus
 from typing import Any, Callable, Mapping
 
@@ -40,6 +39,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_runner import BaseRunner, BaseSite
 
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.faults import ClientFaults
 
 __all__ = ["Transport", "Connection", "ListenSite", "ClientFaults", "BodyRefused", "raise_open_file_limit"]
 
@@ -112,47 +112,6 @@ def body_limit(setting: int, model: Mapping[str, np.ndarray], devices_sharing: i
 
         shares = devices_sharing * (SEALED_SHARE_BYTES + 256)  # a ClientShare: its fl_id, vector and table
     return min(max(2 * 4 * floats, shares) + _DERIVED_BODY_SLACK, _DERIVED_BODY_MAX)
-
-
-class ClientFaults:
-    """Client faults as INFO lines: at most one per kind every ``interval`` seconds.
-
-    The faults of a kind seen meanwhile are counted and told in one line when the interval
-    ends, so a flood of them costs a line per kind per interval, and none is lost from the
-    count. ``counts`` holds the totals per kind since the start."""
-
-    def __init__(self, interval: float = 10.0, logger: logging.Logger = log):
-        self.interval = interval
-        self.counts: Counter[str] = Counter()
-        self._log = logger
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-        self._flushes: dict[str, asyncio.TimerHandle] = {}
-
-    def report(self, kind: str, peer: str, detail: str) -> None:
-        self.counts[kind] += 1
-        now = time.monotonic()
-        if now - self._last.get(kind, -self.interval) >= self.interval:
-            self._last[kind] = now
-            self._log.info("%s from %s: %s", kind, peer, detail)
-            return
-        self._suppressed[kind] += 1
-        if kind not in self._flushes:
-            self._flushes[kind] = asyncio.get_running_loop().call_later(
-                self._last[kind] + self.interval - now, self._flush, kind)
-
-    def _flush(self, kind: str) -> None:
-        self._flushes.pop(kind, None)
-        more = self._suppressed.pop(kind, 0)
-        if more:
-            self._last[kind] = time.monotonic()
-            self._log.info("%s: %d more in the last %.0f s", kind, more, self.interval)
-
-    def close(self) -> None:
-        """Tell the counts still held back (at shutdown)."""
-        for kind in list(self._flushes):
-            self._flushes[kind].cancel()
-            self._flush(kind)
 
 
 class BodyRefused(Exception):
