@@ -87,6 +87,8 @@ def test_a_java_client_without_pki_or_with_another_devices_folder_is_refused(tmp
 
 
 def test_a_revoked_java_device_ends_at_start_saying_so(tmp_path: Path, authority: Path) -> None:
+    """Revoked: without the CRL on the device the server refuses its startFLJob ('is revoked'); with
+    --equipCrlPath the device ends before sending anything."""
     from pyflclient.pki import issue_device, revoke_device
 
     issue_device(authority, "f1", authority / "devices")  # a fresh certificate, then revoked
@@ -94,10 +96,19 @@ def test_a_revoked_java_device_ends_at_start_saying_so(tmp_path: Path, authority
     device = make_device(tmp_path, 1)
     with _pki_server(authority) as srv:
         proc = subprocess.run(java_client(device, srv.url, "train", "--pkiVerify", "true", "--pkiPath",
+                                          str(authority / "devices" / "f1")), capture_output=True, text=True,
+                              timeout=120)
+        out = proc.stdout + proc.stderr + (device.log.read_text() if device.log.exists() else "")
+        assert proc.returncode != 0 and "is revoked (equip_crl_path)" in out, out[-2000:]
+        assert srv.core.transport.faults.counts["startFLJob refused"] == 1
+        if device.log.exists():
+            device.log.unlink()  # the next run's log only
+        proc = subprocess.run(java_client(device, srv.url, "train", "--pkiVerify", "true", "--pkiPath",
                                           str(authority / "devices" / "f1"), "--equipCrlPath",
                                           str(authority / "crl.pem")), capture_output=True, text=True, timeout=120)
         out = proc.stdout + proc.stderr + (device.log.read_text() if device.log.exists() else "")
-        assert proc.returncode != 0 and "is revoked" in out, out[-2000:]
+        assert proc.returncode != 0 and "this device's certificate" in out and "is revoked" in out, out[-2000:]
+        assert srv.core.transport.faults.counts["startFLJob refused"] == 1  # nothing sent this time
         assert not srv.uploads(1)
 
 
