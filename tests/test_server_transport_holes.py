@@ -164,3 +164,17 @@ def test_plain_http_on_the_https_port_gets_a_plain_400_that_says_https_only(star
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
             tls.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             assert tls.recv(65536).startswith(b"HTTP/1.1 404")
+
+
+def test_a_silent_client_on_the_https_port_is_closed_within_header_timeout(start_server, small_model, tmp_path):
+    """The first byte is looked at before the TLS handshake; a client that sends none is closed once
+    header_timeout_ms (500 ms) has passed, counted as a TLS handshake timeout, its slot given back."""
+    cert, key = _self_signed(tmp_path)
+    srv = start_server(small_model, ssl_cert=str(cert), ssl_key=str(key), header_timeout_ms=500)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        t0 = time.monotonic()
+        assert s.recv(10) == b""
+        took = time.monotonic() - t0
+    assert 0.4 <= took < 1.5, took
+    assert _server_closed_all(srv, 5) is not None
+    assert srv.core.transport.faults.counts["TLS handshake timeout"] == 1

@@ -565,13 +565,19 @@ class ListenSite(BaseSite):
         try:
             if self._ssl_context is None:
                 await self._loop.connect_accepted_socket(factory, conn)
-            elif not await self._speaks_tls(conn):
-                slot.release()
-                self._transport.faults.report("plain HTTP on the https port", peer,
-                                              f"port {self._port} speaks HTTPS only; answered 400 in plain text")
             else:
-                await self._loop.connect_accepted_socket(factory, conn, ssl=self._ssl_context,
-                                                         ssl_handshake_timeout=self._transport.header_timeout)
+                deadline = self._loop.time() + self._transport.header_timeout
+                tls = await self._speaks_tls(conn)
+                if tls is None:
+                    raise TimeoutError(f"no byte within {self._transport.header_timeout:g} s")
+                if not tls:
+                    slot.release()
+                    self._transport.faults.report("plain HTTP on the https port", peer,
+                                                  f"port {self._port} speaks HTTPS only; answered 400 in plain text")
+                    return
+                await self._loop.connect_accepted_socket(
+                    factory, conn, ssl=self._ssl_context,
+                    ssl_handshake_timeout=max(0.1, deadline - self._loop.time()))
         except asyncio.CancelledError:
             conn.close()
             slot.release()
@@ -591,21 +597,25 @@ class ListenSite(BaseSite):
         finally:
             self._transport.connected()
 
-    async def _speaks_tls(self, conn: socket.socket) -> bool:
+    async def _speaks_tls(self, conn: socket.socket) -> bool | None:
         """Wait (``header_timeout``) for the client's first byte and look at it without taking it: True for a
-        TLS record (or nothing yet: the handshake's own timeout decides). A plain HTTP request is answered
-        with a plain-text 400 that says what to check (as nginx does) and closed, so a device given http://
-        for an https port fails at once with the reason instead of retrying a connection that closes."""
+        TLS record, None when nothing came (the caller closes it as a handshake timeout). A plain HTTP
+        request is answered with a plain-text 400 that says what to check (as nginx does) and closed (False),
+        so a device given http:// for an https port fails at once with the reason instead of retrying."""
         assert self._loop is not None
         readable = self._loop.create_future()
-        self._loop.add_reader(conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        fd = conn.fileno()
+        self._loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         try:
             async with asyncio.timeout(self._transport.header_timeout):
                 await readable
         except TimeoutError:
-            return True
+            readable = None  # type: ignore[assignment]
         finally:
-            self._loop.remove_reader(conn.fileno())
+            self._loop.remove_reader(fd)
+        if readable is None:
+            conn.close()
+            return None
         try:
             first = conn.recv(1, socket.MSG_PEEK)
         except OSError:
