@@ -140,16 +140,18 @@ def test_simulate_signs_each_device_with_its_own_certificate_from_a_folder(bundl
         assert sorted(u.fl_id for u in srv.uploads(1)) == [f"f{i}_{n}" for i, n in enumerate(names)]
 
 
-def test_demo_pki_runs_every_client_signed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypt", ["NOT_ENCRYPT", "PW_ENCRYPT"])
+def test_demo_pki_runs_every_client_signed(tmp_path: Path, encrypt: str) -> None:
     """``pyflclient demo --pki``: a certificate per client, the server with pki_verify, 4 clients x 2 iterations,
-    every client takes part in both (every signed request accepted)."""
+    every client takes part in both (every signed request accepted), with PW_ENCRYPT's masked uploads too."""
     import json
     import os
     import sys
 
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     proc = subprocess.run([sys.executable, "-m", "pyflclient.cli", "demo", "--clients", "4", "--iterations", "2",
-                           "--epochs", "1", "--out", str(tmp_path / "demo"), "--no-progress", "--pki"],
+                           "--epochs", "1", "--out", str(tmp_path / "demo"), "--no-progress", "--pki",
+                           "--encrypt-type", encrypt],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
