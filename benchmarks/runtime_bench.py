@@ -47,7 +47,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_TOOL = "com.mindspore.flclient.runtime.RuntimeTool"
 CLIENT_JAR = "mindspore-lite-java-flclient.jar"
-SHIPPED_MODEL = ROOT / "pyflclient" / "models" / "lenet_train.ms"
+SHIPPED_MODEL = ROOT / "pyflclient" / "package_data" / "lenet_train.ms"  # pyflclient.model.LENET_TRAIN_MS
 BATCH = 32
 VECTOR_OPTS = ["--add-modules", "jdk.incubator.vector"]
 
@@ -211,7 +211,7 @@ def best(runs: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="LeNet train .ms to time in Java (default: convert a fresh "
-                    "MindSpore export, or the shipped pyflclient/models/lenet_train.ms without MindSpore)")
+                    "MindSpore export, or the shipped pyflclient/package_data/lenet_train.ms without MindSpore)")
     ap.add_argument("--steps", type=int, default=100, help="timed steps per measurement (default 100)")
     ap.add_argument("--warmup", type=int, default=60, help="untimed steps first (JIT, caches; default 60)")
     ap.add_argument("--repeats", type=int, default=3, help="measurements per configuration, best median kept")

@@ -32,8 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pyflclient.client import jvm  # noqa: E402
 from pyflclient.data import build_bundled_clients, copy_models  # noqa: E402
-
-MODEL = ROOT / "pyflclient" / "models" / "lenet_train.ms"
+from pyflclient.model import LENET_TRAIN_MS as MODEL  # noqa: E402
 
 SERVER = textwrap.dedent("""
     import sys

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pyflclient as fl
 from pyflclient.data import build_bundled_clients, copy_models
+from pyflclient.model import LENET_TRAIN_MS as MODEL
 from pyflclient.server import Server
-
-MODEL = Path(fl.__file__).resolve().parent / "models" / "lenet_train.ms"
 
 
 def main() -> int:

@@ -113,7 +113,7 @@ def run_round() -> Callable[..., dict[str, np.ndarray]]:
 # pyflclient._jvm starts with the jars found in the documented order (env override,
 # pyflclient/jars/, jars/*/target/).
 
-LENET_MS = __import__("pathlib").Path(__file__).resolve().parent.parent / "pyflclient" / "models" / "lenet_train.ms"
+from pyflclient.model import LENET_TRAIN_MS as LENET_MS  # noqa: E402  (the model the package ships)
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,9 @@ import numpy as np
 import pytest
 
 from pyflclient.client.jvm import find_jars
-from pyflclient.model import msfile
+from pyflclient.model import LENET_TRAIN_MS as LENET, msfile
 from _recording import RecordingServer
 
-ROOT = Path(__file__).resolve().parents[1]
-LENET = ROOT / "pyflclient" / "models" / "lenet_train.ms"
 CASE = "com.mindspore.flclient.demo.lenet.LenetClient"
 CLIENTS = 4
 ITERATIONS = 3

@@ -114,3 +114,26 @@ def test_schema_fields_are_in_the_documented_wire_order_with_the_documented_type
                 assert (spec.kind, spec.size) == ("scalar", 4), (name, field)
             elif doc_type == "bool":
                 assert (spec.kind, spec.size) == ("scalar", 1), (name, field)
+
+
+def test_upload_loss_is_told_apart_from_not_sent_and_control_variates_round_trip():
+    w = {"fc.w": np.arange(6, dtype=np.float32)}
+    plain = UpdateModelRequest.from_bytes(UpdateModelRequest("L", "d", 2, w).to_bytes())
+    assert plain.upload_loss is None and dict(plain.control_variate) == {}
+    sent = UpdateModelRequest.from_bytes(UpdateModelRequest("L", "d", 2, w, upload_loss=0.0,
+                                                            control_variate={"fc.w": -np.ones(6, np.float32)}).to_bytes())
+    assert sent.upload_loss == 0.0
+    np.testing.assert_array_equal(sent.control_variate["fc.w"], -np.ones(6, np.float32))
+
+
+def test_plan_carries_aggregation_weights_early_stop_and_the_server_control_variate():
+    plan = FLPlan(iterations=3, epochs=1, mini_batch=32, lr=0.01, aggregation=7, aggregation_weights=(0.25,),
+                  early_stop=(1, 0.5, 2))
+    reply = StartFLJobResponse(200, "admitted", 1, True, "0", plan, {"w": np.ones(2, np.float32)}, "1",
+                               control_variate={"w": np.full(2, 0.5, np.float32)})
+    back = StartFLJobResponse.from_bytes(reply.to_bytes())
+    assert back.plan.aggregation == 7 and back.plan.aggregation_weights == (0.25,)
+    assert back.plan.early_stop == (1, 0.5, 2)
+    np.testing.assert_array_equal(back.control_variate["w"], np.full(2, 0.5, np.float32))
+    old = StartFLJobResponse.from_bytes(StartFLJobResponse(200, "", 1, True, "0", FLPlan(1, 1, 32, 0.01)).to_bytes())
+    assert old.plan.aggregation_weights == () and old.plan.early_stop is None and dict(old.control_variate) == {}

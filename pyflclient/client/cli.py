@@ -34,13 +34,14 @@ from typing import Any, Sequence
 
 from ..cli_parser import SuggestingArgumentParser
 from . import r16
+from .backend import BACKENDS
 from .errors import PyflclientError
+from .params import DEFAULT_FL_NAME
 from .r16 import null as _null
 
 log = logging.getLogger(__name__)
 
 PID_FILE = "pyflclient-simulate.pid"
-from .params import DEFAULT_FL_NAME
 
 
 def _bool(text: str) -> bool:
@@ -109,7 +110,7 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                           "folder DIR/<its fl_id> made by `pyflclient pki issue --device <fl_id> --out DIR` "
                           "(fl_ids are f<i>_<data folder name>)")
     cluster = p.add_argument_group("cluster (Ray; pip install 'pyflclient[ray]'; see docs/cluster.md)")
-    cluster.add_argument("--backend", choices=["threads", "ray"], default="threads",
+    cluster.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0],
                          help="threads: every client in this process's JVM (default); ray: the clients split over "
                               "Ray actors, each a process with its own JVM")
     cluster.add_argument("--ray_address", default=None,

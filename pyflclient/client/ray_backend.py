@@ -2,7 +2,7 @@
 
 The clients are split round-robin by index over N actors (client *i* goes to actor
 *i mod N*). Each actor (:class:`ClientActor`) starts a JVM in its own process and runs
-its share as the thread backend does (:class:`~.simulation.EngineClients`: one
+its share as the thread backend does (:class:`~.threads_backend.EngineClients`: one
 ``ClientEngine``, ``max_trainers`` trainer threads, ``client_i/client.log``). The
 driver — the process that made the :class:`~.simulation.Simulation`, which needs no
 JVM — polls every actor every 200 ms (:data:`POLL_S`); a poll returns the events
@@ -57,10 +57,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import jvm
+from .backend import ActorInfo, EventSink
 from .errors import PyflclientError
-from .job import JobResult
+from .job import FLJob, JobResult
 from .params import FLParameter
-from .simulation import EventSink
+from .threads_backend import EngineClients
 from ..wire.protocol import ResponseCode
 
 log = logging.getLogger("pyflclient.client.simulation")
@@ -87,27 +88,6 @@ def import_ray() -> Any:
         raise PyflclientError("backend 'ray' needs Ray, which is not installed: "
                               "pip install 'pyflclient[ray]'") from None
     return ray
-
-
-@dataclass
-class ActorInfo:
-    """One actor of a Ray simulation, as the driver last heard of it.
-
-    ``state``: ``starting`` (not answered yet), ``running``, ``restarting`` (died; Ray starts it
-    again), ``done`` (its clients have ended), ``dead`` (died for good; its clients FAILED).
-    """
-
-    index: int
-    clients: list[str]
-    pid: int | None = None
-    node: str | None = None
-    restarts: int = 0
-    state: str = "starting"
-    peak_rss_mib: float = math.nan
-
-    @property
-    def active(self) -> bool:
-        return self.state in ("starting", "running", "restarting")
 
 
 def split_round_robin(n_clients: int, n_actors: int) -> list[list[int]]:
@@ -197,8 +177,6 @@ class ClientActor:
 
     def __init__(self, index: int, names: Sequence[str], params: Sequence[FLParameter],
                  shipped: Sequence[Any] | None, population: Sequence[str], options: dict[str, Any]) -> None:
-        from .simulation import EngineClients
-
         self.index = index
         self._folder: Path | None = None
         params = list(params)
@@ -292,8 +270,8 @@ class _Relay:
 class RayClients:
     """The driver's side of the Ray backend: actors created, polled, relayed, stopped.
 
-    The same methods as :class:`~.simulation.EngineClients` (start, is_running, join, results,
-    stop), so :class:`~.simulation.Simulation` waits, draws and records alike for both.
+    It keeps to :class:`~.backend.ClientBackend`, as :class:`~.threads_backend.EngineClients` does,
+    so :class:`~.simulation.Simulation` waits, draws and records alike for both.
     """
 
     def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, sink: EventSink,
@@ -370,6 +348,10 @@ class RayClients:
     def actors(self) -> list[ActorInfo]:
         """A snapshot of every actor (copies: later news does not change them)."""
         return [dataclasses.replace(info, clients=list(info.clients)) for info in self.infos]
+
+    def local_jobs(self) -> list[FLJob]:
+        """None: the clients' FLJob objects live in the actors."""
+        return []
 
     # -- lifecycle (the Simulation's waiting thread) --------------------------------------------------
     def start(self) -> None:

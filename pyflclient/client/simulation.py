@@ -19,10 +19,11 @@ on a Java thread, and Ctrl-C reaches the waiting thread within one slice and
 stops every client.
 
 Backends: ``backend="threads"`` (default) runs every client in this process's JVM
-(:class:`EngineClients`); ``backend="ray"`` splits them over Ray actors, each a
-process with its own JVM running its share the same way, and relays their events
-here (:mod:`.ray_backend`, imported only then: Ray is the optional extra
-``pyflclient[ray]``). Bars, log lines, callbacks and results are the same.
+(:class:`~.threads_backend.EngineClients`); ``backend="ray"`` splits them over Ray
+actors, each a process with its own JVM running its share the same way, and relays
+their events here (:mod:`.ray_backend`, imported only then: Ray is the optional extra
+``pyflclient[ray]``). The simulation uses either through one typed seam,
+:class:`~.backend.ClientBackend`, so bars, log lines, callbacks and results are the same.
 
 Evaluation: r1.6 evaluates every client after every iteration, which with
 thousands of clients costs as much as training them. ``eval_every=k`` evaluates
@@ -41,12 +42,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from . import jvm
-from .errors import FLJobError, java_errors
+from .backend import BACKENDS, ActorInfo, ClientBackend
+from .errors import FLJobError
 from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
     LossCallback
 from .params import FLParameter
 from .progress import IterationCounts, RoundProgress
 from .results import IterationSummary, SimulationResults
+from .threads_backend import EngineClients
 
 log = logging.getLogger(__name__)
 
@@ -73,108 +76,6 @@ def params_for_clients(clients: Sequence[Any], models: Sequence[str | os.PathLik
         values.update(fields)
         params.append(FLParameter(**values))
     return params
-
-
-BACKENDS = ("threads", "ray")
-
-EventSink = Callable[[str, str, tuple[Any, ...]], None]
-
-
-class EngineClients:
-    """The thread backend: the clients as :class:`FLJob` objects on one Java ``ClientEngine`` of this JVM.
-
-    A :class:`Simulation` with ``backend="threads"`` holds one; with ``backend="ray"`` each Ray
-    actor holds one for its share of the clients, with ``population`` the fl_ids of the whole
-    simulation, so every actor draws the same availability sample.
-
-    Args:
-        params / names: the clients (parameters complete: log path, fl_id, poll interval).
-        sink: called with ``(client, kind, args)`` for every event, on the Java threads.
-        callbacks: ``on_loss`` ... ``on_finish`` for :class:`FLJob`.
-        population: the fl_ids the availability sample is drawn from (default: these clients').
-    """
-
-    def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
-                 sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
-                 eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
-                 population: Sequence[str] | None = None, durable_model_files: bool = False,
-                 jar_path: str | None = None, case_jar_path: str | None = None) -> None:
-        jvm.start_jvm(jar_path, case_jar_path)
-        self.max_trainers = max_trainers
-        self._engine = jvm.jclass("com.mindspore.flclient.ClientEngine")(max_trainers)
-        self._engine.setEvaluation(jvm.jclass("com.mindspore.flclient.EvaluationPlan")(
-            eval_every, float(eval_fraction), int(seed)))
-        java_population = None
-        if population is not None:
-            java_population = jvm.jclass("java.util.ArrayList")(len(population))
-            for fl_id in population:
-                java_population.add(fl_id)
-        self._engine.setCheckIn(clients_per_iteration or 0, int(seed), java_population)
-        self._engine.setDurableModelFiles(bool(durable_model_files))
-        self._waiter: Any = None
-        self.jobs: list[FLJob] = []
-        callbacks = callbacks or {}
-        for name, p in zip(names, params):
-            jvm.deliver_signals()  # a safe point: Ctrl-C while thousands of clients are set up
-            job = FLJob(p, callbacks.get("on_loss"), callbacks.get("on_accuracy"), callbacks.get("on_iteration"),
-                        callbacks.get("on_finish"), name=name)
-            job.add_listener(sink)
-            self.jobs.append(job)
-
-    def start(self) -> None:
-        for job in self.jobs:
-            if job.params.train_dataset is None:
-                raise FLJobError(f"client {job.name}: train_dataset is required to train")
-        java_jobs = jvm.jclass("java.util.ArrayList")(len(self.jobs))
-        for job in self.jobs:
-            java_jobs.add(job.java_job)
-        with java_errors("starting the clients"):
-            self._waiter = self._engine.submitAll(java_jobs)
-        for job, run in zip(self.jobs, self._engine.runs()):
-            job.start_on(run)
-
-    def is_running(self) -> bool:
-        return self._waiter is not None and bool(self._waiter.isAlive())
-
-    def join(self, timeout: float | None, on_tick: Callable[[], None]) -> bool:
-        """Wait for every client in 200 ms slices (``on_tick`` after each); False on timeout."""
-        return jvm.join_java_threads([self._waiter], timeout, on_tick=on_tick)
-
-    def results(self) -> dict[str, JobResult]:
-        """Every client's result once all have ended; the engine's threads go."""
-        self._engine.close()
-        return {job.name: job.wait(0) for job in self.jobs}  # type: ignore[misc]
-
-    def stop(self, timeout: float) -> tuple[bool, dict[str, JobResult]]:
-        """Stop every client, wait up to ``timeout`` s together; (all ended, results of the ended ones)."""
-        for job in self.jobs:
-            job.mark_stopped()
-        self._engine.stopAll()
-        ended = self._waiter is None or jvm.join_java_threads([self._waiter], timeout, absorb_interrupts=True)
-        done: dict[str, JobResult] = {}
-        for job in self.jobs:
-            if self._waiter is not None and not job.is_running():
-                r = job.wait(0)
-                if r is not None:
-                    done[job.name] = r
-        if ended:
-            self._engine.close()
-        else:
-            alive = [job.name for job in self.jobs if job.is_running()]
-            log.warning("%d clients still running %.1f s after stop: %s", len(alive), timeout, alive[:10])
-        return ended, done
-
-    def model_seen(self, iteration: int, plan_iterations: int) -> None:
-        """A client elsewhere (another actor) received the model of ``iteration``: wake the waiting ones."""
-        self._engine.modelSeen(int(iteration), int(plan_iterations))
-
-    def rejoin_after_model(self, iteration: int) -> None:
-        """The clients ask to take part only once the model of ``iteration`` is out (a restarted actor's)."""
-        self._engine.rejoinAfterModel(int(iteration))
-
-    def newest_model(self) -> tuple[int, int]:
-        """(the newest iteration whose model a client here received or was told of, the plan's iterations)."""
-        return int(self._engine.newestModelSeen()), int(self._engine.planIterations())
 
 
 class Simulation:
@@ -286,18 +187,17 @@ class Simulation:
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
                               seed=self.seed, clients_per_iteration=clients_per_iteration,
                               durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
-        self._clients: Any
+        self._clients: ClientBackend
         if backend == "ray":
-            from .ray_backend import RayClients
+            from .ray_backend import RayClients  # Ray is an optional extra: imported only when asked for
 
             self._clients = RayClients(params, names, sink=self._record, callbacks=callbacks, address=ray_address,
                                        actors=ray_actors, cpus_per_actor=ray_cpus_per_actor, ship_data=ship_data,
                                        max_restarts=max_actor_restarts, **engine_options)
-            #: the FLJob of each client (threads only: with Ray they live in the actors)
-            self.jobs: list[FLJob] = []
         else:
             self._clients = EngineClients(params, names, sink=self._record, callbacks=callbacks, **engine_options)
-            self.jobs = self._clients.jobs
+        #: the FLJob of each client (threads only: with Ray they live in the actors)
+        self.jobs: list[FLJob] = self._clients.local_jobs()
         self._started = False
         self._started_at = 0.0
         self.wall_time_s = 0.0
@@ -340,10 +240,10 @@ class Simulation:
     def is_running(self) -> bool:
         return bool(self._clients.is_running())
 
-    def actors(self) -> list[Any]:
-        """With ``backend="ray"``: an :class:`~pyflclient.client.ray_backend.ActorInfo` per actor (its
+    def actors(self) -> list[ActorInfo]:
+        """With ``backend="ray"``: an :class:`~pyflclient.client.backend.ActorInfo` per actor (its
         clients, pid, node, restarts, peak memory); with threads: an empty list."""
-        return self._clients.actors() if self.backend == "ray" else []
+        return self._clients.actors()
 
     def wait(self, timeout: float | None = None) -> dict[str, JobResult] | None:
         """Wait for every client; their results by name, or None on timeout.

@@ -11,9 +11,13 @@ from pathlib import Path
 from pyflclient.model.msfile import (MsFormatError, MsModel, MsNode, MsTensor, load, save,
                                      trainable_weights, write_weights)
 
+#: The data files pyflclient ships inside the package (``package-data`` in pyproject.toml): files, not
+#: code, so the folder is no package and its name cannot be taken for this one, ``pyflclient.model``.
+PACKAGE_DATA = Path(__file__).resolve().parent.parent / "package_data"
+
 #: The LeNet5 device model shipped with pyflclient (62 classes, batch 32, Momentum lr 0.01 / 0.9,
 #: HeUniform initial weights from seed 1); docs/model.md has the command that regenerates it.
-LENET_TRAIN_MS = Path(__file__).resolve().parent.parent / "models" / "lenet_train.ms"
+LENET_TRAIN_MS = PACKAGE_DATA / "lenet_train.ms"
 
-__all__ = ["LENET_TRAIN_MS", "MsFormatError", "MsModel", "MsNode", "MsTensor", "load", "save", "trainable_weights",
+__all__ = ["LENET_TRAIN_MS", "PACKAGE_DATA", "MsFormatError", "MsModel", "MsNode", "MsTensor", "load", "save", "trainable_weights",
            "write_weights"]

@@ -85,11 +85,14 @@ class DeviceClient:
         req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, timestamp, **signed)
         return self._exchange("startFLJob", req.to_bytes(), StartFLJobResponse.from_bytes)
 
-    def update_model(self, iteration: int, weights: Mapping[str, np.ndarray]) -> UpdateModelResponse | str:
-        """Upload ``weights`` as given (the caller multiplies by data_size, as a device does)."""
+    def update_model(self, iteration: int, weights: Mapping[str, np.ndarray], *, upload_loss: float | None = None,
+                     control_variate: Mapping[str, np.ndarray] | None = None) -> UpdateModelResponse | str:
+        """Upload ``weights`` as given (the caller multiplies by data_size, as a device does), with the
+        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given; signed with ``signer``."""
         timestamp = str(now_ms())
         signature = self.signer.update_signature(timestamp, iteration) if self.signer is not None else b""
-        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, timestamp, signature=signature)
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, timestamp, upload_loss,
+                                 dict(control_variate or {}), signature)
         return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
 
     def get_model(self, iteration: int) -> GetModelResponse | str:

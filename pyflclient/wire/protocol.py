@@ -129,6 +129,11 @@ def _has_field(table: Any, vtable_offset: int) -> bool:
     return table._tab.Offset(vtable_offset) != 0
 
 
+class _Forced(float):
+    """A scalar written even when it equals the schema's default (0.0), so that "sent as 0" differs from
+    "not sent" (``upload_loss``)."""
+
+
 class _Ref(int):
     """The offset of a child already written into the builder (a table or vector), not a scalar."""
 
@@ -153,7 +158,9 @@ def _write_table(b: flatbuffers.Builder, table: str, module: Any = fb, **values:
     getattr(module, f"{table}Start")(b)
     for name, value in values.items():
         if value is not None:
+            b.forceDefaults = isinstance(value, _Forced)
             getattr(module, f"{table}Add{_camel(name)}")(b, refs.get(name, value))
+            b.forceDefaults = False
     return _Ref(getattr(module, f"{table}End")(b))
 
 
@@ -322,7 +329,8 @@ class UpdateModelRequest:
         signature = _Ref(b.CreateByteVector(self.signature)) if self.signature else None
         return _finish(b, _write_table(
             b, "RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-            feature_map=self.weights, timestamp=self.timestamp, signature=signature, upload_loss=self.upload_loss,
+            feature_map=self.weights, timestamp=self.timestamp, signature=signature,
+            upload_loss=None if self.upload_loss is None else _Forced(self.upload_loss),
             control_variate=self.control_variate or None))
 
     @classmethod

@@ -14,8 +14,9 @@ import java.util.TreeMap;
  * the body, the iteration and a SHA-256 of the global model it was trained from. When the server admits the
  * device again to the same iteration with the same model, {@link RoundLoop} sends this body again instead of
  * training again: the same model, data and plan would give the same update, at the cost of a training. Kept with
- * the trained model file ({@link LocalModel#trainedPath}), which getModel's evaluation starts from. Not kept
- * under PW_ENCRYPT (its masks belong to the lost iteration's keys).
+ * the trained model file ({@link LocalModel#trainedPath}), which getModel's evaluation starts from. Only for
+ * plans whose server sees single uploads and that carry no control variate ({@link #reusable}): PW_ENCRYPT's masks
+ * belong to the lost round's keys, and Scaffold's c_i was advanced with the training.
  */
 final class KeptUpload {
     final int iteration;
@@ -26,6 +27,11 @@ final class KeptUpload {
         this.iteration = iteration;
         this.modelDigest = modelDigest;
         this.body = body;
+    }
+
+    /** Whether a lost upload of a round under {@code plan} may be sent again instead of training again. */
+    static boolean reusable(Plan plan) {
+        return plan.encrypt.seesSingleUploads && plan.controlVariate.isEmpty();
     }
 
     /** Whether an admission to {@code iteration} with weights of {@code digest} is the one this upload was for. */

@@ -67,6 +67,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.FAILED);
             }
             lastUpload = body;
+            ScaffoldTraining.commit(p); // the server holds this upload's delta c_i: c_i+ becomes this device's c_i
             log.info("[updateModel] get response from server ok!");
             log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
                     + progress.dataSize);

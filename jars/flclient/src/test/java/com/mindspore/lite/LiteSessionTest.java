@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The MindSpore Lite facade over the runtime, on the LeNet .ms shipped in the Python package. */
 class LiteSessionTest {
-    private static final Path LENET = Path.of(System.getProperty("user.dir"), "..", "..", "pyflclient", "models",
+    private static final Path LENET = Path.of(System.getProperty("user.dir"), "..", "..", "pyflclient", "package_data",
             "lenet_train.ms").normalize();
 
     @TempDir
