@@ -6,9 +6,10 @@ admitted with data_size 1 and uploading ``1e9 × w`` used to move the model by 1
 ``update_norm_factor = k`` (default 100) an update is refused (RequestError) when
 
     ‖d‖ > k × median(‖d‖ of the last 256 accepted updates)          once 8 were accepted,
-    ‖d‖ > k / 10 × (‖g‖ + 1)                                          before (the warm-up),
+    ‖d‖ > k × (‖g‖ + 1)                                               before (the warm-up),
 
-so the bound follows the job's own scale: honest updates within a run differ by the learning rate, the
+so the bound follows the job's own scale (an honest update is rarely larger than the model itself, so
+the warm-up bound is loose; it is there for an update that owns the model in the first iteration): honest updates within a run differ by the learning rate, the
 number of local steps (data_size / batch × epochs) and the data, a factor of tens at most, while a poisoned
 update that owns the model is orders of magnitude larger. The median is robust: the refused updates never
 enter it and a minority of large accepted ones cannot raise it. The measured false-refusal rate on the
@@ -29,7 +30,7 @@ __all__ = ["UpdateNormBound", "update_norm", "HISTORY", "WARMUP"]
 
 #: accepted norms the median is taken over (the most recent)
 HISTORY = 256
-#: accepted updates before the median is used; until then the bound is factor / 10 × (‖g‖ + 1)
+#: accepted updates before the median is used; until then the bound is factor × (‖g‖ + 1)
 WARMUP = 8
 
 
@@ -57,7 +58,7 @@ class UpdateNormBound:
             return self.factor * float(np.median(np.fromiter(self._norms, np.float64)))
         model_norm = math.sqrt(sum(float(np.vdot(np.reshape(a, -1).astype(np.float64),
                                                  np.reshape(a, -1).astype(np.float64))) for a in current.values()))
-        return self.factor / 10 * (model_norm + 1.0)
+        return self.factor * (model_norm + 1.0)
 
     def check(self, weights: Mapping[str, np.ndarray], data_size: int, current: Mapping[str, np.ndarray]
               ) -> tuple[float, str | None]:
@@ -69,7 +70,7 @@ class UpdateNormBound:
             return norm, None
         self.refused += 1
         basis = (f"{self.factor:g} x the median of the last {len(self._norms)} accepted updates"
-                 if len(self._norms) >= WARMUP else f"{self.factor / 10:g} x (the global model's norm + 1), "
+                 if len(self._norms) >= WARMUP else f"{self.factor:g} x (the global model's norm + 1), "
                                                      f"until {WARMUP} updates were accepted")
         return norm, (f"update norm {norm:.4g} is above the bound {bound:.4g} ({basis}; update_norm_factor); "
                       f"a poisoned or broken upload?")
