@@ -53,7 +53,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
              batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR, alpha: float = 0.5, seed: int = 0,
              max_trainers: int | None = None, model: str | os.PathLike[str] | None = None,
              data_dir: str | os.PathLike[str] | None = None, progress: bool = True, eval_every: int = 1,
-             eval_fraction: float = 1.0, server_settings: dict[str, object] | None = None) -> DemoOutcome:
+             eval_fraction: float = 1.0, server_settings: dict[str, object] | None = None,
+             pki: bool = False) -> DemoOutcome:
     """Run the federated LeNet experiment end to end and save its results.
 
     Args:
@@ -73,6 +74,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
             a seeded sample of this fraction of the clients (see :class:`Simulation`).
         server_settings: further server settings (``aggregation_type=..., server_learning_rate=...``,
             ``encrypt_type=..., dp_eps=10``, ``early_stop_type=...``; docs/strategies.md).
+        pki: device authentication (docs/security.md): a root CA and a certificate per client in
+            ``out_dir/pki``, the server with ``pki_verify``, every client signing its requests.
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -103,12 +106,26 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     ckpt = out / "ckpt"
     if ckpt.exists():
         shutil.rmtree(ckpt)  # a fresh experiment, not a resume of the last one
+    settings = dict(server_settings or {})
+    if pki:
+        from .pki import init_authority
+
+        if (out / "pki").exists():
+            shutil.rmtree(out / "pki")  # a fresh authority per run, as the data and models are
+        init_authority(out / "pki")
+        settings.update(pki_verify=True, root_first_ca_path=str(out / "pki" / "root_ca.pem"),
+                        equip_crl_path=str(out / "pki" / "crl.pem"))
     t0 = time.perf_counter()
     with Server(model=model_path, start_fl_job_threshold=clients, fl_iteration_num=iterations,
                 client_epoch_num=epochs, client_batch_size=batch_size, client_learning_rate=lr,
                 update_model_ratio=1.0, start_fl_job_time_window=WINDOW_MS,
-                update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt, **(server_settings or {})) as srv:
+                update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt, **settings) as srv:
         params = params_for_clients(data, models, srv.url, batch_size=batch_size)
+        if pki:
+            from .pki import issue_device
+
+            params = [p.replace(pki_verify=True, pki_path=issue_device(out / "pki", p.client_id, out / "pki" / "devices"))
+                      for p in params]
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)],
@@ -138,7 +155,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
                        progress=not args.no_progress, eval_every=args.eval_every,
-                       eval_fraction=args.eval_fraction, server_settings=settings)
+                       eval_fraction=args.eval_fraction, server_settings=settings, pki=args.pki)
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
           f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}"
           + (f"; {outcome.early_stop}" if outcome.early_stop else ""))
@@ -183,6 +200,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     from .server.cli import add_setting_flags
 
     add_setting_flags(p, _server_keys())  # the server's own flags, help and defaults
+    p.add_argument("--pki", action="store_true", help="device authentication: a certificate per client, the server "
+                                                      "with pki_verify, every request signed (docs/security.md)")
     p.set_defaults(func=_cmd_demo)
 
 

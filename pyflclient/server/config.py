@@ -130,7 +130,8 @@ class ServerConfig:
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")
     body_timeout_ms: int = setting(30_000, "a request's body must arrive within this many ms of its headers "
-                                           "(HTTP 408 otherwise)")
+                                           "(HTTP 408 otherwise), and its reply be taken by the client within "
+                                           "as long (the connection is closed otherwise)")
     keep_alive_timeout_ms: int = setting(15_000, "an idle kept-alive connection is closed after this many ms "
                                                  "(a request being answered, e.g. a held getModel, is not idle)")
     max_connections: int = setting(0, "open connections per server process; at the cap a new one displaces the "
@@ -141,6 +142,9 @@ class ServerConfig:
                                             "claiming 10^9 samples would make the model its own")
     max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
                                           "model, over all weights (0: no bound)")
+    update_norm_factor: float = setting(100.0, "with max_update_norm 0: refuse an update whose norm is above "
+                                               "this x the median of the last 256 accepted updates (before 8: this "
+                                               "x (the model's norm + 1)); 0: off (docs/security.md)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
                                                 "(RequestError) or clip (scaled down to the bound)")
     admission_policy: str = setting("first_come", "first_come: the first start_fl_job_threshold devices to ask "
@@ -158,6 +162,18 @@ class ServerConfig:
                                                           "redis://host:port/db): every server process given the "
                                                           "same address, model and settings serves one job (None: "
                                                           "the state is in this process)")
+
+    # r1.6's device authentication (docs/security.md), MindSpore's key names
+    pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
+                                      "root_first_ca_path or root_second_ca_path, not revoked in equip_crl_path, the "
+                                      "fl_id in the certificate, the timestamp within replay_attack_time_diff, each "
+                                      "signed request once (pyflclient pki init/issue/revoke makes the files)")
+    root_first_ca_path: str | None = setting(None, "pki_verify: PEM root CA certificate the device chains end in")
+    root_second_ca_path: str | None = setting(None, "pki_verify: a second accepted root CA (e.g. while rotating)")
+    equip_crl_path: str | None = setting(None, "pki_verify: the CRL of revoked device certificates (PEM or DER); "
+                                               "read again when the file changes")
+    replay_attack_time_diff: int = setting(600_000, "pki_verify: ms a signed request's timestamp may differ from "
+                                                    "the server's clock; a signature is accepted once within it")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -199,6 +215,8 @@ class ServerConfig:
         need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
+        need(math.isfinite(self.update_norm_factor) and (self.update_norm_factor == 0 or self.update_norm_factor >= 2),
+             "update_norm_factor", "must be 0 (off) or a finite number >= 2")
         need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
         need(self.admission_policy in ADMISSION_POLICIES, "admission_policy", f"one of {ADMISSION_POLICIES}")
         need(0 < self.admission_window_ms <= MAX_ADMISSION_WINDOW_MS, "admission_window_ms",
@@ -212,6 +230,12 @@ class ServerConfig:
                 need(False, "distributed_cache_address", str(exc))
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        need(not self.pki_verify or bool(self.root_first_ca_path), "root_first_ca_path",
+             "pki_verify needs the root CA certificate (pyflclient pki init writes root_ca.pem)")
+        for key in ("root_first_ca_path", "root_second_ca_path", "equip_crl_path"):
+            need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
+                 "no such file")
+        need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
 
     def _check_plugins(self) -> None:
         """The aggregation, encrypt and early-stop settings against schema/round_plugins.json's rows, once."""
@@ -366,6 +390,10 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         raise ConfigError(f"{key}: a value is needed")
     try:
         if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
             raise TypeError
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -378,7 +406,8 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         return str(value)
     except (TypeError, ValueError):
         row = table().parameters.get(key)
-        raise ConfigError(f"{key}={value!r}: {row.rule if row else 'expected ' + kind.__name__}") from None
+        said = row.rule if row else "expected " + ("true or false" if kind is bool else kind.__name__)
+        raise ConfigError(f"{key}={value!r}: {said}") from None
 
 
 def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:
