@@ -56,7 +56,11 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
             body = await transport.read_body(request)
         except BodyRefused as refused:
             return refused.response
-        return await answer(request, body)
+        response = await answer(request, body)
+        sent = response.body
+        transport.traffic.record(request.path.lstrip("/"), len(body),
+                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0)
+        return response
 
     return endpoint
 
@@ -193,7 +197,7 @@ class ServerCore:
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
         self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
-        self.transport = Transport(config, model)
+        self.transport = Transport(config, model, traffic=self.rounds.traffic)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 

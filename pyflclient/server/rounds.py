@@ -49,7 +49,7 @@ import functools
 import ipaddress
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -64,6 +64,7 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
+from pyflclient.server.traffic import Traffic, TrafficCount
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -86,11 +87,18 @@ class IterationResult:
     valid: bool
     seconds: float
     finished_at_ms: int
+    #: the body bytes this process received and sent while the iteration was open (pyflclient.server.traffic)
+    traffic: TrafficCount = field(default_factory=TrafficCount)
 
     def as_dict(self) -> dict[str, object]:
+        t = self.traffic
+        per_client = max(1, self.admitted)
         return {"iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
                 "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
-                "finished_at_ms": self.finished_at_ms}
+                "finished_at_ms": self.finished_at_ms, "requests": t.requests, "bytes_up": t.bytes_up,
+                "bytes_down": t.bytes_down, "bytes_up_per_client": round(t.bytes_up / per_client, 1),
+                "bytes_down_per_client": round(t.bytes_down / per_client, 1),
+                "bytes_by_round": t.as_dict()["by_round"]}
 
 
 @dataclass
@@ -116,6 +124,8 @@ class Rounds:
         self.fedavg = FedAvg(self.shapes)
         self._initial = initial_model
         self._on_iteration = on_iteration
+        #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
+        self.traffic = Traffic()
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
@@ -623,15 +633,16 @@ class Rounds:
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now)
+                                 (now - began) / 1000 if began else 0.0, now, self.traffic.take())
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())
             except OSError:
                 log.exception("iteration %d: cannot append to %s", iteration, self.checkpoints.metrics_path)
-        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s%s", iteration, self.config.fl_iteration_num,
-                 "valid" if valid else "INVALID (previous model kept)", closed.admitted, closed.uploaded,
-                 result.seconds, "; job finished" if finished else "")
+        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s, %.2f MB up / %.2f MB down%s", iteration,
+                 self.config.fl_iteration_num, "valid" if valid else "INVALID (previous model kept)",
+                 closed.admitted, closed.uploaded, result.seconds, result.traffic.bytes_up / 1e6,
+                 result.traffic.bytes_down / 1e6, "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
 

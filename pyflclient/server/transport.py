@@ -35,6 +35,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_runner import BaseRunner, BaseSite
 
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.traffic import Traffic
 
 __all__ = ["Transport", "Connection", "ListenSite", "ClientFaults", "BodyRefused", "raise_open_file_limit"]
 
@@ -317,7 +318,7 @@ class Transport:
     bound, the connection cap with displacement, and the client-fault log."""
 
     def __init__(self, config: ServerConfig, model: Mapping[str, np.ndarray], *,
-                 faults: ClientFaults | None = None):
+                 faults: ClientFaults | None = None, traffic: Traffic | None = None):
         self.header_timeout = config.header_timeout_ms / 1000
         self.body_timeout = config.body_timeout_ms / 1000
         self.keep_alive_timeout = config.keep_alive_timeout_ms / 1000
@@ -325,6 +326,8 @@ class Transport:
                                          if config.encrypt_type == "PW_ENCRYPT" else 0)
         self.max_connections = connection_limit(config.max_connections)
         self.faults = faults or ClientFaults()
+        #: the body bytes of every device exchange (the round rules take them at each iteration's close)
+        self.traffic = traffic or Traffic()
         self.open_connections = 0  # accepted sockets not yet closed, TLS handshakes included
         # displaceable connections, oldest first (dicts keep insertion order)
         self._waiting: dict[Connection, None] = {}
