@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url"]
+from pyflclient.wire import compression as _compression
+
+__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "COMPRESSION_SECTION", "COMPRESSION_KEYS"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT")
@@ -23,6 +25,15 @@ UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
 MAX_ADMISSION_WINDOW_MS = 30_000
+#: MindSpore Federated's YAML section of the compression settings: ``compression: {upload_compress_type: ...}``
+COMPRESSION_SECTION = "compression"
+COMPRESSION_KEYS = ("upload_compress_type", "upload_sparse_rate", "download_compress_type")
+_CODECS = _compression.table()
+_NO_COMPRESS = next(iter(_CODECS.upload))  # the tables' first rows: r1.6's uncompressed wire
+
+
+def _codec_help(rows: Mapping[str, Any]) -> str:
+    return "; ".join(f"{c.name}: {c.help}" for c in rows.values()) + " (docs/compression.md)"
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
@@ -68,6 +79,13 @@ class ServerConfig:
                                   "clipping only)")
     dp_delta: float = setting(0.01, "DP_ENCRYPT: delta of the Gaussian mechanism, in (0, 1)")
     dp_norm_clip: float = setting(1.0, "DP_ENCRYPT: L2 bound of a device's update (trained - received weights)")
+    upload_compress_type: str = setting(_NO_COMPRESS, "how devices upload: " + _codec_help(_CODECS.upload))
+    upload_sparse_rate: float = setting(_CODECS.parameters["upload_sparse_rate"].default,
+                                        _CODECS.parameters["upload_sparse_rate"].help + "; "
+                                        + _CODECS.parameters["upload_sparse_rate"].rule)
+    download_compress_type: str = setting(next(iter(_CODECS.download)),
+                                          "how the model travels to devices that can decode it: "
+                                          + _codec_help(_CODECS.download))
     checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
                                                "from it (None: everything in memory)")
     max_body_bytes: int = setting(0, "refuse larger request bodies with HTTP 413, from Content-Length before a "
@@ -171,6 +189,39 @@ class ServerConfig:
                 need(False, "distributed_cache_address", str(exc))
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        self._check_compression()
+
+    def _check_compression(self) -> None:
+        """The compression settings against schema/compression.json's rows."""
+        def fail(key: str, what: str) -> None:
+            raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        upload = _CODECS.upload.get(self.upload_compress_type)
+        if upload is None:
+            fail("upload_compress_type", f"one of {', '.join(_CODECS.upload)}")
+        if _CODECS.download.get(self.download_compress_type) is None:
+            fail("download_compress_type", f"one of {', '.join(_CODECS.download)}")
+        rate = _CODECS.parameters["upload_sparse_rate"]
+        if rate.problem(self.upload_sparse_rate):
+            fail("upload_sparse_rate", rate.problem(self.upload_sparse_rate) or "")
+        from pyflclient.wire.plugins import table as plugins
+
+        encrypt = plugins().encrypt.get(self.encrypt_type)
+        if upload is not None and upload.compresses and encrypt is not None and (
+                "reconstruct_secrets_threshold" in encrypt.params):
+            fail("upload_compress_type", f"not with encrypt_type={self.encrypt_type}: the server sees only the sum "
+                                         f"of masked uploads, and each device's 8-bit ranges do not add up; use "
+                                         f"{_NO_COMPRESS} (download_compress_type may stay compressed)")
+
+    @property
+    def upload_codec(self) -> _compression.Codec:
+        """The row of ``upload_compress_type`` in schema/compression.json."""
+        return _CODECS.upload[self.upload_compress_type]
+
+    @property
+    def download_codec(self) -> _compression.Codec:
+        """The row of ``download_compress_type`` in schema/compression.json."""
+        return _CODECS.download[self.download_compress_type]
 
     @property
     def update_model_threshold(self) -> int:
@@ -249,4 +300,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold a mapping of setting: value")
+    section = data.pop(COMPRESSION_SECTION, None)  # MindSpore Federated's ``compression:`` section
+    if section is not None:
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: {COMPRESSION_SECTION} must be a mapping of {', '.join(COMPRESSION_KEYS)}")
+        for key, value in section.items():
+            if key not in COMPRESSION_KEYS:
+                raise ConfigError(f"{path}: {COMPRESSION_SECTION}.{key} is not a compression setting; known: "
+                                  f"{', '.join(COMPRESSION_KEYS)}")
+            if key in data:
+                raise ConfigError(f"{path}: {key} is given both flat and in the {COMPRESSION_SECTION} section")
+            data[key] = value
     return data

@@ -65,6 +65,7 @@ from pyflclient.server.config import ServerConfig
 from pyflclient.server.secure_aggregation import PairwiseMasking
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.traffic import Traffic, TrafficCount
+from pyflclient.server.codecs import ServerCodec
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -126,6 +127,8 @@ class Rounds:
         self._on_iteration = on_iteration
         #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
         self.traffic = Traffic()
+        #: compressed uploads decoded, the served model encoded (upload_compress_type, download_compress_type)
+        self.codec = ServerCodec(config)
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
@@ -207,6 +210,11 @@ class Rounds:
     # -- the three rounds -------------------------------------------------------------
 
     async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
+        """The admission rules (:meth:`_start_fl_job`), the reply through the codec: the plan's compression
+        fields, the model quantised for a device that decodes it."""
+        return self.codec.admit_reply(await self._start_fl_job(req, remote=remote), req.download_compress_types)
+
+    async def _start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
         """``remote``: the device's address (aiohttp's ``request.remote``), for max_admissions_per_address."""
         now = now_ms()
         view = await self.store.view()
@@ -318,10 +326,20 @@ class Rounds:
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
         if self.masking is not None:
             return await self._masked_upload(req, view, now, remote)
-        problem = self.check_weights(req.weights)
+        weights = req.weights
+        if self.codec.compressed(req):  # the r1.6 upload data_size x w0 + d' (pyflclient.server.codecs)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is None:
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now,
+                                           f"{req.fl_id!r}: not admitted to iteration {req.iteration}", remote)
+            latest, current = await self.store.latest()
+            decoded, problem = self.codec.decode(req, self.codec.held_by_devices(latest, current), data_size)
+            if problem:
+                return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}", remote)
+            weights = decoded  # type: ignore[assignment]
+        problem = self.check_weights(weights)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
-        weights = req.weights
         if self.config.max_update_norm:
             data_size = await self.store.data_size(req.iteration, req.fl_id)
             if data_size is not None:  # not admitted: the store refuses it below
@@ -370,6 +388,10 @@ class Rounds:
         self._spawn(self.finish, iteration)
 
     async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
+        """:meth:`_get_model`, the model quantised for a device that decodes it."""
+        return self.codec.model_reply(await self._get_model(req, remote=remote), req.download_compress_types)
+
+    async def _get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
         """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
         now = now_ms()
         view = await self.store.view()
