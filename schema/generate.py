@@ -527,6 +527,9 @@ def generate_compression(out_dir: Path) -> None:
     for direction in ("upload", "download"):
         for row in table[f"{direction}_compress_types"]:
             rows.append(f"    public static final byte {direction.upper()}_{row['name'].upper()} = {int(row['wire'])};")
+    decodes = [str(int(r["wire"])) for r in table["download_compress_types"] if int(r["wire"]) != 0]
+    rows.append("    /** The compressed download codecs (wire values) a device lists in download_compress_types. */")
+    rows.append("    public static final byte[] DOWNLOAD_DECODED = {" + ", ".join(decodes) + "};")
     ef = [str(int(r["wire"])) for r in table["upload_compress_types"] if r.get("error_feedback")]
     rows.append("    /** The upload codecs (wire values) whose device keeps an error-feedback residual. */")
     rows.append("    public static boolean errorFeedback(int uploadWire) {")

@@ -64,6 +64,9 @@ final class FLMessages {
         float dpEps;
         float dpDelta;
         float dpNormClip;
+        /** MindSpore Federated's upload_compress_type and upload_sparse_rate (docs/compression.md). */
+        byte uploadCompressType;
+        float uploadSparseRate;
     }
 
     /**
@@ -105,12 +108,14 @@ final class FLMessages {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
+        int types = CompressMessages.downloadTypes(b);
         RequestFLJob.startRequestFLJob(b);
         RequestFLJob.addFlName(b, name);
         RequestFLJob.addFlId(b, id);
         RequestFLJob.addIteration(b, iteration);
         RequestFLJob.addDataSize(b, dataSize);
         RequestFLJob.addTimestamp(b, ts);
+        RequestFLJob.addDownloadCompressTypes(b, types);
         b.finish(RequestFLJob.endRequestFLJob(b));
         return b.sizedByteArray();
     }
@@ -170,10 +175,12 @@ final class FLMessages {
         FlatBufferBuilder b = new FlatBufferBuilder(128);
         int name = b.createString(flName);
         int ts = b.createString(now());
+        int types = CompressMessages.downloadTypes(b);
         RequestGetModel.startRequestGetModel(b);
         RequestGetModel.addFlName(b, name);
         RequestGetModel.addIteration(b, iteration);
         RequestGetModel.addTimestamp(b, ts);
+        RequestGetModel.addDownloadCompressTypes(b, types);
         b.finish(RequestGetModel.endRequestGetModel(b));
         return b.sizedByteArray();
     }
@@ -217,6 +224,8 @@ final class FLMessages {
                 plan.dpDelta = c.dpDelta();
                 plan.dpNormClip = c.dpNormClip();
             }
+            plan.uploadCompressType = m.uploadCompressType();
+            plan.uploadSparseRate = m.uploadSparseRate();
             r.plan = plan;
         }
         for (int i = 0; i < m.featureMapLength(); i++) {
@@ -224,7 +233,9 @@ final class FLMessages {
                 return unnamedFeature(SchemaLayouts.RESPONSE_FL_JOB, i);
             }
         }
-        return r;
+        String compressed = CompressMessages.readModel(SchemaLayouts.RESPONSE_FL_JOB.name, m.downloadCompressType(),
+                m.compressFeatureMapLength(), m::compressFeatureMap, r.featureMap);
+        return compressed == null ? r : unparseable(compressed);
     }
 
     static Response parseUpdateModel(FLCommunication.Reply reply) {
@@ -253,7 +264,9 @@ final class FLMessages {
                 return unnamedFeature(SchemaLayouts.RESPONSE_GET_MODEL, i);
             }
         }
-        return r;
+        String compressed = CompressMessages.readModel(SchemaLayouts.RESPONSE_GET_MODEL.name, m.downloadCompressType(),
+                m.compressFeatureMapLength(), m::compressFeatureMap, r.featureMap);
+        return compressed == null ? r : unparseable(compressed);
     }
 
     /** A weight without a name cannot be matched to the model: the schema allows it, the protocol does not. */

@@ -27,6 +27,9 @@ final class JobProgress {
     /** The plan's encrypt_type ("" or NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT) and its cipher parameters. */
     String encryptType = "";
     FLMessages.Plan cipherPlan;
+    /** The plan's upload codec, and the compressed upload waiting for the server's answer (its residual). */
+    UploadCodec uploadCodec = UploadCodec.NONE;
+    UploadCodec.Encoded pendingUpload;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */

@@ -91,6 +91,12 @@ final class StartFLJobStep {
                     + r.plan.dpDelta + ", dp_norm_clip " + r.plan.dpNormClip);
             return FLClientStatus.FAILED;
         }
+        try {
+            progress.uploadCodec = UploadCodec.decode(r.plan.uploadCompressType, r.plan.uploadSparseRate);
+        } catch (IllegalArgumentException e) {
+            log.severe("[startFLJob] " + e.getMessage() + "; this client cannot follow it, the job ends");
+            return FLClientStatus.FAILED;
+        }
         progress.encryptType = encrypt;
         progress.cipherPlan = r.plan;
         progress.planBatch = r.plan.miniBatch;

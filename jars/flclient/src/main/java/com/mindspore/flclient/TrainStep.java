@@ -76,6 +76,18 @@ final class TrainStep {
             if (PairwiseMaskingSteps.enabled(progress)) {
                 return masking.maskedBody(upload);
             }
+            progress.pendingUpload = null;
+            if (progress.uploadCodec.compresses()) {
+                UploadCodec codec = progress.uploadCodec;
+                UploadCodec.Encoded enc = codec.encode(progress.iteration, progress.serverWeightNames, upload, received,
+                        progress.dataSize, UploadCodec.residualFile(p.getTrainModelPath()), log);
+                progress.pendingUpload = enc;
+                log.info("[updateModel] upload_compress_type " + codec.type + ": the difference from the received "
+                        + "model at upload_sparse_rate " + codec.rate + ", 8 bits"
+                        + (codec.errorFeedback ? ", with error feedback" : ""));
+                return CompressMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, codec,
+                        enc);
+            }
             return FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
         }
     }
