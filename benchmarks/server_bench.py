@@ -13,7 +13,7 @@ the iteration of
 * before: float64 running sums in arrival order (8 ``np.add`` per upload; the close
   only divides) — the server's FedAvg until it summed in fl_id order;
 * after: the upload kept by the ``MemoryStore`` (``add_upload``), then at the close
-  ``FedAvg.aggregate``: the K uploads summed in fl_id order;
+  ``FedAvg.aggregate`` (the server's default aggregator): the K uploads summed in fl_id order;
 * the server's whole non-HTTP upload path (verify + decode the FlatBuffer, check
   names/sizes/finite, then either of the above),
 
@@ -50,7 +50,6 @@ from pyflclient.wire.protocol import (  # noqa: E402
     GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest, StartFLJobResponse, UpdateModelRequest,
     UpdateModelResponse,
 )
-from pyflclient.server.aggregation import FedAvg  # noqa: E402
 
 LENET = {"conv1.weight": (6, 3, 5, 5), "conv2.weight": (16, 6, 5, 5), "fc1.weight": (120, 400), "fc1.bias": (120,),
          "fc2.weight": (84, 120), "fc2.bias": (84,), "fc3.weight": (62, 84), "fc3.bias": (62,)}
@@ -132,7 +131,7 @@ def aggregation_part(clients: int, repeats: int, redis_address: str | None = Non
     trained = [f / np.float32(s) for f, s in zip(flat, sizes)]
     bodies = [UpdateModelRequest("Lenet", f"dev-{k}", 1, u).to_bytes() for k, u in enumerate(uploads)]
     rounds = Rounds(ServerConfig(), MemoryStore(), lenet(0))
-    fedavg = FedAvg(LENET)
+    fedavg = rounds.aggregator  # the default aggregation type: FedAvg
 
     def numpy_weighted_add() -> None:
         acc = np.zeros_like(trained[0])
@@ -165,7 +164,7 @@ def aggregation_part(clients: int, repeats: int, redis_address: str | None = Non
         t1 = time.perf_counter()
         closed = await st.close(1)
         assert closed is not None and closed.uploaded == clients
-        fedavg.aggregate(closed.uploads)
+        fedavg.aggregate(lenet(0), closed.uploads, 1)
         return (t1 - t0) / clients, time.perf_counter() - t1
 
     def fl_id_order(weights_of) -> tuple[float, float]:  # type: ignore[no-untyped-def]

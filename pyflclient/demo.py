@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ class DemoOutcome:
     wall_time_s: float
     final_avg: float | None
     iterations_done: int
+    #: why the server ended the job early (early_stop_type), None if it ran every iteration
+    early_stop: str | None = None
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: int = DEFAULT_CLIENTS,
@@ -68,7 +71,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
             bundled set (e.g. real FEMNIST from ``pyflclient data femnist``).
         eval_every / eval_fraction: evaluate after every k-th iteration (and the last),
             a seeded sample of this fraction of the clients (see :class:`Simulation`).
-        server_settings: further server settings (``encrypt_type="DP_ENCRYPT", dp_eps=10``, ...).
+        server_settings: further server settings (``aggregation_type=..., server_learning_rate=...``,
+            ``encrypt_type=..., dp_eps=10``, ``early_stop_type=...``; docs/strategies.md).
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -113,27 +117,45 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         finished = srv.wait_finished(timeout=60)
         if not finished:
             log.warning("the server did not finish all %d iterations (at %s)", iterations, srv.iteration)
+        early_stop = srv.early_stop
     wall = time.perf_counter() - t0
     files = results.save(out, plot=True)
     summary = results.summary()
     final = summary[-1].avg if summary else None
-    return DemoOutcome(out, files, wall, final, max(results.loss, default=0))
+    return DemoOutcome(out, files, wall, final, max(results.loss, default=0), early_stop)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from .server.config import ConfigError, ServerConfig
+
+    settings = {k: getattr(args, k) for k in _server_keys() if getattr(args, k) is not None}
+    try:
+        ServerConfig.from_mapping(settings)  # every bad value or combination: one line before any work
+    except ConfigError as exc:
+        print(f"pyflclient demo: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        return 2
     outcome = run_demo(args.out, clients=args.clients, iterations=args.iterations, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
                        progress=not args.no_progress, eval_every=args.eval_every,
-                       eval_fraction=args.eval_fraction,
-                       server_settings={k: v for k, v in (("encrypt_type", args.encrypt_type), ("dp_eps", args.dp_eps),
-                                                          ("dp_delta", args.dp_delta),
-                                                          ("dp_norm_clip", args.dp_norm_clip)) if v is not None})
+                       eval_fraction=args.eval_fraction, server_settings=settings)
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
-          f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}")
+          f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}"
+          + (f"; {outcome.early_stop}" if outcome.early_stop else ""))
     for kind, path in outcome.files.items():
         print(f"  {kind}: {path}")
     return 0
+
+
+def _server_keys() -> tuple[str, ...]:
+    """The server settings the demo's command line takes: the aggregation type and its parameters, the
+    encrypt type and its table parameters, the early stop."""
+    from .server.config import AGGREGATION_PARAMETERS, ServerConfig
+    from .wire.plugins import table
+
+    encrypt = [p for row in table().encrypt.values() for p in row.params if p in ServerConfig.keys()]
+    return ("aggregation_type", *AGGREGATION_PARAMETERS, "encrypt_type", *encrypt, "early_stop_type",
+            "early_stop_weight", "early_stop_rounds")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -158,11 +180,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--eval-fraction", type=float, default=1.0,
                    help="the share of clients that evaluate (a sample seeded by --seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--encrypt-type", default=None, choices=("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT"),
-                   help="the server's encrypt_type (default: NOT_ENCRYPT)")
-    p.add_argument("--dp-eps", type=float, default=None, help="DP_ENCRYPT: epsilon (inf: clipping only)")
-    p.add_argument("--dp-delta", type=float, default=None, help="DP_ENCRYPT: delta")
-    p.add_argument("--dp-norm-clip", type=float, default=None, help="DP_ENCRYPT: L2 bound of an update")
+    from .server.cli import add_setting_flags
+
+    add_setting_flags(p, _server_keys())  # the server's own flags, help and defaults
     p.set_defaults(func=_cmd_demo)
 
 

@@ -43,9 +43,9 @@ class RecordingStore(MemoryStore):
                 self._sizes[(iteration, fl_id)] = data_size
         return outcome, view
 
-    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int, **sent: Any
                          ) -> tuple[Upload, IterationView]:
-        outcome, view = await super().add_upload(iteration, fl_id, weights, now_ms)
+        outcome, view = await super().add_upload(iteration, fl_id, weights, now_ms, **sent)
         if outcome is Upload.ACCEPTED:
             with self._lock:
                 self._uploads.setdefault(iteration, []).append(RecordedUpload(

@@ -159,14 +159,14 @@ def test_the_settings_are_checked_against_the_table():
 
 
 def test_the_yaml_compression_section(tmp_path):
-    from pyflclient.server.config import load_yaml
+    from pyflclient.server.config import flat_settings, load_yaml
 
     path = tmp_path / "s.yaml"
     path.write_text("compression:\n  upload_compress_type: DIFF_SPARSE_QUANT\n  upload_sparse_rate: 0.1\n"
                     "  download_compress_type: QUANT\n")
-    cfg = ServerConfig.from_mapping(load_yaml(path))
+    cfg = ServerConfig.from_mapping(flat_settings(load_yaml(path), path))
     assert (cfg.upload_compress_type, cfg.upload_sparse_rate, cfg.download_compress_type) == (
         "DIFF_SPARSE_QUANT", 0.1, "QUANT")
     path.write_text("compression:\n  upload_rate: 0.1\n")
     with pytest.raises(ConfigError, match="compression.upload_rate is not a compression setting"):
-        load_yaml(path)
+        flat_settings(load_yaml(path), path)

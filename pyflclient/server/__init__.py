@@ -1,4 +1,4 @@
-"""The cloud-side FL server: MindSpore r1.6's device protocol, iteration rounds, FedAvg, checkpoints.
+"""The cloud-side FL server: MindSpore r1.6's device protocol, iteration rounds, aggregation types, checkpoints.
 
 ``Server`` runs it in a background thread of this process (the Python API);
 ``pyflclient server ...`` runs it from a shell (:mod:`pyflclient.server.cli`).

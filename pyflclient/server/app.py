@@ -91,12 +91,12 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
 
 def _secure_aggregation_round(transport: Transport, round_name: str, config: ServerConfig, rounds: Rounds
                               ) -> _Endpoint:
-    """One cipher round: verified body → :class:`PairwiseMasking` with PW_ENCRYPT, else a RequestError reply."""
+    """One cipher round: verified body → the encrypt type's handler when its mode answers this round
+    (pairwise masking), else a RequestError reply."""
     request_table, response_table = protocol.SECURE_AGGREGATION_ROUNDS[round_name]
-    masking = rounds.masking
-    handle = getattr(masking, _CIPHER_HANDLERS[round_name]) if masking is not None else None
+    handle = rounds.mode.endpoints().get(round_name)
     disabled = (f"secure aggregation is not enabled on this server (encrypt_type={config.encrypt_type}); "
-                f"/{round_name} is only used with PW_ENCRYPT")
+                f"/{round_name} is a round of pairwise masking (docs/secure-aggregation.md)")
 
     def refusal(why: str, iteration: int, code: ResponseCode = ResponseCode.RequestError) -> web.Response:
         return _reply(protocol.secure_aggregation_refusal(response_table, why, iteration,
@@ -121,11 +121,6 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
             return refusal("internal server error; see the server log", 0, ResponseCode.SystemError)
 
     return _with_body(transport, answer)
-
-
-_CIPHER_HANDLERS = {"exchangeKeys": "exchange_keys", "getKeys": "get_keys", "shareSecrets": "share_secrets",
-                    "getSecrets": "get_secrets", "getClientList": "get_client_list",
-                    "reconstructSecrets": "reconstruct_secrets"}
 
 
 def build_app(rounds: Rounds, transport: Transport) -> web.Application:
@@ -197,7 +192,8 @@ class ServerCore:
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
         self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
-        self.transport = Transport(config, model, traffic=self.rounds.traffic)
+        self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
+                                   control_variate=self.rounds.control_variates, traffic=self.rounds.traffic)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 

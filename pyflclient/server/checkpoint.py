@@ -2,7 +2,9 @@
 
 Nothing is lost on a crash: the model of iteration *k* is written to
 ``iteration_<k>.npz`` (temp file, fsync, atomic rename, fsync of the folder) before
-any device can download it, with its SHA-256 beside it in ``iteration_<k>.npz.sha256``
+any device can download it, together with the job's state after *k* (the aggregator's
+arrays and the early stop's, under the reserved names :data:`STATE_PREFIX` ``<key>``, in
+their own dtypes) and, for the iteration that ended the job, :data:`JOB_FINISHED`; with its SHA-256 beside it in ``iteration_<k>.npz.sha256``
 (``sha256sum`` format, so ``sha256sum -c`` checks it by hand), and ``metrics.jsonl``
 gets one line per iteration. A server started on the same folder resumes at the
 iteration after the newest *valid* checkpoint: one whose bytes do not match their
@@ -28,7 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["ModelFileError", "CorruptCheckpoint", "load_model", "Checkpoints"]
+__all__ = ["ModelFileError", "CorruptCheckpoint", "load_model", "Checkpoints", "STATE_PREFIX", "JOB_FINISHED"]
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^iteration_(\d+)\.npz$")
@@ -36,6 +38,11 @@ _CHECKSUM = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)$")
 # what np.load raises on a damaged .npz: cut (EOFError, BadZipFile), bytes inserted (BadZipFile,
 # ValueError), a member's CRC wrong (BadZipFile)
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
+#: names of a checkpoint's entries that are not weights: the job's state (``<prefix><key>``), and a marker
+#: present in the checkpoint of the iteration that ended the job (the last one, or an early stop)
+RESERVED = "__pyflclient__/"
+STATE_PREFIX = RESERVED + "state/"
+JOB_FINISHED = RESERVED + "job_finished"
 
 
 class ModelFileError(ValueError):
@@ -46,10 +53,10 @@ class CorruptCheckpoint(ModelFileError):
     """A checkpoint whose bytes differ from its checksum or do not parse as a model."""
 
 
-def _read_npz(data: bytes | Path) -> dict[str, np.ndarray]:
+def _read_npz(data: bytes | Path, dtype: type | None = np.float32) -> dict[str, np.ndarray]:
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     with np.load(source, allow_pickle=False) as npz:
-        return {k: np.array(npz[k], dtype=np.float32) for k in npz.files}
+        return {k: np.array(npz[k], dtype=dtype) for k in npz.files}
 
 
 def load_model(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -79,6 +86,9 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, 
     for name, array in model.items():
         if not name:
             raise ModelFileError(f"{origin}: a weight has an empty name")
+        if name.startswith(RESERVED):
+            raise ModelFileError(f"{origin}: weight name {name!r} is reserved for the server's checkpoints "
+                                 f"(names starting {RESERVED!r}); give the initial model, not a checkpoint")
         if array.size == 0 or not np.isfinite(array).all():
             raise ModelFileError(f"{origin}: weight {name!r} is empty or not finite")
     return model
@@ -132,6 +142,7 @@ class Checkpoints:
             raise ModelFileError(f"checkpoint_dir {self.folder}: cannot use it as a folder "
                                  f"({exc.strerror or exc}); give a folder path") from exc
         self.metrics_path = self.folder / "metrics.jsonl"
+        self._read: tuple[int, dict[str, np.ndarray], dict[str, np.ndarray], bool] | None = None  # the last one read
 
     def path(self, iteration: int) -> Path:
         return self.folder / f"iteration_{iteration:06d}.npz"
@@ -141,14 +152,21 @@ class Checkpoints:
         """``<name>.sha256`` beside a checkpoint: one ``sha256sum`` line, ``<64 hex>  <name>``."""
         return path.with_name(path.name + ".sha256")
 
-    def save(self, iteration: int, model: Mapping[str, np.ndarray]) -> Path:
-        """Write the model of ``iteration`` and its checksum atomically; returns its path.
+    def save(self, iteration: int, model: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray] | None = None,
+             job_finished: bool = False) -> Path:
+        """Write the model of ``iteration``, the job's ``state`` after it (and whether the job ended with it)
+        and its checksum atomically; returns its path.
 
         The ``.npz`` is renamed into place before its ``.sha256``: a crash between the two renames
         leaves a complete (fsynced) checkpoint without a checksum, which loads like an old one."""
         final = self.path(iteration)
+        self._read = None
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in model.items()})
+        entries = {k: np.asarray(v, dtype=np.float32) for k, v in model.items()}
+        entries.update({STATE_PREFIX + k: np.asarray(v) for k, v in (state or {}).items()})
+        if job_finished:
+            entries[JOB_FINISHED] = np.array(True)
+        np.savez(buf, **entries)
         data = buf.getvalue()
         line = f"{hashlib.sha256(data).hexdigest()}  {final.name}\n".encode()
         tmp_model = _write_synced(self.folder, final, data)
@@ -175,6 +193,23 @@ class Checkpoints:
     def load(self, iteration: int) -> dict[str, np.ndarray] | None:
         """The model of ``iteration``, None if it has no checkpoint; :class:`CorruptCheckpoint` when its
         bytes differ from its ``.sha256`` or do not parse."""
+        found = self._load(iteration)
+        return None if found is None else found[0]
+
+    def state(self, iteration: int) -> dict[str, np.ndarray]:
+        """The job's state saved with the model of ``iteration`` ({} without one, or without a checkpoint)."""
+        found = self._load(iteration)
+        return {} if found is None else found[1]
+
+    def job_finished(self, iteration: int) -> bool:
+        """The job ended with ``iteration`` (its checkpoint says so: the last iteration or an early stop)."""
+        found = self._load(iteration)
+        return found is not None and found[2]
+
+    def _load(self, iteration: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool] | None:
+        """(model, state, job finished) of ``iteration``'s checkpoint, checked; the last one read is kept."""
+        if self._read is not None and self._read[0] == iteration:
+            return self._read[1:]
         path = self.path(iteration)
         try:
             data = path.read_bytes()
@@ -189,15 +224,18 @@ class Checkpoints:
                 raise CorruptCheckpoint(f"{path}: SHA-256 {actual[:12]}… differs from {expected[:12]}… in "
                                         f"{self.checksum_path(path).name} ({len(data)} bytes)")
         try:
-            model = _read_npz(data)
+            entries = _read_npz(data, dtype=None)
         except _UNREADABLE as exc:
             raise CorruptCheckpoint(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from exc
+        model = {k: v.astype(np.float32) for k, v in entries.items() if not k.startswith(RESERVED)}
+        state = {k[len(STATE_PREFIX):]: v for k, v in entries.items() if k.startswith(STATE_PREFIX)}
         if not model:
             raise CorruptCheckpoint(f"{path}: holds no weights")
         for name, array in model.items():
             if not np.isfinite(array).all():
                 raise CorruptCheckpoint(f"{path}: weight {name!r} is not finite")
-        return model
+        self._read = (iteration, model, state, JOB_FINISHED in entries)
+        return self._read[1:]
 
     def _expected_sha256(self, path: Path) -> str | None:
         try:

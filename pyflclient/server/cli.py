@@ -20,7 +20,7 @@ from typing import Any
 
 from pyflclient.server.app import ServerCore
 from pyflclient.server.checkpoint import ModelFileError, check_plan_batch, load_model
-from pyflclient.server.config import ConfigError, ServerConfig, load_yaml
+from pyflclient.server.config import ConfigError, ServerConfig, flat_settings, load_yaml
 from pyflclient.server.rounds import IterationResult
 from pyflclient.server.transport import raise_open_file_limit
 
@@ -34,19 +34,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--config", help="YAML file of settings (same keys, underscores); flags override it")
     p.add_argument("--linger", type=float, default=None, metavar="SECONDS",
                    help="exit SECONDS after the last iteration (default: serve getModel until stopped)")
+    add_setting_flags(p)
+    p.set_defaults(func=run)
+
+
+def add_setting_flags(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None) -> None:
+    """``--the-key`` for each ServerConfig key (``keys``: only these), each with its help and default; a flag
+    not given is None, so only flags given on the command line override a file (or the caller's defaults)."""
     defaults = ServerConfig()
     for f in dataclasses.fields(ServerConfig):
+        if keys is not None and f.name not in keys:
+            continue
         default = getattr(defaults, f.name)
-        kind = type(default) if default is not None else str
-        # default=None: only flags given on the command line override the file
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                       help=f"{f.metadata['help']} (default: {default})")
-    p.set_defaults(func=run)
+        said = f.metadata["help"] if "(default:" in f.metadata["help"] else f"{f.metadata['help']} (default: {default})"
+        # "%(default).0s" prints nothing: it keeps ArgumentDefaultsHelpFormatter (the demo's) from adding
+        # "(default: None)" after the default said here
+        # taken as text and converted by ServerConfig.from_mapping: a bad number is its one-line error naming
+        # the key and the rule, not argparse's usage block
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
+                       metavar=f.metadata["kind"].__name__.upper(), help=said + "%(default).0s")
 
 
 def settings_from(args: argparse.Namespace) -> tuple[Any, ServerConfig]:
     """The model source and the merged configuration: defaults < --config file < flags."""
-    values: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    values: dict[str, Any] = flat_settings(load_yaml(args.config), args.config) if args.config else {}
     model = values.pop("model", None)
     cache = values.pop("distributed_cache", None)  # MindSpore Federated's yaml: distributed_cache: {address: ...}
     if cache is not None:
@@ -76,8 +87,9 @@ async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None
 
     def on_iteration(result: IterationResult) -> None:
         _print_iteration(result)
-        if result.iteration >= config.fl_iteration_num:
-            print(f"job finished after {result.iteration} iterations; still serving getModel", flush=True)
+        if result.job_finished:
+            why = f" ({result.early_stop})" if result.early_stop else ""
+            print(f"job finished after {result.iteration} iterations{why}; still serving getModel", flush=True)
             if linger is not None:
                 loop.call_later(linger, stop.set)
 

@@ -16,11 +16,16 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from pyflclient.wire import compression as _compression
+from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
-__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "COMPRESSION_SECTION", "COMPRESSION_KEYS"]
+__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION", "COMPRESSION_SECTION",
+           "COMPRESSION_KEYS"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
-SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT")
+#: MindSpore Federated's YAML section of the aggregation settings: ``aggregation: {aggregation_type: ...}``
+AGGREGATION_SECTION = "aggregation"
+#: the value of early_stop_type that means no early stop (YAML ``none`` and ``null`` alike)
+NO_EARLY_STOP = "none"
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
@@ -36,9 +41,33 @@ def _codec_help(rows: Mapping[str, Any]) -> str:
     return "; ".join(f"{c.name}: {c.help}" for c in rows.values()) + " (docs/compression.md)"
 
 
-def setting(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
-    """A configuration key with its default and the one sentence ``pyflclient server --help`` shows."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def setting(default: Any, help: str, kind: type | None = None) -> Any:  # noqa: A002 - argparse's word
+    """A configuration key with its default and the one sentence ``pyflclient server --help`` shows
+    (``kind``: the value's type where the default, None, does not say it)."""
+    kind = kind or (str if default is None else type(default))
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind})
+
+
+def plugin_setting(name: str, default: Any = None) -> Any:
+    """A key that is a parameter of schema/round_plugins.json: its help and kind come from the table's row
+    (``default`` None: the aggregation type's own default, from its row)."""
+    row = table().parameters[name]
+    users = [a.name for a in table().aggregation.values() if name in a.params]
+    said = f"{row.help}; {row.rule}"
+    if default is None and users:
+        said += " (default: the type's, " + ", ".join(f"{a} {table().aggregation[a].params[name]:g}" for a in users) + ")"
+    return setting(default, said, kind=float if row.kind == "float" else int)
+
+
+def _plugin_names(rows: Mapping[str, Any]) -> str:
+    return ", ".join(name for name, row in rows.items() if not getattr(row, "refused", None))
+
+
+#: the parameters of the aggregation types (each a ServerConfig key), in the table's order
+AGGREGATION_PARAMETERS = tuple(dict.fromkeys(p for a in table().aggregation.values() for p in a.params))
+#: the table's first rows are the defaults: FedAvg (r1.6's only aggregation) and uploads in the clear
+_DEFAULT_AGGREGATION = next(iter(table().aggregation))
+_DEFAULT_ENCRYPT = next(iter(table().encrypt))
 
 
 class ConfigError(ValueError):
@@ -64,9 +93,7 @@ class ServerConfig:
     client_learning_rate: float = setting(0.01, "local learning rate (sent in the plan)")
     fl_name: str = setting("Lenet", "name of the FL job")
     server_mode: str = setting("FEDERATED_LEARNING", "only FEDERATED_LEARNING")
-    encrypt_type: str = setting("NOT_ENCRYPT", "NOT_ENCRYPT; PW_ENCRYPT: pairwise masking, the server learns only the "
-                                               "sum of the uploads (docs/secure-aggregation.md); DP_ENCRYPT: each "
-                                               "device clips its update to dp_norm_clip and adds Gaussian noise")
+    encrypt_type: str = setting(_DEFAULT_ENCRYPT, "; ".join(f"{e.name}: {e.help}" for e in table().encrypt.values()))
     share_secrets_ratio: float = setting(1.0, "PW_ENCRYPT: the shareSecrets phase ends once ceil(ratio x the devices "
                                               "that exchanged keys) have shared their secrets (or at its window's end)")
     reconstruct_secrets_threshold: int = setting(0, "PW_ENCRYPT: t, the shares needed to rebuild a device's secret; an "
@@ -75,10 +102,28 @@ class ServerConfig:
                                                     "start_fl_job_threshold, floor(n/2)+1)")
     cipher_time_window: int = setting(30_000, "PW_ENCRYPT: ms each cipher phase (exchangeKeys, shareSecrets, "
                                               "reconstructSecrets) stays open after the previous one ended")
-    dp_eps: float = setting(50.0, "DP_ENCRYPT: epsilon of the Gaussian mechanism per device and iteration (inf: "
-                                  "clipping only)")
-    dp_delta: float = setting(0.01, "DP_ENCRYPT: delta of the Gaussian mechanism, in (0, 1)")
-    dp_norm_clip: float = setting(1.0, "DP_ENCRYPT: L2 bound of a device's update (trained - received weights)")
+    dp_eps: float = plugin_setting("dp_eps", 50.0)
+    dp_delta: float = plugin_setting("dp_delta", 0.01)
+    dp_norm_clip: float = plugin_setting("dp_norm_clip", 1.0)
+    aggregation_type: str = setting(_DEFAULT_AGGREGATION, "how the uploads become the next model: "
+                                    + _plugin_names(table().aggregation) + " (docs/strategies.md)")
+    server_learning_rate: float | None = plugin_setting("server_learning_rate")
+    server_momentum: float | None = plugin_setting("server_momentum")
+    server_beta1: float | None = plugin_setting("server_beta1")
+    server_beta2: float | None = plugin_setting("server_beta2")
+    server_tau: float | None = plugin_setting("server_tau")
+    fedprox_mu: float | None = plugin_setting("fedprox_mu")
+    qffl_q: float | None = plugin_setting("qffl_q")
+    qffl_learning_rate: float | None = plugin_setting("qffl_learning_rate")
+    trim_beta: float | None = plugin_setting("trim_beta")
+    krum_byzantine: int | None = plugin_setting("krum_byzantine")
+    krum_keep: int | None = plugin_setting("krum_keep")
+    scaffold_num_clients: int | None = plugin_setting("scaffold_num_clients")
+    early_stop_type: str = setting(NO_EARLY_STOP, "end the job early (r1.6's FLPlan.early_stop): "
+                                   + "; ".join(f"{e.name}: {e.help}" for e in table().early_stop.values())
+                                   + f"; {NO_EARLY_STOP}: run all fl_iteration_num iterations")
+    early_stop_weight: float | None = plugin_setting("early_stop_weight")
+    early_stop_rounds: int = plugin_setting("early_stop_rounds", 1)
     upload_compress_type: str = setting(_NO_COMPRESS, "how devices upload: " + _codec_help(_CODECS.upload))
     upload_sparse_rate: float = setting(_CODECS.parameters["upload_sparse_rate"].default,
                                         _CODECS.parameters["upload_sparse_rate"].help + "; "
@@ -146,23 +191,17 @@ class ServerConfig:
         need(self.fl_iteration_num >= 1, "fl_iteration_num", "must be at least 1")
         need(self.client_epoch_num >= 1, "client_epoch_num", "must be at least 1")
         need(self.client_batch_size >= 1, "client_batch_size", "must be at least 1")
-        need(math.isfinite(self.client_learning_rate) and self.client_learning_rate > 0, "client_learning_rate",
-             "must be a positive number")
         need(self.server_mode in SUPPORTED_SERVER_MODES, "server_mode", f"supported: {SUPPORTED_SERVER_MODES}")
-        need(self.encrypt_type in SUPPORTED_ENCRYPT_TYPES, "encrypt_type",
-             f"supported: {SUPPORTED_ENCRYPT_TYPES}")
+        self._check_plugins()
         need(0 < self.share_secrets_ratio <= 1, "share_secrets_ratio", "must be in (0, 1]")
         need(0 <= self.reconstruct_secrets_threshold <= self.start_fl_job_threshold, "reconstruct_secrets_threshold",
              f"must be in 0..start_fl_job_threshold ({self.start_fl_job_threshold}); 0: a majority")
-        need(self.encrypt_type != "PW_ENCRYPT" or self.secret_threshold >= 2 or self.start_fl_job_threshold == 1,
-             "reconstruct_secrets_threshold", "must be at least 2 with PW_ENCRYPT: with t = 1 any one device "
-             "could rebuild every other device's masks")
-        need(self.encrypt_type != "PW_ENCRYPT" or self.max_update_norm == 0, "max_update_norm",
-             "must be 0 with PW_ENCRYPT: the server sees masked uploads only, their norms are noise")
+        need(not self.masked_uploads or self.secret_threshold >= 2 or self.start_fl_job_threshold == 1,
+             "reconstruct_secrets_threshold", f"must be at least 2 with {self.encrypt_type}: with t = 1 any one "
+             f"device could rebuild every other device's masks")
+        need(not self.masked_uploads or self.max_update_norm == 0, "max_update_norm",
+             f"must be 0 with {self.encrypt_type}: the server sees masked uploads only, their norms are noise")
         need(self.cipher_time_window >= 100, "cipher_time_window", "must be at least 100 ms")
-        need(self.dp_eps > 0 and not math.isnan(self.dp_eps), "dp_eps", "must be > 0 (inf: no noise)")
-        need(0 < self.dp_delta < 1, "dp_delta", "must be in (0, 1)")
-        need(math.isfinite(self.dp_norm_clip) and self.dp_norm_clip > 0, "dp_norm_clip", "must be a positive number")
         need(self.max_body_bytes == 0 or self.max_body_bytes >= 1024, "max_body_bytes",
              "must be at least 1024 (0: derived from the model)")
         need((self.ssl_cert is None) == (self.ssl_key is None), "ssl_cert",
@@ -204,11 +243,7 @@ class ServerConfig:
         rate = _CODECS.parameters["upload_sparse_rate"]
         if rate.problem(self.upload_sparse_rate):
             fail("upload_sparse_rate", rate.problem(self.upload_sparse_rate) or "")
-        from pyflclient.wire.plugins import table as plugins
-
-        encrypt = plugins().encrypt.get(self.encrypt_type)
-        if upload is not None and upload.compresses and encrypt is not None and (
-                "reconstruct_secrets_threshold" in encrypt.params):
+        if upload is not None and upload.compresses and self.masked_uploads:
             fail("upload_compress_type", f"not with encrypt_type={self.encrypt_type}: the server sees only the sum "
                                          f"of masked uploads, and each device's 8-bit ranges do not add up; use "
                                          f"{_NO_COMPRESS} (download_compress_type may stay compressed)")
@@ -222,6 +257,95 @@ class ServerConfig:
     def download_codec(self) -> _compression.Codec:
         """The row of ``download_compress_type`` in schema/compression.json."""
         return _CODECS.download[self.download_compress_type]
+
+    def _check_plugins(self) -> None:
+        """The aggregation, encrypt and early-stop settings against schema/round_plugins.json's rows, once."""
+        plugins = table()
+
+        def fail(key: str, what: str) -> None:
+            raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        def check(key: str) -> None:
+            problem = plugins.parameters[key].problem(getattr(self, key))
+            if problem:
+                fail(key, problem)
+
+        aggregation = plugins.aggregation.get(self.aggregation_type)
+        if aggregation is None:
+            fail("aggregation_type", f"one of {_plugin_names(plugins.aggregation)}")
+        assert aggregation is not None
+        if aggregation.refused:
+            fail("aggregation_type", aggregation.refused)
+        for key in AGGREGATION_PARAMETERS:
+            if getattr(self, key) is None:
+                continue
+            if key not in aggregation.params:
+                fail(key, f"aggregation_type {aggregation.name} does not use it; its parameters: "
+                          f"{', '.join(aggregation.params) or 'none'}")
+            check(key)
+        encrypt = plugins.encrypt.get(self.encrypt_type)
+        if encrypt is None:
+            fail("encrypt_type", f"one of {_plugin_names(plugins.encrypt)}")
+        assert encrypt is not None
+        check("client_learning_rate")
+        for row in plugins.encrypt.values():  # every type's, as they all have defaults: a bad one is a typo
+            for key in row.params:
+                if key in plugins.parameters:
+                    check(key)
+        if aggregation.needs_single_uploads and not encrypt.sees_single_uploads:
+            raise ConfigError(f"aggregation_type={aggregation.name!r} reads each device's upload, but with "
+                              f"encrypt_type={encrypt.name!r} the server sees {encrypt.server_sees}; use "
+                              f"{', '.join(a.name for a in plugins.aggregation.values() if not a.needs_single_uploads and not a.refused)} "
+                              f"with {encrypt.name}, or another encrypt_type with {aggregation.name}")
+        if ("reconstruct_secrets_threshold" in encrypt.params and "scaffold_num_clients" in aggregation.params
+                and not self.aggregation_params["scaffold_num_clients"]):
+            # the aggregator reads one upload, the unmasked sum: how many devices it holds is not in it
+            raise ConfigError(f"scaffold_num_clients={self.scaffold_num_clients!r}: {aggregation.name} with "
+                              f"encrypt_type={encrypt.name!r} needs it > 0 (N of c <- c + (1/N) sum of delta c_i: the "
+                              f"server sees only the sum of the uploads, not how many there were)")
+        if self.early_stop_type == NO_EARLY_STOP:
+            if self.early_stop_weight is not None:
+                fail("early_stop_weight", f"needs an early_stop_type ({_plugin_names(plugins.early_stop)})")
+        else:
+            if self.early_stop_type not in plugins.early_stop:
+                fail("early_stop_type", f"one of {_plugin_names(plugins.early_stop)}, {NO_EARLY_STOP}")
+            if self.early_stop_weight is None:
+                fail("early_stop_weight", f"needs a value with early_stop_type {self.early_stop_type} "
+                                          f"({plugins.parameters['early_stop_weight'].rule})")
+            check("early_stop_weight")
+        check("early_stop_rounds")
+
+    @property
+    def aggregation_row(self) -> AggregationType:
+        """The row of ``aggregation_type`` in schema/round_plugins.json."""
+        return table().aggregation[self.aggregation_type]
+
+    @property
+    def encrypt_row(self) -> EncryptType:
+        return table().encrypt[self.encrypt_type]
+
+    @property
+    def early_stop_row(self) -> EarlyStopType | None:
+        """The row of ``early_stop_type``; None without early stop."""
+        return table().early_stop.get(self.early_stop_type)
+
+    @property
+    def aggregation_params(self) -> dict[str, float]:
+        """The aggregation type's parameters: its row's defaults with the given ones over them."""
+        row = self.aggregation_row
+        return {key: (row.params[key] if getattr(self, key) is None else getattr(self, key)) for key in row.params}
+
+    @property
+    def masked_uploads(self) -> bool:
+        """The encrypt type masks every upload with secret-shared seeds (it has a reconstruct threshold t):
+        the server sees only their sum."""
+        return "reconstruct_secrets_threshold" in self.encrypt_row.params
+
+    @property
+    def reports_loss(self) -> bool:
+        """The devices send ``upload_loss`` (the aggregation type or the early stop type reads it)."""
+        stop = self.early_stop_row
+        return self.aggregation_row.reports_loss or (stop is not None and stop.reports_loss)
 
     @property
     def update_model_threshold(self) -> int:
@@ -246,8 +370,13 @@ class ServerConfig:
         coerced = {}
         for f in fields(cls):
             if f.name in values:
-                coerced[f.name] = _coerce(f.name, values[f.name], f.default)
+                coerced[f.name] = _coerce(f.name, values[f.name], f.default, f.metadata["kind"])
         return dataclasses.replace(base or cls(), **coerced)
+
+    @classmethod
+    def kind_of(cls, key: str) -> type:
+        """The type of ``key``'s values (int, float, str)."""
+        return next(f.metadata["kind"] for f in fields(cls) if f.name == key)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -266,13 +395,14 @@ def redis_url(address: str) -> str:
     return url
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
+def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
     """YAML gives ints for floats and strings for paths; refuse what cannot be meant (e.g. '10x')."""
     if value is None:
         if default is None:
             return None
+        if key == "early_stop_type":  # YAML's null
+            return NO_EARLY_STOP
         raise ConfigError(f"{key}: a value is needed")
-    kind = type(default) if default is not None else str
     try:
         if kind is bool:
             raise TypeError
@@ -286,7 +416,34 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}={value!r}: expected {kind.__name__}") from None
+        row = table().parameters.get(key)
+        raise ConfigError(f"{key}={value!r}: {row.rule if row else 'expected ' + kind.__name__}") from None
+
+
+def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:
+    """A config file's mapping with MindSpore Federated's ``aggregation:`` and ``compression:`` sections merged
+    into the flat keys (``aggregation: {aggregation_type: FedAdam, server_learning_rate: 0.01}``,
+    ``compression: {upload_compress_type: DIFF_SPARSE_QUANT, upload_sparse_rate: 0.4}``); a key given both
+    ways is an error, as is a section key that is not a setting of its section."""
+    out = _merge_section(dict(values), source, COMPRESSION_SECTION, COMPRESSION_KEYS, "a compression")
+    return _merge_section(out, source, AGGREGATION_SECTION, ("aggregation_type", *AGGREGATION_PARAMETERS),
+                          "an aggregation")
+
+
+def _merge_section(out: dict[str, Any], source: object, section_name: str, allowed: tuple[str, ...],
+                   what: str) -> dict[str, Any]:
+    section = out.pop(section_name, None)
+    if section is None:
+        return out
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{source}: {section_name} must be a mapping of {', '.join(allowed)}")
+    for key, value in section.items():
+        if key not in allowed:
+            raise ConfigError(f"{source}: {section_name}.{key} is not {what} setting; known: {', '.join(allowed)}")
+        if key in out:
+            raise ConfigError(f"{source}: {key} is given both flat and in the {section_name} section")
+        out[key] = value
+    return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -300,15 +457,4 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold a mapping of setting: value")
-    section = data.pop(COMPRESSION_SECTION, None)  # MindSpore Federated's ``compression:`` section
-    if section is not None:
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: {COMPRESSION_SECTION} must be a mapping of {', '.join(COMPRESSION_KEYS)}")
-        for key, value in section.items():
-            if key not in COMPRESSION_KEYS:
-                raise ConfigError(f"{path}: {COMPRESSION_SECTION}.{key} is not a compression setting; known: "
-                                  f"{', '.join(COMPRESSION_KEYS)}")
-            if key in data:
-                raise ConfigError(f"{path}: {key} is given both flat and in the {COMPRESSION_SECTION} section")
-            data[key] = value
     return data

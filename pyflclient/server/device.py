@@ -84,9 +84,12 @@ class DeviceClient:
                                 tuple(download_compress_types))
         return self._exchange("startFLJob", req.to_bytes(), StartFLJobResponse.from_bytes)
 
-    def update_model(self, iteration: int, weights: Mapping[str, np.ndarray]) -> UpdateModelResponse | str:
-        """Upload ``weights`` as given (the caller multiplies by data_size, as a device does)."""
-        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, str(now_ms()))
+    def update_model(self, iteration: int, weights: Mapping[str, np.ndarray], *, upload_loss: float | None = None,
+                     control_variate: Mapping[str, np.ndarray] | None = None) -> UpdateModelResponse | str:
+        """Upload ``weights`` as given (the caller multiplies by data_size, as a device does), with the
+        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given."""
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, str(now_ms()), upload_loss,
+                                 dict(control_variate or {}))
         return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
 
     def update_model_compressed(self, iteration: int, update: Mapping[str, np.ndarray], compress_type: int,

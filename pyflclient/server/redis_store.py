@@ -13,9 +13,12 @@ touch keys they derive from the iteration). Keys, under ``pyflclient:<fl_name>:`
                           (window begin, epoch ms), ``closer`` / ``lease_until`` (who is
                           finishing the closed iteration, until when), ``shapes`` (JSON)
 ``it:<k>:admitted``       hash ``fl_id`` → ``data_size`` of iteration *k*
-``it:<k>:uploads``        hash ``fl_id`` → 1: who uploaded (kept until *k* is published)
+``it:<k>:uploads``        hash ``fl_id`` → ``<upload_loss as float.hex, or ''>|<1 if a
+                          control variate follows the weights, else 0>``: who uploaded
+                          (kept until *k* is published)
 ``it:<k>:upload:<fl_id>`` the upload: the model's float32 bytes, weights in sorted name
-                          order (kept until *k* is published)
+                          order, then the control variate's the same way if it has one
+                          (kept until *k* is published)
 ``it:<k>:seats``          hash remote address → seats taken (``max_admissions_per_address``)
 ``it:<k>:cipher:<phase>`` PW_ENCRYPT: hash ``fl_id`` → the device's entry of the phase
                           (``<phase>>holder``: the entries filed for one holder, e.g. shares)
@@ -23,6 +26,9 @@ touch keys they derive from the iteration). Keys, under ``pyflclient:<fl_name>:`
 ``it:<k>:cipherkeys``     set of the ``cipher``/``frozen`` keys of *k* (deleted with them on publish)
 ``model:<k>``             the published model of *k* (float32 bytes); the newest
                           :data:`KEEP_MODELS` are kept, older ones come from the checkpoints
+``state:<k>``             the job's state published with *k* (an uncompressed ``.npz``: the
+                          aggregator's and the early stop's arrays; absent when empty), kept
+                          as the models are
 ========================  ==========================================================
 
 An upload is in Redis before ``add_upload`` returns, so before the device is answered
@@ -31,13 +37,14 @@ transaction as the script that accepts it (renaming the key) or refuses it (dele
 a 266 KB argument costs Redis ≈ 2 µs as a ``SET`` and ≈ 600 µs through a Lua script or
 ``HSETNX``, which copy it. A process that dies after ``close`` and before ``publish`` leaves a lease
 (:data:`CLOSE_LEASE_MS`); after it, ``close`` hands the same uploads to the next caller,
-which computes the same model (FedAvg in fl_id order) and publishes it; a late
+which computes the same model (the uploads in fl_id order, the state of *k - 1*) and publishes it; a late
 publication of an iteration already published is ignored. A Redis that cannot be
 reached raises :class:`~pyflclient.server.store.StoreUnavailable`; the first failure of
 an outage is logged (WARNING) and its end (INFO), nothing in between.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -48,7 +55,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
-from pyflclient.server.aggregation import DeviceUpload
+from pyflclient.server.strategies.base import DeviceUpload, State
 from pyflclient.server.config import redis_url
 from pyflclient.server.store import (
     Admission, CipherAdd, ClosedIteration, Frozen, IterationView, Model, StateStore, StoreUnavailable, Upload,
@@ -85,6 +92,7 @@ if redis.call('EXISTS', J) == 1 then
 end
 local k, finished = tonumber(ARGV[2]), ARGV[5]
 redis.call('SET', P .. 'model:' .. (k - 1), ARGV[3])
+if ARGV[6] ~= '' then redis.call('SET', P .. 'state:' .. (k - 1), ARGV[6]) end
 local current = k
 if finished == '1' then current = k - 1 end
 redis.call('HSET', J, 'iteration', current, 'latest', k - 1, 'finished', finished, 'closed', finished,
@@ -114,13 +122,13 @@ redis.call('HSET', A, ARGV[3], ARGV[4])
 return view('admitted')
 """
 
-# ARGV: prefix, iteration, fl_id, now, staging key (SET just before, in the same MULTI)
+# ARGV: prefix, iteration, fl_id, now, staging key (SET just before, in the same MULTI), loss|control variate
 _ADD_UPLOAD = _PRELUDE + """
 local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'update_began')
 local outcome = 'accepted'
 if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then outcome = 'closed'
 elseif redis.call('HEXISTS', it_key(ARGV[2], 'admitted'), ARGV[3]) == 0 then outcome = 'not_admitted'
-elseif redis.call('HSETNX', it_key(ARGV[2], 'uploads'), ARGV[3], 1) == 0 then outcome = 'duplicate' end
+elseif redis.call('HSETNX', it_key(ARGV[2], 'uploads'), ARGV[3], ARGV[6]) == 0 then outcome = 'duplicate' end
 if outcome ~= 'accepted' then
   redis.call('DEL', ARGV[5])
   return view(outcome)
@@ -148,17 +156,18 @@ if f[3] == '1' and now < tonumber(f[4] or 0) then return {'no'} end
 local taken_over = f[3] == '1'
 redis.call('HSET', J, 'closed', 1, 'closer', ARGV[4], 'lease_until', now + tonumber(ARGV[3]))
 return {'closed', tonumber(f[5] or -1), redis.call('HGETALL', it_key(ARGV[2], 'admitted')),
-        redis.call('HKEYS', it_key(ARGV[2], 'uploads')), taken_over and 1 or 0}
+        redis.call('HGETALL', it_key(ARGV[2], 'uploads')), taken_over and 1 or 0}
 """
 
-# ARGV: prefix, iteration, model, finished, keep
+# ARGV: prefix, iteration, model, finished, keep, state ('' for none)
 _PUBLISH = _PRELUDE + """
 local k = tonumber(ARGV[2])
 local f = redis.call('HMGET', J, 'iteration', 'closed', 'latest')
 if tonumber(f[3]) >= k then return {'already'} end
 if tonumber(f[1]) ~= k or f[2] ~= '1' then return {'not_closed', tonumber(f[1])} end
 redis.call('SET', P .. 'model:' .. k, ARGV[3])
-redis.call('DEL', P .. 'model:' .. (k - tonumber(ARGV[5])))
+redis.call('DEL', P .. 'model:' .. (k - tonumber(ARGV[5])), P .. 'state:' .. (k - tonumber(ARGV[5])))
+if ARGV[6] ~= '' then redis.call('SET', P .. 'state:' .. k, ARGV[6]) end
 redis.call('HSET', J, 'latest', k, 'finished', ARGV[4])
 for _, fl_id in ipairs(redis.call('HKEYS', it_key(k, 'uploads'))) do
   redis.call('DEL', it_key(k, 'upload:' .. fl_id))
@@ -218,6 +227,28 @@ _CIPHER_ADD_OUTCOME = {"added": CipherAdd.ADDED, "duplicate": CipherAdd.DUPLICAT
                        "closed": CipherAdd.CLOSED}
 
 
+def _state_bytes(state: State | None) -> bytes:
+    """The job's state as an uncompressed .npz (b'' when empty: nothing is stored)."""
+    if not state:
+        return b""
+    buf = io.BytesIO()
+    np.savez(buf, **{key: np.asarray(value) for key, value in state.items()})
+    return buf.getvalue()
+
+
+def _state_of(data: bytes | None) -> dict[str, np.ndarray]:
+    if not data:
+        return {}
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: np.array(npz[key]) for key in npz.files}
+
+
+def _upload_meta(loss: float | None, control_variate: Model | None) -> str:
+    """The uploads hash's value of one upload: its loss (exact, as float.hex) and whether a control variate
+    follows its weights."""
+    return f"{'' if loss is None else float(loss).hex()}|{1 if control_variate else 0}"
+
+
 def _frozen(state: bytes) -> Frozen:
     held = json.loads(state)
     members = held["members"] if isinstance(held["members"], list) else []  # cjson writes {} for an empty table
@@ -254,6 +285,7 @@ class RedisStore(StateStore):
         self._names: list[str] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._models: dict[int, Model] = {}  # published models never change: decoded once per process
+        self._states: dict[int, State] = {}  # nor do their states
         self._down_since: float | None = None
 
     # -- the wire between this process and Redis -------------------------------------
@@ -291,6 +323,16 @@ class RedisStore(StateStore):
     def _encode(self, weights: Model) -> bytes:
         return b"".join(np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in self._names)
 
+    def _upload(self, data_size: int, meta: str, data: bytes) -> DeviceUpload:
+        """One stored upload: its weights, then its control variate if ``meta`` says one follows."""
+        loss, has_variate = meta.split("|")
+        if has_variate == "1":
+            half = len(data) // 2
+            weights, variate = self._decode(data[:half]), self._decode(data[half:])
+        else:
+            weights, variate = self._decode(data), {}
+        return DeviceUpload(data_size, weights, float.fromhex(loss) if loss else None, variate)
+
     def _decode(self, data: bytes) -> dict[str, np.ndarray]:
         """A model, or an upload: PW_ENCRYPT's masked uploads hold two float32 slots per value (kept flat)."""
         flat = np.frombuffer(data, dtype=np.float32)
@@ -311,12 +353,15 @@ class RedisStore(StateStore):
 
     # -- StateStore ----------------------------------------------------------------------
 
-    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
-        """Begin the job in Redis, or join the one it holds (then ``iteration`` and the model are not used)."""
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False,
+                    state: State | None = None) -> None:
+        """Begin the job in Redis, or join the one it holds (then ``iteration``, the model and the state
+        are not used)."""
         self._names = sorted(previous_model)
         self._shapes = {n: tuple(int(d) for d in np.shape(previous_model[n])) for n in self._names}
         shapes = json.dumps([[n, list(self._shapes[n])] for n in self._names])
-        reply = await self._run("begin", iteration, self._encode(previous_model), shapes, int(finished))
+        reply = await self._run("begin", iteration, self._encode(previous_model), shapes, int(finished),
+                                _state_bytes(state))
         status, held, latest = reply[0].decode(), reply[1].decode(), int(reply[2])
         if held != shapes:
             raise ValueError(f"distributed cache {self.address} holds job {self.prefix!r} of another model "
@@ -340,15 +385,18 @@ class RedisStore(StateStore):
         found = await self._call(lambda: self._redis.hget(f"{self.prefix}it:{iteration}:admitted", fl_id))
         return None if found is None else int(found)
 
-    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int, *,
+                         loss: float | None = None, control_variate: Model | None = None
                          ) -> tuple[Upload, IterationView]:
-        data = self._encode(weights)
+        data = self._encode(weights) + (self._encode(control_variate) if control_variate else b"")
+        meta = _upload_meta(loss, control_variate)
 
         async def transaction() -> list[Any]:
             staging = f"{self.prefix}staging:{uuid.uuid4().hex}"
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(staging, data)
-                await self._scripts["add_upload"](args=[self.prefix, iteration, fl_id, now_ms, staging], client=pipe)
+                await self._scripts["add_upload"](args=[self.prefix, iteration, fl_id, now_ms, staging, meta],
+                                                  client=pipe)
                 return (await pipe.execute())[1]
 
         reply = await self._call(transaction)
@@ -365,25 +413,28 @@ class RedisStore(StateStore):
             return None
         start, admitted_flat, uploaders, taken_over = int(reply[1]), reply[2], reply[3], int(reply[4])
         sizes = {admitted_flat[i].decode(): int(admitted_flat[i + 1]) for i in range(0, len(admitted_flat), 2)}
-        fl_ids = sorted(f.decode() for f in uploaders)
+        metas = {uploaders[i].decode(): uploaders[i + 1].decode() for i in range(0, len(uploaders), 2)}
+        fl_ids = sorted(metas)
         # read after the close: no upload can be added any more, and only a publication deletes them
         data = await self._call(lambda: self._redis.mget([f"{self.prefix}it:{iteration}:upload:{f}" for f in fl_ids])
                                 ) if fl_ids else []
         if any(d is None for d in data):
             return None  # published meanwhile by the closer whose lease this call took over
-        uploads = {f: DeviceUpload(sizes[f], self._decode(d)) for f, d in zip(fl_ids, data)}
+        uploads = {f: self._upload(sizes[f], metas[f], d) for f, d in zip(fl_ids, data)}
         if taken_over:
             log.warning("iteration %d: closed by another process that did not publish it within %d ms; finishing "
                         "it here", iteration, self.close_lease_ms)
         return ClosedIteration(iteration, len(sizes), len(uploads), sum(u.data_size for u in uploads.values()),
                                uploads, start if start >= 0 else None)
 
-    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
-        reply = await self._run("publish", iteration, self._encode(model), int(finished), KEEP_MODELS)
+    async def publish(self, iteration: int, model: Model, finished: bool, state: State | None = None) -> None:
+        reply = await self._run("publish", iteration, self._encode(model), int(finished), KEEP_MODELS,
+                                _state_bytes(state))
         if reply[0] == b"not_closed":
             raise RuntimeError(f"publish({iteration}) while iteration {int(reply[1])} is current and not closed")
         if reply[0] == b"published":  # "already": another process's model (the same, from the same uploads) is served
             self._keep(iteration, {n: np.asarray(a, dtype=np.float32) for n, a in model.items()})
+            self._states[iteration] = dict(state or {})
 
     async def model(self, iteration: int) -> Model | None:
         if iteration in self._models:
@@ -402,6 +453,14 @@ class RedisStore(StateStore):
         if model is None:  # the newest model is always kept (KEEP_MODELS >= 1)
             raise RuntimeError(f"distributed cache {self.address}: model of iteration {latest} is missing")
         return latest, model
+
+    async def state(self, iteration: int) -> State:
+        if iteration not in self._states:
+            data = await self._call(lambda: self._redis.get(f"{self.prefix}state:{iteration}"))
+            self._states[iteration] = _state_of(data)
+            while len(self._states) > 3:
+                del self._states[min(self._states)]
+        return self._states[iteration]
 
     async def cipher_add(self, iteration: int, phase: str, fl_id: str, value: bytes,
                          fanout: Mapping[str, bytes] | None = None) -> CipherAdd:

@@ -14,12 +14,17 @@ This module reads like the "Round semantics" of docs/protocol.md:
   at the first upload (or when the admission window ends with no upload, so an
   iteration whose devices vanished still ends). At
   ``ceil(start_fl_job_threshold × update_model_ratio)`` uploads the iteration
-  finishes with the FedAvg of the uploads (summed in fl_id order, so the same
-  uploads give the same model whatever their order of arrival); when the update window ends first it
-  is *invalid* and keeps the previous model; either way it counts.
-* Finishing writes the checkpoint, then publishes the model (getModel answers
-  ``SucNotReady`` until then), then the next iteration begins, or the job ends
-  after ``fl_iteration_num``.
+  finishes with the aggregation of the uploads by the ``aggregation_type``'s
+  :class:`~pyflclient.server.strategies.base.Aggregator` (FedAvg by default; every type
+  reads them in fl_id order, so the same uploads give the same model whatever their
+  order of arrival); when the update window ends first it is *invalid* and keeps the
+  previous model; either way it counts. The aggregator's state (momentum, moments,
+  control variates) is published with each model and loaded from the newest one before
+  the next aggregation, in whichever process of a group does it.
+* Finishing writes the checkpoint (model and state), then publishes them (getModel
+  answers ``SucNotReady`` until then), then the next iteration begins, or the job ends
+  after ``fl_iteration_num``, or earlier by the ``early_stop_type``
+  (:mod:`~pyflclient.server.early_stop`).
 
 Update sanity, so that one device cannot steer or block the job on its own:
 a ``data_size`` above ``max_data_size`` is refused (FedAvg weights by it); with
@@ -28,10 +33,12 @@ refused or clipped (``update_norm_action``); non-finite values are refused; one
 remote address takes at most ``max_admissions_per_address`` seats of an iteration
 (0: half of them, loopback exempt, as simulations run every device there).
 
-With ``encrypt_type=PW_ENCRYPT`` the uploads are masked and the iteration runs through
-the cipher phases of :mod:`~pyflclient.server.secure_aggregation` (keys, shares, uploads,
-reconstructed secrets), which decide when it ends and unmask the sum; the rules above
-about admission still hold, those about update norms cannot (the server sees no update).
+The ``encrypt_type`` is a :class:`~pyflclient.server.round_modes_base.RoundMode`: with
+pairwise masking the uploads are masked and the iteration runs through the cipher phases
+of :mod:`~pyflclient.server.secure_aggregation` (keys, shares, uploads, reconstructed
+secrets), which decide when it ends and unmask the sum that the aggregator reads; the
+rules above about admission still hold, those about update norms cannot (the server
+sees no update).
 
 Windows end on asyncio timers, never on a device's next request. The state itself
 lives behind :class:`~pyflclient.server.store.StateStore`. When the store is shared
@@ -49,6 +56,7 @@ import functools
 import ipaddress
 import logging
 import math
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, TypeVar
 
@@ -59,11 +67,13 @@ from pyflclient.wire.protocol import (
     StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )
 from pyflclient.server.admission import draw_order
-from pyflclient.server.aggregation import FedAvg
 from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError
 from pyflclient.server.config import ServerConfig
-from pyflclient.server.secure_aggregation import PairwiseMasking
+from pyflclient.server.early_stop import EarlyStop
+from pyflclient.server.round_modes import round_mode
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
+from pyflclient.server.strategies import aggregator
+from pyflclient.server.strategies.base import Aggregator, DeviceUpload, PlanExtras, State
 from pyflclient.server.traffic import Traffic, TrafficCount
 from pyflclient.server.codecs import ServerCodec
 
@@ -71,6 +81,8 @@ __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
 log = logging.getLogger(__name__)
 
+#: the job's state kept with each model: the aggregator's entries and the early stop's, under these prefixes
+AGGREGATOR_STATE, EARLY_STOP_STATE = "aggregator/", "early_stop/"
 #: how often a process reads a shared store's state (windows, closes, publications of other processes):
 #: a held getModel learns of another process's publication within this
 FOLLOW_INTERVAL_S = 0.02
@@ -88,18 +100,27 @@ class IterationResult:
     valid: bool
     seconds: float
     finished_at_ms: int
+    #: the job ended after this iteration (its last one, or an early stop)
+    job_finished: bool = False
+    #: why the job stopped early (early_stop_type), None otherwise
+    early_stop: str | None = None
     #: the body bytes this process received and sent while the iteration was open (pyflclient.server.traffic)
     traffic: TrafficCount = field(default_factory=TrafficCount)
 
     def as_dict(self) -> dict[str, object]:
         t = self.traffic
         per_client = max(1, self.admitted)
-        return {"iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
-                "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
-                "finished_at_ms": self.finished_at_ms, "requests": t.requests, "bytes_up": t.bytes_up,
-                "bytes_down": t.bytes_down, "bytes_up_per_client": round(t.bytes_up / per_client, 1),
-                "bytes_down_per_client": round(t.bytes_down / per_client, 1),
-                "bytes_by_round": t.as_dict()["by_round"]}
+        out: dict[str, object] = {
+            "iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
+            "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
+            "finished_at_ms": self.finished_at_ms}
+        if self.early_stop is not None:
+            out["early_stop"] = self.early_stop
+        out.update({"requests": t.requests, "bytes_up": t.bytes_up, "bytes_down": t.bytes_down,
+                    "bytes_up_per_client": round(t.bytes_up / per_client, 1),
+                    "bytes_down_per_client": round(t.bytes_down / per_client, 1),
+                    "bytes_by_round": t.as_dict()["by_round"]})
+        return out
 
 
 @dataclass
@@ -122,7 +143,19 @@ class Rounds:
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
-        self.fedavg = FedAvg(self.shapes)
+        #: the encrypt type's steps (plan fields, extra rounds, what the aggregator reads)
+        self.mode = round_mode(self)
+        #: the aggregation type; its state is loaded before each aggregation (off the event loop)
+        self.aggregator: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
+        # a second one, on the event loop, answers startFLJob (plan_extras from the newest state) and checks
+        # uploads while the first aggregates in a worker thread
+        self._replier: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
+        # the type's own upload check, on uploads in the clear (a masked one's values are ring elements)
+        self._checks_uploads = type(self.aggregator).check is not Aggregator.check and not self.mode.MASKED
+        #: the type sends devices a control variate (Scaffold's c) and reads theirs back (Δc_i)
+        self.control_variates = bool(self._replier.plan_extras().control_variate)
+        self._extras: tuple[int, PlanExtras] | None = None  # the replier's extras and the iteration of its state
+        self.early_stop = EarlyStop.of(config)
         self._initial = initial_model
         self._on_iteration = on_iteration
         #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
@@ -141,28 +174,35 @@ class Rounds:
         #: iteration gets the same one, whose bytes are built once (their timestamp is the first asker's)
         self._model_reply: tuple[int, GetModelResponse] | None = None
         self._admit_reply: tuple[tuple[int, int], StartFLJobResponse] | None = None
+        stop = config.early_stop_row
+        #: the plan, built once: every admitted device of the job is told the same
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
-                           encrypt_type=config.encrypt_type, **_cipher_plan(config))
-        #: PW_ENCRYPT's cipher rounds (None for NOT_ENCRYPT and DP_ENCRYPT, which the server aggregates plainly)
-        self.masking: PairwiseMasking | None = PairwiseMasking(self) if config.encrypt_type == "PW_ENCRYPT" else None
+                           encrypt_type=config.encrypt_type, aggregation=config.aggregation_row.wire,
+                           aggregation_weights=self._replier.plan_extras().aggregation_weights,
+                           early_stop=None if stop is None else (stop.wire, float(config.early_stop_weight or 0),
+                                                                 config.early_stop_rounds),
+                           **self.mode.plan_fields())
 
     # -- life cycle -------------------------------------------------------------------
 
     async def begin(self) -> int:
         """Start the job, resuming after the newest checkpoint if there is one; returns the first iteration
         to run (``fl_iteration_num + 1`` when the checkpointed job is already finished)."""
-        start, model = 1, self._initial
+        start, model, state = 1, self._initial, {}
+        finished = False
         if self.checkpoints is not None:
             found = self.checkpoints.latest()
             if found is not None:
                 last, model = found
                 self._check_same_model(model, self.checkpoints.path(last))
+                state = self.checkpoints.state(last)
                 start = last + 1
+                finished = self.checkpoints.job_finished(last)
                 log.info("resuming after iteration %d from %s", last, self.checkpoints.folder)
-        finished = start > self.config.fl_iteration_num
-        await self.store.begin(start, model, finished=finished)
+        finished = finished or start > self.config.fl_iteration_num
+        await self.store.begin(start, model, finished=finished, state=state)
         if self.store.shared:
             self._spawn(self._follow, start)
         return start
@@ -263,17 +303,26 @@ class Rounds:
                           began_ms=view.start_window_began_ms)
             log.debug("iteration %d: admitted %s (data_size %d, %d/%d)", view.iteration, fl_id,
                       data_size, view.admitted, cfg.start_fl_job_threshold)
-            if self.masking is not None and view.admitted >= cfg.start_fl_job_threshold:
-                self._spawn(self.masking.advance, view.iteration)  # admission is over: the keys phase begins
+            if self.mode.DECIDES_END and view.admitted >= cfg.start_fl_job_threshold:
+                self._spawn(self.mode.admission_full, view.iteration)
         key = (view.iteration, self._window_end(view, now))
         cached = self._admit_reply
         if cached is not None and cached[0] == key:
             return cached[1]
-        _, model = await self.store.latest()
+        latest, model = await self.store.latest()
+        extras = await self._plan_extras(latest)
         reply = StartFLJobResponse(ResponseCode.SUCCEED, "admitted", view.iteration, True, str(key[1]), self.plan,
-                                   model, str(now))
-        self._admit_reply = (key, reply)
+                                   model, str(now), control_variate=extras.control_variate)
+        self._admit_reply = (key, reply)  # its model and extras are those of the newest model, as is the key's
         return reply
+
+    async def _plan_extras(self, latest: int) -> PlanExtras:
+        """What the aggregator adds to the replies while ``latest`` is the newest model (from its state)."""
+        if self._extras is None or self._extras[0] != latest:
+            state = await self.store.state(latest)
+            self._replier.load(_part(state, AGGREGATOR_STATE))
+            self._extras = (latest, self._replier.plan_extras())
+        return self._extras[1]
 
     def _pending_draw(self, iteration: int) -> "_Draw | None":
         """The draw that a startFLJob of ``iteration`` joins (the first asker opens it and its window),
@@ -324,9 +373,6 @@ class Rounds:
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
-        if self.masking is not None:
-            return await self._masked_upload(req, view, now, remote)
-        weights = req.weights
         if self.codec.compressed(req):  # the r1.6 upload data_size x w0 + d' (pyflclient.server.codecs)
             data_size = await self.store.data_size(req.iteration, req.fl_id)
             if data_size is None:
@@ -336,46 +382,42 @@ class Rounds:
             decoded, problem = self.codec.decode(req, self.codec.held_by_devices(latest, current), data_size)
             if problem:
                 return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}", remote)
-            weights = decoded  # type: ignore[assignment]
-        problem = self.check_weights(weights)
+            req = dataclasses.replace(req, weights=decoded)
+        problem = await self.mode.may_upload(req.iteration, req.fl_id) or self.check_upload(req)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
-        if self.config.max_update_norm:
+        weights = req.weights
+        if self.config.max_update_norm or self._checks_uploads:  # never with masked uploads (the config's rule)
             data_size = await self.store.data_size(req.iteration, req.fl_id)
             if data_size is not None:  # not admitted: the store refuses it below
-                _, current = await self.store.latest()
-                weights, problem = self.bound_update(weights, data_size, current)
+                if self.config.max_update_norm:
+                    _, current = await self.store.latest()
+                    weights, problem = self.bound_update(weights, data_size, current)
+                if problem is None and self._checks_uploads:
+                    # the replier's check: the aggregator itself may be aggregating in a worker thread
+                    problem = self._replier.check(DeviceUpload(data_size, weights, req.upload_loss,
+                                                               req.control_variate))
                 if problem:
                     return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
                                                remote)
-        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now)
+        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now, loss=req.upload_loss,
+                                                    control_variate=req.control_variate)
         if outcome is Upload.DUPLICATE:
             return self._refuse_upload(ResponseCode.RequestError, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
-        if view.uploaded == 1:
-            self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
-                      began_ms=view.update_window_began_ms)
-        if view.uploaded >= self.config.update_model_threshold:
-            # in the background: the uploader's reply does not wait for aggregation and the checkpoint
-            # (getModel says SucNotReady until they are done), and a device hanging up cannot cancel them
-            self._spawn(self.finish, view.iteration)
-        return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
-
-    async def _masked_upload(self, req: UpdateModelRequest, view: IterationView, now: int, remote: str | None
-                             ) -> UpdateModelResponse:
-        """PW_ENCRYPT's updateModel: ring elements (two float32 slots each) from a device of the shares phase."""
-        assert self.masking is not None
-        problem = await self.masking.may_upload(req.iteration, req.fl_id) or self.check_weights(req.weights, masked=True)
-        if problem:
-            return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
-        outcome, view = await self.store.add_upload(req.iteration, req.fl_id, req.weights, now)
-        if outcome is not Upload.ACCEPTED:
-            code = ResponseCode.RequestError if outcome is Upload.DUPLICATE else ResponseCode.OutOfTime
-            return self._refuse_upload(code, view, now, f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
-        await self.masking.uploaded(req.iteration, req.fl_id)
+        if self.mode.DECIDES_END:
+            await self.mode.uploaded(req.iteration, req.fl_id)
+        else:
+            if view.uploaded == 1:
+                self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
+                          began_ms=view.update_window_began_ms)
+            if view.uploaded >= self.config.update_model_threshold:
+                # in the background: the uploader's reply does not wait for aggregation and the checkpoint
+                # (getModel says SucNotReady until they are done), and a device hanging up cannot cancel them
+                self._spawn(self.finish, view.iteration)
         return UpdateModelResponse(ResponseCode.SUCCEED, "accepted", str(self._window_end(view, now)), str(now))
 
     def arm_phase(self, iteration: int, phase: str, window_ms: int, began_ms: int,
@@ -448,26 +490,49 @@ class Rounds:
         if event is not None:
             event.set()
 
-    def check_weights(self, weights: Mapping[str, np.ndarray], masked: bool = False) -> str | None:
-        """Why an upload cannot be aggregated (names, sizes, non-finite values), or None.
+    def check_upload(self, req: UpdateModelRequest) -> str | None:
+        """Why an upload cannot be aggregated by any type (weights and control variate: names, sizes,
+        finiteness; ``upload_loss`` when the plan asks for it), or None."""
+        problem = self.check_weights(req.weights, masked=self.mode.MASKED)
+        if problem is None and bool(req.control_variate) != self.control_variates:
+            problem = (f"control_variate is missing: aggregation_type {self.config.aggregation_type} reads each "
+                       f"device's delta c_i" if self.control_variates else
+                       f"control_variate sent, but aggregation_type {self.config.aggregation_type} reads none")
+        if problem is None and req.control_variate:
+            problem = self.check_weights(req.control_variate, masked=self.mode.MASKED, what="control_variate")
+        if problem is None and req.upload_loss is not None:
+            if not (math.isfinite(req.upload_loss) and req.upload_loss >= 0):
+                problem = f"upload_loss {req.upload_loss!r} must be a finite number >= 0"
+        if problem is None and req.upload_loss is None and self.config.reports_loss:
+            stop = self.config.early_stop_row
+            readers = [f"aggregation_type {self.config.aggregation_type}"] if self.config.aggregation_row.reports_loss else []
+            readers += [f"early_stop_type {stop.name}"] if stop is not None and stop.reports_loss else []
+            problem = (f"upload_loss is missing: {' and '.join(readers)} read each device's mean training loss at "
+                       f"the received model")
+        return problem
 
-        ``masked`` (PW_ENCRYPT): each value is a ring element in two float32 slots, any bits."""
+    def check_weights(self, weights: Mapping[str, np.ndarray], masked: bool = False, what: str = "weight"
+                      ) -> str | None:
+        """Why uploaded ``weights`` (or a control variate, ``what``) cannot be aggregated (names, sizes,
+        non-finite values), or None.
+
+        ``masked``: each value is a ring element in two float32 slots, any bits."""
         missing = sorted(set(self.sizes) - set(weights))
         unknown = sorted(set(weights) - set(self.sizes))
         if unknown:
-            return f"unknown weight names {unknown[:5]}; the model has {sorted(self.sizes)[:5]}..."
+            return f"unknown {what} names {unknown[:5]}; the model has {sorted(self.sizes)[:5]}..."
         if missing:
-            return f"missing weights {missing[:5]}"
+            return f"missing {what}s {missing[:5]}"
         slots = 2 if masked else 1
         for name, array in weights.items():
             if array.size != slots * self.sizes[name]:
-                return (f"weight {name!r} has {array.size} values, the model has {self.sizes[name]}"
-                        + (" (x 2 float32 slots per masked value with PW_ENCRYPT)" if masked else ""))
+                return (f"{what} {name!r} has {array.size} values, the model has {self.sizes[name]}"
+                        + (f" (x 2 float32 slots per masked value with {self.config.encrypt_type})" if masked else ""))
         if masked:
             return None
         for name, array in weights.items():
             if not np.isfinite(array).all():
-                return f"weight {name!r} holds NaN or Inf"
+                return f"{what} {name!r} holds NaN or Inf"
         return None
 
     def bound_update(self, weights: Mapping[str, np.ndarray], data_size: int, current: Model
@@ -584,8 +649,8 @@ class Rounds:
                 self._announce_published()
             if view.finished:
                 continue
-            if self.masking is not None and not view.closed:
-                self._spawn(self.masking.advance, view.iteration)  # another process's phases, its windows
+            if self.mode.DECIDES_END and not view.closed:
+                self._spawn(self.mode.follow, view.iteration)  # another process's phases, its windows
                 continue
             if view.closed or view.uploaded >= cfg.update_model_threshold:
                 self._spawn(self.finish, view.iteration)  # None from close() unless it is ours to finish
@@ -599,9 +664,8 @@ class Rounds:
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
-        if self.masking is not None:  # admission is over: the keys phase begins with whoever was admitted
-            if await self.store.cipher_freeze(iteration, "admitted", now) is not None:
-                await self.masking.advance(iteration)
+        if self.mode.DECIDES_END:
+            await self.mode.admission_over(iteration, now)
             return
         if await self.store.begin_update_window(iteration, now):
             log.info("iteration %d: admission window over with no upload yet; update window begins", iteration)
@@ -621,41 +685,45 @@ class Rounds:
                 await asyncio.sleep(self.config.retry_interval / 1000)
 
     async def finish(self, iteration: int) -> None:
-        """Close ``iteration``, aggregate (or keep the previous model), checkpoint, publish."""
+        """Close ``iteration``, aggregate (or keep the previous model), count the early stop, checkpoint,
+        publish (model and state)."""
         closed = await self.store.close(iteration)
         if closed is None:
             return  # already finished by the other trigger
         for key in [key for key in self._timers if key[0] == iteration]:
             self._timers.pop(key).cancel()
-        masked: Model | None = None
-        if self.masking is not None:
-            masked = await self.masking.aggregate(closed)
-            valid = masked is not None
-        else:
-            valid = closed.uploaded >= self.config.update_model_threshold
-        if masked is not None:
-            model = masked
-        elif valid:
+        uploads = await self.mode.combine(closed)
+        valid = uploads is not None
+        latest, previous = await self._until_stored(self.store.latest)
+        state = dict(await self._until_stored(lambda: self.store.state(latest)))
+        model: Model = previous
+        if uploads is not None:
             # off the event loop: K × (weights) float64 adds (≈ 3 ms for 50 LeNet uploads); numpy frees the GIL
-            model: Model = await asyncio.get_running_loop().run_in_executor(None, self.fedavg.aggregate,
-                                                                            closed.uploads)
-        else:
-            _, model = await self._until_stored(self.store.latest)
+            model, aggregated = await asyncio.get_running_loop().run_in_executor(
+                None, self._aggregate, previous, uploads, iteration, _part(state, AGGREGATOR_STATE))
+            state = {**_part(state, EARLY_STOP_STATE, keep_prefix=True), **_prefixed(aggregated, AGGREGATOR_STATE)}
+        stopped = None
+        if self.early_stop is not None:
+            self.early_stop.load(_part(state, EARLY_STOP_STATE))
+            stopped = self.early_stop.observe(closed.uploads if valid else None, previous, model)
+            state = {**_part(state, AGGREGATOR_STATE, keep_prefix=True),
+                     **_prefixed(self.early_stop.state(), EARLY_STOP_STATE)}
+        finished = iteration >= self.config.fl_iteration_num or stopped is not None
         while True:
             try:
                 if self.checkpoints is not None:
-                    await asyncio.get_running_loop().run_in_executor(None, self.checkpoints.save, iteration, model)
+                    await asyncio.get_running_loop().run_in_executor(None, self.checkpoints.save, iteration, model,
+                                                                     state, finished)
                 break
             except OSError:  # disk full, permissions: keep the iteration closed, never serve unsaved
                 log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
                 await asyncio.sleep(self.config.retry_interval / 1000)
-        finished = iteration >= self.config.fl_iteration_num
-        await self._until_stored(lambda: self.store.publish(iteration, model, finished))
+        await self._until_stored(lambda: self.store.publish(iteration, model, finished, state))
         self._announce_published()
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now, self.traffic.take())
+                                 (now - began) / 1000 if began else 0.0, now, finished, stopped, self.traffic.take())
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())
@@ -664,20 +732,26 @@ class Rounds:
         log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s, %.2f MB up / %.2f MB down%s", iteration,
                  self.config.fl_iteration_num, "valid" if valid else "INVALID (previous model kept)",
                  closed.admitted, closed.uploaded, result.seconds, result.traffic.bytes_up / 1e6,
-                 result.traffic.bytes_down / 1e6, "; job finished" if finished else "")
+                 result.traffic.bytes_down / 1e6,
+                 f"; job finished ({stopped})" if stopped else "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
 
+    def _aggregate(self, previous: Model, uploads: Mapping[str, DeviceUpload], iteration: int, state: State
+                   ) -> tuple[Model, dict[str, np.ndarray]]:
+        """The model of ``iteration`` and the aggregator's state after it, from the state before it."""
+        self.aggregator.load(state)
+        model = self.aggregator.aggregate(previous, uploads, iteration)
+        return model, self.aggregator.state()
 
-def _cipher_plan(config: ServerConfig) -> dict[str, object]:
-    """The CipherPublicParams of the plan: t and the prime for PW_ENCRYPT, the DP settings for DP_ENCRYPT."""
-    if config.encrypt_type == "PW_ENCRYPT":
-        from pyflclient.wire import secagg
 
-        return {"t": config.secret_threshold, "prime": secagg.PRIME.to_bytes(secagg.SHARE_BYTES, "big")}
-    if config.encrypt_type == "DP_ENCRYPT":
-        return {"dp_eps": config.dp_eps, "dp_delta": config.dp_delta, "dp_norm_clip": config.dp_norm_clip}
-    return {}
+def _part(state: State, prefix: str, keep_prefix: bool = False) -> dict[str, np.ndarray]:
+    """The entries of ``state`` under ``prefix`` (without it, unless ``keep_prefix``)."""
+    return {(key if keep_prefix else key[len(prefix):]): value for key, value in state.items() if key.startswith(prefix)}
+
+
+def _prefixed(state: State, prefix: str) -> dict[str, np.ndarray]:
+    return {prefix + key: value for key, value in state.items()}
 
 
 def _is_loopback(remote: str) -> bool:

@@ -57,6 +57,7 @@ class Server:
         self._results: list[dict[str, Any]] = []
         self._last_finished = 0
         self._job_finished = False
+        self._early_stop: str | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ class Server:
             raise RuntimeError("this Server is already started")
         if self.config.checkpoint_dir:
             self._results = Checkpoints(self.config.checkpoint_dir).read_metrics()
+            self._early_stop = next((r["early_stop"] for r in reversed(self._results) if "early_stop" in r), None)
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="pyflclient-server", daemon=True)
         self._thread.start()
@@ -109,7 +111,8 @@ class Server:
         with self._changed:
             self._results.append(result.as_dict())
             self._last_finished = result.iteration
-            self._job_finished = result.iteration >= self.config.fl_iteration_num
+            self._job_finished = result.job_finished
+            self._early_stop = result.early_stop or self._early_stop
             self._changed.notify_all()
 
     def stop(self) -> None:
@@ -171,14 +174,25 @@ class Server:
         with self._changed:
             return self._job_finished
 
-    def wait_iteration(self, iteration: int, timeout: float | None = None) -> bool:
-        """Block until ``iteration`` is finished (valid or not); False on timeout."""
+    @property
+    def early_stop(self) -> str | None:
+        """Why the job ended before ``fl_iteration_num`` (``early_stop_type``), None if it did not."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._last_finished >= iteration or self._thread is None,
-                                          timeout) and self._last_finished >= iteration
+            return self._early_stop
+
+    def wait_iteration(self, iteration: int, timeout: float | None = None) -> bool:
+        """Block until ``iteration`` is finished (valid or not), or the job ended before it (early stop);
+        False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._done(iteration) or self._thread is None,
+                                          timeout) and self._done(iteration)
+
+    def _done(self, iteration: int) -> bool:
+        return self._last_finished >= iteration or self._job_finished
 
     def wait_finished(self, timeout: float | None = None) -> bool:
-        """Block until all ``fl_iteration_num`` iterations are finished; False on timeout."""
+        """Block until the job is finished (all ``fl_iteration_num`` iterations, or an early stop);
+        False on timeout."""
         return self.wait_iteration(self.config.fl_iteration_num, timeout)
 
     def global_model(self, iteration: int | None = None) -> dict[str, np.ndarray]:
@@ -199,6 +213,7 @@ class Server:
         return self.core.rounds.held_start_fl_jobs
 
     def metrics(self) -> list[dict[str, Any]]:
-        """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds."""
+        """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds (and
+        early_stop, the reason, in the one that ended the job early)."""
         with self._changed:
             return [dict(r) for r in self._results]

@@ -34,18 +34,18 @@ import asyncio
 import functools
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from pyflclient.server.store import CipherAdd, ClosedIteration, Frozen, Model, StateStore
+from pyflclient.server.round_modes_base import Endpoint, RoundHost, RoundMode
+from pyflclient.server.store import CipherAdd, ClosedIteration, Frozen, StateStore
+from pyflclient.server.strategies.base import DeviceUpload
 from pyflclient.wire import secagg
 from pyflclient.wire.protocol import PLAIN_TEXT_JOB_FINISHED, ResponseCode, cipher_message, now_ms
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pyflclient.server.rounds import Rounds
-
-__all__ = ["PairwiseMasking", "SEALED_SHARE_BYTES", "unmask"]
+__all__ = ["PairwiseMasking", "PairwiseMode", "SEALED_SHARE_BYTES", "CONTROL_VARIATE_PREFIX", "SUM_OF_UPLOADS",
+           "unmask"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 SEALED_SHARE_BYTES = 2 * secagg.PARAMS["commitment_bytes"] + secagg.NONCE_BYTES + 2 * secagg.SHARE_BYTES + 16
 _COMMIT = secagg.PARAMS["commitment_bytes"]
 _PHASES = ("admitted", "keys", "shares", "uploads", "reconstruct")
+#: Scaffold's control variate rides in the one masked vector as extra entries of these names (the contract
+#: of docs/protocol.md): masked and unmasked together with the weights, summed like them
+CONTROL_VARIATE_PREFIX = "control_variate/"
+#: the key of the one "upload" the aggregator reads under PW_ENCRYPT: the unmasked sum of the uploads
+SUM_OF_UPLOADS = "sum of the uploads"
 
 
 class _Refused(Exception):
@@ -65,7 +70,7 @@ class _Refused(Exception):
 class PairwiseMasking:
     """The cipher rounds of one server process (see the module docstring)."""
 
-    def __init__(self, rounds: "Rounds"):
+    def __init__(self, rounds: RoundHost):
         self.rounds = rounds
         self.config = rounds.config
         self.store: StateStore = rounds.store
@@ -333,8 +338,10 @@ class PairwiseMasking:
             previous = frozen
         self.rounds.finish_soon(iteration)
 
-    async def aggregate(self, closed: ClosedIteration) -> Model | None:
-        """The unmasked FedAvg of a closed iteration, or None when it is invalid (see :func:`unmask`)."""
+    async def aggregate(self, closed: ClosedIteration) -> DeviceUpload | None:
+        """The unmasked sum of a closed iteration's uploads as one upload (the weights' sum × data_size as
+        float64, the control variates' sum, the total data_size), or None when the iteration is invalid
+        (see :func:`unmask`)."""
         k, store = closed.iteration, self.store
         frozen = {p: await store.cipher_frozen(k, p) for p in _PHASES[1:]}
         if any(f is None or len(f.members) < self.t for f in frozen.values()):
@@ -347,27 +354,82 @@ class PairwiseMasking:
                     for owner in shares.members}
         keys = await store.cipher_values(k, "keys")
         masked = {f: closed.uploads[f] for f in uploads.members if f in closed.uploads}
-        work = functools.partial(unmask, masked, returned, {f: keys[f][secagg.KEY_BYTES:] for f in shares.members},
-                                 k, self.t, self.rounds.shapes)
+        shapes = dict(self.rounds.shapes)
+        if any(u.control_variate for u in masked.values()):
+            shapes.update({CONTROL_VARIATE_PREFIX + n: s for n, s in self.rounds.shapes.items()})
+        work = functools.partial(unmask, {f: masked_entries(u) for f, u in masked.items()}, returned,
+                                 {f: keys[f][secagg.KEY_BYTES:] for f in shares.members}, k, self.t, shapes)
         try:  # off the event loop: |U3| + dropouts × |U3| mask streams of the model's size
-            return await asyncio.get_running_loop().run_in_executor(None, work)
+            total = await asyncio.get_running_loop().run_in_executor(None, work)
         except secagg.SecAggError as exc:
             log.error("iteration %d cannot be unmasked: %s; the iteration is invalid", k, exc)
             return None
+        weights = {n: total[n] for n in self.rounds.shapes}
+        variates = {n: total[CONTROL_VARIATE_PREFIX + n] for n in self.rounds.shapes if CONTROL_VARIATE_PREFIX + n in total}
+        return DeviceUpload(sum(masked[f].data_size for f in masked), weights, control_variate=variates)
 
 
-def unmask(masked: Mapping[str, Any], shares: Mapping[str, Mapping[int, int]], s_pks: Mapping[str, bytes],
-           iteration: int, t: int, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """FedAvg of the masked uploads of U3 (``masked``: fl_id → DeviceUpload) from the shares returned for each
-    device of U2 (``shares``: owner → point → share) and U2's ``s`` public keys.
+def masked_entries(upload: DeviceUpload) -> dict[str, Any]:
+    """The entries of one masked vector: the weights and, under :data:`CONTROL_VARIATE_PREFIX`, the control
+    variate (ring elements, two float32 slots each)."""
+    return {**upload.weights, **{CONTROL_VARIATE_PREFIX + n: v for n, v in upload.control_variate.items()}}
 
-    Σ_{U3} y − Σ_{U3} PRG(b_i) − Σ_{d ∈ U2∖U3} Σ_{i ∈ U3} sign(i, d)·PRG(s_id), decoded from the ring and
-    divided by Σ data_size."""
+
+class PairwiseMode(RoundMode):
+    """PW_ENCRYPT: pairwise masking (the module docstring); the aggregator reads the unmasked sum of the
+    uploads as one upload, :data:`SUM_OF_UPLOADS`."""
+
+    NAME = "PW_ENCRYPT"
+    MASKED = True
+    DECIDES_END = True
+
+    def __init__(self, host: RoundHost):
+        super().__init__(host)
+        self.masking = PairwiseMasking(host)
+
+    def plan_fields(self) -> dict[str, Any]:
+        return {"t": self.config.secret_threshold, "prime": secagg.PRIME.to_bytes(secagg.SHARE_BYTES, "big")}
+
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        m = self.masking
+        return {"exchangeKeys": m.exchange_keys, "getKeys": m.get_keys, "shareSecrets": m.share_secrets,
+                "getSecrets": m.get_secrets, "getClientList": m.get_client_list,
+                "reconstructSecrets": m.reconstruct_secrets}
+
+    async def admission_full(self, iteration: int) -> None:
+        await self.masking.advance(iteration)  # admission is over: the keys phase begins
+
+    async def admission_over(self, iteration: int, now_ms: int) -> None:
+        if await self.store.cipher_freeze(iteration, "admitted", now_ms) is not None:
+            await self.masking.advance(iteration)  # the keys phase begins with whoever was admitted
+
+    async def follow(self, iteration: int) -> None:
+        await self.masking.advance(iteration)
+
+    async def may_upload(self, iteration: int, fl_id: str) -> str | None:
+        return await self.masking.may_upload(iteration, fl_id)
+
+    async def uploaded(self, iteration: int, fl_id: str) -> None:
+        await self.masking.uploaded(iteration, fl_id)
+
+    async def combine(self, closed: ClosedIteration) -> Mapping[str, DeviceUpload] | None:
+        total = await self.masking.aggregate(closed)
+        return None if total is None else {SUM_OF_UPLOADS: total}
+
+
+def unmask(masked: Mapping[str, Mapping[str, Any]], shares: Mapping[str, Mapping[int, int]],
+           s_pks: Mapping[str, bytes], iteration: int, t: int, shapes: Mapping[str, tuple[int, ...]]
+           ) -> dict[str, np.ndarray]:
+    """The sum of the masked uploads of U3 (``masked``: fl_id → entry name → ring slots, entries in sorted name
+    order as the devices masked them) from the shares returned for each device of U2 (``shares``: owner →
+    point → share) and U2's ``s`` public keys: entry name → float64 sum, of ``shapes``.
+
+    Σ_{U3} y − Σ_{U3} PRG(b_i) − Σ_{d ∈ U2∖U3} Σ_{i ∈ U3} sign(i, d)·PRG(s_id), decoded from the ring."""
     count = sum(int(np.prod(s)) for s in shapes.values())
     total = np.zeros(count, dtype=np.uint64)
     for fl_id in sorted(masked):
-        weights = masked[fl_id].weights
-        total += np.concatenate([secagg.wire_to_ring(np.reshape(weights[n], -1)) for n in sorted(shapes)])
+        entries = masked[fl_id]
+        total += np.concatenate([secagg.wire_to_ring(np.reshape(entries[n], -1)) for n in sorted(shapes)])
     pw, own = secagg.PARAMS["pairwise_mask_info"], secagg.PARAMS["self_mask_info"]
     coefficients: dict[frozenset[int], dict[int, int]] = {}  # the same returners share one set of λ
     for owner in sorted(s_pks):
@@ -392,9 +454,7 @@ def unmask(masked: Mapping[str, Any], shares: Mapping[str, Mapping[int, int]], s
                 total -= pair
             else:
                 total += pair
-    data_size = sum(masked[f].data_size for f in masked)
-    return {n: (v / data_size).astype(np.float32) for n, v in
-            secagg.unflatten(secagg.dequantise(total), shapes).items()}
+    return dict(secagg.unflatten(secagg.dequantise(total), shapes))
 
 
 #: a fixed key pair to test an offered public key against (a low-order point gives an all-zero agreement)

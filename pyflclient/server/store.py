@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pyflclient.server.aggregation import DeviceUpload
+from pyflclient.server.strategies.base import DeviceUpload, State
 
 __all__ = ["Model", "Admission", "Upload", "IterationView", "ClosedIteration", "StateStore", "MemoryStore",
            "StoreUnavailable", "CipherAdd", "Frozen"]
@@ -93,7 +93,7 @@ class ClosedIteration:
     admitted: int
     uploaded: int
     data_size: int
-    uploads: dict[str, DeviceUpload]   # fl_id -> upload; FedAvg sums them in fl_id order
+    uploads: dict[str, DeviceUpload]   # fl_id -> upload; the aggregator reads them in fl_id order
     start_window_began_ms: int | None
 
 
@@ -105,8 +105,10 @@ class StateStore(abc.ABC):
     shared: bool = False
 
     @abc.abstractmethod
-    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
-        """Start (or resume) the job at ``iteration`` whose starting model is ``previous_model``."""
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False,
+                    state: State | None = None) -> None:
+        """Start (or resume) the job at ``iteration`` whose starting model is ``previous_model``, published
+        with the job's ``state`` (the aggregator's and the early stop's; {} at the job's start)."""
 
     @abc.abstractmethod
     async def view(self) -> IterationView:
@@ -125,9 +127,11 @@ class StateStore(abc.ABC):
         """The ``data_size`` ``fl_id`` was admitted with in ``iteration``; None if it was not admitted."""
 
     @abc.abstractmethod
-    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int, *,
+                         loss: float | None = None, control_variate: Model | None = None
                          ) -> tuple[Upload, IterationView]:
-        """Keep an admitted device's upload until the iteration closes (begins the update window).
+        """Keep an admitted device's upload until the iteration closes (begins the update window):
+        its weights, its ``upload_loss`` and its control variate (Scaffold's Δc_i), as sent.
 
         ``weights`` may be read-only views into the request body: a store keeps them (or their
         bytes) as they are and never writes into them."""
@@ -144,8 +148,9 @@ class StateStore(abc.ABC):
         when the first caller's lease has run out (that process died while finishing)."""
 
     @abc.abstractmethod
-    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
-        """Make ``model`` the served model of ``iteration``; the next iteration (if any) begins.
+    async def publish(self, iteration: int, model: Model, finished: bool, state: State | None = None) -> None:
+        """Make ``model`` the served model of ``iteration``, with the job's ``state`` after it; the next
+        iteration (if any) begins.
 
         A shared store ignores the publication of an iteration already published (a closer whose
         lease ran out and was taken over publishes the same model, computed from the same uploads)."""
@@ -157,6 +162,11 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     async def latest(self) -> tuple[int, Model]:
         """The newest published model and its iteration."""
+
+    @abc.abstractmethod
+    async def state(self, iteration: int) -> State:
+        """The job's state published with the model of ``iteration`` ({} when there is none, or it is no
+        longer kept: the newest is always kept)."""
 
     # -- PW_ENCRYPT phases (pyflclient.server.secure_aggregation) -------------------------
     # A phase of iteration k holds one entry per fl_id (plus "fanout" entries filed under other
@@ -209,6 +219,7 @@ class MemoryStore(StateStore):
 
     def __init__(self) -> None:
         self._models: dict[int, Model] = {}
+        self._states: dict[int, State] = {}
         self._latest = 0
         self._finished = False
         self._it: _Iteration | None = None
@@ -223,8 +234,10 @@ class MemoryStore(StateStore):
         return IterationView(it.number, self._finished, it.closed or self._finished, len(it.admitted),
                              len(it.uploads), it.start_window_began_ms, it.update_window_began_ms)
 
-    async def begin(self, iteration: int, previous_model: Model, finished: bool = False) -> None:
+    async def begin(self, iteration: int, previous_model: Model, finished: bool = False,
+                    state: State | None = None) -> None:
         self._models = {iteration - 1: previous_model}
+        self._states = {iteration - 1: dict(state or {})}
         self._latest = iteration - 1
         self._finished = finished
         shapes = {n: np.shape(a) for n, a in previous_model.items()}
@@ -259,7 +272,8 @@ class MemoryStore(StateStore):
         it = self._current()
         return it.admitted.get(fl_id) if it.number == iteration else None
 
-    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int
+    async def add_upload(self, iteration: int, fl_id: str, weights: Model, now_ms: int, *,
+                         loss: float | None = None, control_variate: Model | None = None
                          ) -> tuple[Upload, IterationView]:
         it = self._current()
         if self._finished or it.closed or iteration != it.number:
@@ -268,7 +282,7 @@ class MemoryStore(StateStore):
             return Upload.NOT_ADMITTED, self._view()
         if fl_id in it.uploads:
             return Upload.DUPLICATE, self._view()
-        it.uploads[fl_id] = DeviceUpload(it.admitted[fl_id], weights)
+        it.uploads[fl_id] = DeviceUpload(it.admitted[fl_id], weights, loss, control_variate or {})
         if it.update_window_began_ms is None:
             it.update_window_began_ms = now_ms
         return Upload.ACCEPTED, self._view()
@@ -289,12 +303,13 @@ class MemoryStore(StateStore):
                                sum(u.data_size for u in it.uploads.values()), dict(it.uploads),
                                it.start_window_began_ms)
 
-    async def publish(self, iteration: int, model: Model, finished: bool) -> None:
+    async def publish(self, iteration: int, model: Model, finished: bool, state: State | None = None) -> None:
         it = self._current()
         if it.number != iteration or not it.closed:
             raise RuntimeError(f"publish({iteration}) while iteration {it.number} is current "
                                f"({'closed' if it.closed else 'open'})")
         self._models[iteration] = model
+        self._states[iteration] = dict(state or {})
         self._latest = iteration
         self._finished = finished
         if not finished:
@@ -305,6 +320,9 @@ class MemoryStore(StateStore):
 
     async def latest(self) -> tuple[int, Model]:
         return self._latest, self._models[self._latest]
+
+    async def state(self, iteration: int) -> State:
+        return self._states.get(iteration, {})
 
     def _cipher_iteration(self, iteration: int) -> _Iteration | None:
         it = self._current()

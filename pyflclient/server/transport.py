@@ -86,12 +86,14 @@ def connection_limit(setting: int) -> int:
     return max(2, min(soft - max(64, soft // 8), _DERIVED_CONNECTIONS_MAX))
 
 
-def body_limit(setting: int, model: Mapping[str, np.ndarray], devices_sharing: int = 0) -> int:
-    """``max_body_bytes``, or (0) 2 × the model's float32 bytes + 64 KiB, at most 1 GiB; with PW_ENCRYPT
-    (``devices_sharing`` = start_fl_job_threshold) at least a shareSecrets body of that many sealed shares."""
+def body_limit(setting: int, model: Mapping[str, np.ndarray], devices_sharing: int = 0, copies: int = 1) -> int:
+    """``max_body_bytes``, or (0) 2 × ``copies`` × the model's float32 bytes + 64 KiB, at most 1 GiB (room for a
+    masked upload's two slots a value; ``copies``: 2 when an upload carries a control variate beside its
+    weights); with pairwise masking (``devices_sharing`` =
+    start_fl_job_threshold) at least a shareSecrets body of that many sealed shares."""
     if setting:
         return setting
-    floats = sum(int(np.asarray(a).size) for a in model.values())
+    floats = copies * sum(int(np.asarray(a).size) for a in model.values())
     shares = 0
     if devices_sharing:
         from pyflclient.server.secure_aggregation import SEALED_SHARE_BYTES
@@ -318,12 +320,17 @@ class Transport:
     bound, the connection cap with displacement, and the client-fault log."""
 
     def __init__(self, config: ServerConfig, model: Mapping[str, np.ndarray], *,
-                 faults: ClientFaults | None = None, traffic: Traffic | None = None):
+                 faults: ClientFaults | None = None, masked: bool = False, control_variate: bool = False,
+                 traffic: Traffic | None = None):
+        """``masked``: uploads are masked (two float32 slots a value, cipher rounds with shares);
+        ``control_variate``: uploads carry one beside the weights (Scaffold); ``traffic``: the counter
+        of the device exchanges' body bytes (the round rules' own)."""
         self.header_timeout = config.header_timeout_ms / 1000
         self.body_timeout = config.body_timeout_ms / 1000
         self.keep_alive_timeout = config.keep_alive_timeout_ms / 1000
-        self.max_body_bytes = body_limit(config.max_body_bytes, model, config.start_fl_job_threshold
-                                         if config.encrypt_type == "PW_ENCRYPT" else 0)
+        self.max_body_bytes = body_limit(config.max_body_bytes, model,
+                                         config.start_fl_job_threshold if masked else 0,
+                                         2 if control_variate else 1)
         self.max_connections = connection_limit(config.max_connections)
         self.faults = faults or ClientFaults()
         #: the body bytes of every device exchange (the round rules take them at each iteration's close)
