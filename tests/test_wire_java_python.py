@@ -57,7 +57,7 @@ def protocol_tables() -> dict[str, list[tuple[str, str]]]:
                 base = f"enum:{enums[base]}"
             elif base in names:
                 base = f"table:{base}"
-            elif base not in ("int", "float", "bool", "string", "ubyte"):
+            elif base not in ("int", "float", "bool", "string", "ubyte", "byte"):
                 raise AssertionError(f"{table}.{field}: type {typ} unknown to this test")
             out.append((field, f"[{base}]" if vec else base))
         tables[table] = out
@@ -92,6 +92,10 @@ def expected(table: str, salt: int = 0) -> dict[str, Any]:
             out[field] = [(h % 97) / 4.0, -1.5, 3.25]
         elif typ == "[ubyte]":
             out[field] = [h % 256, 0, 255, 7]
+        elif typ == "[byte]":
+            out[field] = [h % 256 - 128, -128, 127, 7]
+        elif typ == "[int]":
+            out[field] = [h % 200001 - 100000, -1, 2147483647]
         elif typ.startswith("[enum:"):
             out[field] = [1 + h % (int(typ[6:-1]) - 1), 0]
         elif typ == "[string]":
@@ -127,6 +131,10 @@ def build(b: flatbuffers.Builder, table: str, salt: int = 0) -> int:
             offsets[field] = b.CreateNumpyVector(np.array(v, dtype=np.float32))
         elif typ == "[ubyte]":
             offsets[field] = b.CreateNumpyVector(np.array(v, dtype=np.uint8))
+        elif typ == "[byte]":
+            offsets[field] = b.CreateNumpyVector(np.array(v, dtype=np.int8))
+        elif typ == "[int]":
+            offsets[field] = b.CreateNumpyVector(np.array(v, dtype=np.int32))
         elif typ.startswith("[enum:"):
             offsets[field] = b.CreateNumpyVector(np.array(v, dtype=np.int8))
         elif typ == "[string]" or typ.startswith("[table:"):
@@ -211,7 +219,9 @@ def test_the_protocol_page_lists_every_table_of_the_schema() -> None:
     for fbs in SCHEMAS:
         declared |= set(re.findall(r"^table\s+(\w+)", fbs.read_text(), flags=re.M))
     assert set(TABLES) == declared
-    assert len(TABLES) == 25  # with r1.6's SendReconstructSecret and ReconstructSecret
+    # r1.6's 25 (with SendReconstructSecret and ReconstructSecret), MindSpore Federated's compression tables
+    # (CompressFeatureMap, UnsupervisedEvalItem(s)), r1.6's async and pushMetrics request/reply pairs
+    assert len(TABLES) == 34
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))

@@ -1,7 +1,7 @@
 package com.mindspore.flclient;
 
+import com.mindspore.flclient.cases.CaseAdapter;
 import com.mindspore.flclient.cases.Client;
-import com.mindspore.flclient.model.R16Case;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.ServiceLoader;
 import java.util.stream.Stream;
 
 /**
@@ -20,7 +21,25 @@ import java.util.stream.Stream;
  * no state is shared between rounds or between clients of one JVM.
  */
 final class ClientFactory {
+    /** The case APIs besides the project's own (r1.6's), registered in META-INF/services. */
+    private static final List<CaseAdapter> ADAPTERS = adapters();
+
     private ClientFactory() {
+    }
+
+    private static List<CaseAdapter> adapters() {
+        List<CaseAdapter> out = new ArrayList<>();
+        ServiceLoader.load(CaseAdapter.class, ClientFactory.class.getClassLoader()).forEach(out::add);
+        return List.copyOf(out);
+    }
+
+    private static CaseAdapter adapterOf(Class<?> c) {
+        for (CaseAdapter a : ADAPTERS) {
+            if (a.accepts(c)) {
+                return a;
+            }
+        }
+        return null;
     }
 
     /**
@@ -63,7 +82,8 @@ final class ClientFactory {
 
     /**
      * Checks that the class exists and is a case: a subclass of this project's {@link Client} or of
-     * r1.6's {@link com.mindspore.flclient.model.Client} (IllegalArgumentException naming flName otherwise).
+     * the base class of a registered {@link CaseAdapter} (r1.6's API) (IllegalArgumentException naming
+     * flName otherwise).
      */
     static Class<?> find(String flName) {
         Class<?> c = null;
@@ -91,19 +111,23 @@ final class ClientFactory {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": no such class on the class path"
                     + " (or --module-path); put the case jar (e.g. quick_start_flclient.jar) next to the client jar in -cp");
         }
-        if (!Client.class.isAssignableFrom(c) && !com.mindspore.flclient.model.Client.class.isAssignableFrom(c)) {
+        if (!Client.class.isAssignableFrom(c) && adapterOf(c) == null) {
+            StringBuilder bases = new StringBuilder();
+            for (CaseAdapter a : ADAPTERS) {
+                bases.append(a.caseBase().getName()).append(" (r1.6's API) or of ");
+            }
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": the class is not a subclass of "
-                    + com.mindspore.flclient.model.Client.class.getName() + " (r1.6's API) or of " + Client.class.getName());
+                    + bases + Client.class.getName());
         }
         return c;
     }
 
-    /** A new instance of the case; an r1.6-style case comes wrapped in its {@link R16Case}. */
+    /** A new instance of the case; a case of another API comes wrapped by its {@link CaseAdapter}. */
     static Client create(String flName) {
         Class<?> c = find(flName);
         try {
             Object o = c.getDeclaredConstructor().newInstance();
-            return o instanceof Client ? (Client) o : new R16Case((com.mindspore.flclient.model.Client) o);
+            return o instanceof Client ? (Client) o : adapterOf(c).adapt(o);
         } catch (NoSuchMethodException e) {
             throw new IllegalArgumentException("FLParameter.flName = " + flName + ": the class needs a public "
                     + "no-argument constructor", e);

@@ -90,26 +90,13 @@ final class CompressMessages {
             RequestUpdateModel.createNameVecVector(b, nameOffsets)};
     }
 
-    /** The updateModel body of a compressed upload (no feature_map: the update is in compress_feature_map). */
-    static byte[] requestUpdateModel(String flName, String flId, int iteration, UploadCodec codec,
-                                     UploadCodec.Encoded encoded) {
-        long bytes = 1024;
+    /** About the bytes a compressed upload takes in a buffer (the builder's first size). */
+    static long bytes(UploadCodec.Encoded encoded) {
+        long bytes = 0;
         for (Codec.Tensor t : encoded.tensors) {
             bytes += t.data.length + 64L + t.name.length();
         }
-        FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, bytes));
-        int[] written = writeUpload(b, encoded.tensors, encoded.names);
-        int name = b.createString(flName);
-        int id = b.createString(flId);
-        int ts = b.createString(FLMessages.now());
-        RequestUpdateModel.startRequestUpdateModel(b);
-        RequestUpdateModel.addFlName(b, name);
-        RequestUpdateModel.addFlId(b, id);
-        RequestUpdateModel.addIteration(b, iteration);
-        RequestUpdateModel.addTimestamp(b, ts);
-        addUpload(b, written, codec.type, codec.rate);
-        b.finish(RequestUpdateModel.endRequestUpdateModel(b));
-        return b.sizedByteArray();
+        return bytes;
     }
 
     /** Adds the upload's compression fields to the RequestUpdateModel being built. */

@@ -12,7 +12,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
+import mindspore.schema.Aggregation;
 import mindspore.schema.CipherPublicParams;
+import mindspore.schema.EarlyStop;
 import mindspore.schema.FLPlan;
 import mindspore.schema.FeatureMap;
 import mindspore.schema.RequestFLJob;
@@ -51,8 +53,11 @@ final class FLMessages {
         UNPARSEABLE
     }
 
-    /** The plan of startFLJob (fields the client uses). */
-    static final class Plan {
+    /**
+     * The plan of startFLJob as the wire has it (fields the client uses), before {@link Plan#decode}
+     * checks it once; nothing but that method reads it.
+     */
+    static final class WirePlan {
         int iterations;
         int epochs;
         int miniBatch;
@@ -64,10 +69,25 @@ final class FLMessages {
         float dpEps;
         float dpDelta;
         float dpNormClip;
+        /** FLPlan.aggregation: present, its AggregationType and weights (the type's device parameters). */
+        boolean hasAggregation;
+        int aggregationType;
+        float[] aggregationWeights = new float[0];
+        /** FLPlan.early_stop: present, its EarlyStopType, weight and rounds. */
+        boolean hasEarlyStop;
+        int earlyStopType;
+        float earlyStopWeight;
+        int earlyStopRounds;
         /** MindSpore Federated's upload_compress_type and upload_sparse_rate (docs/compression.md). */
         byte uploadCompressType;
         float uploadSparseRate;
     }
+
+    /**
+     * The name under which Scaffold's control-variate entry of a weight is masked together with the
+     * weights under PW_ENCRYPT (docs/protocol.md); it travels in control_variate under the plain name.
+     */
+    static final String MASKED_CONTROL_VARIATE = "control_variate/";
 
     /**
      * pyflclient's server refuses a second upload of one fl_id in one iteration with RequestError
@@ -85,8 +105,10 @@ final class FLMessages {
         int iteration;
         boolean isSelected;
         String nextReqTime = "";
-        Plan plan;
+        WirePlan plan;
         Map<String, float[]> featureMap = new LinkedHashMap<>();
+        /** startFLJob: Scaffold's server control variate c (empty otherwise). */
+        Map<String, float[]> controlVariate = new LinkedHashMap<>();
         /** A cipher round's payload (public keys, shares or the client list: {@link CipherMessages}). */
         Object cipher;
 
@@ -120,17 +142,38 @@ final class FLMessages {
         return b.sizedByteArray();
     }
 
-    static byte[] requestUpdateModel(String flName, String flId, int iteration, Map<String, float[]> weights) {
+    /**
+     * The plain updateModel body: the weights (already × data_size), upload_loss when {@code upload}
+     * has one (written even when 0: its presence says it was sent) and Scaffold's control_variate; with
+     * a compressed upload ({@link Upload#compressed}) no feature_map but its compression fields
+     * ({@link CompressMessages}).
+     */
+    static byte[] requestUpdateModel(String flName, String flId, int iteration, Upload upload) {
         long floats = 0;
-        for (float[] w : weights.values()) {
+        for (float[] w : upload.compressed == null ? upload.weights.values() : java.util.List.<float[]>of()) {
+            floats += w.length;
+        }
+        if (upload.compressed != null) {
+            floats += CompressMessages.bytes(upload.compressed) / 4;
+        }
+        for (float[] w : upload.controlVariate.values()) {
             floats += w.length;
         }
         FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
-        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, weights));
+        int cv = upload.controlVariate.isEmpty() ? 0 : featureMapVector(b, upload.controlVariate);
+        if (upload.compressed != null) {
+            int[] written = CompressMessages.writeUpload(b, upload.compressed.tensors, upload.compressed.names);
+            return finishUpdateModel(b, flName, flId, iteration, 0, upload, cv, written);
+        }
+        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, upload.weights), upload, cv, null);
     }
 
-    /** The RequestUpdateModel around a FeatureMap vector already in the builder. */
-    private static byte[] finishUpdateModel(FlatBufferBuilder b, String flName, String flId, int iteration, int fm) {
+    /**
+     * The RequestUpdateModel around FeatureMap vectors already in the builder ({@code fm}, {@code cv} 0:
+     * none; {@code compressed}: the compression fields {@link CompressMessages#writeUpload} wrote, or null).
+     */
+    private static byte[] finishUpdateModel(FlatBufferBuilder b, String flName, String flId, int iteration, int fm,
+                                            Upload upload, int cv, int[] compressed) {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
@@ -138,24 +181,39 @@ final class FLMessages {
         RequestUpdateModel.addFlName(b, name);
         RequestUpdateModel.addFlId(b, id);
         RequestUpdateModel.addIteration(b, iteration);
-        RequestUpdateModel.addFeatureMap(b, fm);
+        if (fm != 0) {
+            RequestUpdateModel.addFeatureMap(b, fm);
+        }
         RequestUpdateModel.addTimestamp(b, ts);
+        if (compressed != null) {
+            CompressMessages.addUpload(b, compressed, upload.compressed.codec.type, upload.compressed.codec.rate);
+        }
+        if (upload.hasLoss) {
+            b.forceDefaults(true); // a loss of exactly 0 is still a loss the device sent
+            RequestUpdateModel.addUploadLoss(b, upload.loss);
+            b.forceDefaults(false);
+        }
+        if (cv != 0) {
+            RequestUpdateModel.addControlVariate(b, cv);
+        }
         b.finish(RequestUpdateModel.endRequestUpdateModel(b));
         return b.sizedByteArray();
     }
 
     /**
-     * PW_ENCRYPT's upload: the ring elements {@code y} (weights in sorted name order, {@code sizes[name]}
+     * PW_ENCRYPT's upload: the ring elements {@code y} (entries in sorted name order, {@code sizes[name]}
      * each) as FeatureMaps of two float32 slots per element carrying the element's little-endian
      * bytes. Written as ints, never as floats: the bits are not a float and must arrive unchanged.
+     * Entries named {@link #MASKED_CONTROL_VARIATE}{@code <weight>} go to control_variate under the
+     * weight's name, the others to feature_map.
      */
     static byte[] requestUpdateModelMasked(String flName, String flId, int iteration, Map<String, Integer> sizes,
-                                           long[] y) {
+                                           long[] y, Upload upload) {
         FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, y.length * 8L + 1024));
         java.util.TreeMap<String, Integer> sorted = new java.util.TreeMap<>(sizes);
-        int[] offsets = new int[sorted.size()];
+        java.util.List<Integer> weights = new java.util.ArrayList<>();
+        java.util.List<Integer> variates = new java.util.ArrayList<>();
         int at = 0;
-        int k = 0;
         for (Map.Entry<String, Integer> e : sorted.entrySet()) {
             int n = e.getValue();
             b.startVector(4, 2 * n, 4);
@@ -164,11 +222,15 @@ final class FLMessages {
                 b.addInt((int) y[i]);
             }
             int data = b.endVector();
-            int name = b.createString(e.getKey());
-            offsets[k++] = FeatureMap.createFeatureMap(b, name, data);
+            boolean variate = e.getKey().startsWith(MASKED_CONTROL_VARIATE);
+            int name = b.createString(variate ? e.getKey().substring(MASKED_CONTROL_VARIATE.length()) : e.getKey());
+            (variate ? variates : weights).add(FeatureMap.createFeatureMap(b, name, data));
             at += n;
         }
-        return finishUpdateModel(b, flName, flId, iteration, RequestUpdateModel.createFeatureMapVector(b, offsets));
+        int fm = RequestUpdateModel.createFeatureMapVector(b, weights.stream().mapToInt(Integer::intValue).toArray());
+        int cv = variates.isEmpty() ? 0
+                : RequestUpdateModel.createControlVariateVector(b, variates.stream().mapToInt(Integer::intValue).toArray());
+        return finishUpdateModel(b, flName, flId, iteration, fm, upload, cv, null);
     }
 
     static byte[] requestGetModel(String flName, int iteration) {
@@ -210,7 +272,7 @@ final class FLMessages {
         r.nextReqTime = orEmpty(m.nextReqTime());
         FLPlan p = m.flPlanConfig();
         if (p != null) {
-            Plan plan = new Plan();
+            WirePlan plan = new WirePlan();
             plan.iterations = p.iterations();
             plan.epochs = p.epochs();
             plan.miniBatch = p.miniBatch();
@@ -224,6 +286,22 @@ final class FLMessages {
                 plan.dpDelta = c.dpDelta();
                 plan.dpNormClip = c.dpNormClip();
             }
+            Aggregation a = p.aggregation();
+            if (a != null) {
+                plan.hasAggregation = true;
+                plan.aggregationType = a.type();
+                plan.aggregationWeights = new float[a.weightsLength()];
+                for (int i = 0; i < plan.aggregationWeights.length; i++) {
+                    plan.aggregationWeights[i] = a.weights(i);
+                }
+            }
+            EarlyStop e = p.earlyStop();
+            if (e != null) {
+                plan.hasEarlyStop = true;
+                plan.earlyStopType = e.earlyStopType();
+                plan.earlyStopWeight = e.weight();
+                plan.earlyStopRounds = e.rounds();
+            }
             plan.uploadCompressType = m.uploadCompressType();
             plan.uploadSparseRate = m.uploadSparseRate();
             r.plan = plan;
@@ -231,6 +309,12 @@ final class FLMessages {
         for (int i = 0; i < m.featureMapLength(); i++) {
             if (!readFeature(m.featureMap(i), r.featureMap)) {
                 return unnamedFeature(SchemaLayouts.RESPONSE_FL_JOB, i);
+            }
+        }
+        for (int i = 0; i < m.controlVariateLength(); i++) {
+            if (!readFeature(m.controlVariate(i), r.controlVariate)) {
+                return unparseable(SchemaLayouts.RESPONSE_FL_JOB.name + ".control_variate[" + i
+                        + "].weight_fullname: missing (a control variate needs its weight's name)");
             }
         }
         String compressed = CompressMessages.readModel(SchemaLayouts.RESPONSE_FL_JOB.name, m.downloadCompressType(),

@@ -6,17 +6,13 @@ import java.util.Map;
 /**
  * Where one job stands in the server's plan, and what a waiting client keeps between two
  * steps: a few numbers and names, never the model or the data (the model file is the state).
+ * The plan itself is not here: it is a {@link Plan}, handed to the steps of its round.
  */
 final class JobProgress {
     /** The iteration startFLJob admitted this client to. */
     int iteration;
-    /** The plan's iterations: the job is done when {@link #iteration} reaches it. */
+    /** The latest plan's iterations: the job is done when {@link #iteration} reaches it. */
     int iterations;
-    /** Local epochs of the plan. */
-    int epochs;
-    /** The plan's mini_batch (0: the server did not say) and learning rate (0: keep the model's). */
-    int planBatch;
-    float planLr;
     /** Training and evaluation samples, read once when the job starts (data_size of startFLJob). */
     int dataSize;
     int evalSamples;
@@ -24,11 +20,7 @@ final class JobProgress {
     List<String> serverWeightNames = List.of();
     /** The weights of startFLJob, from admission until training has set them (then dropped). */
     Map<String, float[]> admittedWeights;
-    /** The plan's encrypt_type ("" or NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT) and its cipher parameters. */
-    String encryptType = "";
-    FLMessages.Plan cipherPlan;
-    /** The plan's upload codec, and the compressed upload waiting for the server's answer (its residual). */
-    UploadCodec uploadCodec = UploadCodec.NONE;
+    /** The compressed upload waiting for the server's answer: its error-feedback residual is kept once accepted. */
     UploadCodec.Encoded pendingUpload;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";

@@ -5,6 +5,7 @@ import com.mindspore.flclient.cases.JobContext;
 import com.mindspore.flclient.model.Status;
 import com.mindspore.flclient.cases.RuntimeModel;
 import com.mindspore.flclient.cases.TrainableModel;
+import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.ModelFile;
 
 import java.io.IOException;
@@ -154,6 +155,21 @@ final class LocalModel implements AutoCloseable {
 
     void setLearningRate(float lr) {
         client.setLearningRate(lr);
+    }
+
+    /** The learning rate the model's next step uses. */
+    float learningRate() {
+        return client.getModel().learningRate();
+    }
+
+    /** The weights a training step updates (those a gradient hook sees). */
+    List<String> optimizedWeights() {
+        return client.getModel().optimizedWeights();
+    }
+
+    /** See {@link TrainableModel#setGradientHook}; null removes it. */
+    void setGradientHook(GradientHook hook) {
+        client.getModel().setGradientHook(hook);
     }
 
     /** Sets the weights the server sent in {@code round}; every name must be a weight of this model. */

@@ -19,7 +19,9 @@ import mindspore.schema.ResponseCode;
  * answers SucNotReady. The round's {@link PairwiseMasker} (keys, seed, held shares) is the only
  * state, dropped at the round's end; a mask is generated into the upload and never held.
  */
-final class PairwiseMaskingSteps {
+final class PairwiseMaskingSteps implements UploadProtection {
+    /** The encrypt type of this class (schema/round_plugins.json). */
+    static final String NAME = "PW_ENCRYPT";
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final FLParameter p;
@@ -35,20 +37,26 @@ final class PairwiseMaskingSteps {
         this.progress = progress;
     }
 
-    static boolean enabled(JobProgress progress) {
-        return "PW_ENCRYPT".equals(progress.encryptType);
+    @Override
+    public String name() {
+        return NAME;
     }
 
     /** exchangeKeys → getKeys → shareSecrets → getSecrets; then SUCCESS, RESTART (come back later) or FAILED. */
-    Next beforeTraining(Function<FLClientStatus, Next> then) {
+    @Override
+    public Next beforeTraining(Plan plan, Function<FLClientStatus, Next> then) {
+        if (plan.secretsThreshold < 1) {
+            log.severe("[startFLJob] " + NAME + " without a reconstruct_secrets_threshold (t) in the plan");
+            return then.apply(FLClientStatus.FAILED);
+        }
         masker = new PairwiseMasker(p.getClientID(), progress.iteration, RANDOM);
         byte[] body = CipherMessages.exchangeKeys(p.getClientID(), progress.iteration, masker.cPublicKey(),
                 masker.sPublicKey());
         return server.exchange("exchangeKeys", body, CipherMessages::parseExchangeKeys, ServerExchange.NotReady.WAIT,
-                r -> step("exchangeKeys", r, then, () -> getKeys(then)));
+                r -> step("exchangeKeys", r, then, () -> getKeys(plan.secretsThreshold, then)));
     }
 
-    private Next getKeys(Function<FLClientStatus, Next> then) {
+    private Next getKeys(int t, Function<FLClientStatus, Next> then) {
         return server.exchange("getKeys", CipherMessages.getKeys(p.getClientID(), progress.iteration),
                 CipherMessages::parseGetKeys, ServerExchange.NotReady.WAIT, r -> step("getKeys", r, then, () -> {
                     @SuppressWarnings("unchecked")
@@ -58,7 +66,7 @@ final class PairwiseMaskingSteps {
                     // n key agreements, two Shamir splits of degree t - 1 at n points, n seals: a compute step
                     return Next.compute(() -> guarded("shareSecrets", r, then, () -> {
                         byte[] body = CipherMessages.shareSecrets(p.getClientID(), progress.iteration,
-                                masker.shares(progress.cipherPlan.t));
+                                masker.shares(t));
                         return server.exchange("shareSecrets", body, CipherMessages::parseShareSecrets,
                                 ServerExchange.NotReady.WAIT, r2 -> step("shareSecrets", r2, then, () -> getSecrets(then)));
                     }));
@@ -77,19 +85,29 @@ final class PairwiseMaskingSteps {
                         }))));
     }
 
-    /** The updateModel body of a trained upload (weights × data_size): quantised, masked, as ring elements. */
-    byte[] maskedBody(Map<String, float[]> upload) {
+    /**
+     * The updateModel body of a trained upload (weights × data_size): quantised, masked, as ring
+     * elements. Scaffold's control-variate entries are masked in the same vector, named
+     * {@link FLMessages#MASKED_CONTROL_VARIATE}{@code <weight>}, so the server learns only their sum too.
+     */
+    @Override
+    public byte[] body(Plan plan, int iteration, Upload upload) {
+        Map<String, float[]> entries = new LinkedHashMap<>(upload.weights);
+        for (Map.Entry<String, float[]> e : upload.controlVariate.entrySet()) {
+            entries.put(FLMessages.MASKED_CONTROL_VARIATE + e.getKey(), e.getValue());
+        }
         Map<String, Integer> sizes = new LinkedHashMap<>();
-        for (Map.Entry<String, float[]> e : upload.entrySet()) {
+        for (Map.Entry<String, float[]> e : entries.entrySet()) {
             sizes.put(e.getKey(), e.getValue().length);
         }
-        long[] y = masker.mask(upload);
-        log.info("[updateModel] " + y.length + " values masked for PW_ENCRYPT");
-        return FLMessages.requestUpdateModelMasked(p.getFlName(), p.getClientID(), progress.iteration, sizes, y);
+        long[] y = masker.mask(entries);
+        log.info("[updateModel] " + y.length + " values masked for " + NAME);
+        return FLMessages.requestUpdateModelMasked(p.getFlName(), p.getClientID(), iteration, sizes, y, upload);
     }
 
     /** getClientList → reconstructSecrets; then SUCCESS (wait for the model), RESTART or FAILED. */
-    Next afterUpload(Function<FLClientStatus, Next> then) {
+    @Override
+    public Next afterUpload(Plan plan, Function<FLClientStatus, Next> then) {
         return server.exchange("getClientList", CipherMessages.getClientList(p.getClientID(), progress.iteration),
                 CipherMessages::parseClientList, ServerExchange.NotReady.WAIT, r -> step("getClientList", r, then, () -> {
                     @SuppressWarnings("unchecked")
@@ -136,7 +154,8 @@ final class PairwiseMaskingSteps {
     }
 
     /** Drops the round's keys and shares. */
-    void forget() {
+    @Override
+    public void forget() {
         masker = null;
     }
 }

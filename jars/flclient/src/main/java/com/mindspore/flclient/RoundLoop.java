@@ -2,6 +2,7 @@ package com.mindspore.flclient;
 
 import com.mindspore.flclient.cases.JobContext;
 
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.logging.Logger;
@@ -16,9 +17,11 @@ import java.util.logging.Logger;
  * few threads. A round ends SUCCESS (go on), RESTART (OutOfTime or not selected: wait until
  * {@code next_req_time}, then startFLJob again), NOT_SELECTED (the server's job ended while this
  * client waited) or FAILED (the job ends); the server's transient answers are handled below the
- * steps by {@link ServerExchange}. A stop ends every wait at once. With the plan's PW_ENCRYPT,
- * {@link PairwiseMaskingSteps} runs its key and share rounds between startFLJob and training and
- * its client-list and reconstruction rounds between updateModel and getModel.
+ * steps by {@link ServerExchange}. A stop ends every wait at once. startFLJob decodes the
+ * {@link Plan} once; it goes to the round's steps as an argument. The plan's encrypt type chooses
+ * an {@link UploadProtection} (pairwise masking runs its key and share rounds between startFLJob and
+ * training and its client-list and reconstruction rounds between updateModel and getModel); its
+ * aggregation type chooses the {@link LocalTraining} of the training step.
  *
  * <p>Model and data are loaded only inside the two steps that hold a training permit — training
  * (through building the upload) and getModel + evaluation — and dropped at their end, so a client
@@ -44,7 +47,8 @@ final class RoundLoop {
     private final UpdateModelStep updateModel;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
-    private final PairwiseMaskingSteps masking;
+    /** The upload protection of each encrypt type, by name. */
+    private final Map<String, UploadProtection> protections;
 
     /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
     private final CheckInGate gate;
@@ -73,8 +77,8 @@ final class RoundLoop {
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm, settings.gate);
         this.startFLJob = new StartFLJobStep(p, log, server, context, progress);
-        this.masking = new PairwiseMaskingSteps(p, log, server, progress);
-        this.train = new TrainStep(p, log, stop, context, progress, startFLJob, masking);
+        this.protections = UploadProtection.forClient(p, log, server, progress);
+        this.train = new TrainStep(p, log, stop, context, progress);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
         this.evaluate = new EvaluateStep(p, log, stop, context, progress, settings.evaluation,
@@ -109,8 +113,9 @@ final class RoundLoop {
         return Next.compute(step);
     }
 
-    private Next training() {
-        return compute(RANK_TRAIN + Integer.MAX_VALUE - Math.max(0, progress.dataSize), this::trainAndUpload);
+    private Next training(Plan plan, UploadProtection protection) {
+        return compute(RANK_TRAIN + Integer.MAX_VALUE - Math.max(0, progress.dataSize),
+                () -> trainAndUpload(plan, protection));
     }
 
     Logger log() {
@@ -158,21 +163,19 @@ final class RoundLoop {
 
     private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
-        return startFLJob.run(s -> {
+        return startFLJob.run((s, plan) -> {
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
-            if (PairwiseMaskingSteps.enabled(progress)) {
-                return masking.beforeTraining(c -> c == FLClientStatus.SUCCESS ? training()
-                        : endRound(c));
-            }
-            return training();
+            UploadProtection protection = protections.get(plan.encrypt.name);
+            return protection.beforeTraining(plan, c -> c == FLClientStatus.SUCCESS ? training(plan, protection)
+                    : endRound(c));
         });
     }
 
-    private Next trainAndUpload() {
+    private Next trainAndUpload(Plan plan, UploadProtection protection) {
         return guarded("round", () -> {
-            byte[] body = train.run();
+            byte[] body = train.run(plan, protection);
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
             }
@@ -180,10 +183,7 @@ final class RoundLoop {
                 if (s != FLClientStatus.SUCCESS) {
                     return endRound(s);
                 }
-                if (PairwiseMaskingSteps.enabled(progress)) {
-                    return masking.afterUpload(c -> c == FLClientStatus.SUCCESS ? waitForModel() : endRound(c));
-                }
-                return waitForModel();
+                return protection.afterUpload(plan, c -> c == FLClientStatus.SUCCESS ? waitForModel() : endRound(c));
             });
         });
     }
@@ -218,9 +218,10 @@ final class RoundLoop {
     /** The end of a round: on to the next one, a wait for next_req_time, or the job's end. */
     private Next endRound(FLClientStatus status) {
         updateModel.forget();
-        masking.forget();
+        forgetProtections();
         progress.admittedWeights = null;
         LocalModel.dropTrained(p);
+        ScaffoldTraining.drop(p);
         if (status == FLClientStatus.SUCCESS) {
             log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");
             notifyIteration();
@@ -238,11 +239,18 @@ final class RoundLoop {
         return finish(status);
     }
 
+    private void forgetProtections() {
+        for (UploadProtection u : protections.values()) {
+            u.forget();
+        }
+    }
+
     /** Where a stop lands, whatever the client was doing. */
     Next stopped() {
         updateModel.forget();
-        masking.forget();
+        forgetProtections();
         LocalModel.dropTrained(p);
+        ScaffoldTraining.drop(p);
         log.info("the job was stopped: leaving the round loop");
         return finish(FLClientStatus.FAILED);
     }

@@ -1,7 +1,6 @@
 package com.mindspore.flclient;
 
 import com.mindspore.flclient.cases.JobContext;
-import com.mindspore.flclient.cipher.DpNoise;
 import com.mindspore.flclient.model.RunType;
 import com.mindspore.flclient.model.Status;
 
@@ -25,32 +24,34 @@ final class TrainStep {
     private final StopSignal stop;
     private final JobContext context;
     private final JobProgress progress;
-    private final StartFLJobStep startFLJob;
-    private final PairwiseMaskingSteps masking;
-    private final java.util.Random noise = new java.security.SecureRandom();
+    /** The training plug-in of each device kind of the aggregation types. */
+    private final Map<String, LocalTraining> training;
 
-    TrainStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
-              StartFLJobStep startFLJob, PairwiseMaskingSteps masking) {
+    TrainStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress) {
         this.p = p;
         this.log = log;
         this.stop = stop;
         this.context = context;
         this.progress = progress;
-        this.startFLJob = startFLJob;
-        this.masking = masking;
+        this.training = LocalTraining.forClient(p);
     }
 
-    /** The updateModel body, or null when training failed or was stopped (the log says why). */
-    byte[] run() {
-        if (progress.epochs <= 0) {
-            log.severe("[train] the plan asks for " + progress.epochs + " epochs");
-            return null;
-        }
+    /**
+     * The updateModel body of this round under {@code plan}, protected by {@code protection}, or
+     * null when training failed or was stopped (the log says why).
+     */
+    byte[] run(Plan plan, UploadProtection protection) {
         try (LocalModel model = LocalModel.open(p, context, p.getTrainModelPath())) {
             model.client().initDataSets(Map.of(RunType.TRAINMODE, p.getDataMap().get(RunType.TRAINMODE)));
-            Map<String, float[]> received = progress.admittedWeights; // DP_ENCRYPT's reference; apply() lets go of it
-            startFLJob.apply(model);
-            Status st = model.client().trainModel(progress.epochs);
+            Map<String, float[]> received = progress.admittedWeights; // DP_ENCRYPT's reference
+            apply(plan, model);
+            float loss = 0f;
+            if (plan.reportsLoss()) {
+                loss = model.client().trainingLoss();
+                log.info("[train] upload_loss " + loss + ": the mean training loss at the received model");
+            }
+            LocalTraining.Round local = training.get(plan.aggregation.device).begin(plan, model);
+            Status st = model.client().trainModel(plan.epochs);
             if (st == Status.STOPPED || stop.isStopped()) {
                 return null;
             }
@@ -58,37 +59,43 @@ final class TrainStep {
                 log.severe("[train] local training failed: " + st);
                 return null;
             }
+            Map<String, float[]> controlVariate = local.end(model, progress.serverWeightNames);
             log.info("[train] train succeed");
-            TrainListener.tell(p, log, progress.iteration, "trained", (long) progress.dataSize * progress.epochs);
+            TrainListener.tell(p, log, progress.iteration, "trained", (long) progress.dataSize * plan.epochs);
             Map<String, float[]> upload = new LinkedHashMap<>();
             for (String name : progress.serverWeightNames) {
                 upload.put(name, model.weight(name));
             }
-            if ("DP_ENCRYPT".equals(progress.encryptType)) {
-                FLMessages.Plan plan = progress.cipherPlan;
-                double norm = DpNoise.apply(upload, received, plan.dpNormClip, plan.dpEps, plan.dpDelta, noise);
-                log.info("[updateModel] DP_ENCRYPT: update norm " + (float) norm + " clipped to " + plan.dpNormClip
-                        + ", Gaussian noise sigma " + (float) DpNoise.sigma(plan.dpNormClip, plan.dpEps, plan.dpDelta));
-            }
+            protection.protectTrained(plan, upload, received);
             scale(upload, progress.dataSize);
             model.saveTrained();
-            log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload");
-            if (PairwiseMaskingSteps.enabled(progress)) {
-                return masking.maskedBody(upload);
-            }
+            log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload"
+                    + (controlVariate.isEmpty() ? "" : ", with the control variate of " + controlVariate.size()));
             progress.pendingUpload = null;
-            if (progress.uploadCodec.compresses()) {
-                UploadCodec codec = progress.uploadCodec;
-                UploadCodec.Encoded enc = codec.encode(progress.iteration, progress.serverWeightNames, upload, received,
+            UploadCodec codec = plan.uploadCodec;
+            if (codec.compresses()) { // (never with masked uploads: Plan.decode refuses the combination)
+                progress.pendingUpload = codec.encode(progress.iteration, progress.serverWeightNames, upload, received,
                         progress.dataSize, UploadCodec.residualFile(p.getTrainModelPath()), log);
-                progress.pendingUpload = enc;
                 log.info("[updateModel] upload_compress_type " + codec.type + ": the difference from the received "
                         + "model at upload_sparse_rate " + codec.rate + ", 8 bits"
                         + (codec.errorFeedback ? ", with error feedback" : ""));
-                return CompressMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, codec,
-                        enc);
             }
-            return FLMessages.requestUpdateModel(p.getFlName(), p.getClientID(), progress.iteration, upload);
+            return protection.body(plan, progress.iteration, new Upload(upload, plan.reportsLoss(), loss, controlVariate,
+                    progress.pendingUpload));
+        }
+    }
+
+    /** Sets what admission brought into the freshly loaded model: the batch check, the server's weights, the plan's learning rate. */
+    private void apply(Plan plan, LocalModel model) {
+        if (plan.miniBatch > 0) {
+            // mini_batch 0: the server did not say
+            model.requireBatch("the server's client_batch_size", plan.miniBatch,
+                    "start the server with client_batch_size");
+        }
+        model.setServerWeights(progress.admittedWeights, "startFLJob");
+        progress.admittedWeights = null;
+        if (plan.lr > 0) {
+            model.setLearningRate(plan.lr);
         }
     }
 

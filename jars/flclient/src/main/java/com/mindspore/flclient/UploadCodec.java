@@ -67,14 +67,21 @@ final class UploadCodec {
 
     /** An encoded upload and, with error feedback, the residual to keep once the server accepts it. */
     static final class Encoded {
+        final UploadCodec codec;
         final List<Codec.Tensor> tensors;
         final List<String> names;
         final Map<String, float[]> residual;
 
-        Encoded(List<Codec.Tensor> tensors, List<String> names, Map<String, float[]> residual) {
+        Encoded(UploadCodec codec, List<Codec.Tensor> tensors, List<String> names, Map<String, float[]> residual) {
+            this.codec = codec;
             this.tensors = tensors;
             this.names = names;
             this.residual = residual;
+        }
+
+        /** Keeps this upload's residual (error feedback only): the server accepted it. */
+        void commit(Path residualFile) {
+            codec.commit(this, residualFile);
         }
     }
 
@@ -122,7 +129,7 @@ final class UploadCodec {
                 next.put(n, e);
             }
         }
-        return new Encoded(enc.tensors, names, next);
+        return new Encoded(this, enc.tensors, names, next);
     }
 
     /** Keeps the residual of an accepted upload (error feedback only), replacing the file atomically. */

@@ -120,6 +120,11 @@ public class LiteSession {
         return !trainMode;
     }
 
+    /** pyflclient addition: the loss of the input tensors at the current weights, nothing updated. */
+    public float loss() {
+        return requireModel().loss(nchw(data.getFloatData()), labels.classIds());
+    }
+
     /** One training step (train mode) or one forward pass (eval mode) on the input tensors. */
     public boolean runGraph() {
         RuntimeModel m = requireModel();

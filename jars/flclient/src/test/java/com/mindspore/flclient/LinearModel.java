@@ -158,6 +158,29 @@ public final class LinearModel implements TrainableModel {
         }
     }
 
+    /** The gradient hook of the strategy tests (null: none). */
+    private com.mindspore.flclient.runtime.GradientHook hook;
+
+    @Override
+    public void setGradientHook(com.mindspore.flclient.runtime.GradientHook hook) {
+        this.hook = hook;
+    }
+
+    @Override
+    public float learningRate() {
+        return lr;
+    }
+
+    /** The batch's mean cross-entropy at the current weights, nothing updated. */
+    @Override
+    public float loss(float[] data, int[] labels) {
+        double loss = 0;
+        for (int s = 0; s < batch; s++) {
+            loss -= Math.log(Math.max(probs(data, s)[labels[s]], 1e-12f));
+        }
+        return (float) (loss / batch);
+    }
+
     private float step(float[] data, int[] labels) {
         float[] gw = new float[weight.length];
         float[] gb = new float[bias.length];
@@ -172,6 +195,10 @@ public final class LinearModel implements TrainableModel {
                     gw[c * features + f] += g * data[s * features + f];
                 }
             }
+        }
+        if (hook != null) {
+            hook.onGradient("fc.weight", weight, gw);
+            hook.onGradient("fc.bias", bias, gb);
         }
         for (int i = 0; i < weight.length; i++) {
             weight[i] -= lr * gw[i];

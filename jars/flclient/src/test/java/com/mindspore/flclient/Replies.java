@@ -34,7 +34,7 @@ final class Replies {
         int fm = weights == null ? 0 : FLMessages.featureMapVector(b, weights);
         int reason = b.createString("scripted");
         int next = b.createString(nextReqTime);
-        int enc = b.createString("NOT_ENCRYPT");
+        int enc = b.createString(PlainUpload.NAME);
         int cipher = CipherPublicParams.createCipherPublicParams(b, 0, 0, 0, 0, 0f, 0f, 0f, enc);
         int mode = b.createString("FEDERATED_LEARNING");
         int name = b.createString("test");

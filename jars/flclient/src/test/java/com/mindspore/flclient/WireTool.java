@@ -25,7 +25,7 @@ import java.util.zip.CRC32;
  * java -cp mindspore-lite-java-flclient.jar WireTool.java read  SPEC IN_DIR    # JSON on stdout
  * </pre>
  * SPEC: one line per field, "Table field type", in schema order; types int, float, bool,
- * string, enum:N (byte enum of N values), table:T, and vectors [float] [ubyte] [string]
+ * string, enum:N (byte enum of N values), table:T, and vectors [float] [ubyte] [byte] [int] [string]
  * [enum:N] [table:T].
  */
 public final class WireTool {
@@ -98,6 +98,14 @@ public final class WireTool {
         return new byte[] {(byte) (crc(key) % 256), 0, (byte) 255, 7};
     }
 
+    static byte[] byteVector(String key) {
+        return new byte[] {(byte) (crc(key) % 256 - 128), -128, 127, 7};
+    }
+
+    static int[] intVector(String key) {
+        return new int[] {(int) (crc(key) % 200001) - 100000, -1, Integer.MAX_VALUE};
+    }
+
     // ---- writing ----
 
     private static String camel(String field) {
@@ -149,6 +157,10 @@ public final class WireTool {
                 offsets[i] = method(c, vec, FlatBufferBuilder.class, float[].class).invoke(null, b, floatVector(key));
             } else if (type.equals("[ubyte]")) {
                 offsets[i] = method(c, vec, FlatBufferBuilder.class, byte[].class).invoke(null, b, ubyteVector(key));
+            } else if (type.equals("[byte]")) {
+                offsets[i] = method(c, vec, FlatBufferBuilder.class, byte[].class).invoke(null, b, byteVector(key));
+            } else if (type.equals("[int]")) {
+                offsets[i] = method(c, vec, FlatBufferBuilder.class, int[].class).invoke(null, b, intVector(key));
             } else if (type.startsWith("[enum:")) {
                 int n = Integer.parseInt(type.substring(6, type.length() - 1));
                 byte[] v = {(byte) enumValue(key, n), 0};

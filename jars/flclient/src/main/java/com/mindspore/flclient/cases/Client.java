@@ -100,16 +100,39 @@ public abstract class Client {
         return model;
     }
 
+    /** Sets the learning rate (the framework sets the plan's, checked once when the plan arrived). */
     public Status setLearningRate(float lr) {
         if (model == null) {
             return Status.NULLPTR;
         }
-        if (!(lr > 0) || Float.isInfinite(lr)) {
-            logger().severe("learning rate " + lr + " from the server is not a positive number; keeping the model's own");
-            return Status.INVALID;
-        }
         model.setLearningRate(lr);
         return Status.SUCCESS;
+    }
+
+    /**
+     * The mean loss over the TRAINMODE set at the current weights, forward passes only, each real
+     * sample counted once (a padded last batch weighs by its real samples, as {@link LossCallback}
+     * counts): upload_loss, the loss at the received model before training.
+     */
+    public float trainingLoss() {
+        if (model == null) {
+            throw new IllegalStateException("no model loaded: call initSessionAndInputs first");
+        }
+        DataSet ds = dataSets.get(RunType.TRAINMODE);
+        if (ds == null) {
+            throw new IllegalStateException("no " + RunType.TRAINMODE + " data set: give it in FLParameter.dataMap");
+        }
+        int batch = model.batchSize();
+        float[] data = new float[batch * model.sampleSize()];
+        int[] labels = new int[batch];
+        double sum = 0;
+        long samples = 0;
+        for (int b = 0; b < ds.batchNum(batch); b++) {
+            int valid = ds.fillBatch(b, batch, data, labels);
+            sum += (double) model.loss(data, labels) * valid;
+            samples += valid;
+        }
+        return (float) (sum / samples);
     }
 
     /** Trains {@code epochs} epochs over the TRAINMODE set. */

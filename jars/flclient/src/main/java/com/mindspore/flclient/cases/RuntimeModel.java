@@ -1,5 +1,6 @@
 package com.mindspore.flclient.cases;
 
+import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.TrainSession;
 
 import java.nio.file.Path;
@@ -61,6 +62,26 @@ public final class RuntimeModel implements TrainableModel {
     @Override
     public float trainStep(float[] data, int[] labels) {
         return session.trainStep(data, labels);
+    }
+
+    @Override
+    public float loss(float[] data, int[] labels) {
+        return session.loss(data, labels);
+    }
+
+    @Override
+    public void setGradientHook(GradientHook hook) {
+        session.setGradientHook(hook);
+    }
+
+    @Override
+    public List<String> optimizedWeights() {
+        return session.optimizedWeights();
+    }
+
+    @Override
+    public float learningRate() {
+        return session.getLearningRate();
     }
 
     @Override

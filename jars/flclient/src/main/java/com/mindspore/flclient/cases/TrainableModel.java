@@ -1,5 +1,7 @@
 package com.mindspore.flclient.cases;
 
+import com.mindspore.flclient.runtime.GradientHook;
+
 import java.nio.file.Path;
 import java.util.List;
 
@@ -65,6 +67,36 @@ public interface TrainableModel extends AutoCloseable {
 
     /** One training step on one full batch; returns the batch's mean loss. */
     float trainStep(float[] data, int[] labels);
+
+    /**
+     * The mean loss of one full batch at the current weights, nothing updated (upload_loss). A model
+     * that cannot compute it throws UnsupportedOperationException: plans that ask for the loss need the .ms runtime.
+     */
+    default float loss(float[] data, int[] labels) {
+        throw new UnsupportedOperationException(getClass().getName() + " computes no loss without training; "
+                + "a plan that asks for upload_loss needs the .ms runtime");
+    }
+
+    /**
+     * Installs a hook between backward and the optimizer in every later {@link #trainStep} (null:
+     * none); see {@link GradientHook}. The .ms runtime has it; other models refuse.
+     */
+    default void setGradientHook(GradientHook hook) {
+        if (hook != null) {
+            throw new UnsupportedOperationException(getClass().getName() + " has no gradient hook; an aggregation "
+                    + "type that changes local training needs the .ms runtime");
+        }
+    }
+
+    /** The weights a training step updates (those a {@link GradientHook} sees). */
+    default List<String> optimizedWeights() {
+        return weightNames();
+    }
+
+    /** The learning rate the next step uses. */
+    default float learningRate() {
+        throw new UnsupportedOperationException(getClass().getName() + " does not tell its learning rate");
+    }
 
     /** Arg-max class per sample of one full batch. */
     int[] predict(float[] data);

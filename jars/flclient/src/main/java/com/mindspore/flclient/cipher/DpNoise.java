@@ -4,7 +4,7 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * DP_ENCRYPT on the device: the update d = trained − received (all uploaded weights as one vector)
+ * The differential-privacy protection of an upload on the device: the update d = trained − received (all uploaded weights as one vector)
  * is clipped to L2 norm ≤ C (dp_norm_clip), then Gaussian noise of standard deviation
  * σ = C · sqrt(2 ln(1.25 / δ)) / ε is added to every value (the Gaussian mechanism, Dwork & Roth
  * Thm. A.1, for one release of sensitivity C); ε = ∞ clips only. The weights become
@@ -36,7 +36,7 @@ public final class DpNoise {
         }
         double norm = Math.sqrt(squares);
         if (!Double.isFinite(norm)) { // the noise of earlier iterations made local training diverge (loss NaN)
-            throw new IllegalArgumentException("DP_ENCRYPT: the trained update is NaN or Inf (local training "
+            throw new IllegalArgumentException("the trained update is NaN or Inf (local training "
                     + "diverged); nothing is uploaded");
         }
         double scale = norm > clip ? clip / norm : 1.0;

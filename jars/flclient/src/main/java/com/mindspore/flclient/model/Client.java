@@ -75,6 +75,28 @@ public abstract class Client {
         return runModel(RunType.TRAINMODE, epochs);
     }
 
+    /**
+     * pyflclient addition: the mean loss over the TRAINMODE batches at the current weights, forward
+     * passes only (upload_loss); each batch of the padded set weighs the same.
+     */
+    float trainingLoss() {
+        DataSet ds = dataSets.get(RunType.TRAINMODE);
+        if (ds == null) {
+            throw new IllegalStateException("no " + RunType.TRAINMODE + " data set: give its files in FLParameter.dataMap");
+        }
+        ds.padding();
+        List<MSTensor> inputs = trainSession.getInputs();
+        double sum = 0;
+        for (int j = 0; j < ds.batchNum; j++) {
+            ds.fillInputBuffer(inputsBuffer, j);
+            for (int i = 0; i < inputs.size(); i++) {
+                inputs.get(i).setData(inputsBuffer.get(i));
+            }
+            sum += trainSession.loss();
+        }
+        return (float) (sum / ds.batchNum);
+    }
+
     /** Accuracy on the EVALMODE set (NaN on failure). */
     public float evalModel() {
         trainSession.eval();

@@ -49,6 +49,12 @@ public final class R16Case extends com.mindspore.flclient.cases.Client {
         return r16.trainModel(epochs);
     }
 
+    /** The r1.6 case's own training set, batch by batch through its LiteSession (each batch weighs the same). */
+    @Override
+    public float trainingLoss() {
+        return r16.trainingLoss();
+    }
+
     @Override
     public float evalModel() {
         return r16.evalModel();

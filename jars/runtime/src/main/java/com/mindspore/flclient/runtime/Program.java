@@ -9,6 +9,7 @@ import com.mindspore.flclient.runtime.ops.OpRegistry;
 import com.mindspore.flclient.runtime.schema.DataType;
 import com.mindspore.flclient.runtime.schema.Model;
 import com.mindspore.flclient.runtime.schema.Node;
+import com.mindspore.flclient.runtime.schema.OpTable;
 import com.mindspore.flclient.runtime.schema.Phase;
 import com.mindspore.flclient.runtime.schema.TensorRole;
 
@@ -41,6 +42,16 @@ final class Program {
     final String[] opTypes;
     private final Kernel[] trainKernels;
     private final Kernel[] inferKernels;
+    /** The forward nodes that the loss depends on (a loss without training), empty for an inference model. */
+    private final Kernel[] lossKernels;
+    /**
+     * Per train kernel: the weight and the gradient its optimizer op reads ("var" and "grad" of
+     * schema/ops.json), null for the other kernels; where {@link #gradientHook} runs.
+     */
+    private final Value[] hookWeight;
+    private final Value[] hookGradient;
+    /** Called before each optimizer op with its weight and gradient (null: none, the plain loop). */
+    private GradientHook gradientHook;
     final Value data;
     final Value labels;
     final Value logits;
@@ -50,7 +61,8 @@ final class Program {
     private final Model source;
 
     private Program(String fileName, Model m, Value[] values, String[] nodeNames, String[] opTypes,
-                    Kernel[] trainKernels, Kernel[] inferKernels) {
+                    Kernel[] trainKernels, Kernel[] inferKernels, Kernel[] lossKernels, Value[] hookWeight,
+                    Value[] hookGradient) {
         this.fileName = fileName;
         this.source = m;
         this.modelName = m.name();
@@ -61,6 +73,9 @@ final class Program {
         this.opTypes = opTypes;
         this.trainKernels = trainKernels;
         this.inferKernels = inferKernels;
+        this.lossKernels = lossKernels;
+        this.hookWeight = hookWeight;
+        this.hookGradient = hookGradient;
         this.data = values[m.dataInput()];
         this.labels = m.labelInput() >= 0 ? values[m.labelInput()] : null;
         this.logits = values[m.logits()];
@@ -118,6 +133,8 @@ final class Program {
         String[] names = new String[nNodes];
         String[] ops = new String[nNodes];
         Kernel[] kernels = new Kernel[nNodes];
+        Value[] hookWeight = new Value[nNodes];
+        Value[] hookGradient = new Value[nNodes];
         int[] producer = new int[values.length];
         Arrays.fill(producer, -1);
         List<int[]> nodeInputs = new ArrayList<>();
@@ -150,6 +167,16 @@ final class Program {
                 }
             }
             nodeInputs.add(inIdx);
+            if (node.phase() == Phase.Optimizer) {
+                List<String> named = OpTable.INPUTS.get(ops[k]);
+                int var = named.indexOf("var");
+                int grad = named.indexOf("grad");
+                if (var >= 0 && grad >= 0 && var < in.length && grad < in.length && in[var] != null
+                        && in[grad] != null && in[var].isFloat() && in[grad].isFloat()) {
+                    hookWeight[k] = in[var];
+                    hookGradient[k] = in[grad];
+                }
+            }
             NodeSpec spec = new NodeSpec(names[k], ops[k], node.phase(), in, out, ModelReader.attrs(node, names[k]));
             try {
                 kernels[k] = OpRegistry.build(spec);
@@ -181,7 +208,18 @@ final class Program {
                 infer.add(kernels[k]);
             }
         }
-        return new Program(fileName, m, values, names, ops, kernels, infer.toArray(new Kernel[0]));
+        List<Kernel> lossOnly = new ArrayList<>();
+        if (loss != null) {
+            boolean[] forLoss = new boolean[nNodes];
+            markAncestors(m.loss(), producer, nodeInputs, forLoss);
+            for (int k = 0; k < nNodes; k++) {
+                if (forLoss[k]) {
+                    lossOnly.add(kernels[k]);
+                }
+            }
+        }
+        return new Program(fileName, m, values, names, ops, kernels, infer.toArray(new Kernel[0]),
+                lossOnly.toArray(new Kernel[0]), hookWeight, hookGradient);
     }
 
     private static void markAncestors(int tensor, int[] producer, List<int[]> nodeInputs, boolean[] needed) {
@@ -246,7 +284,48 @@ final class Program {
 
     /** One training step over the data and labels already in {@link #data} / {@link #labels}. */
     float runTrain() {
+        if (gradientHook != null) {
+            return runTrainHooked(gradientHook);
+        }
         for (Kernel k : trainKernels) {
+            k.run();
+        }
+        return loss.floatData()[0];
+    }
+
+    /**
+     * {@link #runTrain} with the hook called before each optimizer op on its weight and gradient.
+     * A loop of its own: the plain loop (FedAvg) stays exactly as it was.
+     */
+    private float runTrainHooked(GradientHook hook) {
+        for (int k = 0; k < trainKernels.length; k++) {
+            Value w = hookWeight[k];
+            if (w != null) {
+                hook.onGradient(w.name, w.floatData(), hookGradient[k].floatData());
+            }
+            trainKernels[k].run();
+        }
+        return loss.floatData()[0];
+    }
+
+    void setGradientHook(GradientHook hook) {
+        this.gradientHook = hook;
+    }
+
+    /** The names of the weights an optimizer op updates (those the gradient hook sees), in execution order. */
+    List<String> optimizedWeights() {
+        List<String> names = new ArrayList<>();
+        for (Value w : hookWeight) {
+            if (w != null) {
+                names.add(w.name);
+            }
+        }
+        return names;
+    }
+
+    /** The loss of the data and labels already in {@link #data} / {@link #labels}: forward only, nothing updated. */
+    float runLoss() {
+        for (Kernel k : lossKernels) {
             k.run();
         }
         return loss.floatData()[0];

@@ -129,6 +129,38 @@ public final class TrainSession implements AutoCloseable {
 
     /** One training step on one batch (batchSize() samples, layout of inputShape()); returns the loss. */
     public float trainStep(float[] data, int[] labels) {
+        feedLabelled(data, labels, "trainStep");
+        return program.runTrain();
+    }
+
+    /**
+     * The mean loss of one batch at the current weights, forward passes only: no weight, optimizer
+     * state or step counter changes (qffl's and early stop's upload_loss at the received model).
+     */
+    public float loss(float[] data, int[] labels) {
+        feedLabelled(data, labels, "loss");
+        return program.runLoss();
+    }
+
+    /**
+     * Installs {@code hook} into every later {@link #trainStep}: it sees each optimized weight and
+     * its gradient between backward and the optimizer op (see {@link GradientHook}); null removes
+     * it. Without a hook the step is the plain interpreter loop, unchanged.
+     */
+    public void setGradientHook(GradientHook hook) {
+        open();
+        if (hook != null && !program.trainable()) {
+            throw new IllegalStateException("model " + program.fileName + " cannot train: no gradient to hook");
+        }
+        program.setGradientHook(hook);
+    }
+
+    /** The weights that an optimizer op updates in a step (the ones a {@link GradientHook} sees). */
+    public List<String> optimizedWeights() {
+        return program.optimizedWeights();
+    }
+
+    private void feedLabelled(float[] data, int[] labels, String what) {
         open();
         if (!program.trainable()) {
             throw new IllegalStateException("model " + program.fileName + " has no labels and loss: it was converted "
@@ -136,7 +168,7 @@ public final class TrainSession implements AutoCloseable {
         }
         feed(data);
         if (labels == null || labels.length != batch) {
-            throw new IllegalArgumentException("trainStep needs " + batch + " labels, got "
+            throw new IllegalArgumentException(what + " needs " + batch + " labels, got "
                     + (labels == null ? "null" : labels.length));
         }
         for (int i = 0; i < labels.length; i++) {
@@ -145,7 +177,6 @@ public final class TrainSession implements AutoCloseable {
             }
         }
         System.arraycopy(labels, 0, program.labels.intData(), 0, batch);
-        return program.runTrain();
     }
 
     private void feed(float[] data) {
