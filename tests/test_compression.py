@@ -110,9 +110,7 @@ def test_an_upload_round_trip_is_the_transcription_on_lenet():
         size = int(np.prod(LENET_SHAPES[n]))
         keep = flat_mask[at:at + size]
         at += size
-        expected = (w0[n] * np.float32(D)).ravel()
-        expected[keep] += np.float32(0)  # (no-op: documents that unkept entries stay D * w0)
-        d = np.zeros(size, dtype=np.float32)
+        d = np.zeros(size, dtype=np.float32)  # the entries off the mask stay D * w0
         d[keep] = sent[n].ravel()[keep]
         assert rebuilt[n].tobytes() == (w0[n].ravel() * np.float32(D) + d).reshape(LENET_SHAPES[n]).tobytes()
         step = (float(diff[n].ravel()[keep].max()) - float(diff[n].ravel()[keep].min())) / 255
