@@ -45,8 +45,8 @@ def test_java_devices_compress_both_ways_and_the_bytes_shrink(bundled_clients, t
                                      upload_sparse_rate=0.4, download_compress_type="QUANT")
     base, _, _, _ = plain
     for k in range(1, ITERATIONS + 1):
-        # every decoded upload is D * (the served model the devices held) on the entries the mask left out
-        served = c.served_model(held[k - 1])
+        # every decoded upload is D * (the server's model of the iteration) on the entries the mask left out
+        served = held[k - 1]
         n = sum(a.size for a in served.values())
         keep = c.mask(k, 0.4, n)
         for u in uploads[k]:
@@ -66,11 +66,11 @@ def test_java_devices_compress_both_ways_and_the_bytes_shrink(bundled_clients, t
 
 def test_dp_encrypt_noise_is_compressed_like_any_update(bundled_clients, tmp_path):
     """DP_ENCRYPT's clipped and noised weights go through the codec (post-processing keeps the guarantee):
-    the job runs, the uploads are the codec's (D x served model off the mask)."""
+    the job runs, the uploads are the codec's (D x the server's model off the mask)."""
     res, held, uploads, _ = run(bundled_clients, tmp_path, "dp", encrypt_type="DP_ENCRYPT", dp_eps=50.0,
                                 dp_norm_clip=1.0, upload_compress_type="DIFF_SPARSE_QUANT", upload_sparse_rate=0.4,
                                 download_compress_type="QUANT")
-    served = c.served_model(held[0])
+    served = held[0]
     keep = c.mask(1, 0.4, sum(a.size for a in served.values()))
     u = uploads[1][0]
     flat_w0 = np.concatenate([served[name].ravel() for name in u.weights])

@@ -66,7 +66,10 @@ def test_compressed_uploads_aggregate_to_the_fedavg_of_their_decoding(start_serv
             diff = {n: trained[n] * D - held[n] * D for n in held}
             reply = d.update_model_compressed(iteration, diff, DSQ_EF if i == 2 else DSQ, RATE)
             assert reply.retcode == ResponseCode.SUCCEED, reply.reason
-            uploads.append(transcribed_upload(held, diff, iteration, RATE, d.data_size))
+            # the server adds the change to its own model (full precision), not to the quantised one
+            base = {n: np.asarray(a).reshape(small_model[n].shape)
+                    for n, a in srv.global_model(iteration - 1).items()}
+            uploads.append(transcribed_upload(base, diff, iteration, RATE, d.data_size))
         assert srv.wait_iteration(iteration, timeout=30)
         expected = fedavg_of(uploads, [d.data_size for d in devices])
         got = srv.global_model(iteration)

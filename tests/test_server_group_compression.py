@@ -1,7 +1,7 @@
 """Compression across a 4-process Redis group (devices send each request to a random process, as r1.6's
 ELB client) and across a restart of the whole group: every process decodes the same uploads into the
-same FedAvg (the mask is the iteration's, the served model the published one's), and a restarted group
-goes on from its checkpoints with the devices' quantised model."""
+same FedAvg (the mask is the iteration's, the base the published model), and a restarted group goes
+on from its checkpoints with the devices' quantised model."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +23,10 @@ ARGS = ("--upload-compress-type", "DIFF_SPARSE_QUANT_EF", "--upload-sparse-rate"
         "--download-compress-type", "QUANT")
 
 
-def compressed_iteration(devices: list[ElbDevice], iteration: int) -> tuple[dict, list[dict]]:
+def compressed_iteration(devices: list[ElbDevice], iteration: int, base: dict) -> tuple[dict, list[dict]]:
     """Each device joins (QUANT), uploads its compressed difference from the model it decoded, gets the new
-    model (QUANT); returns the FedAvg of the transcribed decodings (fl_id order) and what each device got."""
+    model (QUANT); returns the FedAvg of the transcribed decodings on ``base`` (the server's model of the
+    iteration; fl_id order) and what each device got."""
     shapes = {n: s for n, s in LENET_SHAPES.items()}
     uploads: dict[str, tuple[dict, int]] = {}
 
@@ -41,7 +42,7 @@ def compressed_iteration(devices: list[ElbDevice], iteration: int) -> tuple[dict
         D = np.float32(d.data_size)
         diff = {n: ((held[n] + rng.normal(0, 0.05, held[n].shape).astype(np.float32)) * D - held[n] * D)
                 for n in held}
-        uploads[d.fl_id] = (transcribed_upload(held, diff, iteration, RATE, d.data_size), d.data_size)
+        uploads[d.fl_id] = (transcribed_upload(base, diff, iteration, RATE, d.data_size), d.data_size)
         reply = d.call("update_model_compressed", iteration, diff, DSQ_EF, RATE)
         assert reply.retcode == ResponseCode.SUCCEED or "already uploaded" in reply.reason, reply.reason
         while True:
@@ -70,15 +71,18 @@ def test_four_processes_and_a_restart_with_compression_on(redis_server, server_g
     model = random_model(LENET_SHAPES, seed=5)
     group = server_group(redis_server.address, model, iterations=3, args=ARGS)
     devices = [ElbDevice(group.ports, f"dev-{i}", data_size=16 * (i + 1), seed=i) for i in range(8)]
+    base = model
     for iteration in (1, 2):
-        want, got = compressed_iteration(devices, iteration)
+        want, got = compressed_iteration(devices, iteration, base)
         check(group, iteration, want, got)
+        base = {n: np.asarray(a).reshape(LENET_SHAPES[n]) for n, a in
+                Checkpoints(group.folder / "ckpt").load(iteration).items()}
     group.stop()
     redis_server.stop()
     redis_server.start()  # empty: the checkpoints are all that is left
     group = server_group(redis_server.address, model, iterations=3, args=ARGS)
     for d in devices:
         d.ports = group.ports
-    want, got = compressed_iteration(devices, 3)
+    want, got = compressed_iteration(devices, 3, base)
     check(group, 3, want, got)
     assert "Traceback" not in group.log()

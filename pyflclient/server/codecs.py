@@ -11,12 +11,14 @@ the round rules that applies it, chosen by the configuration's ``upload_compress
   get the float32 model;
 * a compressed upload is refused with a reason (model unchanged) when its type or sparse rate is not
   the plan's, its names or sizes do not fit the mask, or a min/max is not finite; otherwise it
-  becomes the r1.6 upload ``data_size × w⁰ + d'``, where ``w⁰`` is the model the device holds: the
-  served model, dequantised as the device did when the download is compressed. Aggregation then
-  runs as for any upload.
+  becomes the r1.6 upload ``data_size × w + d'``, ``w`` the server's model of the iteration in full
+  precision. Aggregation then runs as for any upload. Under QUANT the device trained from the
+  dequantised model ``w_q`` and ``d`` is its change from there: the server applies the change to
+  ``w``, not to ``w_q``, so the quantisation of the download never accumulates in the global model
+  (for FedAvg ``w + mean(d)/D``; a pseudo-gradient type reads exactly the devices' mean change).
 
-No state: the mask is a function of the iteration, the served model a function of the published
-one, so every process of a group and a restarted server decode alike.
+No state: the mask is a function of the iteration, the base the published model, so every process
+of a group and a restarted server decode alike.
 """
 from __future__ import annotations
 
@@ -46,7 +48,6 @@ class ServerCodec:
         self._no_compress = table.no_compress
         # (the plain reply it came from, its compressed twin); the newest per kind
         self._replies: dict[tuple[str, bool], tuple[object, object]] = {}
-        self._served: tuple[int, Model, dict[str, np.ndarray]] | None = None
 
     @property
     def active(self) -> bool:
@@ -88,23 +89,16 @@ class ServerCodec:
         self._replies[("model", True)] = (reply, twin)
         return twin
 
-    def held_by_devices(self, iteration: int, model: Model) -> Model:
-        """``w⁰``: the model the devices of an iteration received (dequantised when the download is compressed)."""
-        if not self.download.compresses:
-            return model
-        if self._served is None or self._served[0] != iteration or self._served[1] is not model:
-            self._served = (iteration, model, compression.served_model(model))
-        return self._served[2]
-
     # -- the update on the way up -------------------------------------------------------------------
 
     def compressed(self, req: UpdateModelRequest) -> bool:
         """Whether ``req`` carries a compressed update (its upload_compress_type is not NO_COMPRESS)."""
         return req.upload_compress_type != self._no_compress
 
-    def decode(self, req: UpdateModelRequest, held: Model, data_size: int) -> tuple[dict[str, np.ndarray] | None,
+    def decode(self, req: UpdateModelRequest, base: Model, data_size: int) -> tuple[dict[str, np.ndarray] | None,
                                                                                      str | None]:
-        """``(the r1.6 upload, None)`` of a compressed update, or ``(None, why it is refused)``."""
+        """``(the r1.6 upload data_size × base + d', None)`` of a compressed update, or ``(None, why it is
+        refused)``; ``base``: the iteration's model."""
         codec = compression.table().upload_by_wire(req.upload_compress_type)
         if codec is None:
             return None, (f"upload_compress_type {req.upload_compress_type} is not a CompressType of an upload "
@@ -119,7 +113,7 @@ class ServerCodec:
         if req.weights:
             return None, "a compressed upload carries its update in compress_feature_map, not in feature_map"
         try:
-            return compression.decode_upload(req.compressed, req.name_vec, req.iteration, self.rate, held,
+            return compression.decode_upload(req.compressed, req.name_vec, req.iteration, self.rate, base,
                                               data_size), None
         except CompressionError as exc:
             return None, str(exc)

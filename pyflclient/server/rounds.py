@@ -378,8 +378,8 @@ class Rounds:
             if data_size is None:
                 return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                            f"{req.fl_id!r}: not admitted to iteration {req.iteration}", remote)
-            latest, current = await self.store.latest()
-            decoded, problem = self.codec.decode(req, self.codec.held_by_devices(latest, current), data_size)
+            _, current = await self.store.latest()
+            decoded, problem = self.codec.decode(req, current, data_size)
             if problem:
                 return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}", remote)
             req = dataclasses.replace(req, weights=decoded)

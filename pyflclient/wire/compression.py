@@ -25,9 +25,11 @@ dequantised ``x' = (q + o) · σ + lo``. ``|x' − x| ≤ σ / 2`` (plus float32
 trained ``w¹``: the difference ``d = D · w¹ − D · w⁰`` (what r1.6 would upload minus what the
 server can rebuild), flattened in the order of ``name_vec``; the kept entries of each tensor,
 quantised per tensor, travel as ``CompressFeatureMap(weight_fullname, compress_data, min_val,
-max_val)``. The server rebuilds ``D · w⁰ + d'`` (``d'`` = the dequantised entries, 0 elsewhere),
-an ordinary r1.6 upload for every aggregation type. With download QUANT, ``w⁰`` is the
-dequantised model the devices received, which the server computes bit for bit as they do.
+max_val)``. The server rebuilds ``D · w + d'`` (``d'`` = the dequantised entries, 0 elsewhere,
+``w`` its model of the iteration), an ordinary r1.6 upload for every aggregation type. With
+download QUANT the devices' ``w⁰`` is the dequantised model (:func:`served_model`, bit for bit
+what they decode) while the server adds their change to its full-precision ``w``: the download's
+quantisation error never accumulates in the global model.
 
 **Error feedback** (DIFF_SPARSE_QUANT_EF; Seide et al. 2014, Karimireddy et al. 2019 "EF-SGD"):
 the device adds its residual ``e`` to the update before compressing, ``p = d + D · e``, sends
