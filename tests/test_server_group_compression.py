@@ -86,3 +86,56 @@ def test_four_processes_and_a_restart_with_compression_on(redis_server, server_g
     want, got = compressed_iteration(devices, 3, base)
     check(group, 3, want, got)
     assert "Traceback" not in group.log()
+
+
+@pytest.mark.timeout(120)
+def test_a_group_counts_every_byte_its_devices_sent_in_metrics(redis_server, server_group, monkeypatch):  # noqa: F811
+    """Every process adds its counts to the store's tally of the open iteration; the closing process writes
+    the sum: the lines of metrics.jsonl plus the tally not taken yet (the exchanges after the last close)
+    are the devices' own counts, byte for byte."""
+    import asyncio
+    import json
+    import threading
+    import time
+
+    from pyflclient.server.device import DeviceClient
+    from pyflclient.server.redis_store import RedisStore
+
+    sent = {"up": 0, "down": 0}
+    lock = threading.Lock()
+    post = DeviceClient.post
+
+    def counted(client, name, body):  # type: ignore[no-untyped-def]
+        status, data = post(client, name, body)  # the devices' own count of what went each way
+        with lock:
+            sent["up"] += len(body)
+            sent["down"] += len(data)
+        return status, data
+
+    monkeypatch.setattr(DeviceClient, "post", counted)
+
+    model = random_model(LENET_SHAPES, seed=6)
+    group = server_group(redis_server.address, model, threshold=4, iterations=2, args=ARGS)
+    devices = [ElbDevice(group.ports, f"dev-{i}", data_size=16 * (i + 1), seed=i) for i in range(4)]
+    base = model
+    for iteration in (1, 2):
+        compressed_iteration(devices, iteration, base)
+        base = {n: np.asarray(a).reshape(LENET_SHAPES[n]) for n, a in
+                Checkpoints(group.folder / "ckpt").load(iteration).items()}
+    time.sleep(0.5)  # every process's follow loop has passed its last counts on
+    lines = [json.loads(x) for x in (group.folder / "ckpt" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in lines] == [1, 2]
+
+    async def rest() -> dict[str, int]:
+        store = RedisStore(redis_server.address)
+        try:
+            return await store.take_traffic(3)
+        finally:
+            await store.aclose()
+
+    left = asyncio.run(rest())
+    assert sum(m["bytes_up"] for m in lines) + left.get("bytes_up", 0) == sent["up"]
+    assert sum(m["bytes_down"] for m in lines) + left.get("bytes_down", 0) == sent["down"]
+    # per round too (a count made as an iteration closes may fall into the next line, never out of all)
+    uploads = sum(m["bytes_by_round"].get("updateModel", {}).get("requests", 0) for m in lines)
+    assert uploads + left.get("updateModel|requests", 0) == 8

@@ -644,6 +644,7 @@ class Rounds:
                 latest = await self.latest_iteration()
             except StoreUnavailable:
                 continue
+            await self._pass_on_traffic(view.iteration + 1 if view.closed else view.iteration)
             if latest > announced:
                 announced = latest
                 self._announce_published()
@@ -661,6 +662,26 @@ class Rounds:
             if view.update_window_began_ms is not None:
                 self._arm(view.iteration, "update", cfg.update_model_time_window, self._update_window_over,
                           began_ms=view.update_window_began_ms)
+
+    async def _pass_on_traffic(self, iteration: int) -> None:
+        """Add this process's byte counts to the shared store's tally of ``iteration`` (kept when it is away)."""
+        count = self.traffic.take()
+        if not count.requests:
+            return
+        try:
+            await self.store.add_traffic(iteration, count.as_counts())
+        except StoreUnavailable:
+            self.traffic.put_back(count)
+
+    async def _iteration_traffic(self, iteration: int) -> TrafficCount:
+        """The bytes of ``iteration``: this process's count, or with a shared store every process's tally."""
+        if not self.store.shared:
+            return self.traffic.take()
+        await self._pass_on_traffic(iteration)
+        try:
+            return TrafficCount.from_counts(await self.store.take_traffic(iteration))
+        except StoreUnavailable:
+            return TrafficCount()  # (the tally stays in the store; the next close does not take it)
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
@@ -723,7 +744,8 @@ class Rounds:
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now, finished, stopped, self.traffic.take())
+                                 (now - began) / 1000 if began else 0.0, now, finished, stopped,
+                                 await self._iteration_traffic(iteration))
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())
