@@ -166,13 +166,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _server_keys() -> tuple[str, ...]:
     """The server settings the demo's command line takes: the aggregation type and its parameters, the
-    encrypt type and its table parameters, the early stop."""
-    from .server.config import AGGREGATION_PARAMETERS, ServerConfig
+    encrypt type and its table parameters, the early stop, the compression."""
+    from .server.config import AGGREGATION_PARAMETERS, COMPRESSION_KEYS, ServerConfig
     from .wire.plugins import table
 
     encrypt = [p for row in table().encrypt.values() for p in row.params if p in ServerConfig.keys()]
     return ("aggregation_type", *AGGREGATION_PARAMETERS, "encrypt_type", *encrypt, "early_stop_type",
-            "early_stop_weight", "early_stop_rounds")
+            "early_stop_weight", "early_stop_rounds", *COMPRESSION_KEYS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -140,6 +140,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     stop.add_argument("--output_dir", type=Path, default=Path("."), help="the simulation's --output_dir (default: .)")
     stop.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a clean stop before killing")
     stop.set_defaults(func=stop_main)
+    plot = subparsers.add_parser(
+        "plot", help="draw several runs on one figure: AVG accuracy against the iteration and against the "
+                     "cumulative MB communicated",
+        description="Each RUN is a run's output folder (holding results.json) or a results.json; the figure "
+                    "has AVG test accuracy per iteration (left) and against the cumulative MB the clients sent "
+                    "and received (right), so compressed and uncompressed runs compare on one figure.")
+    plot.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run's folder or its results.json")
+    plot.add_argument("--labels", default=None, help="comma-separated legend labels, one per RUN (default: the "
+                                                      "folder names)")
+    plot.add_argument("--out", type=Path, default=Path("comparison.png"), help="the PNG to write "
+                                                                               "(default: comparison.png)")
+    plot.set_defaults(func=plot_main)
+
+
+def plot_main(args: argparse.Namespace) -> int:
+    """``pyflclient plot RUN_A RUN_B ... [--labels A,B] [--out comparison.png]``."""
+    from .results import SimulationResults, plot_runs
+
+    files = [r / "results.json" if r.is_dir() else r for r in args.runs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise SystemExit(f"pyflclient plot: no results.json at {', '.join(missing)}; give a run's --output_dir "
+                         f"or its results.json")
+    labels = args.labels.split(",") if args.labels else [f.parent.name or str(f) for f in files]
+    if len(labels) != len(files):
+        raise SystemExit(f"pyflclient plot: --labels names {len(labels)} runs, {len(files)} RUNs given")
+    runs = []
+    for label, f in zip(labels, files):
+        try:
+            runs.append((label, SimulationResults.load_json(f)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"pyflclient plot: {f} is not a results.json ({exc})") from None
+    print(plot_runs(runs, args.out))
+    return 0
 
 
 # -- building the clients ----------------------------------------------------------------------

@@ -37,6 +37,13 @@ class IterationCounts:
     trained_samples: int = 0
     ended: set[str] = field(default_factory=set)
     began: float = field(default_factory=time.monotonic)
+    #: request / reply body bytes of the iteration's clients (the startFLJob that admitted them included)
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+    @property
+    def traffic_text(self) -> str:
+        return f"{self.bytes_up / 1e6:.2f} MB up / {self.bytes_down / 1e6:.2f} MB down"
 
     @property
     def over_for_its_clients(self) -> bool:
@@ -64,6 +71,8 @@ class RoundProgress:
         self.closed: set[int] = set()
         self._bars: dict[int, Any] = {}
         self._newest = 0
+        self._client_iteration: dict[str, int] = {}  # the iteration each client is in (its traffic goes there)
+        self._pending_bytes: dict[str, list[int]] = {}  # startFLJob bytes until the client is admitted
 
     def event(self, client: str, kind: str, args: tuple[Any, ...]) -> None:
         if kind == "progress":
@@ -74,12 +83,28 @@ class RoundProgress:
             if stage == "admitted":
                 c.admitted.add(client)
                 self._newest = max(self._newest, iteration)
+                self._client_iteration[client] = iteration
+                up, down = self._pending_bytes.pop(client, (0, 0))
+                c.bytes_up += up
+                c.bytes_down += down
             elif stage == "trained":
                 c.trained += 1
                 c.trained_samples += samples
             elif stage == "uploaded":
                 c.uploaded += 1  # (who evaluated is counted by the results' summary)
             self._draw(c)
+        elif kind == "traffic":
+            round_name, up, down = args
+            it = self._client_iteration.get(client)
+            c = self.open.get(it) if it is not None and round_name != "startFLJob" else None
+            if c is None:
+                if it is None or round_name == "startFLJob":
+                    pending = self._pending_bytes.setdefault(client, [0, 0])
+                    pending[0] += up
+                    pending[1] += down
+                return
+            c.bytes_up += up
+            c.bytes_down += down
         elif kind == "iteration":
             c = self.open.get(args[0])
             if c is not None and client in c.admitted:
@@ -114,7 +139,7 @@ class RoundProgress:
             bar.total = len(c.admitted)
         elapsed = max(1e-6, time.monotonic() - c.began)
         bar.set_postfix_str(f"admitted {len(c.admitted)}, trained {c.trained}, "
-                            f"{c.trained_samples / elapsed:,.0f} samples/s", refresh=False)
+                            f"{c.trained_samples / elapsed:,.0f} samples/s, {c.traffic_text}", refresh=False)
         bar.update(c.uploaded - bar.n)  # redraws at most every tqdm mininterval
 
     def _close(self, c: IterationCounts) -> None:
@@ -128,7 +153,7 @@ class RoundProgress:
             bar.n = c.uploaded
             if summary is not None and summary.clients:
                 bar.set_postfix_str(f"AVG {summary.avg:.3f} TOP5 {summary.top5:.3f} LOW5 {summary.low5:.3f} "
-                                    f"({summary.clients} evaluated)", refresh=False)
+                                    f"({summary.clients} evaluated), {c.traffic_text}", refresh=False)
             else:
                 bar.set_postfix_str(f"{c.trained} trained, not evaluated", refresh=False)
             bar.close()
@@ -137,6 +162,6 @@ class RoundProgress:
                         f"({summary.clients} of {len(c.admitted)} clients evaluated)"
         else:
             evaluated = "not evaluated"
-        log.info("iteration %d: %s; %d admitted, %d trained, %d uploaded; %.1f s, %.0f samples/s", c.iteration,
-                 evaluated, len(c.admitted), c.trained, c.uploaded, seconds, rate)
+        log.info("iteration %d: %s; %d admitted, %d trained, %d uploaded; %.1f s, %.0f samples/s; %s", c.iteration,
+                 evaluated, len(c.admitted), c.trained, c.uploaded, seconds, rate, c.traffic_text)
         self.on_close(c, summary)

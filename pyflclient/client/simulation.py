@@ -223,6 +223,10 @@ class Simulation:
             self.results.record_loss(client, args[0], args[1], args[2])
         elif kind == "accuracy":
             self.results.record_accuracy(client, args[0], args[1])
+        elif kind == "traffic":
+            self.results.record_traffic(client, args[0], args[1], args[2])
+        elif kind == "progress" and args[1] == "admitted":
+            self.results.record_admitted(client, args[0])
         self._events.put((client, kind, args))
 
     # -- lifecycle -----------------------------------------------------------------------------

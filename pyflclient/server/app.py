@@ -57,7 +57,11 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
             body = await transport.read_body(request)
         except BodyRefused as refused:
             return refused.response
-        return await answer(request, body)
+        response = await answer(request, body)
+        sent = response.body
+        transport.traffic.record(request.path.lstrip("/"), len(body),
+                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0)
+        return response
 
     return endpoint
 
@@ -197,7 +201,7 @@ class ServerCore:
         self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
-                                   control_variate=self.rounds.control_variates)
+                                   control_variate=self.rounds.control_variates, traffic=self.rounds.traffic)
         #: the checks before the round's rules: fl_name, data_size, the device's signature (pki_verify)
         self.guard = RequestGuard(config, self.transport.faults)
         self.ports: list[int] = []

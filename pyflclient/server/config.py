@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pyflclient.wire import compression as _compression
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
-__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION"]
+__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION", "COMPRESSION_SECTION",
+           "COMPRESSION_KEYS"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 #: MindSpore Federated's YAML section of the aggregation settings: ``aggregation: {aggregation_type: ...}``
@@ -30,6 +32,15 @@ UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
 MAX_ADMISSION_WINDOW_MS = 30_000
+#: MindSpore Federated's YAML section of the compression settings: ``compression: {upload_compress_type: ...}``
+COMPRESSION_SECTION = "compression"
+COMPRESSION_KEYS = ("upload_compress_type", "upload_sparse_rate", "download_compress_type")
+_CODECS = _compression.table()
+_NO_COMPRESS = next(iter(_CODECS.upload))  # the tables' first rows: r1.6's uncompressed wire
+
+
+def _codec_help(rows: Mapping[str, Any]) -> str:
+    return "; ".join(f"{c.name}: {c.help}" for c in rows.values()) + " (docs/compression.md)"
 
 
 def setting(default: Any, help: str, kind: type | None = None) -> Any:  # noqa: A002 - argparse's word
@@ -115,6 +126,13 @@ class ServerConfig:
                                    + f"; {NO_EARLY_STOP}: run all fl_iteration_num iterations")
     early_stop_weight: float | None = plugin_setting("early_stop_weight")
     early_stop_rounds: int = plugin_setting("early_stop_rounds", 1)
+    upload_compress_type: str = setting(_NO_COMPRESS, "how devices upload: " + _codec_help(_CODECS.upload))
+    upload_sparse_rate: float = setting(_CODECS.parameters["upload_sparse_rate"].default,
+                                        _CODECS.parameters["upload_sparse_rate"].help + "; "
+                                        + _CODECS.parameters["upload_sparse_rate"].rule)
+    download_compress_type: str = setting(next(iter(_CODECS.download)),
+                                          "how the model travels to devices that can decode it: "
+                                          + _codec_help(_CODECS.download))
     checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
                                                "from it (None: everything in memory)")
     max_body_bytes: int = setting(0, "refuse larger request bodies with HTTP 413, from Content-Length before a "
@@ -236,6 +254,35 @@ class ServerConfig:
             need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
                  "no such file")
         need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
+        self._check_compression()
+
+    def _check_compression(self) -> None:
+        """The compression settings against schema/compression.json's rows."""
+        def fail(key: str, what: str) -> None:
+            raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        upload = _CODECS.upload.get(self.upload_compress_type)
+        if upload is None:
+            fail("upload_compress_type", f"one of {', '.join(_CODECS.upload)}")
+        if _CODECS.download.get(self.download_compress_type) is None:
+            fail("download_compress_type", f"one of {', '.join(_CODECS.download)}")
+        rate = _CODECS.parameters["upload_sparse_rate"]
+        if rate.problem(self.upload_sparse_rate):
+            fail("upload_sparse_rate", rate.problem(self.upload_sparse_rate) or "")
+        if upload is not None and upload.compresses and self.masked_uploads:
+            fail("upload_compress_type", f"not with encrypt_type={self.encrypt_type}: the server sees only the sum "
+                                         f"of masked uploads, and each device's 8-bit ranges do not add up; use "
+                                         f"{_NO_COMPRESS} (download_compress_type may stay compressed)")
+
+    @property
+    def upload_codec(self) -> _compression.Codec:
+        """The row of ``upload_compress_type`` in schema/compression.json."""
+        return _CODECS.upload[self.upload_compress_type]
+
+    @property
+    def download_codec(self) -> _compression.Codec:
+        """The row of ``download_compress_type`` in schema/compression.json."""
+        return _CODECS.download[self.download_compress_type]
 
     def _check_plugins(self) -> None:
         """The aggregation, encrypt and early-stop settings against schema/round_plugins.json's rows, once."""
@@ -411,22 +458,27 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
 
 
 def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:
-    """A config file's mapping with MindSpore Federated's ``aggregation:`` section merged into the flat keys
-    (``aggregation: {aggregation_type: FedAdam, server_learning_rate: 0.01}``); a key given both ways is an
-    error, as is a section key that is not an aggregation setting."""
-    out = dict(values)
-    section = out.pop(AGGREGATION_SECTION, None)
+    """A config file's mapping with MindSpore Federated's ``aggregation:`` and ``compression:`` sections merged
+    into the flat keys (``aggregation: {aggregation_type: FedAdam, server_learning_rate: 0.01}``,
+    ``compression: {upload_compress_type: DIFF_SPARSE_QUANT, upload_sparse_rate: 0.4}``); a key given both
+    ways is an error, as is a section key that is not a setting of its section."""
+    out = _merge_section(dict(values), source, COMPRESSION_SECTION, COMPRESSION_KEYS, "a compression")
+    return _merge_section(out, source, AGGREGATION_SECTION, ("aggregation_type", *AGGREGATION_PARAMETERS),
+                          "an aggregation")
+
+
+def _merge_section(out: dict[str, Any], source: object, section_name: str, allowed: tuple[str, ...],
+                   what: str) -> dict[str, Any]:
+    section = out.pop(section_name, None)
     if section is None:
         return out
-    allowed = ("aggregation_type", *AGGREGATION_PARAMETERS)
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{source}: {AGGREGATION_SECTION} must be a mapping of {', '.join(allowed)}")
+        raise ConfigError(f"{source}: {section_name} must be a mapping of {', '.join(allowed)}")
     for key, value in section.items():
         if key not in allowed:
-            raise ConfigError(f"{source}: {AGGREGATION_SECTION}.{key} is not an aggregation setting; known: "
-                              f"{', '.join(allowed)}")
+            raise ConfigError(f"{source}: {section_name}.{key} is not {what} setting; known: {', '.join(allowed)}")
         if key in out:
-            raise ConfigError(f"{source}: {key} is given both flat and in the {AGGREGATION_SECTION} section")
+            raise ConfigError(f"{source}: {key} is given both flat and in the {section_name} section")
         out[key] = value
     return out
 

@@ -79,10 +79,13 @@ class DeviceClient:
         text = plain_text_reply(data)
         return text if text is not None else parse(data)
 
-    def start_fl_job(self, iteration: int = 0) -> StartFLJobResponse | str:
+    def start_fl_job(self, iteration: int = 0, download_compress_types: tuple[int, ...] = ()
+                     ) -> StartFLJobResponse | str:
+        """``download_compress_types``: the CompressType values this device decodes (QUANT's: a quantised model)."""
         timestamp = str(now_ms())
         signed = self.signer.start_fields(self.fl_id, timestamp) if self.signer is not None else {}
-        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, timestamp, **signed)
+        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, timestamp, **signed,
+                                download_compress_types=tuple(download_compress_types))
         return self._exchange("startFLJob", req.to_bytes(), StartFLJobResponse.from_bytes)
 
     def update_model(self, iteration: int, weights: Mapping[str, np.ndarray], *, upload_loss: float | None = None,
@@ -95,8 +98,21 @@ class DeviceClient:
                                  dict(control_variate or {}), signature)
         return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
 
-    def get_model(self, iteration: int) -> GetModelResponse | str:
-        req = GetModelRequest(self.fl_name, iteration, str(now_ms()))
+    def update_model_compressed(self, iteration: int, update: Mapping[str, np.ndarray], compress_type: int,
+                                sparse_rate: float) -> UpdateModelResponse | str:
+        """Upload ``update`` (data_size x (trained - received), float32) as a DIFF_SPARSE_QUANT device does
+        (pyflclient.wire.compression), names in the update's order."""
+        from pyflclient.wire.compression import encode_upload
+
+        names = tuple(update)
+        tensors, _ = encode_upload(update, names, iteration, sparse_rate)
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, {}, str(now_ms()),
+                                 upload_compress_type=compress_type, upload_sparse_rate=sparse_rate, name_vec=names,
+                                 compressed=tuple(tensors))
+        return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
+
+    def get_model(self, iteration: int, download_compress_types: tuple[int, ...] = ()) -> GetModelResponse | str:
+        req = GetModelRequest(self.fl_name, iteration, str(now_ms()), tuple(download_compress_types))
         return self._exchange("getModel", req.to_bytes(), GetModelResponse.from_bytes)
 
     def close(self) -> None:

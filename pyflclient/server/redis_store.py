@@ -187,6 +187,23 @@ end
 return {'published'}
 """
 
+# ARGV: prefix, iteration, then field/count pairs: into the first tally from `iteration` on not taken yet
+_ADD_TRAFFIC = """
+local k = tonumber(ARGV[2])
+while redis.call('HEXISTS', ARGV[1] .. 'traffic:' .. k, 'taken') == 1 do k = k + 1 end
+local key = ARGV[1] .. 'traffic:' .. k
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
+return {k}
+"""
+
+# ARGV: prefix, iteration: the tally, marked taken (the one before the previous goes)
+_TAKE_TRAFFIC = """
+local key = ARGV[1] .. 'traffic:' .. ARGV[2]
+redis.call('HSET', key, 'taken', 1)
+redis.call('DEL', ARGV[1] .. 'traffic:' .. (tonumber(ARGV[2]) - 2))
+return redis.call('HGETALL', key)
+"""
+
 # ARGV: prefix, iteration, phase, fl_id, value, then holder/value pairs (fanout)
 _CIPHER_ADD = _PRELUDE + """
 local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed')
@@ -286,7 +303,8 @@ class RedisStore(StateStore):
         self._scripts = {name: self._redis.register_script(code) for name, code in (
             ("begin", _BEGIN), ("view", _VIEW), ("admit", _ADMIT), ("add_upload", _ADD_UPLOAD),
             ("begin_update_window", _BEGIN_UPDATE_WINDOW), ("close", _CLOSE), ("publish", _PUBLISH),
-            ("cipher_add", _CIPHER_ADD), ("cipher_freeze", _CIPHER_FREEZE))}
+            ("cipher_add", _CIPHER_ADD), ("cipher_freeze", _CIPHER_FREEZE), ("add_traffic", _ADD_TRAFFIC),
+            ("take_traffic", _TAKE_TRAFFIC))}
         self._names: list[str] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._models: dict[int, Model] = {}  # published models never change: decoded once per process
@@ -493,6 +511,15 @@ class RedisStore(StateStore):
         while len(self._models) > 3:  # the newest and the few a slow device may still ask for
             del self._models[min(self._models)]
         return model
+
+    async def add_traffic(self, iteration: int, counts: Mapping[str, int]) -> None:
+        pairs = [x for key, value in counts.items() if value for x in (key, int(value))]
+        if pairs:
+            await self._call(lambda: self._scripts["add_traffic"](args=[self.prefix, iteration, *pairs]))
+
+    async def take_traffic(self, iteration: int) -> dict[str, int]:
+        flat = await self._call(lambda: self._scripts["take_traffic"](args=[self.prefix, iteration]))
+        return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2) if flat[i] != b"taken"}
 
     async def aclose(self) -> None:
         """Close the connections to Redis."""

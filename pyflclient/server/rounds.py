@@ -56,7 +56,8 @@ import functools
 import ipaddress
 import logging
 import math
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -75,6 +76,8 @@ from pyflclient.server.strategies import aggregator
 from pyflclient.server.strategies.base import Aggregator, DeviceUpload, PlanExtras, State
 from pyflclient.server.faults import ClientFaults
 from pyflclient.server.update_bound import UpdateNormBound
+from pyflclient.server.traffic import Traffic, TrafficCount
+from pyflclient.server.codecs import ServerCodec
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -103,14 +106,22 @@ class IterationResult:
     job_finished: bool = False
     #: why the job stopped early (early_stop_type), None otherwise
     early_stop: str | None = None
+    #: the body bytes this process received and sent while the iteration was open (pyflclient.server.traffic)
+    traffic: TrafficCount = field(default_factory=TrafficCount)
 
     def as_dict(self) -> dict[str, object]:
+        t = self.traffic
+        per_client = max(1, self.admitted)
         out: dict[str, object] = {
             "iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
             "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
             "finished_at_ms": self.finished_at_ms}
         if self.early_stop is not None:
             out["early_stop"] = self.early_stop
+        out.update({"requests": t.requests, "bytes_up": t.bytes_up, "bytes_down": t.bytes_down,
+                    "bytes_up_per_client": round(t.bytes_up / per_client, 1),
+                    "bytes_down_per_client": round(t.bytes_down / per_client, 1),
+                    "bytes_by_round": t.as_dict()["by_round"]})
         return out
 
 
@@ -155,6 +166,10 @@ class Rounds:
         self.early_stop = EarlyStop.of(config)
         self._initial = initial_model
         self._on_iteration = on_iteration
+        #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
+        self.traffic = Traffic()
+        #: compressed uploads decoded, the served model encoded (upload_compress_type, download_compress_type)
+        self.codec = ServerCodec(config)
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
@@ -247,6 +262,11 @@ class Rounds:
     # -- the three rounds -------------------------------------------------------------
 
     async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
+        """The admission rules (:meth:`_start_fl_job`), the reply through the codec: the plan's compression
+        fields, the model quantised for a device that decodes it."""
+        return self.codec.admit_reply(await self._start_fl_job(req, remote=remote), req.download_compress_types)
+
+    async def _start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
         """``remote``: the device's address (aiohttp's ``request.remote``), for max_admissions_per_address."""
         now = now_ms()
         view = await self.store.view()
@@ -365,6 +385,16 @@ class Rounds:
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
+        if self.codec.compressed(req):  # the r1.6 upload data_size x w0 + d' (pyflclient.server.codecs)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is None:
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now,
+                                           f"{req.fl_id!r}: not admitted to iteration {req.iteration}", remote)
+            _, current = await self.store.latest()
+            decoded, problem = self.codec.decode(req, current, data_size)
+            if problem:
+                return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}", remote)
+            req = dataclasses.replace(req, weights=decoded)
         problem = await self.mode.may_upload(req.iteration, req.fl_id) or self.check_upload(req)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
@@ -425,6 +455,10 @@ class Rounds:
         self._spawn(self.finish, iteration)
 
     async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
+        """:meth:`_get_model`, the model quantised for a device that decodes it."""
+        return self.codec.model_reply(await self._get_model(req, remote=remote), req.download_compress_types)
+
+    async def _get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
         """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
         now = now_ms()
         view = await self.store.view()
@@ -635,6 +669,7 @@ class Rounds:
                 latest = await self.latest_iteration()
             except StoreUnavailable:
                 continue
+            await self._pass_on_traffic(view.iteration + 1 if view.closed else view.iteration)
             if latest > announced:
                 announced = latest
                 self._announce_published()
@@ -652,6 +687,26 @@ class Rounds:
             if view.update_window_began_ms is not None:
                 self._arm(view.iteration, "update", cfg.update_model_time_window, self._update_window_over,
                           began_ms=view.update_window_began_ms)
+
+    async def _pass_on_traffic(self, iteration: int) -> None:
+        """Add this process's byte counts to the shared store's tally of ``iteration`` (kept when it is away)."""
+        count = self.traffic.take()
+        if not count.requests:
+            return
+        try:
+            await self.store.add_traffic(iteration, count.as_counts())
+        except StoreUnavailable:
+            self.traffic.put_back(count)
+
+    async def _iteration_traffic(self, iteration: int) -> TrafficCount:
+        """The bytes of ``iteration``: this process's count, or with a shared store every process's tally."""
+        if not self.store.shared:
+            return self.traffic.take()
+        await self._pass_on_traffic(iteration)
+        try:
+            return TrafficCount.from_counts(await self.store.take_traffic(iteration))
+        except StoreUnavailable:
+            return TrafficCount()  # (the tally stays in the store; the next close does not take it)
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
@@ -714,15 +769,18 @@ class Rounds:
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now, finished, stopped)
+                                 (now - began) / 1000 if began else 0.0, now, finished, stopped,
+                                 await self._iteration_traffic(iteration))
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())
             except OSError:
                 log.exception("iteration %d: cannot append to %s", iteration, self.checkpoints.metrics_path)
-        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s%s", iteration, self.config.fl_iteration_num,
-                 "valid" if valid else "INVALID (previous model kept)", closed.admitted, closed.uploaded,
-                 result.seconds, f"; job finished ({stopped})" if stopped else "; job finished" if finished else "")
+        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s, %.2f MB up / %.2f MB down%s", iteration,
+                 self.config.fl_iteration_num, "valid" if valid else "INVALID (previous model kept)",
+                 closed.admitted, closed.uploaded, result.seconds, result.traffic.bytes_up / 1e6,
+                 result.traffic.bytes_down / 1e6,
+                 f"; job finished ({stopped})" if stopped else "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
 

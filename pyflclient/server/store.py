@@ -196,6 +196,17 @@ class StateStore(abc.ABC):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         """How many fl_ids are filed under ``phase``."""
 
+    # -- traffic (pyflclient.server.traffic): the byte counts of every process of a shared store ----------
+    # Unshared stores keep none: the one process's own count is the iteration's.
+
+    async def add_traffic(self, iteration: int, counts: Mapping[str, int]) -> None:
+        """Add one process's counts (``requests``, ``bytes_up``, ``bytes_down``, ``<round>|requests`` …) to
+        ``iteration``'s tally, or to the first later iteration whose tally is not taken yet."""
+
+    async def take_traffic(self, iteration: int) -> dict[str, int]:
+        """``iteration``'s tally, summed over the processes, taken once: later counts go to the next one."""
+        return {}
+
     async def aclose(self) -> None:
         """Let go of connections (the server is stopping); nothing to do for the in-memory store."""
 

@@ -40,6 +40,7 @@ from aiohttp.web_runner import BaseRunner, BaseSite
 
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.faults import ClientFaults
+from pyflclient.server.traffic import Traffic
 
 __all__ = ["Transport", "Connection", "ListenSite", "ClientFaults", "BodyRefused", "raise_open_file_limit"]
 
@@ -350,9 +351,11 @@ class Transport:
     bound, the connection cap with displacement, and the client-fault log."""
 
     def __init__(self, config: ServerConfig, model: Mapping[str, np.ndarray], *,
-                 faults: ClientFaults | None = None, masked: bool = False, control_variate: bool = False):
+                 faults: ClientFaults | None = None, masked: bool = False, control_variate: bool = False,
+                 traffic: Traffic | None = None):
         """``masked``: uploads are masked (two float32 slots a value, cipher rounds with shares);
-        ``control_variate``: uploads carry one beside the weights (Scaffold)."""
+        ``control_variate``: uploads carry one beside the weights (Scaffold); ``traffic``: the counter
+        of the device exchanges' body bytes (the round rules' own)."""
         self.header_timeout = config.header_timeout_ms / 1000
         self.body_timeout = config.body_timeout_ms / 1000
         self.keep_alive_timeout = config.keep_alive_timeout_ms / 1000
@@ -361,6 +364,8 @@ class Transport:
                                          2 if control_variate else 1)
         self.max_connections = connection_limit(config.max_connections)
         self.faults = faults or ClientFaults()
+        #: the body bytes of every device exchange (the round rules take them at each iteration's close)
+        self.traffic = traffic or Traffic()
         self.open_connections = 0  # accepted sockets not yet closed, TLS handshakes included
         # displaceable connections, oldest first (dicts keep insertion order)
         self._waiting: dict[Connection, None] = {}

@@ -20,6 +20,8 @@ final class JobProgress {
     List<String> serverWeightNames = List.of();
     /** The weights of startFLJob, from admission until training has set them (then dropped). */
     Map<String, float[]> admittedWeights;
+    /** The compressed upload waiting for the server's answer: its error-feedback residual is kept once accepted. */
+    UploadCodec.Encoded pendingUpload;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */

@@ -68,6 +68,11 @@ final class UpdateModelStep {
             }
             lastUpload = body;
             ScaffoldTraining.commit(p); // the server holds this upload's delta c_i: c_i+ becomes this device's c_i
+            if (progress.pendingUpload != null) {
+                // the server holds this upload: what its compression left out is the error feedback's residual now
+                progress.pendingUpload.commit(UploadCodec.residualFile(p.getTrainModelPath()));
+                progress.pendingUpload = null;
+            }
             log.info("[updateModel] get response from server ok!");
             log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
                     + progress.dataSize);
