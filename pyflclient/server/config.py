@@ -21,6 +21,7 @@ SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
 SUPPORTED_ENCRYPT_TYPES = ("NOT_ENCRYPT", "PW_ENCRYPT", "DP_ENCRYPT")
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
+SWITCH = ("on", "off")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
 MAX_ADMISSION_WINDOW_MS = 30_000
 
@@ -111,6 +112,16 @@ class ServerConfig:
                                                           "redis://host:port/db): every server process given the "
                                                           "same address, model and settings serves one job (None: "
                                                           "the state is in this process)")
+    # -- watching the job (pyflclient.server.metrics, docs/server.md "Metrics, dashboard, access")
+    metrics: str = setting("on", "on: count requests, bytes, phases and device reports and serve them at /metrics "
+                                 "(Prometheus); off: none of it, and no dashboard")
+    dashboard: str = setting("on", "on: the live dashboard at / (read-only); off: none (--no-dashboard)")
+    metrics_port: int = setting(0, "serve /metrics and the dashboard on this port instead of the FL ports (0: on "
+                                   "the FL ports)")
+    metrics_ip: str | None = setting(None, "interface of metrics_port (None: fl_server_ip)")
+    metrics_token: str | None = setting(None, "bearer token that /metrics and the dashboard require (Authorization: "
+                                              "Bearer <token>, or ?token= in the dashboard's address); the device "
+                                              "endpoints never ask for it")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -171,6 +182,13 @@ class ServerConfig:
                 need(False, "distributed_cache_address", str(exc))
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        need(self.metrics in SWITCH, "metrics", f"one of {SWITCH}")
+        need(self.dashboard in SWITCH, "dashboard", f"one of {SWITCH}")
+        need(self.metrics == "on" or self.dashboard == "off", "dashboard", "needs metrics=on (the dashboard shows them)")
+        need(0 <= self.metrics_port <= 65535, "metrics_port", "must be a port number (0: on the FL ports)")
+        need(self.metrics_ip is None or self.metrics_port != 0, "metrics_ip", "needs metrics_port (the FL ports "
+             "listen on fl_server_ip)")
+        need(self.metrics_token is None or len(self.metrics_token) >= 8, "metrics_token", "must be at least 8 characters")
 
     @property
     def update_model_threshold(self) -> int:

@@ -91,7 +91,7 @@ final class Replies {
         int fm = weights == null ? 0 : FLMessages.featureMapVector(b, weights);
         int reason = b.createString("scripted");
         int ts = b.createString("0");
-        b.finish(ResponseGetModel.createResponseGetModel(b, retcode, reason, iteration, fm, ts));
+        b.finish(ResponseGetModel.createResponseGetModel(b, retcode, reason, iteration, fm, ts, (byte) 0, 0));
         return b.sizedByteArray();
     }
 
