@@ -50,7 +50,7 @@ async def status(config: ServerConfig, store: StateStore, metrics: ServerMetrics
     devices = await metrics.device_summaries(store, view)
     return {"job": _job(config), "now": now, "iterations": metrics.history.iterations[-500:],
             "devices": [d.as_dict() for d in devices], "process": metrics.process, "totals": metrics.totals(),
-            "processes": await store.processes()}
+            "processes": {**await store.processes(), metrics.process: metrics.status()}}
 
 
 def _guard(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -26,7 +26,9 @@ function chart(svg, series, lo, hi) {
     + `<text x="${X(x0)}" y="${H - 6}">${x0}</text><text x="${X(x1) - 10}" y="${H - 6}">${x1}</text>`;
   for (const s of series) {
     if (s.points.length) out += `<polyline class="${s.cls}" points="${s.points.map((p) => X(p[0]) + "," + Y(p[1])).join(" ")}"/>`;
+    for (const p of s.points) out += `<circle class="${s.cls}" r="2.5" cx="${X(p[0])}" cy="${Y(p[1])}"/>`;
   }
+  series.forEach((s, i) => { if (s.label) out += `<text class="${s.cls}" x="${W - 60}" y="${14 + 12 * i}">${s.label}</text>`; });
   el.innerHTML = out;
 }
 
@@ -51,8 +53,8 @@ function draw(s) {
   $("accuracy-low5").textContent = fmt(dev && dev.accuracy_low5);
   $("loss-avg").textContent = fmt(dev && dev.loss_avg);
   const pts = (key) => s.devices.filter((d) => d[key] !== null).map((d) => [d.iteration, d[key]]);
-  chart("accuracy-chart", [{cls: "avg", points: pts("accuracy_avg")}, {cls: "top5", points: pts("accuracy_top5")},
-    {cls: "low5", points: pts("accuracy_low5")}], 0, 1);
+  chart("accuracy-chart", [{cls: "avg", label: "AVG", points: pts("accuracy_avg")},
+    {cls: "top5", label: "TOP5", points: pts("accuracy_top5")}, {cls: "low5", label: "LOW5", points: pts("accuracy_low5")}], 0, 1);
   const losses = pts("loss_avg");
   chart("loss-chart", [{cls: "avg", points: losses}], 0, Math.max(0.1, ...losses.map((p) => p[1])));
   const t = s.totals;
