@@ -123,3 +123,25 @@ def test_a_corrupt_newest_checkpoint_is_a_warning_and_the_server_serves_the_prev
     warning, = [line for line in run.stderr.splitlines() if "WARNING" in line]
     assert "iteration_000002.npz" in warning and "set aside" in warning
     assert "already finished" in run.stdout  # resumed after iteration 1, the job's last
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--clients", "0"], "--clients 0: must be at least 1"),
+    (["--iterations", "-2"], "--iterations -2: must be at least 1"),
+    (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--lr", "nan"], "--lr nan: must be a positive number"),
+    (["--alpha", "0"], "--alpha 0.0: must be a positive number"),
+    (["--eval-fraction", "1.5"], "--eval-fraction 1.5: must be in (0, 1]"),
+    (["--max-trainers", "0"], "--max-trainers 0: must be at least 1"),
+    (["--model", "/no/such.ms"], "--model /no/such.ms: no such file"),
+    (["--iterations", "x"], "argument --iterations: invalid int value: 'x'"),
+    (["--encrypt-type", "FOO"], "argument --encrypt-type: invalid choice"),
+    (["--encrypt-type", "DP_ENCRYPT", "--dp-eps", "-1"], "dp_eps=-1.0: must be > 0"),
+])
+def test_every_bad_demo_flag_is_one_line_and_exit_2(flags, says, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pyflclient.cli", "demo", "--out", str(tmp_path), *flags],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pyflclient demo: ") and says in proc.stderr, \
+        proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
