@@ -177,3 +177,35 @@ def test_bad_watch_settings_name_the_key(small_model):
                           ({"metrics_port": 70000}, "metrics_port")):
         with pytest.raises(ConfigError, match=f"^{key}="):
             ServerConfig(**settings)
+
+
+@pytest.fixture
+def two_process_group(redis_server, small_model):
+    """Two servers sharing one job through the real Redis (the recording test server keeps its own store)."""
+    from pyflclient.server import Server
+
+    group = dict(distributed_cache_address=redis_server.address, start_fl_job_threshold=1, fl_iteration_num=3)
+    a = Server(small_model, **group).start()
+    b = Server(small_model, **group).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def test_a_redis_group_shares_device_reports_and_lists_its_processes(two_process_group, device, small_model):
+    a, b = two_process_group
+    d = device(a.url, fl_id="d", data_size=4)
+    assert d.start_fl_job().retcode == ResponseCode.SUCCEED
+    assert d.update_model(1, upload_of(small_model, 4, 0)[1]).retcode == ResponseCode.SUCCEED
+    assert a.wait_iteration(1, timeout=30)
+    assert device(b.url).push_metrics(0.25, 0.875).retcode == ResponseCode.SUCCEED  # to the other process
+    m = scrape(a.url)
+    assert value(m, "pyflclient_device_metrics_iteration") == 1 and value(m, "pyflclient_device_reports") == 1
+    assert value(m, "pyflclient_device_accuracy_ratio", stat="avg") == 0.875
+    assert value(m, "pyflclient_device_reports_received_total") == 0  # b took it: a's own counter says so
+    assert value(scrape(b.url), "pyflclient_device_reports_received_total") == 1
+    assert a.device_reports(1) == b.device_reports(1) == [(0.25, 0.875)]
+    with urllib.request.urlopen(a.url + "/api/status", timeout=10) as resp:
+        status = json.load(resp)
+    assert sorted(p["urls"][0] for p in status["processes"].values()) == sorted([a.url, b.url])
+    assert status["now"]["iteration"] == 2 and status["job"]["store"] == "redis"
