@@ -432,22 +432,32 @@ def observe_requests(metrics: ServerMetrics, endpoints: set[str]) -> Callable[..
     """An aiohttp middleware: each device request's latency, bytes, endpoint and retcode; refusals
     of startFLJob / updateModel by the store's reason (or by retcode), late uploads."""
 
+    # the labelled children, looked up once (prometheus_client's labels() takes a lock and builds a key)
+    per_endpoint = {e: (metrics.latency.labels(e), metrics.bytes_in.labels(e), metrics.bytes_out.labels(e))
+                    for e in endpoints}
+    requests: dict[tuple[str, str], Any] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
-        endpoint = request.path.lstrip("/")
-        if endpoint not in endpoints:
+        endpoint = request.path[1:]
+        children = per_endpoint.get(endpoint)
+        if children is None:
             return await handler(request)
         began = time.perf_counter()
         _refusal.set(None)
         _retcode.set(None)
         response = await handler(request)
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - began)
-        metrics.bytes_in.labels(endpoint).inc(request.content_length or 0)
+        latency, bytes_in, bytes_out = children
+        latency.observe(time.perf_counter() - began)
+        bytes_in.inc(request.content_length or 0)
         body = getattr(response, "body", None)
-        metrics.bytes_out.labels(endpoint).inc(len(body) if isinstance(body, (bytes, bytearray)) else 0)
+        bytes_out.inc(len(body) if isinstance(body, (bytes, bytearray)) else 0)
         retcode = _retcode.get() or (f"http_{response.status}" if response.status != 200 else "unknown")
-        metrics.requests.labels(endpoint, retcode).inc()
+        counter = requests.get((endpoint, retcode))
+        if counter is None:
+            counter = requests[(endpoint, retcode)] = metrics.requests.labels(endpoint, retcode)
+        counter.inc()
         if endpoint in ("startFLJob", "updateModel") and retcode != ResponseCode.SUCCEED.name:
             reason = _refusal.get() or {ResponseCode.RequestError.name: "invalid",
                                         ResponseCode.OutOfTime.name: "out_of_time",
