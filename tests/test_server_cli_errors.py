@@ -145,3 +145,27 @@ def test_every_bad_demo_flag_is_one_line_and_exit_2(flags, says, tmp_path):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pyflclient demo: ") and says in proc.stderr, \
         proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_the_server_prints_its_dashboard_and_no_dashboard_turns_it_off(npz_model, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    for flags, served in (([], True), (["--no-dashboard"], False)):
+        proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", "server", "--model", str(npz_model),
+                                 "--fl-iteration-num", "1", *flags], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().startswith("listening on http://127.0.0.1:")
+            line = proc.stdout.readline()
+            assert line.startswith("dashboard: http://127.0.0.1:") and line.rstrip().endswith("/metrics)"), line
+            url = line.split()[1]
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    assert served and b"dashboard.js" in resp.read()
+            except urllib.error.HTTPError as err:
+                assert not served and err.code == 404
+            with urllib.request.urlopen(url + "metrics", timeout=10) as resp:
+                assert b"pyflclient_iteration 1.0" in resp.read()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

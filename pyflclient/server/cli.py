@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         # default=None: only flags given on the command line override the file
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                        help=f"{f.metadata['help']} (default: {default})")
+    p.add_argument("--no-dashboard", dest="dashboard", action="store_const", const="off", help="same as --dashboard off")
     p.set_defaults(func=run)
 
 
@@ -84,6 +85,8 @@ async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None
     server = ServerCore(config, model, on_iteration=on_iteration)
     await server.start()
     print("listening on " + " ".join(server.urls), flush=True)
+    if server.watch_url is not None:
+        print(f"dashboard: {server.watch_url} (metrics: {server.watch_url}metrics)", flush=True)
     view = await server.rounds.view()
     if view.finished:
         print(f"the job in {config.checkpoint_dir} is already finished; serving getModel", flush=True)
