@@ -286,7 +286,7 @@ class ServerCore:
 
     async def stop(self) -> None:
         self.rounds.close()
-        if self.metrics is not None:  # the final model's device reports: its devices are done
+        if self.metrics is not None and self.ports:  # the final model's device reports: its devices are done
             try:
                 if (await self.rounds.view()).finished:
                     await self.metrics.settle_device_summary(self.rounds.store, await self.rounds.latest_iteration())
