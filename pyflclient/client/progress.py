@@ -4,9 +4,9 @@ The clients tell each stage of their round (Java ``TrainListener.onRoundProgress
 admitted, trained, uploaded, evaluated, then the round's end. :class:`RoundProgress`
 counts them per iteration and draws two tqdm bars: the job's (iterations done, with
 tqdm's ETA for the rest) over a live bar of the current iteration whose total is the
-clients admitted so far and whose count is the uploads, with the trained count and
-the training throughput (samples of all local epochs per second) beside it, so the
-bar moves while clients train instead of jumping at evaluation time.
+clients admitted so far and whose count is the uploads, with the trained count, the
+training throughput (samples of all local epochs per second) and the MB uploaded
+beside it, so the bar moves while clients train instead of jumping at evaluation time.
 
 An iteration is over when every client admitted to it has ended its round and a
 later iteration has begun (or the simulation has ended); then its bar goes away and
@@ -52,11 +52,14 @@ class RoundProgress:
         bars: draw tqdm bars (stderr).
         summary_of: the :class:`IterationSummary` of an iteration, or None when no client evaluated it.
         on_close: called with each closed iteration's counts and summary.
+        upload_bytes: bytes of one upload (the model's float32 weights), for the MB shown; 0: not shown.
     """
 
     def __init__(self, iterations: int | None, bars: bool,
                  summary_of: Callable[[int], Optional[IterationSummary]],
-                 on_close: Callable[[IterationCounts, Optional[IterationSummary]], None]) -> None:
+                 on_close: Callable[[IterationCounts, Optional[IterationSummary]], None],
+                 upload_bytes: int = 0) -> None:
+        self.upload_bytes = upload_bytes
         self.iterations = iterations
         self.bars = bars
         self.summary_of = summary_of
@@ -121,8 +124,9 @@ class RoundProgress:
         if bar.total != len(c.admitted) and c.admitted:
             bar.total = len(c.admitted)
         elapsed = max(1e-6, time.monotonic() - c.began)
+        uploaded = f", {c.uploaded * self.upload_bytes / 1e6:.1f} MB up" if self.upload_bytes else ""
         bar.set_postfix_str(f"admitted {len(c.admitted)}, trained {c.trained}, "
-                            f"{c.trained_samples / elapsed:,.0f} samples/s", refresh=False)
+                            f"{c.trained_samples / elapsed:,.0f} samples/s{uploaded}", refresh=False)
         bar.update(c.uploaded - bar.n)  # redraws at most every tqdm mininterval
 
     def _close(self, c: IterationCounts) -> None:
@@ -148,3 +152,13 @@ class RoundProgress:
             tqdm.write(line)
             self._job_bar.update(1)
         self.on_close(c, summary)
+
+
+def upload_bytes_of(model_path: Any) -> int:
+    """Bytes of one upload of the ``.ms`` model at ``model_path`` (its trainable float32 weights); 0 if unreadable."""
+    try:
+        from pyflclient.model import msfile
+
+        return sum(4 * int(a.size) for a in msfile.trainable_weights(model_path).values())
+    except Exception:  # only a number on a progress bar: never a reason to fail
+        return 0

@@ -45,7 +45,7 @@ from .errors import FLJobError, java_errors
 from .job import STOP_TIMEOUT_S, AccuracyCallback, FinishCallback, FLJob, IterationCallback, JobResult, \
     LossCallback
 from .params import FLParameter
-from .progress import IterationCounts, RoundProgress
+from .progress import IterationCounts, RoundProgress, upload_bytes_of
 from .results import IterationSummary, SimulationResults
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,8 @@ class Simulation:
         self._started = False
         self._started_at = 0.0
         self.wall_time_s = 0.0
-        self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration)
+        self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration,
+                                       upload_bytes_of(params[0].train_model_path) if progress and params else 0)
         jvm.register_stopper(self)
 
     def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None) -> FLParameter:
