@@ -36,6 +36,15 @@ and the Java client's RSASSA-PSS signing time per request (the shipped jar, JCA)
     python benchmarks/server_bench.py --clients 16 --iterations 5
     python benchmarks/server_bench.py --clients 16 --iterations 5 --processes 1 2 4
     python benchmarks/server_bench.py --clients 16 --iterations 5 --pki
+
+With ``--metrics-compare R``, part 1 runs R rounds of two servers each, one with
+``--metrics off --dashboard off`` and one with the default (``/metrics`` and the dashboard
+on, every request observed), in alternating order, and reports the median time per
+upload in the upload phase of each, and the server process's CPU seconds per upload over
+whole iterations (read from /proc, so less at the mercy of a busy machine than the wall
+clock): the cost of watching the job (docs/server.md).
+
+    python benchmarks/server_bench.py --clients 16 --iterations 5 --metrics-compare 3
 """
 from __future__ import annotations
 
@@ -407,6 +416,34 @@ def pki_part(clients: int, iterations: int, folder: Path) -> None:
             print(f"  Java client signing: not measured ({out.stderr.strip()[-200:]})")
 
 
+def metrics_part(clients: int, iterations: int, rounds: int, folder: Path
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(ms per upload in the upload phase, server CPU ms per upload over whole iterations), with metrics off
+    and on, ``rounds`` times each, alternating."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from overhead_bench import stat_cpu_seconds
+
+    per_upload: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    for r in range(rounds):
+        for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+            run_dir = folder / f"{mode}-{r}"
+            run_dir.mkdir()
+            flags = ("--metrics", "off", "--dashboard", "off") if mode == "off" else ()
+            proc, url = start_server(clients, iterations, run_dir, *flags)
+            stat = Path(f"/proc/{proc.pid}/stat")
+            try:
+                before = stat_cpu_seconds(stat.read_text())
+                http = asyncio.run(http_part([url], clients, iterations))
+                used = stat_cpu_seconds(stat.read_text()) - before
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            per_upload[mode].append(1000 / http["upload_phase_per_s"])
+            cpu[mode].append(1000 * used / http["uploads"])
+    return per_upload, cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16, help="K concurrent clients (= start_fl_job_threshold)")
@@ -417,10 +454,26 @@ def main() -> int:
                          "process with the in-memory store")
     ap.add_argument("--pki", action="store_true", help="the cost of pki_verify instead (latency, one request at "
                                                         "a time, without and with verification)")
+    ap.add_argument("--metrics-compare", type=int, default=0, metavar="R",
+                    help="only compare the upload phase with metrics off and on, R rounds of each (alternating)")
     args = ap.parse_args()
     print(f"LeNet: {len(LENET)} weights, {sum(int(np.prod(s)) for s in LENET.values()):,} floats; "
           f"K={args.clients} clients, {args.iterations} iterations; load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs")
+    if args.metrics_compare:
+        import statistics
+
+        with tempfile.TemporaryDirectory() as tmp:
+            times, cpu = metrics_part(args.clients, args.iterations, args.metrics_compare, Path(tmp))
+        for mode in ("off", "on"):
+            print(f"metrics {mode:3}: wall {' '.join(f'{t:.3f}' for t in times[mode])} ms per upload (upload "
+                  f"phase; median {statistics.median(times[mode]):.3f}); server CPU "
+                  f"{' '.join(f'{t:.3f}' for t in cpu[mode])} ms per upload (whole iterations; median "
+                  f"{statistics.median(cpu[mode]):.3f})")
+        print(f"metrics on / off: wall {statistics.median(times['on']) / statistics.median(times['off']):.3f}, "
+              f"server CPU {statistics.median(cpu['on']) / statistics.median(cpu['off']):.3f} (medians); "
+              f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        return 0
     redis_address = None
     if args.pki:
         with tempfile.TemporaryDirectory() as tmp:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
              max_trainers: int | None = None, model: str | os.PathLike[str] | None = None,
              data_dir: str | os.PathLike[str] | None = None, progress: bool = True, eval_every: int = 1,
              eval_fraction: float = 1.0, server_settings: dict[str, object] | None = None,
-             pki: bool = False) -> DemoOutcome:
+             pki: bool = False, on_server: Callable[[Any], None] | None = None) -> DemoOutcome:
     """Run the federated LeNet experiment end to end and save its results.
 
     Args:
@@ -76,6 +77,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
             ``encrypt_type=..., dp_eps=10``, ``early_stop_type=...``; docs/strategies.md).
         pki: device authentication (docs/security.md): a root CA and a certificate per client in
             ``out_dir/pki``, the server with ``pki_verify``, every client signing its requests.
+        on_server: called with the running :class:`pyflclient.Server` before the clients start
+            (the CLI prints its dashboard's address).
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -120,6 +123,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
                 client_epoch_num=epochs, client_batch_size=batch_size, client_learning_rate=lr,
                 update_model_ratio=1.0, start_fl_job_time_window=WINDOW_MS,
                 update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt, **settings) as srv:
+        if on_server is not None:
+            on_server(srv)
         params = params_for_clients(data, models, srv.url, batch_size=batch_size)
         if pki:
             from .pki import issue_device
@@ -129,7 +134,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)],
-                         eval_every=eval_every, eval_fraction=eval_fraction, seed=seed)
+                         eval_every=eval_every, eval_fraction=eval_fraction, seed=seed,
+                         on_round=None if progress else _print_round)
         results = sim.run()
         finished = srv.wait_finished(timeout=60)
         if not finished:
@@ -142,20 +148,75 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     return DemoOutcome(out, files, wall, final, max(results.loss, default=0), early_stop)
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _print_round(s: Any) -> None:
+    """Without bars, one line per iteration (with bars, the progress writes it above them)."""
+    print(f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  ({s.clients} clients)",
+          flush=True)
+
+
+#: demo's numeric flags: (flag, attribute, rule, what the rule says)
+_FLAG_RULES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
+    ("--clients", "clients", lambda v: v >= 1, "must be at least 1"),
+    ("--iterations", "iterations", lambda v: v >= 1, "must be at least 1"),
+    ("--epochs", "epochs", lambda v: v >= 1, "must be at least 1"),
+    ("--batch-size", "batch_size", lambda v: v >= 1, "must be at least 1 (the .ms model's batch, 32 for the shipped one)"),
+    ("--lr", "lr", lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
+    ("--alpha", "alpha", lambda v: math.isfinite(v) and v > 0, "must be a positive number (smaller = more non-IID)"),
+    ("--seed", "seed", lambda v: v >= 0, "must be >= 0"),
+    ("--max-trainers", "max_trainers", lambda v: v is None or v >= 1, "must be at least 1"),
+    ("--eval-every", "eval_every", lambda v: v >= 1, "must be at least 1"),
+    ("--eval-fraction", "eval_fraction", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+)
+
+
+def _check_flags(args: argparse.Namespace) -> str | None:
+    """The first bad flag as one line (flag, value, what is allowed), or None."""
+    for flag, attr, ok, rule in _FLAG_RULES:
+        if not ok(getattr(args, attr)):
+            return f"{flag} {getattr(args, attr)}: {rule}"
+    if args.model is not None and not Path(args.model).is_file():
+        return f"--model {args.model}: no such file; give a .ms made by `pyflclient convert`"
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        return f"--data-dir {args.data_dir}: no such folder; give a 3500_clients_bin-style folder"
     from .server.config import ConfigError, ServerConfig
 
-    settings = {k: getattr(args, k) for k in _server_keys() if getattr(args, k) is not None}
-    try:
-        ServerConfig.from_mapping(settings)  # every bad value or combination: one line before any work
+    try:  # before any data is built: the server would refuse these settings only after it
+        ServerConfig.from_mapping(_server_settings(args))
     except ConfigError as exc:
-        print(f"pyflclient demo: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
-        return 2
+        return " ".join(str(exc).split())
+    return None
+
+
+def _server_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The server settings given on the demo's command line (its flags of :func:`_server_keys`)."""
+    return {k: getattr(args, k) for k in _server_keys() if getattr(args, k) is not None}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Exit 2 with one line on stderr for a bad flag (or a setting the server or data refuse)."""
+    from .server.config import ConfigError
+
+    problem = _check_flags(args)
+    if problem is None:
+        try:
+            return _run_demo_cmd(args)
+        except (ConfigError, ValueError, FileNotFoundError) as exc:
+            problem = " ".join(str(exc).split())
+    print(f"pyflclient demo: {problem}", file=sys.stderr, flush=True)
+    return 2
+
+
+def _run_demo_cmd(args: argparse.Namespace) -> int:
+    def tell_dashboard(srv: Any) -> None:
+        if srv.dashboard_url:
+            print(f"dashboard: {srv.dashboard_url}", flush=True)
+
     outcome = run_demo(args.out, clients=args.clients, iterations=args.iterations, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
                        progress=not args.no_progress, eval_every=args.eval_every,
-                       eval_fraction=args.eval_fraction, server_settings=settings, pki=args.pki)
+                       eval_fraction=args.eval_fraction, server_settings=_server_settings(args), pki=args.pki,
+                       on_server=tell_dashboard)
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
           f"final AVG accuracy {outcome.final_avg if outcome.final_avg is None else round(outcome.final_avg, 4)}"
           + (f"; {outcome.early_stop}" if outcome.early_stop else ""))
@@ -180,6 +241,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "demo", help="the 50-client LeNet experiment, offline, in this process",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.one_line_errors = True  # every bad flag: one line, exit 2
     p.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="simulated devices")
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="federated iterations")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="local epochs per iteration")

@@ -346,12 +346,8 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
 
     def show(s: Any) -> None:
         line = f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  ({s.clients} clients)"
-        if args.no_progress:
+        if args.no_progress:  # with bars the progress writes its own line per iteration above them
             print(line, flush=True)
-        else:
-            from tqdm import tqdm
-
-            tqdm.write(line, file=sys.stdout)  # above the bars, not through them
 
     try:
         sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,

@@ -30,6 +30,7 @@ AGGREGATION_SECTION = "aggregation"
 NO_EARLY_STOP = "none"
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
+SWITCH = ("on", "off")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
 MAX_ADMISSION_WINDOW_MS = 30_000
 #: MindSpore Federated's YAML section of the compression settings: ``compression: {upload_compress_type: ...}``
@@ -180,6 +181,16 @@ class ServerConfig:
                                                           "redis://host:port/db): every server process given the "
                                                           "same address, model and settings serves one job (None: "
                                                           "the state is in this process)")
+    # -- watching the job (pyflclient.server.metrics, docs/server.md "Metrics, dashboard, access")
+    metrics: str = setting("on", "on: count requests, bytes, phases and device reports and serve them at /metrics "
+                                 "(Prometheus); off: none of it, and no dashboard")
+    dashboard: str = setting("on", "on: the live dashboard at / (read-only); off: none (--no-dashboard)")
+    metrics_port: int = setting(0, "serve /metrics and the dashboard on this port instead of the FL ports (0: on "
+                                   "the FL ports)")
+    metrics_ip: str | None = setting(None, "interface of metrics_port (None: fl_server_ip)")
+    metrics_token: str | None = setting(None, "bearer token that /metrics and the dashboard require (Authorization: "
+                                              "Bearer <token>, or ?token= in the dashboard's address); the device "
+                                              "endpoints never ask for it")
 
     # r1.6's device authentication (docs/security.md), MindSpore's key names
     pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
@@ -254,6 +265,13 @@ class ServerConfig:
             need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
                  "no such file")
         need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
+        need(self.metrics in SWITCH, "metrics", f"one of {SWITCH}")
+        need(self.dashboard in SWITCH, "dashboard", f"one of {SWITCH}")
+        need(self.metrics == "on" or self.dashboard == "off", "dashboard", "needs metrics=on (the dashboard shows them)")
+        need(0 <= self.metrics_port <= 65535, "metrics_port", "must be a port number (0: on the FL ports)")
+        need(self.metrics_ip is None or self.metrics_port != 0, "metrics_ip", "needs metrics_port (the FL ports "
+             "listen on fl_server_ip)")
+        need(self.metrics_token is None or len(self.metrics_token) >= 8, "metrics_token", "must be at least 8 characters")
         self._check_compression()
 
     def _check_compression(self) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 
 from pyflclient.wire import secagg
 from pyflclient.wire.protocol import (
-    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse,
+    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, PushMetricsRequest, PushMetricsResponse,
+    StartFLJobRequest, StartFLJobResponse,
     UpdateModelRequest, UpdateModelResponse, cipher_message, now_ms, plain_text_reply, read_cipher,
 )
 
@@ -114,6 +115,11 @@ class DeviceClient:
     def get_model(self, iteration: int, download_compress_types: tuple[int, ...] = ()) -> GetModelResponse | str:
         req = GetModelRequest(self.fl_name, iteration, str(now_ms()), tuple(download_compress_types))
         return self._exchange("getModel", req.to_bytes(), GetModelResponse.from_bytes)
+
+    def push_metrics(self, loss: float, accuracy: float) -> PushMetricsResponse | str:
+        """r1.6's ``/pushMetrics``: this device's loss and accuracy after its evaluation."""
+        return self._exchange("pushMetrics", PushMetricsRequest(loss, accuracy).to_bytes(),
+                              PushMetricsResponse.from_bytes)
 
     def close(self) -> None:
         self._conn.close()

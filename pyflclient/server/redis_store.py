@@ -506,6 +506,24 @@ class RedisStore(StateStore):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         return int(await self._call(lambda: self._redis.hlen(f"{self.prefix}it:{iteration}:cipher:{phase}")))
 
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        """RPUSH of 8 bytes (float32 loss, accuracy) onto ``pushed:<iteration>``; kept as long as the job's keys."""
+        value = np.asarray([loss, accuracy], dtype="<f4").tobytes()
+        await self._call(lambda: self._redis.rpush(f"{self.prefix}pushed:{iteration}", value))
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        found = await self._call(lambda: self._redis.lrange(f"{self.prefix}pushed:{iteration}", 0, -1))
+        return [(float(a[0]), float(a[1])) for a in (np.frombuffer(v, dtype="<f4") for v in found) if a.size == 2]
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        """``processes`` hash: process name -> its status as JSON (the dashboard shows the group)."""
+        text = json.dumps(dict(status), sort_keys=True)
+        await self._call(lambda: self._redis.hset(f"{self.prefix}processes", process, text))
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        found = await self._call(lambda: self._redis.hgetall(f"{self.prefix}processes"))
+        return {k.decode(): json.loads(v) for k, v in found.items()}
+
     def _keep(self, iteration: int, model: Model) -> Model:
         self._models[iteration] = model
         while len(self._models) > 3:  # the newest and the few a slow device may still ask for

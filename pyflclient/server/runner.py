@@ -214,6 +214,15 @@ class Server:
         """startFLJob requests the server holds open right now, waiting for the draw (admission_policy sample)."""
         return self.core.rounds.held_start_fl_jobs
 
+    def device_reports(self, iteration: int) -> list[tuple[float, float]]:
+        """The (loss, accuracy) pairs the devices pushed (``/pushMetrics``) about the model of ``iteration``."""
+        return self._ask(self.core.rounds.store.device_metrics(iteration))
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """Where the live dashboard (and ``/metrics``) is served; None with ``metrics=off``."""
+        return self.core.watch_url
+
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds (and
         early_stop, the reason, in the one that ended the job early)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -207,6 +207,22 @@ class StateStore(abc.ABC):
         """``iteration``'s tally, summed over the processes, taken once: later counts go to the next one."""
         return {}
 
+    # -- what the devices report and who serves (pyflclient.server.metrics); optional for a store
+
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        """File one device's pushMetrics (loss, accuracy) under the model of ``iteration``."""
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        """The (loss, accuracy) pushes filed under ``iteration``, in arrival order."""
+        return []
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        """Record this server process's ``status`` (a JSON-able mapping with ``seen_ms``) in the group."""
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        """The last announced status of every process of the group, by process name."""
+        return {}
+
     async def aclose(self) -> None:
         """Let go of connections (the server is stopping); nothing to do for the in-memory store."""
 
@@ -234,6 +250,8 @@ class MemoryStore(StateStore):
         self._latest = 0
         self._finished = False
         self._it: _Iteration | None = None
+        self._pushed: dict[int, list[tuple[float, float]]] = {}  # iteration -> pushMetrics (loss, accuracy)
+        self._processes: dict[str, dict[str, Any]] = {}
 
     def _current(self) -> _Iteration:
         if self._it is None:
@@ -377,3 +395,15 @@ class MemoryStore(StateStore):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         it = self._cipher_iteration(iteration)
         return 0 if it is None else len(it.cipher.get(phase, {}))
+
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        self._pushed.setdefault(iteration, []).append((float(loss), float(accuracy)))
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        return list(self._pushed.get(iteration, ()))
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        self._processes[process] = dict(status)
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        return {name: dict(status) for name, status in self._processes.items()}

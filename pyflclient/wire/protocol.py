@@ -28,6 +28,7 @@ from pyflclient._fbs import fl_job_generated as fb
 __all__ = [
     "ResponseCode", "ProtocolError", "FLPlan", "StartFLJobRequest", "StartFLJobResponse",
     "UpdateModelRequest", "UpdateModelResponse", "GetModelRequest", "GetModelResponse",
+    "PushMetricsRequest", "PushMetricsResponse",
     "PLAIN_TEXT_SAFEMODE", "PLAIN_TEXT_JOB_FINISHED", "SECURE_AGGREGATION_ROUNDS",
     "plain_text_reply", "secure_aggregation_refusal", "now_ms", "cipher_message", "read_cipher",
 ]
@@ -499,6 +500,43 @@ class GetModelResponse:
         m = fb.ResponseGetModel.GetRootAs(_verified(buf, "ResponseGetModel"))
         return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m), _text(m.Timestamp()),
                    m.DownloadCompressType(), _read_compressed(m))
+
+
+# -- r1.6's metrics push -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PushMetricsRequest:
+    """``RequestPushMetrics``: a device's ``loss`` and ``accuracy`` after its evaluation (``/pushMetrics``).
+
+    r1.6 served this table to its hybrid-training worker; the table carries no fl_id and no
+    iteration, so the server files a push under the newest model it has published (the one
+    a device evaluates right after its getModel)."""
+
+    ROUND: ClassVar[str] = "pushMetrics"
+    loss: float
+    accuracy: float
+
+    def to_bytes(self) -> bytes:
+        return _message("RequestPushMetrics", loss=float(self.loss), accuracy=float(self.accuracy))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "PushMetricsRequest":
+        m = fb.RequestPushMetrics.GetRootAs(_verified(buf, "RequestPushMetrics"))
+        return cls(m.Loss(), m.Accuracy())
+
+
+@dataclass(frozen=True)
+class PushMetricsResponse:
+    """``ResponsePushMetrics``: only a ``retcode``."""
+
+    retcode: int
+
+    def to_bytes(self) -> bytes:
+        return _message("ResponsePushMetrics", retcode=int(self.retcode))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "PushMetricsResponse":
+        return cls(fb.ResponsePushMetrics.GetRootAs(_verified(buf, "ResponsePushMetrics")).Retcode())
 
 
 # -- secure aggregation (pairwise masking) -------------------------------------------------

@@ -55,6 +55,7 @@ final class RoundLoop {
     private final EvaluateStep evaluate;
     /** The upload protection of each encrypt type, by name. */
     private final Map<String, UploadProtection> protections;
+    private final PushMetricsStep pushMetrics;
 
     /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
     private final CheckInGate gate;
@@ -78,7 +79,8 @@ final class RoundLoop {
         this.p = p;
         this.log = log;
         this.stop = stop;
-        this.context = new JobContext(log, p.getTrainListener(), stop::isStopped);
+        this.pushMetrics = new PushMetricsStep(log, comm);
+        this.context = new JobContext(log, pushMetrics.recording(p.getTrainListener()), stop::isStopped);
         IFLJobResultCallback cb = p.getIflJobResultCallback();
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm, settings.gate);
@@ -227,6 +229,7 @@ final class RoundLoop {
             FLClientStatus s = evaluate.run(model);
             if (s == FLClientStatus.SUCCESS) {
                 progress.participated++;
+                return pushMetrics.push(evaluate.lastAccuracy, () -> endRound(s));
             }
             return endRound(s);
         });
