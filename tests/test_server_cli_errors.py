@@ -135,7 +135,7 @@ def test_a_corrupt_newest_checkpoint_is_a_warning_and_the_server_serves_the_prev
     (["--max-trainers", "0"], "--max-trainers 0: must be at least 1"),
     (["--model", "/no/such.ms"], "--model /no/such.ms: no such file"),
     (["--iterations", "x"], "argument --iterations: invalid int value: 'x'"),
-    (["--encrypt-type", "FOO"], "argument --encrypt-type: invalid choice"),
+    (["--encrypt-type", "FOO"], "encrypt_type='FOO': one of NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT"),
     (["--encrypt-type", "DP_ENCRYPT", "--dp-eps", "-1"], "dp_eps=-1.0: must be > 0"),
 ])
 def test_every_bad_demo_flag_is_one_line_and_exit_2(flags, says, tmp_path):

@@ -414,9 +414,10 @@ class ObservedCheckpoints(Checkpoints):
         super().__init__(folder)
         self.metrics = metrics
 
-    def save(self, iteration: int, model: Mapping[str, Any]) -> Any:
+    def save(self, iteration: int, model: Mapping[str, Any], state: Mapping[str, Any] | None = None,
+             job_finished: bool = False) -> Any:
         began = time.perf_counter()
-        path = super().save(iteration, model)
+        path = super().save(iteration, model, state, job_finished)
         if self.metrics is not None:
             seconds = time.perf_counter() - began
             self.metrics.checkpoint_writes.inc()

@@ -23,12 +23,14 @@ import mindspore.schema.ResponseCode;
 final class PushMetricsStep {
     static final String ROUND = "pushMetrics";
 
+    private final FLParameter p;
     private final Logger log;
     private final FLCommunication comm;
     private volatile float lastLoss = Float.NaN;
     private boolean toldRefused;
 
-    PushMetricsStep(Logger log, FLCommunication comm) {
+    PushMetricsStep(FLParameter p, Logger log, FLCommunication comm) {
+        this.p = p;
         this.log = log;
         this.comm = comm;
     }
@@ -57,6 +59,13 @@ final class PushMetricsStep {
                     user.onRoundProgress(iteration, stage, samples);
                 }
             }
+
+            @Override
+            public void onTraffic(String round, long bytesUp, long bytesDown) {
+                if (user != null) {
+                    user.onTraffic(round, bytesUp, bytesDown);
+                }
+            }
         };
     }
 
@@ -66,10 +75,12 @@ final class PushMetricsStep {
             return then.run();
         }
         float loss = Float.isNaN(lastLoss) ? 0.0f : lastLoss;
-        CompletableFuture<HttpResponse<byte[]>> sent = comm.send(ROUND, body(loss, accuracy));
+        byte[] request = body(loss, accuracy);
+        CompletableFuture<HttpResponse<byte[]>> sent = comm.send(ROUND, request);
         return Next.await(sent, () -> {
             try {
                 FLCommunication.Reply reply = comm.reply(ROUND, sent);
+                TrainListener.traffic(p, log, ROUND, request.length, reply.body.length); // every byte accounted for
                 int retcode = reply.httpStatus == 200 && reply.body.length >= 8
                         ? ResponsePushMetrics.getRootAsResponsePushMetrics(ByteBuffer.wrap(reply.body)).retcode()
                         : -reply.httpStatus;

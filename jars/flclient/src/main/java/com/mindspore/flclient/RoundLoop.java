@@ -79,7 +79,7 @@ final class RoundLoop {
         this.p = p;
         this.log = log;
         this.stop = stop;
-        this.pushMetrics = new PushMetricsStep(log, comm);
+        this.pushMetrics = new PushMetricsStep(p, log, comm);
         this.context = new JobContext(log, pushMetrics.recording(p.getTrainListener()), stop::isStopped);
         IFLJobResultCallback cb = p.getIflJobResultCallback();
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
