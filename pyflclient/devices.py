@@ -283,10 +283,10 @@ def read_fedscale_capacity(path: str | Path) -> dict[Any, DeviceProfile]:
     out: dict[Any, DeviceProfile] = {}
     for key, row in _unpickle(path, "device capacity").items():
         if not isinstance(row, Mapping):
-            raise ProfileError(f"{path}: device {key!r}: expected {{'computation': .., 'communication': ..}}")
+            raise ProfileError(f"{path}: device {str(key)!r}: expected {{'computation': .., 'communication': ..}}")
         for name in ("computation", "communication"):
             if name not in row:
-                raise ProfileError(f"{path}: device {key!r}: field {name!r} is missing")
+                raise ProfileError(f"{path}: device {str(key)!r}: field {name!r} is missing")
         comp = _number(str(path), str(key), "computation", row["computation"])
         comm = _number(str(path), str(key), "communication", row["communication"], positive=True)
         out[key] = DeviceProfile(FEDSCALE_TRAIN_FACTOR * comp, comm, comm, 0.0)
@@ -300,15 +300,15 @@ def read_fedscale_availability(path: str | Path) -> dict[Any, Availability]:
     out: dict[Any, Availability] = {}
     for key, row in _unpickle(path, "availability trace").items():
         if not isinstance(row, Mapping):
-            raise ProfileError(f"{path}: device {key!r}: expected {{'active': [..], 'inactive': [..], "
+            raise ProfileError(f"{path}: device {str(key)!r}: expected {{'active': [..], 'inactive': [..], "
                                f"'finish_time': ..}}")
         for name in ("active", "inactive", "finish_time"):
             if name not in row:
-                raise ProfileError(f"{path}: device {key!r}: field {name!r} is missing")
+                raise ProfileError(f"{path}: device {str(key)!r}: field {name!r} is missing")
         period = _number(str(path), str(key), "finish_time", row["finish_time"], positive=True)
         active, inactive = list(row["active"]), list(row["inactive"])
         if len(active) != len(inactive):
-            raise ProfileError(f"{path}: device {key!r}: field 'inactive' has {len(inactive)} entries, 'active' "
+            raise ProfileError(f"{path}: device {str(key)!r}: field 'inactive' has {len(inactive)} entries, 'active' "
                                f"{len(active)}")
         out[key] = _availability(str(path), str(key), "active/inactive", period,
                                  [(a, min(b, period)) for a, b in zip(active, inactive)])
