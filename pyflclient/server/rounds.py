@@ -215,6 +215,8 @@ class Rounds:
         self._timers.clear()
         for task in self._tasks:
             task.cancel()
+        if self.simulated is not None:
+            self.simulated.close()
         if self._draw is not None and not self._draw.answers.done():
             self._draw.answers.cancel()
 

@@ -72,6 +72,14 @@ class SimulatedRounds:
         self._hold: _Hold | None = None
         self._askers: dict[int, dict[str, int]] = {}  # iteration -> its planned askers' data sizes
         self._admissions: dict[int, asyncio.Event] = {}  # iteration -> set once its planned devices are admitted
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def close(self) -> None:
+        """The server is stopping: no more planning."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._hold is not None and not self._hold.plan.done():
+            self._hold.plan.cancel()
 
     def data_size(self, iteration: int, fl_id: str) -> int:
         return self._askers[iteration][fl_id]
@@ -100,7 +108,9 @@ class SimulatedRounds:
         hold = self._hold
         if hold is None or hold.iteration != iteration:
             hold = self._hold = _Hold(iteration)
-            asyncio.ensure_future(self._quiet_watch(hold))
+            task = asyncio.ensure_future(self._quiet_watch(hold))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if fl_id not in hold.askers:
             hold.askers[fl_id] = data_size
             hold.last_ask = asyncio.get_running_loop().time()
