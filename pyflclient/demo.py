@@ -143,7 +143,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)],
-                         eval_every=eval_every, eval_fraction=eval_fraction, seed=seed)
+                         eval_every=eval_every, eval_fraction=eval_fraction, seed=seed,
+                         device_profiles=device_profiles)
         results = sim.run()
         finished = srv.wait_finished(timeout=60)
         if not finished:

@@ -122,6 +122,13 @@ final class RoundLoop {
         return log;
     }
 
+    /** The job ended: it leaves the engine's line of askers. */
+    void leftGate() {
+        if (gate != null) {
+            gate.left(p.getClientID());
+        }
+    }
+
     // -- the state machine ------------------------------------------------------------------
 
     /** The first step of the whole job: the first round (whose start reads the data sizes). */
@@ -164,6 +171,10 @@ final class RoundLoop {
     private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
         return startFLJob.run((s, plan) -> {
+            if (gate != null) {
+                // the next device of the engine's line may ask, unless the server refused this one
+                gate.answered(p.getClientID(), s == FLClientStatus.RESTART || s == FLClientStatus.NOT_SELECTED);
+            }
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
