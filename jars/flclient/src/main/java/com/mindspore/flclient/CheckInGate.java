@@ -272,6 +272,16 @@ final class CheckInGate {
         return f;
     }
 
+    /** Completes once the model of {@code iteration} has been seen (at once if it has), a newer one, or after {@code ms}. */
+    CompletableFuture<?> modelOfOr(int iteration, long ms) {
+        synchronized (this) {
+            if (known >= iteration) {
+                return CompletableFuture.completedFuture(null);
+            }
+        }
+        return newModelOr(ms);
+    }
+
     /** Completes when a newer model than the newest seen now arrives, or after {@code ms}. */
     CompletableFuture<?> newModelOr(long ms) {
         CompletableFuture<Void> wait;

@@ -241,7 +241,10 @@ final class RoundLoop {
         if (status == FLClientStatus.RESTART) {
             notifyIteration();
             long wait = nextRequestWait();
-            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.newModelOr(wait), this::roundStart);
+            // the engine's devices come back once the model of the iteration that refused this one is out (it may
+            // be out already: an upload refused late, after the others' model was published)
+            int of = Math.max(progress.iteration, progress.refusedIn);
+            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.modelOfOr(of, wait), this::roundStart);
         }
         if (status != FLClientStatus.NOT_SELECTED) {
             log.info("========== the total response of iteration " + progress.iteration + ": " + status + " ==========");
