@@ -193,12 +193,15 @@ class Simulation:
         params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
         callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
         if device_profiles is not None:
-            from ..devices import load_profiles
+            from ..devices import ProfileError, load_profiles
 
-            self.device_profiles = load_profiles(device_profiles, self.seed)  # ProfileError: one line
-            for p in params:
-                if p.client_id is not None:
-                    self.device_profiles[p.client_id]  # a file without this device (and no default) says so now
+            try:
+                self.device_profiles = load_profiles(device_profiles, self.seed)
+                for p in params:
+                    if p.client_id is not None:
+                        self.device_profiles[p.client_id]  # a file without this device (and no default) says so now
+            except ProfileError as exc:
+                raise ProfileError(f"device_profiles: {exc}") from None
         else:
             self.device_profiles = None
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
