@@ -45,6 +45,7 @@ def run(root: Path, data, profiles: str, seats: int, overcommit: float, args) ->
     t0 = time.perf_counter()
     with Server(LENET_TRAIN_MS, start_fl_job_threshold=threshold, update_model_ratio=ratio,
                 fl_iteration_num=args.iterations, client_epoch_num=args.epochs,
+                client_learning_rate=args.lr,
                 start_fl_job_time_window=args.start_window_s * 1000, update_model_time_window=args.update_window_s * 1000,
                 checkpoint_dir=str(ckpt), device_profiles=profiles, device_seed=args.seed,
                 device_count=len(data)) as srv:
@@ -74,6 +75,7 @@ def main() -> int:
     ap.add_argument("--seats", type=int, default=50, help="uploads an iteration needs")
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=0.01, help="client_learning_rate")
     ap.add_argument("--samples", type=int, default=64, help="training samples per device")
     ap.add_argument("--overcommit", type=float, default=0.3)
     ap.add_argument("--start-window-s", type=int, default=300)
