@@ -31,9 +31,11 @@ One iteration (:meth:`SimulatedClock.plan`), opened at ``opened_ms`` (the end of
 
 Bytes: :func:`transfer_bytes` is the one place that says how many bytes a model costs on the link.
 
-Java side: the devices need no clock of their own; the server tells them who is admitted and
-refuses late uploads. ``jars/.../SimulatedTime.java`` is the device-side mirror of
-:meth:`SimulatedClock.ask_order`'s tie rule for the engine's check-in order.
+Java side: the devices need no clock of their own — the server admits the planned devices and
+refuses the late uploads, and the devices' r1.6 ``timestamp`` fields are not read. What the Java
+engine does is leave the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
+``Simulation(device_profiles=...)``) and bring a refused device back once the model of the iteration
+that refused it is out (``CheckInGate.modelOfOr``).
 """
 from __future__ import annotations
 
