@@ -636,7 +636,8 @@ class Rounds:
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
                        remote: str | None = None) -> UpdateModelResponse:
         log.info("updateModel from %s refused (%s): %s", remote or "?", code.name, reason)
-        return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
+        when = self._window_end(view, now) if self.simulated is None else self.simulated.next_req_wall_ms(now_ms())
+        return UpdateModelResponse(code, reason, str(when), str(now))
 
     # -- windows and finishing --------------------------------------------------------
 

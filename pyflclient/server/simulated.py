@@ -4,7 +4,8 @@ How the clock reaches the server: it **is in the server process**. Devices do no
 any simulated time; each iteration the server
 
 1. holds the startFLJob requests until every device of the simulation has asked (``device_count``,
-   else every fl_id seen so far) or ``admission_window_ms`` (wall) passed without a new asker —
+   else every fl_id seen so far) or ``admission_window_ms`` (wall; at least 20 s with
+   ``device_count``) passed without a new asker —
    the *barrier* that makes the outcome independent of the host's scheduling;
 2. asks :meth:`pyflclient.clock.SimulatedClock.plan` what the round's rules make of those askers on
    the simulated clock (their profiles, the model's bytes, the windows, the threshold, the ratio);
@@ -35,6 +36,9 @@ from pyflclient.server.store import Model
 __all__ = ["SimulatedRounds", "clock_of"]
 
 log = logging.getLogger(__name__)
+
+#: with ``device_count`` set, the wall seconds without a new asker after which an iteration is planned anyway
+QUIET_WITH_COUNT_S = 20.0
 
 
 def clock_of(config: ServerConfig, origin_ms: int) -> SimulatedClock | None:
@@ -124,8 +128,12 @@ class SimulatedRounds:
             len(self.population)
 
     async def _quiet_watch(self, hold: _Hold) -> None:
-        """Plan with the askers so far once ``admission_window_ms`` (wall) passed without a new one."""
+        """Plan with the askers so far once ``admission_window_ms`` (wall) passed without a new one (with
+        ``device_count``, at least :data:`QUIET_WITH_COUNT_S`: the missing devices are expected, maybe busy
+        evaluating on a loaded host)."""
         quiet = self.config.admission_window_ms / 1000
+        if self.config.device_count:
+            quiet = max(quiet, QUIET_WITH_COUNT_S)
         loop = asyncio.get_running_loop()
         while not hold.plan.done():
             wait = hold.last_ask + quiet - loop.time()
