@@ -96,3 +96,23 @@ def test_profiles_replay_on_ray(population, tmp_path):
     assert [(m["sim_start_h"], m["sim_end_h"]) for m in threads[2]] == [(m["sim_start_h"], m["sim_end_h"])
                                                                           for m in ray[2]]
     assert np.isfinite([m["sim_end_h"] for m in threads[2]]).all()
+
+
+def test_demo_realistic_writes_the_simulated_timeline_and_its_plot(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "pyflclient.cli", "demo", "--clients", "8", "--iterations", "2",
+                           "--epochs", "1", "--out", str(out), "--no-progress", "--realistic", "--seed", "3",
+                           "--target-accuracy", "0.01"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "simulated hours" in proc.stdout
+    doc = json.loads((out / "timeline.json").read_text())
+    rows = doc["iterations"]
+    assert [r["iteration"] for r in rows] == [1, 2]
+    assert rows[0]["sim_start_h"] == 0.0 and rows[0]["sim_end_h"] <= rows[1]["sim_start_h"] <= rows[1]["sim_end_h"]
+    assert all(r["admitted"] + r["offline"] + r["refused"] == 8 for r in rows)
+    assert (out / "accuracy_vs_time.png").stat().st_size > 1000
+    metrics = [json.loads(line) for line in (out / "ckpt" / "metrics.jsonl").read_text().splitlines()]
+    assert all({"sim_start_ms", "sim_end_ms", "finished", "late", "offline"} <= set(m) for m in metrics)
