@@ -192,6 +192,9 @@ class Simulation:
         self.clients_per_iteration = clients_per_iteration
         params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
         callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
+        if device_profiles is not None and clients_per_iteration is not None:
+            raise ValueError(f"clients_per_iteration: {clients_per_iteration!r} with device_profiles; the server's "
+                             f"simulated clock decides who takes part (every client must ask): leave it out")
         if device_profiles is not None:
             from ..devices import ProfileError, load_profiles
 
