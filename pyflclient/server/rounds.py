@@ -752,11 +752,13 @@ class Rounds:
             except OSError:  # disk full, permissions: keep the iteration closed, never serve unsaved
                 log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
                 await asyncio.sleep(self.config.retry_interval / 1000)
+        # the next simulated iteration opens at this one's simulated end: set before the publication lets
+        # devices ask for it
+        simulated = None if self.simulated is None else self.simulated.finished(iteration)
         await self._until_stored(lambda: self.store.publish(iteration, model, finished, state))
         self._announce_published()
         began = closed.start_window_began_ms
         now = now_ms()
-        simulated = None if self.simulated is None else self.simulated.finished(iteration)
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
                                  (now - began) / 1000 if began and simulated is None else 0.0, now, finished,
                                  stopped, simulated)
