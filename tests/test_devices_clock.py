@@ -292,3 +292,26 @@ def test_clock_hours_and_summary_are_simulated():
     assert c.hours(p.end_ms) == pytest.approx(1_000 * 3_600 / 3_600_000)
     assert c.hours(plan(c, {"d": 1_000}).end_ms) == pytest.approx((1_000 + 10_000) / 3_600_000)  # late: cut
     assert p.summary()["finished"] == 1 and math.isclose(c.hours(p.start_ms), 0.0)
+
+
+def test_server_reads_fedscale_capacity_and_availability_files(start_server, device, small_model, tmp_path):
+    import zlib
+
+    cap, beh = fedscale_files(tmp_path)  # availability row 0: online at time 0; row 1: only from 250 s
+    row = {f"d{i}": zlib.crc32(f"d{i}".encode()) % 2 for i in range(40)}
+    on = next(d for d, r in row.items() if r == 0)
+    off = next(d for d, r in row.items() if r == 1)
+    srv = start_server(small_model, device_profiles=str(cap), device_availability=str(beh), device_count=2,
+                       start_fl_job_threshold=2, update_model_ratio=0.5, fl_iteration_num=1,
+                       start_fl_job_time_window=1_000)
+    a, b = device(srv.url, fl_id=on, data_size=20), device(srv.url, fl_id=off, data_size=20)
+    ja, jb = ask_all([a, b])
+    assert ja.retcode == ResponseCode.SUCCEED and jb.retcode == ResponseCode.OutOfTime and "offline" in jb.reason
+    assert a.update_model(1, upload_of(small_model, 20, 1)[1]).retcode == ResponseCode.SUCCEED
+    assert srv.wait_iteration(1, timeout=30)
+    m = srv.metrics()[0]
+    profile = load_profiles(cap)[on]  # 3 × the traced inference ms per sample, the one bandwidth both ways
+    nbytes = transfer_bytes(small_model)
+    want = math.ceil(profile.download_ms(nbytes)) + math.ceil(profile.train_ms(20, 1)) + \
+        math.ceil(profile.upload_ms(nbytes))
+    assert (m["offline"], m["finished"], m["sim_end_ms"] - m["sim_start_ms"]) == (1, 1, want)
