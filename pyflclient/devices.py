@@ -310,8 +310,13 @@ def read_fedscale_availability(path: str | Path) -> dict[Any, Availability]:
         if len(active) != len(inactive):
             raise ProfileError(f"{path}: device {str(key)!r}: field 'inactive' has {len(inactive)} entries, 'active' "
                                f"{len(active)}")
-        out[key] = _availability(str(path), str(key), "active/inactive", period,
-                                 [(a, min(b, period)) for a, b in zip(active, inactive)])
+        spans = []
+        for a, b in zip(active, inactive):
+            a = _number(str(path), str(key), "active", a)
+            b = min(_number(str(path), str(key), "inactive", b), period)
+            if a < b:  # the traces hold some empty sessions (active == inactive): nothing online
+                spans.append((a, b))
+        out[key] = _availability(str(path), str(key), "active/inactive", period, spans)
     return out
 
 
