@@ -36,7 +36,7 @@ DEFAULT_LR = 0.01
 WINDOW_MS = 10 * 60 * 1000
 #: ``--realistic``: the heterogeneous population, the share of devices an iteration needs, and the
 #: over-commitment (admit (1 + o) × as many, keep the first to finish) — FedScale's and r1.6's practice
-REALISTIC_PROFILES = "mobile"
+from .devices import REALISTIC_POPULATION as REALISTIC_PROFILES  # noqa: E402
 REALISTIC_SEATS = 0.1
 REALISTIC_OVERCOMMIT = 0.3
 

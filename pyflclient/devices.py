@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["DeviceProfile", "DeviceProfiles", "ProfileError", "POPULATIONS", "load_profiles",
+__all__ = ["DeviceProfile", "DeviceProfiles", "ProfileError", "POPULATIONS", "REALISTIC_POPULATION", "load_profiles",
            "read_fedscale_capacity", "read_fedscale_availability", "FEDSCALE_TRAIN_FACTOR"]
 
 #: FedScale's training cost per sample as a multiple of its traced inference latency (forward + backward ≈ 3×)
@@ -170,6 +170,8 @@ def _mobile(rng: np.random.Generator) -> DeviceProfile:
 
 #: the built-in populations: name → how one device's profile is drawn from its generator
 POPULATIONS = {"uniform": _uniform, "mobile": _mobile}
+#: the population of ``pyflclient demo --realistic`` (heterogeneous speeds, links and availability)
+REALISTIC_POPULATION = "mobile"
 
 
 def load_profiles(spec: str | Path | None, seed: int = 0, *, availability: str | Path | None = None
