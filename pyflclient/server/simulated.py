@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from dataclasses import dataclass, field
 
 from pyflclient.clock import IterationPlan, SimulatedClock, transfer_bytes
@@ -206,7 +205,3 @@ class SimulatedRounds:
     def next_req_wall_ms(self, now_wall_ms: int) -> int:
         """The wall-clock hint of a refusal: well after the iteration (the engine wakes its devices earlier)."""
         return now_wall_ms + self.config.start_fl_job_time_window + self.config.update_model_time_window
-
-    @staticmethod
-    def hours_between(a_ms: int, b_ms: int) -> float:
-        return (b_ms - a_ms) / 3_600_000.0 if math.isfinite(b_ms - a_ms) else math.inf
