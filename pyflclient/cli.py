@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflclient.model.cli",
     "pyflclient.demo",
     "pyflclient.client.cli",
+    "pyflclient.pki.cli",
 )
 
 

@@ -65,7 +65,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
              data_dir: str | os.PathLike[str] | None = None, progress: bool = True, eval_every: int = 1,
              eval_fraction: float = 1.0, server_settings: dict[str, object] | None = None,
              device_profiles: str | os.PathLike[str] | None = None, realistic: bool = False,
-             target_accuracy: float | None = None) -> DemoOutcome:
+             target_accuracy: float | None = None, pki: bool = False) -> DemoOutcome:
     """Run the federated LeNet experiment end to end and save its results.
 
     Args:
@@ -92,6 +92,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
             others), :data:`REALISTIC_SEATS` of the devices admitted per iteration with over-commitment
             (:data:`REALISTIC_OVERCOMMIT`: the first ``1/(1+o)`` of the uploads end the iteration).
         target_accuracy: the AVG whose simulated time-to-accuracy the timeline reports.
+        pki: device authentication (docs/security.md): a root CA and a certificate per client in
+            ``out_dir/pki``, the server with ``pki_verify``, every client signing its requests.
     """
     from .data.binfiles import discover_clients
     from .data.bundled import build_bundled_clients
@@ -134,12 +136,25 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
     ckpt = out / "ckpt"
     if ckpt.exists():
         shutil.rmtree(ckpt)  # a fresh experiment, not a resume of the last one
+    if pki:
+        from .pki import init_authority
+
+        if (out / "pki").exists():
+            shutil.rmtree(out / "pki")  # a fresh authority per run, as the data and models are
+        init_authority(out / "pki")
+        settings.update(pki_verify=True, root_first_ca_path=str(out / "pki" / "root_ca.pem"),
+                        equip_crl_path=str(out / "pki" / "crl.pem"))
     t0 = time.perf_counter()
     with Server(model=model_path, fl_iteration_num=iterations,
                 client_epoch_num=epochs, client_batch_size=batch_size, client_learning_rate=lr,
                 start_fl_job_time_window=WINDOW_MS, update_model_time_window=WINDOW_MS, checkpoint_dir=ckpt,
                 **settings) as srv:
         params = params_for_clients(data, models, srv.url, batch_size=batch_size)
+        if pki:
+            from .pki import issue_device
+
+            params = [p.replace(pki_verify=True, pki_path=issue_device(out / "pki", p.client_id, out / "pki" / "devices"))
+                      for p in params]
         # Simulation logs "iteration k: AVG .. TOP5 .. LOW5 .." as each iteration closes.
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)],
@@ -178,7 +193,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, lr=args.lr, alpha=args.alpha, seed=args.seed,
                        max_trainers=args.max_trainers, model=args.model, data_dir=args.data_dir,
                        progress=not args.no_progress, eval_every=args.eval_every,
-                       eval_fraction=args.eval_fraction, server_settings=settings,
+                       eval_fraction=args.eval_fraction, server_settings=settings, pki=args.pki,
                        device_profiles=args.device_profiles, realistic=args.realistic,
                        target_accuracy=args.target_accuracy)
     print(f"demo finished in {outcome.wall_time_s:.1f} s: {outcome.iterations_done} iterations, "
@@ -237,6 +252,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     from .server.cli import add_setting_flags
 
     add_setting_flags(p, _server_keys())  # the server's own flags, help and defaults
+    p.add_argument("--pki", action="store_true", help="device authentication: a certificate per client, the server "
+                                                      "with pki_verify, every request signed (docs/security.md)")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -170,3 +170,15 @@ def test_simulate_flags_set_the_retry_bounds_of_every_client(bundled_clients, cl
     args = parser.parse_args(["--train_dataset", str(bundled_clients[0].folder.parent), "--client_num", "2",
                               "--train_model_path", str(models[0].parent), "--output_dir", str(tmp_path)])
     assert [(p.retry_timeout_s, p.max_retries) for p in build_params(args)[1]] == [(None, None), (None, None)]
+
+
+def test_a_client_whose_upload_died_resends_it_from_its_kept_state_without_training_again(restart_run):
+    """The server restarted at the iteration the lost upload was for, with the model it was trained from: the
+    client sends its kept upload again instead of training again, so it trains once per iteration it took part
+    in (ITERATIONS times), not once more (issue 26)."""
+    logs = [(restart_run["out"] / "run" / f"client_{i}" / "client.log").read_text() for i in range(CLIENTS)]
+    lost = [log for log in logs if "no longer holds this device's upload" in log]
+    assert lost
+    for log in lost:
+        assert "re-sending its kept upload, not training again" in log
+        assert log.count("[train] train succeed") == ITERATIONS, log.count("[train] train succeed")

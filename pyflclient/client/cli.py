@@ -110,6 +110,10 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                           "mobile, a JSON file, FedScale's capacity file; docs/devices.md): checked here, and the "
                           "clients then leave the ask order to the server (default: none)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
+    own.add_argument("--pki_dir", type=Path, default=None,
+                     help="sign as r1.6's pkiVerify (for a server with pki_verify true): device i signs with the "
+                          "folder DIR/<its fl_id> made by `pyflclient pki issue --device <fl_id> --out DIR` "
+                          "(fl_ids are f<i>_<data folder name>)")
     cluster = p.add_argument_group("cluster (Ray; pip install 'pyflclient[ray]'; see docs/cluster.md)")
     cluster.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0],
                          help="threads: every client in this process's JVM (default); ray: the clients split over "
@@ -190,6 +194,12 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
                                 **r16.parameter_fields(args))
     params = [p.replace(infer_model_path=im, log_path=out / name / "client.log")
               for p, im, name in zip(params, infer_models, names)]
+    if getattr(args, "pki_dir", None) is not None:
+        missing = [p.client_id for p in params if not (args.pki_dir / p.client_id).is_dir()]
+        if missing:
+            raise SystemExit(f"--pki_dir {args.pki_dir}: no folder for the devices {missing[:5]} (make them with "
+                             f"pyflclient pki issue --device {missing[0]} --out {args.pki_dir})")
+        params = [p.replace(pki_verify=True, pki_path=args.pki_dir / p.client_id) for p in params]
     return names, params
 
 

@@ -26,6 +26,7 @@ from pyflclient.wire.protocol import (
 )
 from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.guard import RequestGuard
 from pyflclient.server.rounds import IterationResult, Rounds
 from pyflclient.server.store import MemoryStore, Model, StateStore, StoreUnavailable
 from pyflclient.server.transport import BodyRefused, ListenSite, Transport
@@ -63,8 +64,10 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
 
 def _device_round(transport: Transport, parse: Callable[[bytes], object],
                   handle: Callable[..., Awaitable[object]],
-                  error: Callable[[ResponseCode, str], object]) -> _Endpoint:
-    """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
+                  error: Callable[[ResponseCode, str], object],
+                  check: Callable[[object, str | None], Awaitable[str | None]] | None = None) -> _Endpoint:
+    """One endpoint: bounded read → verify/parse → guard (``check``: a RequestError reason or None) → rules →
+    reply; faults become SystemError replies."""
 
     async def answer(request: web.Request, body: bytes) -> web.Response:
         try:
@@ -73,6 +76,10 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
         try:
+            if check is not None:
+                problem = await check(message, request.remote)
+                if problem is not None:
+                    return _reply(error(ResponseCode.RequestError, problem))
             return _reply(await handle(message, remote=request.remote))
         except asyncio.CancelledError:
             raise
@@ -119,19 +126,20 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
     return _with_body(transport, answer)
 
 
-def build_app(rounds: Rounds, transport: Transport) -> web.Application:
+def build_app(rounds: Rounds, transport: Transport, guard: RequestGuard | None = None) -> web.Application:
     """The aiohttp application of one server process (all its ports share it)."""
     config = rounds.config
+    guard = guard or RequestGuard(config, transport.faults)
     app = web.Application(client_max_size=transport.max_body_bytes)
     app.router.add_post("/startFLJob", _device_round(
         transport, StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
-        lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms()))))
+        lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms())), guard.start_fl_job))  # type: ignore[arg-type]
     app.router.add_post("/updateModel", _device_round(
         transport, UpdateModelRequest.from_bytes, rounds.update_model,  # type: ignore[arg-type]
-        lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms()))))
+        lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms())), guard.update_model))  # type: ignore[arg-type]
     app.router.add_post("/getModel", _device_round(
         transport, GetModelRequest.from_bytes, rounds.get_model,  # type: ignore[arg-type]
-        lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms()))))
+        lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms())), guard.get_model))  # type: ignore[arg-type]
     for round_name in protocol.SECURE_AGGREGATION_ROUNDS:
         app.router.add_post(f"/{round_name}", _secure_aggregation_round(transport, round_name, config, rounds))
     return app
@@ -190,6 +198,8 @@ class ServerCore:
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
                                    control_variate=self.rounds.control_variates)
+        #: the checks before the round's rules: fl_name, data_size, the device's signature (pki_verify)
+        self.guard = RequestGuard(config, self.transport.faults)
         self.ports: list[int] = []
         self._runner: web.AppRunner | None = None
 
@@ -211,7 +221,8 @@ class ServerCore:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.config.ssl_cert, self.config.ssl_key)
         socks = _bind(self.config.fl_server_ip, self.config.fl_server_port, self.config.server_num)
-        self._runner = web.AppRunner(build_app(self.rounds, self.transport), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(build_app(self.rounds, self.transport, self.guard), access_log=None,
+                                     handle_signals=False)
         await self._runner.setup()
         for sock in socks:
             await ListenSite(self._runner, sock, self.transport, ssl_context=ctx).start()
@@ -226,6 +237,7 @@ class ServerCore:
             await self._runner.cleanup()
             self._runner = None
         self.transport.close()
+        await self.guard.aclose()
         await self.rounds.store.aclose()
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
 __all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION"]
@@ -128,7 +130,8 @@ class ServerConfig:
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")
     body_timeout_ms: int = setting(30_000, "a request's body must arrive within this many ms of its headers "
-                                           "(HTTP 408 otherwise)")
+                                           "(HTTP 408 otherwise), and its reply be taken by the client within "
+                                           "as long (the connection is closed otherwise)")
     keep_alive_timeout_ms: int = setting(15_000, "an idle kept-alive connection is closed after this many ms "
                                                  "(a request being answered, e.g. a held getModel, is not idle)")
     max_connections: int = setting(0, "open connections per server process; at the cap a new one displaces the "
@@ -139,6 +142,9 @@ class ServerConfig:
                                             "claiming 10^9 samples would make the model its own")
     max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
                                           "model, over all weights (0: no bound)")
+    update_norm_factor: float = setting(100.0, "with max_update_norm 0: refuse an update whose norm is above "
+                                               "this x the median of the last 256 accepted updates (before 8: this "
+                                               "x (the model's norm + 1)); 0: off (docs/security.md)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
                                                 "(RequestError) or clip (scaled down to the bound)")
     admission_policy: str = setting("first_come", "first_come: the first start_fl_job_threshold devices to ask "
@@ -167,6 +173,17 @@ class ServerConfig:
                                   "asking at the same simulated time")
     device_count: int = setting(0, "device_profiles: devices of the simulation; each iteration's admission waits "
                                    "until they all asked (0: those seen so far, and admission_window_ms of quiet)")
+    # r1.6's device authentication (docs/security.md), MindSpore's key names
+    pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
+                                      "root_first_ca_path or root_second_ca_path, not revoked in equip_crl_path, the "
+                                      "fl_id in the certificate, the timestamp within replay_attack_time_diff, each "
+                                      "signed request once (pyflclient pki init/issue/revoke makes the files)")
+    root_first_ca_path: str | None = setting(None, "pki_verify: PEM root CA certificate the device chains end in")
+    root_second_ca_path: str | None = setting(None, "pki_verify: a second accepted root CA (e.g. while rotating)")
+    equip_crl_path: str | None = setting(None, "pki_verify: the CRL of revoked device certificates (PEM or DER); "
+                                               "read again when the file changes")
+    replay_attack_time_diff: int = setting(600_000, "pki_verify: ms a signed request's timestamp may differ from "
+                                                    "the server's clock; a signature is accepted once within it")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -208,6 +225,8 @@ class ServerConfig:
         need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
+        need(math.isfinite(self.update_norm_factor) and (self.update_norm_factor == 0 or self.update_norm_factor >= 2),
+             "update_norm_factor", "must be 0 (off) or a finite number >= 2")
         need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
         need(self.admission_policy in ADMISSION_POLICIES, "admission_policy", f"one of {ADMISSION_POLICIES}")
         need(0 < self.admission_window_ms <= MAX_ADMISSION_WINDOW_MS, "admission_window_ms",
@@ -227,6 +246,12 @@ class ServerConfig:
              "needs device_profiles (a population name or a capacity file)")
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        need(not self.pki_verify or bool(self.root_first_ca_path), "root_first_ca_path",
+             "pki_verify needs the root CA certificate (pyflclient pki init writes root_ca.pem)")
+        for key in ("root_first_ca_path", "root_second_ca_path", "equip_crl_path"):
+            need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
+                 "no such file")
+        need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
 
     def _check_plugins(self) -> None:
         """The aggregation, encrypt and early-stop settings against schema/round_plugins.json's rows, once."""
@@ -235,10 +260,16 @@ class ServerConfig:
         def fail(key: str, what: str) -> None:
             raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
 
-        def check(key: str) -> None:
-            problem = plugins.parameters[key].problem(getattr(self, key))
+        def check(key: str, on_the_wire: bool = False) -> None:
+            """``on_the_wire``: the value travels in the plan as a FlatBuffers float (32 bits) and the device
+            checks that: the row is applied to it as sent (1e-50 is 0 there, 1e39 infinite)."""
+            value = getattr(self, key)
+            if on_the_wire and isinstance(value, float):
+                with np.errstate(over="ignore", under="ignore"):
+                    value = float(np.float32(value))
+            problem = plugins.parameters[key].problem(value)
             if problem:
-                fail(key, problem)
+                fail(key, problem + (" (as the plan's 32-bit float)" if value != getattr(self, key) else ""))
 
         aggregation = plugins.aggregation.get(self.aggregation_type)
         if aggregation is None:
@@ -252,16 +283,16 @@ class ServerConfig:
             if key not in aggregation.params:
                 fail(key, f"aggregation_type {aggregation.name} does not use it; its parameters: "
                           f"{', '.join(aggregation.params) or 'none'}")
-            check(key)
+            check(key, on_the_wire=key in aggregation.device_params)
         encrypt = plugins.encrypt.get(self.encrypt_type)
         if encrypt is None:
             fail("encrypt_type", f"one of {_plugin_names(plugins.encrypt)}")
         assert encrypt is not None
-        check("client_learning_rate")
+        check("client_learning_rate", on_the_wire=True)
         for row in plugins.encrypt.values():  # every type's, as they all have defaults: a bad one is a typo
             for key in row.params:
                 if key in plugins.parameters:
-                    check(key)
+                    check(key, on_the_wire=True)
         if aggregation.needs_single_uploads and not encrypt.sees_single_uploads:
             raise ConfigError(f"aggregation_type={aggregation.name!r} reads each device's upload, but with "
                               f"encrypt_type={encrypt.name!r} the server sees {encrypt.server_sees}; use "
@@ -375,6 +406,10 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         raise ConfigError(f"{key}: a value is needed")
     try:
         if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
             raise TypeError
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -387,7 +422,8 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         return str(value)
     except (TypeError, ValueError):
         row = table().parameters.get(key)
-        raise ConfigError(f"{key}={value!r}: {row.rule if row else 'expected ' + kind.__name__}") from None
+        said = row.rule if row else "expected " + ("true or false" if kind is bool else kind.__name__)
+        raise ConfigError(f"{key}={value!r}: {said}") from None
 
 
 def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:

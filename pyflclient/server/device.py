@@ -12,7 +12,7 @@ import http.client
 import secrets
 import ssl
 import uuid
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -39,8 +39,10 @@ class DeviceClient:
     """One simulated device (``fl_id``, ``data_size``) talking to ``url``."""
 
     def __init__(self, url: str, *, fl_id: str | None = None, data_size: int = 1, fl_name: str = "Lenet",
-                 timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None):
+                 timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None, signer: Any = None):
+        """``signer``: a :class:`pyflclient.pki.DeviceSigner` to sign startFLJob and updateModel (pki_verify)."""
         parts = urlsplit(url)
+        self.signer = signer
         self.fl_id = fl_id or str(uuid.uuid4())
         self.data_size = data_size
         self.fl_name = fl_name
@@ -78,15 +80,19 @@ class DeviceClient:
         return text if text is not None else parse(data)
 
     def start_fl_job(self, iteration: int = 0) -> StartFLJobResponse | str:
-        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, str(now_ms()))
+        timestamp = str(now_ms())
+        signed = self.signer.start_fields(self.fl_id, timestamp) if self.signer is not None else {}
+        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, timestamp, **signed)
         return self._exchange("startFLJob", req.to_bytes(), StartFLJobResponse.from_bytes)
 
     def update_model(self, iteration: int, weights: Mapping[str, np.ndarray], *, upload_loss: float | None = None,
                      control_variate: Mapping[str, np.ndarray] | None = None) -> UpdateModelResponse | str:
         """Upload ``weights`` as given (the caller multiplies by data_size, as a device does), with the
-        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given."""
-        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, str(now_ms()), upload_loss,
-                                 dict(control_variate or {}))
+        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given; signed with ``signer``."""
+        timestamp = str(now_ms())
+        signature = self.signer.update_signature(timestamp, iteration) if self.signer is not None else b""
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, timestamp, upload_loss,
+                                 dict(control_variate or {}), signature)
         return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
 
     def get_model(self, iteration: int) -> GetModelResponse | str:

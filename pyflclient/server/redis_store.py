@@ -111,6 +111,8 @@ if redis.call('HEXISTS', A, ARGV[3]) == 1 then return view('already') end
 if redis.call('HLEN', A) >= tonumber(ARGV[6]) then return view('full') end
 local now = tonumber(ARGV[5])
 if f[4] and now >= tonumber(f[4]) + tonumber(ARGV[7]) then return view('window') end
+-- PW_ENCRYPT froze the admitted devices (another process's window ended first): no seat outside that list
+if redis.call('EXISTS', it_key(ARGV[2], 'frozen:admitted')) == 1 then return view('window') end
 local limit = tonumber(ARGV[9])
 if limit > 0 then
   local S = it_key(ARGV[2], 'seats')
@@ -128,7 +130,10 @@ local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'update_bega
 local outcome = 'accepted'
 if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then outcome = 'closed'
 elseif redis.call('HEXISTS', it_key(ARGV[2], 'admitted'), ARGV[3]) == 0 then outcome = 'not_admitted'
-elseif redis.call('HSETNX', it_key(ARGV[2], 'uploads'), ARGV[3], ARGV[6]) == 0 then outcome = 'duplicate' end
+elseif redis.call('HEXISTS', it_key(ARGV[2], 'uploads'), ARGV[3]) == 1 then outcome = 'duplicate'
+-- PW_ENCRYPT's upload phase was frozen (by any process): a later upload could not be unmasked
+elseif redis.call('EXISTS', it_key(ARGV[2], 'frozen:uploads')) == 1 then outcome = 'closed'
+else redis.call('HSET', it_key(ARGV[2], 'uploads'), ARGV[3], ARGV[6]) end
 if outcome ~= 'accepted' then
   redis.call('DEL', ARGV[5])
   return view(outcome)

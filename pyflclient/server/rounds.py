@@ -74,6 +74,8 @@ from pyflclient.server.simulated import SimulatedRounds, clock_of
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.strategies import aggregator
 from pyflclient.server.strategies.base import Aggregator, DeviceUpload, PlanExtras, State
+from pyflclient.server.faults import ClientFaults
+from pyflclient.server.update_bound import UpdateNormBound
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -135,6 +137,9 @@ class Rounds:
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.store = store
+        #: refused requests as rate-limited INFO lines (one per kind every 10 s, the rest counted)
+        self.refusals = ClientFaults(logger=log)
+        #: the default bound on an update's norm (None: off, PW_ENCRYPT, or max_update_norm set)
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
@@ -147,6 +152,9 @@ class Rounds:
         self._replier: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
         # the type's own upload check, on uploads in the clear (a masked one's values are ring elements)
         self._checks_uploads = type(self.aggregator).check is not Aggregator.check and not self.mode.MASKED
+        #: the default bound on an update's norm (None: off, masked uploads, or max_update_norm set)
+        self.norm_bound = (UpdateNormBound(config.update_norm_factor) if config.update_norm_factor
+                           and not self.mode.MASKED else None)
         #: the type sends devices a control variate (Scaffold's c) and reads theirs back (Δc_i)
         self.control_variates = bool(self._replier.plan_extras().control_variate)
         self._extras: tuple[int, PlanExtras] | None = None  # the replier's extras and the iteration of its state
@@ -210,6 +218,10 @@ class Rounds:
 
     def close(self) -> None:
         """Cancel the window timers (the server is stopping)."""
+        self.refusals.close()
+        if self.norm_bound is not None and self.norm_bound.closest:
+            log.info("update norm bound: %d update(s) refused; the largest accepted update was %.1f%% of its bound",
+                     self.norm_bound.refused, 100 * self.norm_bound.closest)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -258,8 +270,8 @@ class Rounds:
             return self._refuse_job(view, now, f"data_size must be >= 1, got {req.data_size}")
         cfg = self.config
         if req.data_size > cfg.max_data_size:
-            log.info("startFLJob of %r from %s refused: data_size %d > max_data_size %d", req.fl_id, remote,
-                     req.data_size, cfg.max_data_size)
+            self.refusals.report("startFLJob refused (data_size)", str(remote), f"{req.fl_id!r}: data_size "
+                                 f"{req.data_size} > max_data_size {cfg.max_data_size}")
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size {req.data_size} is above this "
                                       f"server's max_data_size {cfg.max_data_size}", view.iteration,
                                       timestamp=str(now))
@@ -432,6 +444,15 @@ class Rounds:
                 if problem:
                     return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
                                                remote)
+        norm = None
+        if self.norm_bound is not None and not self.config.max_update_norm:  # the default bound (update_bound.py)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is not None:
+                _, current = await self.store.latest()
+                norm, problem = self.norm_bound.check(weights, data_size, current)
+                if problem:
+                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
+                                               remote)
         outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now, loss=req.upload_loss,
                                                     control_variate=req.control_variate)
         if outcome is Upload.DUPLICATE:
@@ -440,8 +461,12 @@ class Rounds:
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
+        if norm is not None:
+            self.norm_bound.accepted(norm)  # type: ignore[union-attr]
         if self.mode.DECIDES_END:
-            await self.mode.uploaded(req.iteration, req.fl_id)
+            late = await self.mode.uploaded(req.iteration, req.fl_id)
+            if late is not None:  # PW_ENCRYPT: another process froze the phase between storing and filing it
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
         elif plan is not None and self.simulated is not None:
             if self.simulated.complete(plan, view.uploaded):  # every planned upload is in: it ends
                 self._spawn(self.finish, view.iteration)
@@ -635,7 +660,7 @@ class Rounds:
 
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
                        remote: str | None = None) -> UpdateModelResponse:
-        log.info("updateModel from %s refused (%s): %s", remote or "?", code.name, reason)
+        self.refusals.report(f"updateModel refused ({code.name})", remote or "?", reason)
         when = self._window_end(view, now) if self.simulated is None else self.simulated.next_req_wall_ms(now_ms())
         return UpdateModelResponse(code, reason, str(when), str(now))
 

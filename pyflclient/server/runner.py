@@ -96,6 +96,8 @@ class Server:
             latest = await self._core.rounds.latest_iteration()
             with self._changed:
                 self._last_finished, self._job_finished = latest, view.finished
+                if self.config.checkpoint_dir:  # as resumed: a fallback dropped the set-aside iterations' lines
+                    self._results = [r for r in self._results if r.get("iteration", 0) <= latest]
         except BaseException as exc:
             if self._core is not None:
                 await self._core.stop()

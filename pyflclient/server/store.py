@@ -257,7 +257,8 @@ class MemoryStore(StateStore):
             return Admission.ALREADY_ADMITTED, self._view()
         if len(it.admitted) >= threshold:
             return Admission.FULL, self._view()
-        if it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms:
+        if (it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms
+                or "admitted" in it.frozen):  # PW_ENCRYPT froze the admitted devices (window over elsewhere)
             return Admission.WINDOW_OVER, self._view()
         if per_address > 0 and remote is not None:
             if it.seats.get(remote, 0) >= per_address:
@@ -282,6 +283,8 @@ class MemoryStore(StateStore):
             return Upload.NOT_ADMITTED, self._view()
         if fl_id in it.uploads:
             return Upload.DUPLICATE, self._view()
+        if "uploads" in it.frozen:  # PW_ENCRYPT's upload phase is over: a later upload could not be unmasked
+            return Upload.CLOSED, self._view()
         it.uploads[fl_id] = DeviceUpload(it.admitted[fl_id], weights, loss, control_variate or {})
         if it.update_window_began_ms is None:
             it.update_window_began_ms = now_ms

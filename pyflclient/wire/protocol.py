@@ -239,15 +239,31 @@ class StartFLJobRequest:
     iteration: int
     data_size: int
     timestamp: str = ""
+    #: r1.6's device authentication (pki_verify; docs/security.md): the RSA-PSS signature of
+    #: ``fl_id + " " + timestamp`` by the key of ``key_attestation`` (a PEM certificate), whose chain is
+    #: ``equip_cert`` ← ``equip_ca_cert`` ← a root (``root_cert``, as the device has it); empty without PKI
+    sign_data: bytes = b""
+    key_attestation: str = ""
+    equip_cert: str = ""
+    equip_ca_cert: str = ""
+    root_cert: str = ""
 
     def to_bytes(self) -> bytes:
-        return _message("RequestFLJob", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-                        data_size=self.data_size, timestamp=self.timestamp)
+        b = flatbuffers.Builder(512 + len(self.sign_data) + len(self.key_attestation) + len(self.equip_cert)
+                                + len(self.equip_ca_cert) + len(self.root_cert))
+        sign = _Ref(b.CreateByteVector(self.sign_data)) if self.sign_data else None
+        return _finish(b, _write_table(
+            b, "RequestFLJob", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+            data_size=self.data_size, timestamp=self.timestamp, sign_data=sign,
+            key_attestation=self.key_attestation or None, equip_cert=self.equip_cert or None,
+            equip_ca_cert=self.equip_ca_cert or None, root_cert=self.root_cert or None))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobRequest":
         m = fb.RequestFLJob.GetRootAs(_verified(buf, "RequestFLJob"))
-        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(), _text(m.Timestamp()))
+        sign = m.SignDataAsNumpy().tobytes() if m.SignDataLength() else b""
+        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(), _text(m.Timestamp()), sign,
+                   _text(m.KeyAttestation()), _text(m.EquipCert()), _text(m.EquipCaCert()), _text(m.RootCert()))
 
 
 @dataclass(frozen=True)
@@ -303,19 +319,27 @@ class UpdateModelRequest:
     upload_loss: float | None = None
     #: pyflclient's appended ``control_variate``: Scaffold's delta c_i (empty otherwise)
     control_variate: Weights = field(default_factory=dict)
+    #: r1.6's ``signature`` (pki_verify): RSA-PSS of ``timestamp + str(iteration)`` by the key whose
+    #: key_attestation the device sent with its startFLJob; empty without PKI
+    signature: bytes = b""
 
     def to_bytes(self) -> bytes:
-        return _message("RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-                        feature_map=self.weights, timestamp=self.timestamp,
-                        upload_loss=None if self.upload_loss is None else _Forced(self.upload_loss),
-                        control_variate=self.control_variate or None)
+        floats = sum(np.size(w) + 16 for m in (self.weights, self.control_variate) for w in m.values())
+        b = flatbuffers.Builder(512 + 4 * floats + len(self.signature))
+        signature = _Ref(b.CreateByteVector(self.signature)) if self.signature else None
+        return _finish(b, _write_table(
+            b, "RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+            feature_map=self.weights, timestamp=self.timestamp, signature=signature,
+            upload_loss=None if self.upload_loss is None else _Forced(self.upload_loss),
+            control_variate=self.control_variate or None))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "UpdateModelRequest":
         m = fb.RequestUpdateModel.GetRootAs(_verified(buf, "RequestUpdateModel"))
         loss = m.UploadLoss() if _has_field(m, 16) else None
+        signature = m.SignatureAsNumpy().tobytes() if m.SignatureLength() else b""
         return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), MappingProxyType(_read_feature_maps(m)),
-                   _text(m.Timestamp()), loss, MappingProxyType(_read_feature_maps(m, "ControlVariate")))
+                   _text(m.Timestamp()), loss, MappingProxyType(_read_feature_maps(m, "ControlVariate")), signature)
 
 
 @dataclass(frozen=True)

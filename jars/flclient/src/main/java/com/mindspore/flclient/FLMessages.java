@@ -127,12 +127,28 @@ final class FLMessages {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
+        DeviceSigner signer = DeviceSigner.of(flId);
+        int[] pki = new int[5];
+        if (signer != null) { // r1.6's PKI fields; the signature is written by DeviceSigner.resign before sending
+            pki[0] = RequestFLJob.createSignDataVector(b, new byte[signer.signatureBytes]);
+            pki[1] = b.createString(signer.keyAttestation);
+            pki[2] = b.createString(signer.equipCert);
+            pki[3] = b.createString(signer.equipCaCert);
+            pki[4] = b.createString(signer.rootCert);
+        }
         RequestFLJob.startRequestFLJob(b);
         RequestFLJob.addFlName(b, name);
         RequestFLJob.addFlId(b, id);
         RequestFLJob.addIteration(b, iteration);
         RequestFLJob.addDataSize(b, dataSize);
         RequestFLJob.addTimestamp(b, ts);
+        if (signer != null) {
+            RequestFLJob.addSignData(b, pki[0]);
+            RequestFLJob.addKeyAttestation(b, pki[1]);
+            RequestFLJob.addEquipCert(b, pki[2]);
+            RequestFLJob.addEquipCaCert(b, pki[3]);
+            RequestFLJob.addRootCert(b, pki[4]);
+        }
         b.finish(RequestFLJob.endRequestFLJob(b));
         return b.sizedByteArray();
     }
@@ -160,6 +176,8 @@ final class FLMessages {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
+        DeviceSigner signer = DeviceSigner.of(flId);
+        int signature = signer == null ? 0 : RequestUpdateModel.createSignatureVector(b, new byte[signer.signatureBytes]);
         RequestUpdateModel.startRequestUpdateModel(b);
         RequestUpdateModel.addFlName(b, name);
         RequestUpdateModel.addFlId(b, id);
@@ -173,6 +191,9 @@ final class FLMessages {
         }
         if (cv != 0) {
             RequestUpdateModel.addControlVariate(b, cv);
+        }
+        if (signer != null) { // written by DeviceSigner.resign before each attempt
+            RequestUpdateModel.addSignature(b, signature);
         }
         b.finish(RequestUpdateModel.endRequestUpdateModel(b));
         return b.sizedByteArray();

@@ -45,6 +45,12 @@ final class RoundLoop {
     private final StartFLJobStep startFLJob;
     private final TrainStep train;
     private final UpdateModelStep updateModel;
+    /** An upload the server lost, kept to be sent again without training ({@link KeptUpload}). */
+    private KeptUpload kept;
+    /** SHA-256 of the weights of the last admission (what the round's training starts from). */
+    private byte[] admittedDigest;
+    /** Whether the plan of the last upload lets a lost upload be sent again ({@link KeptUpload#reusable}). */
+    private boolean lostPlanReusable;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
     /** The upload protection of each encrypt type, by name. */
@@ -178,7 +184,20 @@ final class RoundLoop {
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
+            admittedDigest = KeptUpload.digest(progress.admittedWeights);
             UploadProtection protection = protections.get(plan.encrypt.name);
+            if (kept != null && kept.matches(progress.iteration, admittedDigest) && KeptUpload.reusable(plan)) {
+                byte[] body = kept.body;
+                kept = null;
+                progress.admittedWeights = null;
+                log.info("[updateModel] admitted again to iteration " + progress.iteration + " with the model this "
+                        + "device trained from: re-sending its kept upload, not training again");
+                return upload(plan, protection, body);
+            }
+            if (kept != null) { // another iteration or model: the kept upload is of no use
+                kept = null;
+                LocalModel.dropTrained(p);
+            }
             return protection.beforeTraining(plan, c -> c == FLClientStatus.SUCCESS ? training(plan, protection)
                     : endRound(c));
         });
@@ -190,6 +209,14 @@ final class RoundLoop {
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
             }
+            return upload(plan, protection, body);
+        });
+    }
+
+    /** updateModel, then the protection's rounds after the upload (PW_ENCRYPT's) and getModel. */
+    private Next upload(Plan plan, UploadProtection protection, byte[] body) {
+        lostPlanReusable = KeptUpload.reusable(plan);
+        return guarded("round", () -> {
             return updateModel.run(body, s -> {
                 if (s != FLClientStatus.SUCCESS) {
                     return endRound(s);
@@ -231,7 +258,17 @@ final class RoundLoop {
         updateModel.forget();
         forgetProtections();
         progress.admittedWeights = null;
-        LocalModel.dropTrained(p);
+        byte[] lost = updateModel.takeLost();
+        if (status == FLClientStatus.RESTART && lost != null && admittedDigest != null && lostPlanReusable) {
+            kept = new KeptUpload(progress.iteration, admittedDigest, lost); // with the trained model file
+            log.info("[updateModel] keeping this device's lost upload of iteration " + progress.iteration
+                    + " (and its trained model) in case the server admits it again to that iteration");
+        } else if (status == FLClientStatus.RESTART && kept != null) {
+            log.fine("still keeping the lost upload of iteration " + kept.iteration + " until startFLJob admits again");
+        } else {
+            kept = null;
+            LocalModel.dropTrained(p);
+        }
         ScaffoldTraining.drop(p);
         if (status == FLClientStatus.SUCCESS) {
             log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");

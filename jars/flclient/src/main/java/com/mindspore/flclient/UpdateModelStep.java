@@ -18,6 +18,8 @@ final class UpdateModelStep {
     private final JobProgress progress;
     /** The body of the last accepted upload, for {@link #confirmUpload()}. */
     private byte[] lastUpload;
+    /** An upload the server lost (OutOfTime after an outage), for {@link RoundLoop} to keep: {@link #takeLost()}. */
+    private byte[] lost;
 
     UpdateModelStep(FLParameter p, Logger log, ServerExchange server, JobProgress progress) {
         this.p = p;
@@ -46,6 +48,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.NOT_SELECTED);
             }
             if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
+                lost = body;
                 return then.apply(rejoin("the server was unreachable during this upload and refuses it now (" + r
                         + "; restarted?)"));
             }
@@ -103,6 +106,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.FAILED);
             }
             if (r.retcode == ResponseCode.OutOfTime) {
+                lost = lastUpload;
                 lastUpload = null;
                 return then.apply(rejoin("the server no longer holds this device's upload of iteration "
                         + progress.iteration + " (" + r + "; restarted?)"));
@@ -116,5 +120,12 @@ final class UpdateModelStep {
     /** Forgets the upload (the round is over). */
     void forget() {
         lastUpload = null;
+    }
+
+    /** The upload the server lost in this round (null if none), once. */
+    byte[] takeLost() {
+        byte[] taken = lost;
+        lost = null;
+        return taken;
     }
 }
