@@ -103,7 +103,12 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                           "part in each iteration; with the server's start_fl_job_threshold the run is reproducible "
                           "and participation uniform (default: every client asks)")
     own.add_argument("--seed", type=int, default=0,
-                     help="seed of the evaluation and availability samples (default: 0)")
+                     help="seed of the evaluation and availability samples and of the order in which waiting "
+                          "clients ask (default: 0)")
+    own.add_argument("--device_profiles", default=None, metavar="FILE|NAME",
+                     help="the device profiles the server's simulated clock runs on (its device_profiles: uniform, "
+                          "mobile, a JSON file, FedScale's capacity file; docs/devices.md): checked here, and the "
+                          "clients then leave the ask order to the server (default: none)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
     own.add_argument("--pki_dir", type=Path, default=None,
                      help="sign as r1.6's pkiVerify (for a server with pki_verify true): device i signs with the "
@@ -353,7 +358,8 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
         sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
                          progress=not args.no_progress, iterations=args.iterations, on_round=show,
                          eval_every=args.eval_every, eval_fraction=args.eval_fraction, seed=args.seed,
-                         clients_per_iteration=args.clients_per_iteration, **_backend_options(args))
+                         clients_per_iteration=args.clients_per_iteration, device_profiles=args.device_profiles,
+                         **_backend_options(args))
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(':')[0]}: {str(exc).split(':', 1)[1].strip()}") from None
     try:

@@ -192,6 +192,16 @@ class ServerConfig:
                                               "Bearer <token>, or ?token= in the dashboard's address); the device "
                                               "endpoints never ask for it")
 
+    device_profiles: str | None = setting(None, "simulated devices: a population name (uniform, mobile), a JSON "
+                                                "profile file or FedScale's device capacity pickle; the server then "
+                                                "runs its windows on the simulated clock (docs/devices.md; None: the "
+                                                "wall clock)")
+    device_availability: str | None = setting(None, "device_profiles: FedScale's client behaviour trace (pickle) "
+                                                    "giving each device its online sessions")
+    device_seed: int = setting(0, "device_profiles: seed of the drawn profiles and of the ask order of devices "
+                                  "asking at the same simulated time")
+    device_count: int = setting(0, "device_profiles: devices of the simulation; each iteration's admission waits "
+                                   "until they all asked (0: those seen so far, and admission_window_ms of quiet)")
     # r1.6's device authentication (docs/security.md), MindSpore's key names
     pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
                                       "root_first_ca_path or root_second_ca_path, not revoked in equip_crl_path, the "
@@ -257,6 +267,12 @@ class ServerConfig:
                 redis_url(self.distributed_cache_address)
             except ValueError as exc:
                 need(False, "distributed_cache_address", str(exc))
+        need(self.device_count >= 0, "device_count", "must be >= 0 (0: the devices seen so far)")
+        need(self.device_profiles is None or (self.distributed_cache_address is None and not self.masked_uploads),
+             "device_profiles", "the simulated clock runs in one server process (no distributed_cache_address) "
+             "with uploads in the clear (encrypt_type without its own phases)")
+        need(self.device_profiles is not None or self.device_availability is None, "device_availability",
+             "needs device_profiles (a population name or a capacity file)")
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
         need(not self.pki_verify or bool(self.root_first_ca_path), "root_first_ca_path",

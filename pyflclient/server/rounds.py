@@ -71,6 +71,7 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.early_stop import EarlyStop
 from pyflclient.server.round_modes import round_mode
+from pyflclient.server.simulated import SimulatedRounds, clock_of
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.strategies import aggregator
 from pyflclient.server.strategies.base import Aggregator, DeviceUpload, PlanExtras, State
@@ -108,6 +109,9 @@ class IterationResult:
     early_stop: str | None = None
     #: the body bytes this process received and sent while the iteration was open (pyflclient.server.traffic)
     traffic: TrafficCount = field(default_factory=TrafficCount)
+    #: on the simulated clock (device_profiles): simulated start/end and the devices admitted, finished,
+    #: late, offline (:meth:`pyflclient.clock.IterationPlan.summary`); None on the wall clock
+    simulated: Mapping[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
         t = self.traffic
@@ -122,6 +126,8 @@ class IterationResult:
                     "bytes_up_per_client": round(t.bytes_up / per_client, 1),
                     "bytes_down_per_client": round(t.bytes_down / per_client, 1),
                     "bytes_by_round": t.as_dict()["by_round"]})
+        if self.simulated is not None:
+            out.update(self.simulated)
         return out
 
 
@@ -164,6 +170,9 @@ class Rounds:
         self.control_variates = bool(self._replier.plan_extras().control_variate)
         self._extras: tuple[int, PlanExtras] | None = None  # the replier's extras and the iteration of its state
         self.early_stop = EarlyStop.of(config)
+        #: the simulated clock's rounds (device_profiles), None on the wall clock; its origin is now
+        clock = clock_of(config, now_ms())
+        self.simulated = None if clock is None else SimulatedRounds(config, clock, initial_model)
         self._initial = initial_model
         self._on_iteration = on_iteration
         #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
@@ -233,6 +242,8 @@ class Rounds:
         self._timers.clear()
         for task in self._tasks:
             task.cancel()
+        if self.simulated is not None:
+            self.simulated.close()
         if self._draw is not None and not self._draw.answers.done():
             self._draw.answers.cancel()
 
@@ -284,6 +295,8 @@ class Rounds:
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size {req.data_size} is above this "
                                       f"server's max_data_size {cfg.max_data_size}", view.iteration,
                                       timestamp=str(now))
+        if self.simulated is not None and not view.closed:
+            return await self._simulated_start(view, req.fl_id, req.data_size)
         if cfg.admission_policy == "sample" and not view.closed:
             draw = self._pending_draw(view.iteration)
             if draw is not None:  # held until the draw: answered with the rest of the window's askers
@@ -295,6 +308,49 @@ class Rounds:
                     self.held_start_fl_jobs -= 1
                 return answers[req.fl_id]
         return await self._admit(view, req.fl_id, req.data_size, remote, now)
+
+    async def _simulated_start(self, view: IterationView, fl_id: str, data_size: int) -> StartFLJobResponse:
+        """startFLJob on the simulated clock (:mod:`~pyflclient.server.simulated`): held until the
+        iteration's plan, whose devices are admitted in its order at their simulated ask times."""
+        sim = self.simulated
+        assert sim is not None
+        iteration = view.iteration
+        self.held_start_fl_jobs += 1
+        try:
+            plan = await sim.ask(iteration, fl_id, data_size) or sim.planned(iteration)
+        finally:
+            self.held_start_fl_jobs -= 1
+        assert plan is not None
+        if sim.first_to_admit(iteration):  # once per iteration: the planned devices, in the plan's order
+            try:
+                for d in plan.admitted:
+                    await self.store.admit(iteration, d, sim.data_size(iteration, d), plan.times[d].asked_ms,
+                                           self.config.start_fl_job_threshold, self.config.start_fl_job_time_window)
+            finally:
+                sim.admitted(iteration)
+            self._spawn(self.finish if sim.complete(plan, 0) else self._simulated_watchdog, iteration)
+        await sim.wait_admitted(iteration)
+        view = await self.store.view()
+        if view.iteration != iteration or fl_id not in plan.admitted:
+            return self._refuse_job(view, now_ms(), sim.refusal(plan, fl_id))
+        return await self._admit(view, fl_id, data_size, None, plan.times[fl_id].asked_ms)
+
+    async def _simulated_watchdog(self, iteration: int) -> None:
+        """End a simulated iteration whose planned uploads stopped coming (a device died) after a quiet
+        spell of update_model_time_window wall ms (at least 60 s: the devices' training is wall time)."""
+        quiet = max(self.config.update_model_time_window, 60_000) / 1000
+        seen = -1
+        while True:
+            view = await self.store.view()
+            if view.iteration != iteration or view.closed or view.finished:
+                return
+            if view.uploaded == seen:
+                log.warning("iteration %d: no planned upload for %.0f s (a device stopped?): ending it with %d "
+                            "uploads; the run no longer depends on its seed alone", iteration, quiet, seen)
+                await self.finish(iteration)
+                return
+            seen = view.uploaded
+            await asyncio.sleep(quiet)
 
     async def _admit(self, view: IterationView, fl_id: str, data_size: int, remote: str | None, now: int
                      ) -> StartFLJobResponse:
@@ -385,6 +441,12 @@ class Rounds:
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
+        plan = None if self.simulated is None else self.simulated.planned(req.iteration)
+        if plan is not None and self.simulated is not None:
+            late = self.simulated.late(plan, req.fl_id)
+            if late:
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
+            now = self.simulated.upload_time(plan, req.fl_id)
         if self.codec.compressed(req):  # the r1.6 upload data_size x w0 + d' (pyflclient.server.codecs)
             data_size = await self.store.data_size(req.iteration, req.fl_id)
             if data_size is None:
@@ -435,6 +497,9 @@ class Rounds:
             late = await self.mode.uploaded(req.iteration, req.fl_id)
             if late is not None:  # PW_ENCRYPT: another process froze the phase between storing and filing it
                 return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
+        elif plan is not None and self.simulated is not None:
+            if self.simulated.complete(plan, view.uploaded):  # every planned upload is in: it ends
+                self._spawn(self.finish, view.iteration)
         else:
             if view.uploaded == 1:
                 self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
@@ -617,7 +682,9 @@ class Rounds:
         return max(end, now + 1)
 
     def _refuse_job(self, view: IterationView, now: int, reason: str) -> StartFLJobResponse:
-        if view.closed:  # finishing right now: the next iteration opens in moments
+        if self.simulated is not None:
+            when = self.simulated.next_req_wall_ms(now_ms())
+        elif view.closed:  # finishing right now: the next iteration opens in moments
             when = now + self.config.retry_interval
         else:
             when = self._window_end(view, now)
@@ -628,7 +695,8 @@ class Rounds:
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
                        remote: str | None = None) -> UpdateModelResponse:
         self.refusals.report(f"updateModel refused ({code.name})", remote or "?", reason)
-        return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
+        when = self._window_end(view, now) if self.simulated is None else self.simulated.next_req_wall_ms(now_ms())
+        return UpdateModelResponse(code, reason, str(when), str(now))
 
     # -- windows and finishing --------------------------------------------------------
 
@@ -636,8 +704,8 @@ class Rounds:
              began_ms: int | None = None) -> None:
         """Run ``callback(iteration)`` when the window ends (once per iteration and window)."""
         key = (iteration, which)
-        if key in self._timers:
-            return
+        if key in self._timers or (self.simulated is not None and which in ("start", "update")):
+            return  # on the simulated clock the plan decides when the windows end
         loop = asyncio.get_running_loop()
         delay = max(0.0, ((began_ms or now_ms()) + window_ms - now_ms()) / 1000)
         self._timers[key] = loop.call_later(delay, self._spawn, callback, iteration, key)
@@ -764,13 +832,16 @@ class Rounds:
             except OSError:  # disk full, permissions: keep the iteration closed, never serve unsaved
                 log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
                 await asyncio.sleep(self.config.retry_interval / 1000)
+        # the next simulated iteration opens at this one's simulated end: set before the publication lets
+        # devices ask for it
+        simulated = None if self.simulated is None else self.simulated.finished(iteration)
         await self._until_stored(lambda: self.store.publish(iteration, model, finished, state))
         self._announce_published()
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now, finished, stopped,
-                                 await self._iteration_traffic(iteration))
+                                 (now - began) / 1000 if began and simulated is None else 0.0, now, finished,
+                                 stopped, await self._iteration_traffic(iteration), simulated)
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())

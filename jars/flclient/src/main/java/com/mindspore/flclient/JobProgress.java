@@ -11,6 +11,8 @@ import java.util.Map;
 final class JobProgress {
     /** The iteration startFLJob admitted this client to. */
     int iteration;
+    /** The server's iteration in the newest refusal of startFLJob (0: none yet). */
+    int refusedIn;
     /** The latest plan's iterations: the job is done when {@link #iteration} reaches it. */
     int iterations;
     /** Training and evaluation samples, read once when the job starts (data_size of startFLJob). */

@@ -130,6 +130,13 @@ final class RoundLoop {
         return log;
     }
 
+    /** The job ended: it leaves the engine's line of askers. */
+    void leftGate() {
+        if (gate != null) {
+            gate.left(p.getClientID());
+        }
+    }
+
     // -- the state machine ------------------------------------------------------------------
 
     /** The first step of the whole job: the first round (whose start reads the data sizes). */
@@ -172,6 +179,10 @@ final class RoundLoop {
     private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
         return startFLJob.run((s, plan) -> {
+            if (gate != null) {
+                // the next device of the engine's line may ask, unless the server refused this one
+                gate.answered(p.getClientID(), s == FLClientStatus.RESTART || s == FLClientStatus.NOT_SELECTED);
+            }
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
@@ -270,7 +281,10 @@ final class RoundLoop {
         if (status == FLClientStatus.RESTART) {
             notifyIteration();
             long wait = nextRequestWait();
-            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.newModelOr(wait), this::roundStart);
+            // the engine's devices come back once the model of the iteration that refused this one is out (it may
+            // be out already: an upload refused late, after the others' model was published)
+            int of = Math.max(progress.iteration, progress.refusedIn);
+            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.modelOfOr(of, wait), this::roundStart);
         }
         if (status != FLClientStatus.NOT_SELECTED) {
             log.info("========== the total response of iteration " + progress.iteration + ": " + status + " ==========");
