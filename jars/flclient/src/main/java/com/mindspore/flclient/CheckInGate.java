@@ -114,6 +114,25 @@ final class CheckInGate {
         }
     }
 
+    /**
+     * A device was told the server's job is over (an early stop ends it before the plan's last iteration,
+     * and no model will wake the others): every device of the engine ends at its next check-in, those
+     * waiting for a model or their turn at once, without asking.
+     */
+    void jobOver() {
+        List<CompletableFuture<Void>> wake = new ArrayList<>();
+        synchronized (this) {
+            planIterations = Math.min(planIterations, known);
+            wake.add(nextModel);
+            nextModel = new CompletableFuture<>();
+            wake.addAll(waitingTurn.values());
+            waitingTurn.clear();
+        }
+        for (CompletableFuture<Void> f : wake) {
+            f.complete(null);
+        }
+    }
+
     /** No device asks before the model of {@code iteration} has been seen (see {@link ClientEngine#rejoinAfterModel}). */
     synchronized void holdUntilModel(int iteration) {
         askFrom = Math.max(askFrom, iteration);
