@@ -161,7 +161,7 @@ class ServerConfig:
                                             "claiming 10^9 samples would make the model its own")
     max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
                                           "model, over all weights (0: no bound)")
-    update_norm_factor: float = setting(100.0, "with max_update_norm 0: refuse an update whose norm is above "
+    update_norm_factor: float = setting(10_000.0, "with max_update_norm 0: refuse an update whose norm is above "
                                                "this x the median of the last 256 accepted updates (before 8: this "
                                                "x (the model's norm + 1)); 0: off (docs/security.md)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "

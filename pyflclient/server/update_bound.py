@@ -3,12 +3,15 @@
 A device uploads ``u = data_size × w``; its update is ``d = u / data_size − g`` (``g`` the global model it
 was sent) and ``‖d‖`` the L2 norm over all weights, in float64. FedAvg trusts ``u`` blindly, so one device
 admitted with data_size 1 and uploading ``1e9 × w`` used to move the model by 1e9. With
-``update_norm_factor = k`` (default 100) an update is refused (RequestError) when
+``update_norm_factor = k`` (default 10,000) an update is refused (RequestError) when
 
     ‖d‖ > k × median(‖d‖ of the last 256 accepted updates)          once 8 were accepted,
     ‖d‖ > k × (‖g‖ + 1)                                               before (the warm-up),
 
-so the bound follows the job's own scale (an honest update is rarely larger than the model itself, so
+The default is high on purpose: an honest job whose model a server optimizer knocked off course
+(FedAdam at Flower's default step on the bundled LeNet) uploaded updates 1,200 x the median of the
+iteration before, and a bound of 100 x failed its devices; a poisoned update that owns the model
+(1e9 x w, 3e38) is still a billion times above it. So the bound follows the job's own scale (an honest update is rarely larger than the model itself, so
 the warm-up bound is loose; it is there for an update that owns the model in the first iteration): honest updates within a run differ by the learning rate, the
 number of local steps (data_size / batch × epochs) and the data, a factor of tens at most, while a poisoned
 update that owns the model is orders of magnitude larger. The median is robust: the refused updates never
