@@ -415,6 +415,8 @@ def _detach(args: argparse.Namespace) -> int:
         raise SystemExit("--detach works from the pyflclient command line")
     if "--no_progress" not in argv:
         argv.append("--no_progress")  # bars redrawn with \r only clutter a log file
+    if not any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv[:argv.index("simulate")]):
+        argv.insert(0, "-v")  # the log file keeps the INFO lines a terminal shows only with -v
     with open(out / "simulate.log", "ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", *argv], stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
