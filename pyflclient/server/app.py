@@ -24,6 +24,8 @@ from pyflclient.wire.protocol import (
     GetModelRequest, GetModelResponse, ProtocolError, ResponseCode, StartFLJobRequest, StartFLJobResponse,
     UpdateModelRequest, UpdateModelResponse, now_ms,
 )
+from pyflclient.server.async_rounds import AsyncRounds
+from pyflclient.server.asynchrony import ASYNC_SERVER_MODE
 from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.rounds import IterationResult, Rounds
@@ -119,10 +121,14 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
     return _with_body(transport, answer)
 
 
-def build_app(rounds: Rounds, transport: Transport) -> web.Application:
+def build_app(rounds: Rounds | AsyncRounds, transport: Transport) -> web.Application:
     """The aiohttp application of one server process (all its ports share it)."""
     config = rounds.config
     app = web.Application(client_max_size=transport.max_body_bytes)
+    if isinstance(rounds, AsyncRounds):  # server_mode ASYNC_FEDERATED_LEARNING: its own device rounds
+        for name, (parse, handle, error) in rounds.device_rounds().items():
+            app.router.add_post(f"/{name}", _device_round(transport, parse, handle, error))
+        return app
     app.router.add_post("/startFLJob", _device_round(
         transport, StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
         lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms()))))
@@ -186,7 +192,8 @@ class ServerCore:
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
-        self.rounds = Rounds(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
+        rules = AsyncRounds if config.server_mode == ASYNC_SERVER_MODE else Rounds
+        self.rounds = rules(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
                                    control_variate=self.rounds.control_variates)

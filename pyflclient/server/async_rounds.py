@@ -1,0 +1,426 @@
+"""The asynchronous server mode (``server_mode`` ASYNC_FEDERATED_LEARNING): FedAsync and FedBuff over r1.6's
+async tables.
+
+There are no iterations with windows here, only *versions* of the global model: version 0
+is the starting model, and each new global model is the next version (``iteration`` on the
+wire). The job ends after ``fl_iteration_num`` versions. The rounds:
+
+* **startFLJob** admits a device while fewer than ``async_concurrency`` devices are training
+  (a seat is taken at admission and given back at the device's upload, or
+  ``update_model_time_window`` ms after the admission, so a device that vanished frees it);
+  the admitted device gets the plan (``server_mode`` tells it to run its asynchronous loop)
+  and the newest model, ``iteration`` = its version. Otherwise ``OutOfTime`` with
+  ``next_req_time`` = now + ``retry_interval``.
+* **asyncUpdateModel** (``RequestAsyncUpdateModel``: the version trained on as
+  ``iteration``, ``data_size``, the trained weights × ``data_size``) is checked (names,
+  sizes, finite values, ``1 ≤ data_size ≤ max_data_size``, a version not from the future);
+  an upload whose staleness ``τ = version − iteration`` is above ``max_staleness`` is refused
+  with ``OutOfTime`` and the reason. An accepted one is mixed in at once (FedAsync) or joins
+  the buffer (FedBuff), whose K-th upload makes the next version
+  (:mod:`~pyflclient.server.asynchrony` has the maths). The reply's ``iteration`` is the
+  server's version after it.
+* **asyncGetModel** answers the newest model and its version at once (so does getModel).
+
+Determinism. What the server mixes never depends on the order in which the uploads of one
+version arrived: FedBuff's buffer is handed to the aggregator keyed ``(iteration trained
+on, fl_id)`` (zero-padded, so the aggregator's key order is that order; one upload per
+``(fl_id, iteration)`` in a buffer, a second is refused as a duplicate), and every sum runs
+in float64. FedAsync's version *is* one upload, so its sequence is the uploads' arrival
+sequence; that sequence is the devices' business — deterministic when one trainer runs
+the devices in turn, and under the simulated clock (:class:`Clock`, the one seam where it
+plugs in; wall time until then).
+
+Durability (nothing acknowledged is lost). With ``checkpoint_dir`` every version is
+checkpointed (model and the aggregator's state, as a synchronous iteration) before it is
+served, and a buffered FedBuff upload is written to ``checkpoint_dir/async_buffer/``
+(fsynced, atomically renamed) before its SUCCEED; a restarted server resumes at the newest
+version with its buffer. Seats are not kept: a device that loses its seat in a restart
+simply uploads (an upload needs no seat) or asks again.
+
+Results: every version is one line of ``metrics.jsonl`` (with its uploads' staleness);
+:meth:`AsyncRounds.results` gives the staleness histogram and the devices' idle time (from
+an upload, or the first ask, to the next admission).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+import numpy as np
+
+from pyflclient.server.asynchrony import FEDBUFF, fedasync_mix, rebased_upload, staleness
+from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint
+from pyflclient.server.config import ServerConfig
+from pyflclient.server.round_modes import round_mode
+from pyflclient.server.rounds import AGGREGATOR_STATE, IterationResult, Rounds
+from pyflclient.server.store import IterationView, Model, StateStore, Upload
+from pyflclient.server.strategies import aggregator
+from pyflclient.server.strategies.base import Aggregator, DeviceUpload
+from pyflclient.wire import protocol
+from pyflclient.wire.protocol import (
+    PLAIN_TEXT_JOB_FINISHED, AsyncGetModelRequest, AsyncGetModelResponse, AsyncUpdateModelRequest,
+    AsyncUpdateModelResponse, FLPlan, GetModelRequest, GetModelResponse, ResponseCode, StartFLJobRequest,
+    StartFLJobResponse,
+)
+
+__all__ = ["AsyncRounds", "Clock", "WallClock", "BUFFER_FOLDER"]
+
+log = logging.getLogger(__name__)
+
+#: the buffered FedBuff uploads, one file each, under checkpoint_dir
+BUFFER_FOLDER = "async_buffer"
+
+
+class Clock(Protocol):
+    """Where the asynchronous rounds read the time (admission leases, idle time, metrics): the seam of the
+    simulated clock (issue 23); :class:`WallClock` until it is plugged in."""
+
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch (or since the simulation's start)."""
+
+
+class WallClock:
+    """The machine's clock."""
+
+    def now_ms(self) -> int:
+        return protocol.now_ms()
+
+
+@dataclass(frozen=True)
+class _Buffered:
+    """One FedBuff upload waiting in the buffer of ``generation`` (the version it arrived at)."""
+
+    generation: int
+    fl_id: str
+    iteration: int
+    data_size: int
+    weights: Mapping[str, np.ndarray]  # × data_size, as uploaded
+
+    @property
+    def key(self) -> str:
+        """The aggregator's key: its sort order is (iteration trained on, fl_id)."""
+        return f"{self.iteration:010d}/{self.fl_id}"
+
+
+class AsyncRounds:
+    """The asynchronous rules over one process's state (module docstring); the same surface as
+    :class:`~pyflclient.server.rounds.Rounds` for :class:`~pyflclient.server.app.ServerCore` and ``Server``."""
+
+    #: one reason for a second upload of one device on one version in the buffer (the Java client reads it)
+    DUPLICATE = Upload.DUPLICATE.value
+
+    def __init__(self, config: ServerConfig, store: StateStore, initial_model: Model,
+                 checkpoints: Checkpoints | None = None,
+                 on_iteration: Callable[[IterationResult], None] | None = None, clock: Clock | None = None):
+        self.config = config
+        self.store = store  # kept for the server's life cycle; the asynchronous state is this object's (docs/async.md)
+        self.checkpoints = checkpoints
+        self.clock: Clock = clock or WallClock()
+        self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
+        self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
+        self.mode = round_mode(self)
+        self.aggregator: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
+        if self.aggregator.plan_extras().control_variate:
+            raise ValueError(f"aggregation_type={config.aggregation_type!r}: its control variates need synchronous "
+                             f"iterations; not with server_mode {config.server_mode}")
+        self.control_variates = False
+        self.staleness = staleness(config.staleness_function, config.staleness_a, config.staleness_b)
+        self.buffered = config.async_aggregation == FEDBUFF
+        self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
+                           mini_batch=config.client_batch_size, lr=config.client_learning_rate,
+                           fl_name=config.fl_name, server_mode=config.server_mode,
+                           encrypt_type=config.encrypt_type, aggregation=config.aggregation_row.wire,
+                           aggregation_weights=self.aggregator.plan_extras().aggregation_weights,
+                           **self.mode.plan_fields())
+        self._initial = initial_model
+        self._on_iteration = on_iteration
+        self._lock = asyncio.Lock()
+        self.version = 0
+        self.finished = False
+        self._state: dict[str, np.ndarray] = {}
+        self._models: dict[int, Model] = {}  # the versions an accepted upload may have trained on
+        self._buffer: dict[str, _Buffered] = {}
+        self._seats: dict[str, int] = {}  # fl_id -> admitted at (ms), for async_concurrency
+        self._idle_since: dict[str, int] = {}  # fl_id -> since when it waits for a seat
+        self._idle_ms: dict[str, int] = collections.defaultdict(int)
+        self._staleness: collections.Counter[int] = collections.Counter()
+        self._version_began_ms = 0
+        self._replies: tuple[int, StartFLJobResponse, AsyncGetModelResponse] | None = None
+        self.held_get_models = 0
+        self.held_start_fl_jobs = 0
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def begin(self) -> int:
+        """Resume after the newest checkpoint (with its buffer) if there is one; returns the next version."""
+        version, model, state, finished = 0, self._initial, {}, False
+        if self.checkpoints is not None:
+            found = self.checkpoints.latest()
+            if found is not None:
+                version, model = found
+                state = self.checkpoints.state(version)
+                finished = self.checkpoints.job_finished(version)
+                log.info("resuming after version %d from %s", version, self.checkpoints.folder)
+            self._buffer = self._read_buffer(version)
+        self.version, self._state = version, dict(state)
+        self.finished = finished or version >= self.config.fl_iteration_num
+        self._models = {version: model}
+        self._version_began_ms = self.clock.now_ms()
+        await self.store.begin(version + 1, model, finished=self.finished, state=state)
+        return version + 1
+
+    def close(self) -> None:
+        """Nothing runs in the background here."""
+
+    # -- questions (the surface of Rounds) --------------------------------------------------
+
+    async def view(self) -> IterationView:
+        """The version being built: seats taken as ``admitted``, buffered uploads as ``uploaded``."""
+        return IterationView(self.version if self.finished else self.version + 1, self.finished, self.finished,
+                             len(self._seats), len(self._buffer), None, None)
+
+    async def latest_iteration(self) -> int:
+        return self.version
+
+    async def model(self, iteration: int | None = None) -> Model | None:
+        """The model of version ``iteration`` (None: the newest), from memory or its checkpoint."""
+        return self._model_of(self.version if iteration is None else iteration)
+
+    def results(self) -> dict[str, Any]:
+        """The asynchronous run so far: the staleness histogram of the accepted uploads ({τ: count}) and the
+        devices' idle time (ms from an upload, or the first ask, to the next admission), on the clock."""
+        idle = dict(sorted(self._idle_ms.items()))
+        return {"version": self.version, "staleness_histogram": dict(sorted(self._staleness.items())),
+                "idle_ms": idle, "idle_ms_total": sum(idle.values())}
+
+    # -- the rounds ---------------------------------------------------------------------
+
+    def device_rounds(self) -> dict[str, tuple[Callable[[bytes], object], Callable[..., Any],
+                                               Callable[[ResponseCode, str], object]]]:
+        """Round name → (parse, handle, error reply) of every device round of this mode."""
+        now = self.clock.now_ms
+        return {
+            "startFLJob": (StartFLJobRequest.from_bytes, self.start_fl_job,
+                           lambda code, why: StartFLJobResponse(code, why, timestamp=str(now()))),
+            AsyncUpdateModelRequest.ROUND: (AsyncUpdateModelRequest.from_bytes, self.async_update_model,
+                                            lambda code, why: AsyncUpdateModelResponse(code, why)),
+            AsyncGetModelRequest.ROUND: (AsyncGetModelRequest.from_bytes, self.async_get_model,
+                                         lambda code, why: AsyncGetModelResponse(code, why)),
+            GetModelRequest.ROUND: (GetModelRequest.from_bytes, self.get_model,
+                                    lambda code, why: GetModelResponse(code, why, timestamp=str(now()))),
+        }
+
+    async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
+        now = self.clock.now_ms()
+        if self.finished:
+            return PLAIN_TEXT_JOB_FINISHED
+        if not req.fl_id:
+            return StartFLJobResponse(ResponseCode.RequestError, "fl_id is empty", self.version, timestamp=str(now))
+        if not 1 <= req.data_size <= self.config.max_data_size:
+            return StartFLJobResponse(ResponseCode.RequestError, f"data_size must be in 1..max_data_size "
+                                      f"{self.config.max_data_size}, got {req.data_size}", self.version,
+                                      timestamp=str(now))
+        lease = self.config.update_model_time_window
+        for fl_id in [f for f, at in self._seats.items() if at + lease <= now]:
+            log.info("seat of %r given back: no upload within update_model_time_window", fl_id)
+            del self._seats[fl_id]
+        self._idle_since.setdefault(req.fl_id, now)
+        if req.fl_id not in self._seats and len(self._seats) >= self.config.async_concurrency:
+            return StartFLJobResponse(ResponseCode.OutOfTime, f"async_concurrency {self.config.async_concurrency} "
+                                      f"devices are training", self.version, False,
+                                      str(now + self.config.retry_interval), self.plan, timestamp=str(now))
+        self._seats[req.fl_id] = now
+        self._idle_ms[req.fl_id] += now - self._idle_since.pop(req.fl_id)
+        return self._newest()[0]
+
+    async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
+                                 ) -> AsyncUpdateModelResponse | str:
+        if self.finished:
+            return PLAIN_TEXT_JOB_FINISHED
+        problem = self.check_weights(req.weights)
+        if problem is None and not 1 <= req.data_size <= self.config.max_data_size:
+            problem = f"data_size must be in 1..max_data_size {self.config.max_data_size}, got {req.data_size}"
+        if problem is None and not 0 <= req.iteration <= self.version:
+            problem = f"iteration {req.iteration} is no version of this job (the newest is {self.version})"
+        if problem is not None:
+            log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
+            return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, self.version)
+        async with self._lock:  # one version at a time; the checks above hold (versions only grow)
+            if self.finished:
+                return PLAIN_TEXT_JOB_FINISHED
+            tau = self.version - req.iteration
+            self._seats.pop(req.fl_id, None)
+            if tau > self.config.max_staleness:
+                self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
+                why = (f"staleness {tau} (trained on version {req.iteration}, the server is at {self.version}) is "
+                       f"above max_staleness {self.config.max_staleness}")
+                log.info("asyncUpdateModel of %r refused: %s", req.fl_id, why)
+                return AsyncUpdateModelResponse(ResponseCode.OutOfTime, why, self.version)
+            entry = _Buffered(self.version, req.fl_id, req.iteration, req.data_size, req.weights)
+            if entry.key in self._buffer:
+                return AsyncUpdateModelResponse(ResponseCode.RequestError, f"{req.fl_id!r}: {self.DUPLICATE} "
+                                                f"{req.iteration}", self.version)
+            if self.buffered:
+                await self._run(self._keep, entry)
+                self._buffer[entry.key] = entry
+                if len(self._buffer) >= self.config.fedbuff_buffer_size:
+                    await self._next_version(dict(self._buffer))
+            else:
+                await self._next_version({entry.key: entry})
+            self._staleness[tau] += 1
+            self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
+            return AsyncUpdateModelResponse(ResponseCode.SUCCEED, "", self.version)
+
+    async def async_get_model(self, req: AsyncGetModelRequest, *, remote: str | None = None) -> AsyncGetModelResponse:
+        return self._newest()[1]
+
+    async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
+        reply = self._newest()[1]
+        return GetModelResponse(ResponseCode.SUCCEED, "", reply.iteration, reply.weights, str(self.clock.now_ms()))
+
+    check_weights = Rounds.check_weights  # names, sizes, finite values: the synchronous rule, not a copy of it
+
+    # -- versions -----------------------------------------------------------------------
+
+    def _newest(self) -> tuple[StartFLJobResponse, AsyncGetModelResponse]:
+        """The replies carrying the newest model, built once per version."""
+        if self._replies is None or self._replies[0] != self.version:
+            model = self._models[self.version]
+            now = str(self.clock.now_ms())
+            self._replies = (self.version, StartFLJobResponse(ResponseCode.SUCCEED, "", self.version, True, now,
+                                                              self.plan, model, now),
+                             AsyncGetModelResponse(ResponseCode.SUCCEED, "", self.version, model))
+        return self._replies[1], self._replies[2]
+
+    def _model_of(self, version: int) -> Model | None:
+        found = self._models.get(version)
+        if found is None and version == 0 and self.checkpoints is None:
+            found = self._initial
+        if found is None and self.checkpoints is not None:
+            try:
+                found = self.checkpoints.load(version)
+            except CorruptCheckpoint as exc:
+                log.warning("%s", exc)
+            if found is None and version == 0:
+                found = self._initial
+        return found
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` off the event loop (float64 sums, file writes)."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def _next_version(self, entries: Mapping[str, _Buffered]) -> None:
+        """Mix ``entries`` (all of the current version's generation) into the next version; checkpoint it,
+        then serve it."""
+        current = self._models[self.version]
+        previous_state = {k[len(AGGREGATOR_STATE):]: v for k, v in self._state.items() if k.startswith(AGGREGATOR_STATE)}
+        trained_on = {}
+        for key, e in entries.items():
+            model = self._model_of(e.iteration)
+            if model is None:
+                raise RuntimeError(f"the model of version {e.iteration} is gone (no checkpoint_dir?)")
+            trained_on[key] = model
+        model, state = await self._run(self._mix, current, entries, trained_on, previous_state)
+        version = self.version + 1
+        finished = version >= self.config.fl_iteration_num
+        full_state = {AGGREGATOR_STATE + k: v for k, v in state.items()}
+        if self.checkpoints is not None:
+            await self._run(self.checkpoints.save, version, model, full_state, finished)
+        self.version, self.finished, self._state = version, finished, full_state
+        self._models[version] = model
+        for old in [v for v in self._models if v < version - self.config.max_staleness]:
+            del self._models[old]
+        self._buffer.clear()
+        if self.checkpoints is not None:
+            await self._run(self._forget_buffer, version)
+        now = self.clock.now_ms()
+        taus = sorted(version - 1 - e.iteration for e in entries.values())
+        result = IterationResult(version, len(self._seats), len(entries), sum(e.data_size for e in entries.values()),
+                                 True, (now - self._version_began_ms) / 1000, now, finished)
+        self._version_began_ms = now
+        if self.checkpoints is not None:
+            try:
+                self.checkpoints.append_metrics({**result.as_dict(), "staleness": taus})
+            except OSError:
+                log.exception("version %d: cannot append to %s", version, self.checkpoints.metrics_path)
+        log.info("version %d/%d: %d upload(s), staleness %s%s", version, self.config.fl_iteration_num, len(entries),
+                 taus, "; job finished" if finished else "")
+        if self._on_iteration is not None:
+            self._on_iteration(result)
+
+    def _mix(self, current: Model, entries: Mapping[str, _Buffered], trained_on: Mapping[str, Model],
+             state: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The next version and the aggregator's state after it (asynchrony's module docstring)."""
+        if not self.buffered:
+            (e,) = entries.values()
+            alpha_t = self.config.fedasync_alpha * self.staleness.weight(self.version - e.iteration)
+            trained = {n: np.asarray(w, np.float64) / e.data_size for n, w in e.weights.items()}
+            return fedasync_mix(current, trained, alpha_t), {}
+        uploads = {key: DeviceUpload(e.data_size, rebased_upload(current, trained_on[key], e.weights, e.data_size,
+                                                                 self.staleness.weight(self.version - e.iteration)))
+                   for key, e in entries.items()}
+        self.aggregator.load(state)
+        model = self.aggregator.aggregate(current, uploads, self.version + 1)
+        return model, self.aggregator.state()
+
+    # -- the buffer on disk ---------------------------------------------------------------
+
+    def _buffer_dir(self) -> Path:
+        assert self.checkpoints is not None
+        return self.checkpoints.folder / BUFFER_FOLDER
+
+    def _buffer_path(self, e: _Buffered) -> Path:
+        return self._buffer_dir() / f"v{e.generation:06d}_{e.iteration:06d}_{e.fl_id.encode().hex()}.npz"
+
+    def _keep(self, e: _Buffered) -> None:
+        """Write a buffered upload (fsynced, renamed into place) before it is acknowledged."""
+        if self.checkpoints is None:
+            return
+        folder = self._buffer_dir()
+        folder.mkdir(exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, **{f"w/{n}": np.asarray(w, np.float32) for n, w in e.weights.items()},
+                 meta=np.array([e.generation, e.iteration, e.data_size], np.int64),
+                 fl_id=np.frombuffer(e.fl_id.encode(), np.uint8))
+        final = self._buffer_path(e)
+        tmp = final.with_name(final.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _forget_buffer(self, version: int) -> None:
+        """Delete the buffered uploads of generations before ``version`` (they are in its checkpoint)."""
+        folder = self._buffer_dir()
+        if not folder.is_dir():
+            return
+        for path in folder.glob("v*.npz"):
+            if int(path.name[1:7]) < version:
+                path.unlink(missing_ok=True)
+
+    def _read_buffer(self, version: int) -> dict[str, _Buffered]:
+        """The buffer of the checkpointed ``version`` (older generations were aggregated: deleted)."""
+        self._forget_buffer(version)
+        out = {}
+        folder = self._buffer_dir()
+        for path in sorted(folder.glob("v*.npz")) if folder.is_dir() else []:
+            with np.load(path) as z:
+                generation, iteration, data_size = (int(x) for x in z["meta"])
+                weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
+                e = _Buffered(generation, bytes(z["fl_id"]).decode(), iteration, data_size, weights)
+            out[e.key] = e
+        if out:
+            log.info("resuming with %d buffered upload(s) of version %d", len(out), version)
+        return out
