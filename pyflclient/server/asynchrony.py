@@ -104,8 +104,9 @@ def fedasync_mix(current: Model, trained: Model, alpha_t: float) -> dict[str, np
     model, not × data_size)."""
     out = {}
     for name, x in current.items():
-        mixed = (1.0 - alpha_t) * np.asarray(x, np.float64) + alpha_t * np.asarray(trained[name], np.float64)
-        out[name] = mixed.astype(np.float32).reshape(np.shape(x))
+        mixed = (1.0 - alpha_t) * np.asarray(x, np.float64) + alpha_t * np.asarray(trained[name], np.float64).reshape(
+            np.shape(x))
+        out[name] = mixed.astype(np.float32)
     return out
 
 
