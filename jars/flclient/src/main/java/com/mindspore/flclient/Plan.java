@@ -39,6 +39,8 @@ final class Plan {
     final int earlyStopRounds;
     /** Scaffold's server control variate c by weight name (empty otherwise). */
     final Map<String, float[]> controlVariate;
+    /** FLPlan.server_mode is the asynchronous mode: the device runs {@link AsyncRounds}' loop. */
+    final boolean async;
 
     private Plan(FLMessages.WirePlan w, RoundPlugins.Encrypt encrypt, RoundPlugins.Aggregation aggregation,
                  Map<String, Double> deviceParams, RoundPlugins.EarlyStop earlyStop, Map<String, float[]> controlVariate) {
@@ -57,6 +59,7 @@ final class Plan {
         this.earlyStopWeight = earlyStop == null ? 0 : w.earlyStopWeight;
         this.earlyStopRounds = earlyStop == null ? 0 : w.earlyStopRounds;
         this.controlVariate = Collections.unmodifiableMap(new LinkedHashMap<>(controlVariate));
+        this.async = AsyncRounds.SERVER_MODE.equals(w.serverMode);
     }
 
     /** The device sends upload_loss: its aggregation type or its early stop reports the loss. */
@@ -141,6 +144,10 @@ final class Plan {
             check("early_stop.weight", "early_stop_weight", w.earlyStopWeight);
             check("early_stop.rounds", "early_stop_rounds", w.earlyStopRounds);
         }
+        if (AsyncRounds.SERVER_MODE.equals(w.serverMode) && !encrypt.name.equals(PlainUpload.NAME)) {
+            throw bad("server_mode = " + w.serverMode + " with cipher.encrypt_type = " + encrypt.name
+                    + ": asynchronous uploads travel in the clear (" + PlainUpload.NAME + ")");
+        }
         for (Map.Entry<String, float[]> e : controlVariate.entrySet()) {
             for (float v : e.getValue()) {
                 if (!Float.isFinite(v)) {
@@ -174,7 +181,7 @@ final class Plan {
 
     @Override
     public String toString() {
-        return "iterations " + iterations + ", epochs " + epochs + ", mini_batch " + miniBatch + ", lr " + lr
+        return (async ? AsyncRounds.SERVER_MODE + ", " : "") + "iterations " + iterations + ", epochs " + epochs + ", mini_batch " + miniBatch + ", lr " + lr
                 + ", encrypt_type " + encrypt.name + ", aggregation " + aggregation.name
                 + (deviceParams.isEmpty() ? "" : " " + deviceParams)
                 + (earlyStop == null ? "" : ", early stop " + earlyStop.name + " (weight " + earlyStopWeight

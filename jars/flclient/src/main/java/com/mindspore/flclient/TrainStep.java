@@ -71,7 +71,8 @@ final class TrainStep {
             model.saveTrained();
             log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload"
                     + (controlVariate.isEmpty() ? "" : ", with the control variate of " + controlVariate.size()));
-            return protection.body(plan, progress.iteration, new Upload(upload, plan.reportsLoss(), loss, controlVariate));
+            Upload done = new Upload(upload, plan.reportsLoss(), loss, controlVariate);
+            return plan.async ? AsyncRounds.body(p, progress, done) : protection.body(plan, progress.iteration, done);
         }
     }
 
