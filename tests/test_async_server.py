@@ -205,3 +205,47 @@ def test_the_async_mode_refuses_what_it_does_not_combine_with() -> None:
         ServerConfig(server_mode=ASYNC_SERVER_MODE, aggregation_type="FedAdam")
     with pytest.raises(ConfigError, match="^staleness_function='linear': one of"):
         ServerConfig(server_mode=ASYNC_SERVER_MODE, staleness_function="linear")
+
+
+def test_a_redis_group_shares_versions_seats_and_the_buffer(redis_server) -> None:
+    """Two server processes' worth of state (two Servers, one Redis): uploads through either join one buffer;
+    the one that stops loses nothing acknowledged; both serve the same versions."""
+    x0 = initial_model()
+    settings = dict(fl_iteration_num=2, async_aggregation=FEDBUFF, fedbuff_buffer_size=4, async_concurrency=3,
+                    max_staleness=2, distributed_cache_address=redis_server.address, **ASYNC)
+    sizes = {"g1": 3, "g2": 5, "g3": 2, "g4": 7}
+    a, b = Server(x0, **settings).start(), Server(x0, **settings).start()
+    try:
+        sent = {}
+        for i, (fl_id, n) in enumerate(sizes.items()):
+            with DeviceClient((a if i % 2 else b).url, fl_id=fl_id, data_size=n) as d:
+                reply = d.start_fl_job()
+                if i < 3:
+                    assert reply.retcode == ResponseCode.SUCCEED  # three seats in the whole group
+                else:
+                    assert reply.retcode == ResponseCode.OutOfTime and "async_concurrency 3" in reply.reason
+                sent[fl_id] = trained(50 + i, x0, n)
+        for fl_id in ["g1", "g2"]:
+            with DeviceClient(a.url, fl_id=fl_id, data_size=sizes[fl_id]) as d:
+                assert d.async_update_model(0, sent[fl_id][1]).retcode == ResponseCode.SUCCEED
+        a.stop()  # its two acknowledged uploads are in Redis
+        for fl_id in ["g3", "g4"]:
+            with DeviceClient(b.url, fl_id=fl_id, data_size=sizes[fl_id]) as d:
+                reply = d.async_update_model(0, sent[fl_id][1])
+                assert reply.retcode == ResponseCode.SUCCEED
+        assert reply.iteration == 1
+        got = b.global_model(1)
+        c = Server(x0, **settings).start()  # a process joining the group serves the same version
+        try:
+            with DeviceClient(c.url, fl_id="g5", data_size=1) as d:
+                joined = d.async_get_model()
+            assert joined.iteration == 1
+        finally:
+            c.stop()
+    finally:
+        a.stop()
+        b.stop()
+    want = fedbuff_numpy(x0, [(n, sent[f][0], x0, 1.0) for f, n in sizes.items()])
+    for n in SHAPES:
+        np.testing.assert_allclose(got[n], want[n], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(np.reshape(joined.weights[n], SHAPES[n]), got[n])

@@ -233,6 +233,8 @@ class ServerCore:
             await self._runner.cleanup()
             self._runner = None
         self.transport.close()
+        if isinstance(self.rounds, AsyncRounds):
+            await self.rounds.shared.aclose()
         await self.rounds.store.aclose()
 
 

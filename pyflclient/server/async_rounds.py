@@ -30,12 +30,15 @@ sequence; that sequence is the devices' business — deterministic when one trai
 the devices in turn, and under the simulated clock (:class:`Clock`, the one seam where it
 plugs in; wall time until then).
 
-Durability (nothing acknowledged is lost). With ``checkpoint_dir`` every version is
-checkpointed (model and the aggregator's state, as a synchronous iteration) before it is
-served, and a buffered FedBuff upload is written to ``checkpoint_dir/async_buffer/``
-(fsynced, atomically renamed) before its SUCCEED; a restarted server resumes at the newest
-version with its buffer. Seats are not kept: a device that loses its seat in a restart
-simply uploads (an upload needs no seat) or asks again.
+State and durability (nothing acknowledged is lost). Version *v* is published in the
+:class:`~pyflclient.server.store.StateStore` as iteration *v* (model and the aggregator's
+state), so the memory store and a Redis group hold versions as they hold iterations; the
+seats, the buffer and the one-writer lock are :mod:`~pyflclient.server.async_state`'s (in this
+process, or in the group's Redis). With ``checkpoint_dir`` every version is checkpointed
+before it is served. A buffered FedBuff upload is kept before its SUCCEED: in Redis for a
+group, else in ``checkpoint_dir/async_buffer/`` (fsynced, atomically renamed); a restarted
+server resumes at the newest version with its buffer. Seats are not kept over a restart of a
+lone process: a device that loses its seat simply uploads (an upload needs no seat).
 
 Results: every version is one line of ``metrics.jsonl`` (with its uploads' staleness);
 :meth:`AsyncRounds.results` gives the staleness histogram and the devices' idle time (from
@@ -54,6 +57,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from pyflclient.server.async_state import AsyncShared, MemorySeats, RedisSeats
 from pyflclient.server.asynchrony import FEDBUFF, fedasync_mix, rebased_upload, staleness
 from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint
 from pyflclient.server.config import ServerConfig
@@ -107,9 +111,24 @@ class _Buffered:
         """The aggregator's key: its sort order is (iteration trained on, fl_id)."""
         return f"{self.iteration:010d}/{self.fl_id}"
 
+    def to_bytes(self) -> bytes:
+        """An uncompressed ``.npz``: the weights (float32) and (generation, iteration, data_size, fl_id)."""
+        buf = io.BytesIO()
+        np.savez(buf, **{f"w/{n}": np.asarray(w, np.float32) for n, w in self.weights.items()},
+                 meta=np.array([self.generation, self.iteration, self.data_size], np.int64),
+                 fl_id=np.frombuffer(self.fl_id.encode(), np.uint8))
+        return buf.getvalue()
+
+    @classmethod
+    def of(cls, data: bytes) -> "_Buffered":
+        with np.load(io.BytesIO(data)) as z:
+            generation, iteration, data_size = (int(x) for x in z["meta"])
+            weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
+            return cls(generation, bytes(z["fl_id"]).decode(), iteration, data_size, weights)
+
 
 class AsyncRounds:
-    """The asynchronous rules over one process's state (module docstring); the same surface as
+    """The asynchronous rules over one process's view of the job (module docstring); the same surface as
     :class:`~pyflclient.server.rounds.Rounds` for :class:`~pyflclient.server.app.ServerCore` and ``Server``."""
 
     #: one reason for a second upload of one device on one version in the buffer (the Java client reads it)
@@ -117,9 +136,10 @@ class AsyncRounds:
 
     def __init__(self, config: ServerConfig, store: StateStore, initial_model: Model,
                  checkpoints: Checkpoints | None = None,
-                 on_iteration: Callable[[IterationResult], None] | None = None, clock: Clock | None = None):
+                 on_iteration: Callable[[IterationResult], None] | None = None, clock: Clock | None = None,
+                 shared: AsyncShared | None = None):
         self.config = config
-        self.store = store  # kept for the server's life cycle; the asynchronous state is this object's (docs/async.md)
+        self.store = store
         self.checkpoints = checkpoints
         self.clock: Clock = clock or WallClock()
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
@@ -132,6 +152,18 @@ class AsyncRounds:
         self.control_variates = False
         self.staleness = staleness(config.staleness_function, config.staleness_a, config.staleness_b)
         self.buffered = config.async_aggregation == FEDBUFF
+        if store.shared and self.buffered and checkpoints is None:
+            from pyflclient.server.redis_store import KEEP_MODELS
+
+            if config.max_staleness >= KEEP_MODELS:
+                raise ValueError(f"max_staleness={config.max_staleness}: a group on Redis keeps the newest "
+                                 f"{KEEP_MODELS} versions; FedBuff rebases uploads on the version they trained on, "
+                                 f"so set max_staleness < {KEEP_MODELS} or a checkpoint_dir (older versions come "
+                                 f"from there)")
+        if shared is None:
+            shared = MemorySeats() if not store.shared else RedisSeats(config.distributed_cache_address or "",
+                                                                       config.fl_name)
+        self.shared = shared
         self.plan = FLPlan(iterations=config.fl_iteration_num, epochs=config.client_epoch_num,
                            mini_batch=config.client_batch_size, lr=config.client_learning_rate,
                            fl_name=config.fl_name, server_mode=config.server_mode,
@@ -140,14 +172,7 @@ class AsyncRounds:
                            **self.mode.plan_fields())
         self._initial = initial_model
         self._on_iteration = on_iteration
-        self._lock = asyncio.Lock()
-        self.version = 0
-        self.finished = False
-        self._state: dict[str, np.ndarray] = {}
-        self._models: dict[int, Model] = {}  # the versions an accepted upload may have trained on
-        self._buffer: dict[str, _Buffered] = {}
-        self._seats: dict[str, int] = {}  # fl_id -> admitted at (ms), for async_concurrency
-        self._idle_since: dict[str, int] = {}  # fl_id -> since when it waits for a seat
+        self._idle_since: dict[str, int] = {}  # fl_id -> since when it waits for a seat (this process's view)
         self._idle_ms: dict[str, int] = collections.defaultdict(int)
         self._staleness: collections.Counter[int] = collections.Counter()
         self._version_began_ms = 0
@@ -158,7 +183,8 @@ class AsyncRounds:
     # -- life cycle -------------------------------------------------------------------
 
     async def begin(self) -> int:
-        """Resume after the newest checkpoint (with its buffer) if there is one; returns the next version."""
+        """Resume after the newest checkpoint (with its buffer) if there is one, or join the group's job;
+        returns the next version."""
         version, model, state, finished = 0, self._initial, {}, False
         if self.checkpoints is not None:
             found = self.checkpoints.latest()
@@ -167,13 +193,13 @@ class AsyncRounds:
                 state = self.checkpoints.state(version)
                 finished = self.checkpoints.job_finished(version)
                 log.info("resuming after version %d from %s", version, self.checkpoints.folder)
-            self._buffer = self._read_buffer(version)
-        self.version, self._state = version, dict(state)
-        self.finished = finished or version >= self.config.fl_iteration_num
-        self._models = {version: model}
+            if not self.shared.shared:
+                for key, data in self._read_buffer(version).items():
+                    await self.shared.buffer_add(key, data)
+        finished = finished or version >= self.config.fl_iteration_num
+        await self.store.begin(version + 1, model, finished=finished, state=state)
         self._version_began_ms = self.clock.now_ms()
-        await self.store.begin(version + 1, model, finished=self.finished, state=state)
-        return version + 1
+        return (await self.store.latest())[0] + 1
 
     def close(self) -> None:
         """Nothing runs in the background here."""
@@ -182,22 +208,34 @@ class AsyncRounds:
 
     async def view(self) -> IterationView:
         """The version being built: seats taken as ``admitted``, buffered uploads as ``uploaded``."""
-        return IterationView(self.version if self.finished else self.version + 1, self.finished, self.finished,
-                             len(self._seats), len(self._buffer), None, None)
+        view = await self.store.view()
+        return IterationView(view.iteration, view.finished, view.finished, await self.shared.seats(),
+                             len(await self.shared.buffer()), None, None)
 
     async def latest_iteration(self) -> int:
-        return self.version
+        return (await self.store.latest())[0]
 
     async def model(self, iteration: int | None = None) -> Model | None:
-        """The model of version ``iteration`` (None: the newest), from memory or its checkpoint."""
-        return self._model_of(self.version if iteration is None else iteration)
+        """The model of version ``iteration`` (None: the newest), from the store or its checkpoint."""
+        if iteration is None:
+            return (await self.store.latest())[1]
+        found = await self.store.model(iteration)
+        if found is None and self.checkpoints is not None:
+            try:
+                found = self.checkpoints.load(iteration)
+            except CorruptCheckpoint as exc:
+                log.warning("%s", exc)
+        if found is None and iteration == 0:  # the starting model: never a checkpoint
+            found = self._initial
+        return found
 
     def results(self) -> dict[str, Any]:
-        """The asynchronous run so far: the staleness histogram of the accepted uploads ({τ: count}) and the
-        devices' idle time (ms from an upload, or the first ask, to the next admission), on the clock."""
+        """The asynchronous run as this process saw it: the staleness histogram of the uploads it accepted
+        ({τ: count}) and the devices' idle time (ms from an upload, or the first ask, to the next
+        admission), on the clock."""
         idle = dict(sorted(self._idle_ms.items()))
-        return {"version": self.version, "staleness_histogram": dict(sorted(self._staleness.items())),
-                "idle_ms": idle, "idle_ms_total": sum(idle.values())}
+        return {"staleness_histogram": dict(sorted(self._staleness.items())), "idle_ms": idle,
+                "idle_ms_total": sum(idle.values())}
 
     # -- the rounds ---------------------------------------------------------------------
 
@@ -218,180 +256,170 @@ class AsyncRounds:
 
     async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
         now = self.clock.now_ms()
-        if self.finished:
+        version, finished = await self._newest()
+        if finished:
             return PLAIN_TEXT_JOB_FINISHED
         if not req.fl_id:
-            return StartFLJobResponse(ResponseCode.RequestError, "fl_id is empty", self.version, timestamp=str(now))
+            return StartFLJobResponse(ResponseCode.RequestError, "fl_id is empty", version, timestamp=str(now))
         if not 1 <= req.data_size <= self.config.max_data_size:
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size must be in 1..max_data_size "
-                                      f"{self.config.max_data_size}, got {req.data_size}", self.version,
+                                      f"{self.config.max_data_size}, got {req.data_size}", version,
                                       timestamp=str(now))
-        lease = self.config.update_model_time_window
-        for fl_id in [f for f, at in self._seats.items() if at + lease <= now]:
-            log.info("seat of %r given back: no upload within update_model_time_window", fl_id)
-            del self._seats[fl_id]
         self._idle_since.setdefault(req.fl_id, now)
-        if req.fl_id not in self._seats and len(self._seats) >= self.config.async_concurrency:
+        if not await self.shared.take_seat(req.fl_id, now, self.config.async_concurrency,
+                                           self.config.update_model_time_window):
             return StartFLJobResponse(ResponseCode.OutOfTime, f"async_concurrency {self.config.async_concurrency} "
-                                      f"devices are training", self.version, False,
+                                      f"devices are training", version, False,
                                       str(now + self.config.retry_interval), self.plan, timestamp=str(now))
-        self._seats[req.fl_id] = now
         self._idle_ms[req.fl_id] += now - self._idle_since.pop(req.fl_id)
-        return self._newest()[0]
+        return (await self._replies_of(version))[0]
 
     async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
                                  ) -> AsyncUpdateModelResponse | str:
-        if self.finished:
+        version, finished = await self._newest()
+        if finished:
             return PLAIN_TEXT_JOB_FINISHED
         problem = self.check_weights(req.weights)
         if problem is None and not 1 <= req.data_size <= self.config.max_data_size:
             problem = f"data_size must be in 1..max_data_size {self.config.max_data_size}, got {req.data_size}"
-        if problem is None and not 0 <= req.iteration <= self.version:
-            problem = f"iteration {req.iteration} is no version of this job (the newest is {self.version})"
+        if problem is None and not 0 <= req.iteration <= version:
+            problem = f"iteration {req.iteration} is no version of this job (the newest is {version})"
         if problem is not None:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
-            return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, self.version)
-        async with self._lock:  # one version at a time; the checks above hold (versions only grow)
-            if self.finished:
+            return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
+        await self.shared.free_seat(req.fl_id)
+        async with self.shared.writer():  # one version at a time in the whole job
+            version, finished = await self._newest()
+            if finished:
                 return PLAIN_TEXT_JOB_FINISHED
-            tau = self.version - req.iteration
-            self._seats.pop(req.fl_id, None)
+            tau = version - req.iteration
             if tau > self.config.max_staleness:
                 self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
-                why = (f"staleness {tau} (trained on version {req.iteration}, the server is at {self.version}) is "
+                why = (f"staleness {tau} (trained on version {req.iteration}, the server is at {version}) is "
                        f"above max_staleness {self.config.max_staleness}")
                 log.info("asyncUpdateModel of %r refused: %s", req.fl_id, why)
-                return AsyncUpdateModelResponse(ResponseCode.OutOfTime, why, self.version)
-            entry = _Buffered(self.version, req.fl_id, req.iteration, req.data_size, req.weights)
-            if entry.key in self._buffer:
-                return AsyncUpdateModelResponse(ResponseCode.RequestError, f"{req.fl_id!r}: {self.DUPLICATE} "
-                                                f"{req.iteration}", self.version)
+                return AsyncUpdateModelResponse(ResponseCode.OutOfTime, why, version)
+            entry = _Buffered(version, req.fl_id, req.iteration, req.data_size, req.weights)
+            duplicate = AsyncUpdateModelResponse(ResponseCode.RequestError, f"{req.fl_id!r}: {self.DUPLICATE} "
+                                                 f"{req.iteration}", version)
             if self.buffered:
-                await self._run(self._keep, entry)
-                self._buffer[entry.key] = entry
-                if len(self._buffer) >= self.config.fedbuff_buffer_size:
-                    await self._next_version(dict(self._buffer))
+                data = entry.to_bytes()
+                if not self.shared.shared:  # a lone process: on disk before the SUCCEED (a group: in Redis)
+                    if entry.key in await self.shared.buffer():
+                        return duplicate
+                    await self._run(self._keep, entry, data)
+                if not await self.shared.buffer_add(entry.key, data):
+                    return duplicate
+                held = await self.shared.buffer()
+                if len(held) >= self.config.fedbuff_buffer_size:
+                    await self._next_version(version, {k: _Buffered.of(v) for k, v in held.items()})
             else:
-                await self._next_version({entry.key: entry})
+                await self._next_version(version, {entry.key: entry})
             self._staleness[tau] += 1
             self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
-            return AsyncUpdateModelResponse(ResponseCode.SUCCEED, "", self.version)
+            return AsyncUpdateModelResponse(ResponseCode.SUCCEED, "", (await self._newest())[0])
 
     async def async_get_model(self, req: AsyncGetModelRequest, *, remote: str | None = None) -> AsyncGetModelResponse:
-        return self._newest()[1]
+        return (await self._replies_of((await self._newest())[0]))[1]
 
     async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
-        reply = self._newest()[1]
+        reply = (await self._replies_of((await self._newest())[0]))[1]
         return GetModelResponse(ResponseCode.SUCCEED, "", reply.iteration, reply.weights, str(self.clock.now_ms()))
 
     check_weights = Rounds.check_weights  # names, sizes, finite values: the synchronous rule, not a copy of it
 
     # -- versions -----------------------------------------------------------------------
 
-    def _newest(self) -> tuple[StartFLJobResponse, AsyncGetModelResponse]:
-        """The replies carrying the newest model, built once per version."""
-        if self._replies is None or self._replies[0] != self.version:
-            model = self._models[self.version]
-            now = str(self.clock.now_ms())
-            self._replies = (self.version, StartFLJobResponse(ResponseCode.SUCCEED, "", self.version, True, now,
-                                                              self.plan, model, now),
-                             AsyncGetModelResponse(ResponseCode.SUCCEED, "", self.version, model))
-        return self._replies[1], self._replies[2]
+    async def _newest(self) -> tuple[int, bool]:
+        """(newest version, the job is finished), from the store."""
+        view = await self.store.view()
+        return (await self.store.latest())[0], view.finished
 
-    def _model_of(self, version: int) -> Model | None:
-        found = self._models.get(version)
-        if found is None and version == 0 and self.checkpoints is None:
-            found = self._initial
-        if found is None and self.checkpoints is not None:
-            try:
-                found = self.checkpoints.load(version)
-            except CorruptCheckpoint as exc:
-                log.warning("%s", exc)
-            if found is None and version == 0:
-                found = self._initial
-        return found
+    async def _replies_of(self, version: int) -> tuple[StartFLJobResponse, AsyncGetModelResponse]:
+        """The replies carrying the model of ``version``, built once per version."""
+        if self._replies is None or self._replies[0] != version:
+            model = await self.model(version)
+            assert model is not None
+            now = str(self.clock.now_ms())
+            self._replies = (version, StartFLJobResponse(ResponseCode.SUCCEED, "", version, True, now, self.plan,
+                                                         model, now),
+                             AsyncGetModelResponse(ResponseCode.SUCCEED, "", version, model))
+        return self._replies[1], self._replies[2]
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` off the event loop (float64 sums, file writes)."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    async def _next_version(self, entries: Mapping[str, _Buffered]) -> None:
-        """Mix ``entries`` (all of the current version's generation) into the next version; checkpoint it,
-        then serve it."""
-        current = self._models[self.version]
-        previous_state = {k[len(AGGREGATOR_STATE):]: v for k, v in self._state.items() if k.startswith(AGGREGATOR_STATE)}
+    async def _next_version(self, version: int, entries: Mapping[str, _Buffered]) -> None:
+        """Mix ``entries`` (the buffer of ``version``) into version + 1; checkpoint it, then publish it."""
+        current = await self.model(version)
+        assert current is not None
+        stored = await self.store.state(version)
+        previous_state = {k[len(AGGREGATOR_STATE):]: v for k, v in stored.items() if k.startswith(AGGREGATOR_STATE)}
         trained_on = {}
         for key, e in entries.items():
-            model = self._model_of(e.iteration)
+            model = await self.model(e.iteration)
             if model is None:
                 raise RuntimeError(f"the model of version {e.iteration} is gone (no checkpoint_dir?)")
             trained_on[key] = model
-        model, state = await self._run(self._mix, current, entries, trained_on, previous_state)
-        version = self.version + 1
-        finished = version >= self.config.fl_iteration_num
+        model, state = await self._run(self._mix, version, current, entries, trained_on, previous_state)
+        new = version + 1
+        finished = new >= self.config.fl_iteration_num
         full_state = {AGGREGATOR_STATE + k: v for k, v in state.items()}
         if self.checkpoints is not None:
-            await self._run(self.checkpoints.save, version, model, full_state, finished)
-        self.version, self.finished, self._state = version, finished, full_state
-        self._models[version] = model
-        for old in [v for v in self._models if v < version - self.config.max_staleness]:
-            del self._models[old]
-        self._buffer.clear()
-        if self.checkpoints is not None:
-            await self._run(self._forget_buffer, version)
+            await self._run(self.checkpoints.save, new, model, full_state, finished)
+        await self.store.close(new)
+        await self.store.publish(new, model, finished, full_state)
+        await self.shared.buffer_clear()
+        if self.checkpoints is not None and not self.shared.shared:
+            await self._run(self._forget_buffer, new)
         now = self.clock.now_ms()
-        taus = sorted(version - 1 - e.iteration for e in entries.values())
-        result = IterationResult(version, len(self._seats), len(entries), sum(e.data_size for e in entries.values()),
-                                 True, (now - self._version_began_ms) / 1000, now, finished)
+        taus = sorted(version - e.iteration for e in entries.values())
+        result = IterationResult(new, await self.shared.seats(), len(entries),
+                                 sum(e.data_size for e in entries.values()), True,
+                                 (now - self._version_began_ms) / 1000, now, finished)
         self._version_began_ms = now
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics({**result.as_dict(), "staleness": taus})
             except OSError:
-                log.exception("version %d: cannot append to %s", version, self.checkpoints.metrics_path)
-        log.info("version %d/%d: %d upload(s), staleness %s%s", version, self.config.fl_iteration_num, len(entries),
+                log.exception("version %d: cannot append to %s", new, self.checkpoints.metrics_path)
+        log.info("version %d/%d: %d upload(s), staleness %s%s", new, self.config.fl_iteration_num, len(entries),
                  taus, "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
 
-    def _mix(self, current: Model, entries: Mapping[str, _Buffered], trained_on: Mapping[str, Model],
+    def _mix(self, version: int, current: Model, entries: Mapping[str, _Buffered], trained_on: Mapping[str, Model],
              state: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The next version and the aggregator's state after it (asynchrony's module docstring)."""
+        """Version + 1 and the aggregator's state after it (asynchrony's module docstring)."""
         if not self.buffered:
             (e,) = entries.values()
-            alpha_t = self.config.fedasync_alpha * self.staleness.weight(self.version - e.iteration)
+            alpha_t = self.config.fedasync_alpha * self.staleness.weight(version - e.iteration)
             trained = {n: np.asarray(w, np.float64) / e.data_size for n, w in e.weights.items()}
             return fedasync_mix(current, trained, alpha_t), {}
         uploads = {key: DeviceUpload(e.data_size, rebased_upload(current, trained_on[key], e.weights, e.data_size,
-                                                                 self.staleness.weight(self.version - e.iteration)))
+                                                                 self.staleness.weight(version - e.iteration)))
                    for key, e in entries.items()}
         self.aggregator.load(state)
-        model = self.aggregator.aggregate(current, uploads, self.version + 1)
+        model = self.aggregator.aggregate(current, uploads, version + 1)
         return model, self.aggregator.state()
 
-    # -- the buffer on disk ---------------------------------------------------------------
+    # -- a lone process's buffer on disk -----------------------------------------------------
 
     def _buffer_dir(self) -> Path:
         assert self.checkpoints is not None
         return self.checkpoints.folder / BUFFER_FOLDER
 
-    def _buffer_path(self, e: _Buffered) -> Path:
-        return self._buffer_dir() / f"v{e.generation:06d}_{e.iteration:06d}_{e.fl_id.encode().hex()}.npz"
-
-    def _keep(self, e: _Buffered) -> None:
+    def _keep(self, e: _Buffered, data: bytes) -> None:
         """Write a buffered upload (fsynced, renamed into place) before it is acknowledged."""
         if self.checkpoints is None:
             return
         folder = self._buffer_dir()
         folder.mkdir(exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, **{f"w/{n}": np.asarray(w, np.float32) for n, w in e.weights.items()},
-                 meta=np.array([e.generation, e.iteration, e.data_size], np.int64),
-                 fl_id=np.frombuffer(e.fl_id.encode(), np.uint8))
-        final = self._buffer_path(e)
+        final = folder / f"v{e.generation:06d}_{e.iteration:06d}_{e.fl_id.encode().hex()}.npz"
         tmp = final.with_name(final.name + ".tmp")
         with open(tmp, "wb") as f:
-            f.write(buf.getvalue())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
@@ -402,7 +430,7 @@ class AsyncRounds:
             os.close(fd)
 
     def _forget_buffer(self, version: int) -> None:
-        """Delete the buffered uploads of generations before ``version`` (they are in its checkpoint)."""
+        """Delete the buffered uploads of versions before ``version`` (they are in its checkpoint)."""
         folder = self._buffer_dir()
         if not folder.is_dir():
             return
@@ -410,17 +438,14 @@ class AsyncRounds:
             if int(path.name[1:7]) < version:
                 path.unlink(missing_ok=True)
 
-    def _read_buffer(self, version: int) -> dict[str, _Buffered]:
+    def _read_buffer(self, version: int) -> dict[str, bytes]:
         """The buffer of the checkpointed ``version`` (older generations were aggregated: deleted)."""
         self._forget_buffer(version)
-        out = {}
         folder = self._buffer_dir()
+        out = {}
         for path in sorted(folder.glob("v*.npz")) if folder.is_dir() else []:
-            with np.load(path) as z:
-                generation, iteration, data_size = (int(x) for x in z["meta"])
-                weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
-                e = _Buffered(generation, bytes(z["fl_id"]).decode(), iteration, data_size, weights)
-            out[e.key] = e
+            data = path.read_bytes()
+            out[_Buffered.of(data).key] = data
         if out:
             log.info("resuming with %d buffered upload(s) of version %d", len(out), version)
         return out

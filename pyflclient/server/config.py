@@ -311,9 +311,6 @@ class ServerConfig:
         need(self.async_aggregation != FEDASYNC or self.aggregation_type == _DEFAULT_AGGREGATION, "aggregation_type",
              f"must be {_DEFAULT_AGGREGATION} with async_aggregation {FEDASYNC} (FedAsync mixes each upload "
              f"itself; FedBuff aggregates its buffer with aggregation_type)")
-        need(self.distributed_cache_address is None, "distributed_cache_address",
-             f"must be None {mode}: its state (buffer, version) is kept in this process and its checkpoints, not "
-             f"yet in Redis (docs/async.md)")
 
     @property
     def aggregation_row(self) -> AggregationType:
