@@ -24,6 +24,8 @@ class RecordedUpload:
     fl_id: str
     data_size: int
     weights: dict[str, np.ndarray]
+    loss: float | None = None                          # upload_loss, when the plan asked for it
+    control_variate: dict[str, np.ndarray] | None = None  # Scaffold's delta c_i
 
 
 class RecordingStore(MemoryStore):
@@ -48,8 +50,10 @@ class RecordingStore(MemoryStore):
         outcome, view = await super().add_upload(iteration, fl_id, weights, now_ms, **sent)
         if outcome is Upload.ACCEPTED:
             with self._lock:
+                cv = sent.get("control_variate")
                 self._uploads.setdefault(iteration, []).append(RecordedUpload(
-                    fl_id, self._sizes.get((iteration, fl_id), 0), {n: np.array(a) for n, a in weights.items()}))
+                    fl_id, self._sizes.get((iteration, fl_id), 0), {n: np.array(a) for n, a in weights.items()},
+                    sent.get("loss"), None if cv is None else {n: np.array(a) for n, a in cv.items()}))
         return outcome, view
 
     def uploads(self, iteration: int) -> list[RecordedUpload]:

@@ -60,7 +60,7 @@ def test_robust_aggregation_keeps_the_accuracy_that_poisoned_devices_take_from_f
         "FedTrimmedAvg": _final_avg(bundled, tmp_path / "trimmed", True, aggregation_type="FedTrimmedAvg",
                                     trim_beta=0.2),
         "Krum": _final_avg(bundled, tmp_path / "krum", True, aggregation_type="Krum", krum_byzantine=len(ATTACKERS),
-                           krum_keep=10),
+                           krum_keep=CLIENTS - len(ATTACKERS)),  # Multi-Krum, m = n - f
     }
     print(f"clean FedAvg {clean:.4f}, poisoned FedAvg {fedavg:.4f}, "
           + ", ".join(f"poisoned {k} {v:.4f}" for k, v in robust.items()))
