@@ -111,7 +111,7 @@ def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator,
                    max_trainers=max_trainers, **({"iterations": versions} if mode == SYNC else {})).run()
         wall = time.time() - t0
         srv.wait_finished(timeout=60)
-        report = srv.core.rounds.results() if mode != SYNC else {}
+        report = srv.async_results() if mode != SYNC else {}
     ckpt = Checkpoints(out / "ckpt")
     lines = ckpt.read_metrics()
     step = max(1, len(lines) // 8)

@@ -44,7 +44,7 @@ def test_java_devices_run_the_async_loop_on_one_engine(bundled_clients, client_m
                             max_trainers=2, progress=False)
         results = sim.run(timeout=600)
         assert srv.wait_finished(timeout=30)
-        report = srv.core.rounds.results()
+        report = srv.async_results()
         final = srv.global_model()
         metrics = srv.metrics()
     assert set(results.status.values()) <= {"SUCCESS", "NOT_SELECTED"}, results.status

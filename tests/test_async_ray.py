@@ -29,7 +29,7 @@ def test_async_devices_run_in_ray_actors(bundled_clients, client_models, tmp_pat
             results = fl.Simulation(params, output_dir=tmp_path / "run", progress=False, backend="ray",
                                     ray_actors=2).run(timeout=180)
             assert srv.wait_finished(timeout=60)
-            report = srv.core.rounds.results()
+            report = srv.async_results()
             metrics = srv.metrics()
     finally:
         ray.shutdown()

@@ -164,7 +164,7 @@ def test_admission_stops_at_async_concurrency_and_a_seat_frees_at_the_upload() -
             assert devices[0].async_update_model(0, upload).retcode == ResponseCode.SUCCEED
             again = devices[2].start_fl_job()
             assert again.retcode == ResponseCode.SUCCEED and again.iteration == 1
-            idle = srv.core.rounds.results()["idle_ms"]
+            idle = srv.async_results()["idle_ms"]
             assert set(idle) == {"d0", "d1", "d2"}
         finally:
             for d in devices:

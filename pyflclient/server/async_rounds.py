@@ -229,7 +229,7 @@ class AsyncRounds:
             found = self._initial
         return found
 
-    def results(self) -> dict[str, Any]:
+    async def results(self) -> dict[str, Any]:
         """The asynchronous run as this process saw it: the staleness histogram of the uploads it accepted
         ({τ: count}) and the devices' idle time (ms from an upload, or the first ask, to the next
         admission), on the clock."""
