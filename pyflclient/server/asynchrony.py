@@ -38,7 +38,7 @@ from typing import ClassVar, Mapping
 import numpy as np
 
 __all__ = ["ASYNC_SERVER_MODE", "ASYNC_AGGREGATIONS", "FEDASYNC", "FEDBUFF", "STALENESS_FUNCTIONS",
-           "Staleness", "staleness", "fedasync_mix", "rebased_upload"]
+           "DEFAULT_STALENESS", "Staleness", "staleness", "fedasync_mix", "rebased_upload"]
 
 #: ``server_mode`` of the asynchronous server (FLPlan.server_mode tells the device to run its async loop;
 #: the Java client's ``AsyncRounds.SERVER_MODE`` is the same string, tests/test_async_java.py holds them together)
@@ -92,6 +92,10 @@ class Hinge(Staleness):
 
 #: ``staleness_function``'s values → their class
 STALENESS_FUNCTIONS: dict[str, type[Staleness]] = {cls.NAME: cls for cls in (Constant, Polynomial, Hinge)}
+
+
+#: ``staleness_function``'s default
+DEFAULT_STALENESS = Polynomial.NAME
 
 
 def staleness(name: str, a: float, b: float) -> Staleness:

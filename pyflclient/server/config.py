@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from pyflclient.server.asynchrony import ASYNC_AGGREGATIONS, ASYNC_SERVER_MODE, FEDASYNC, STALENESS_FUNCTIONS
+from pyflclient.server.asynchrony import (
+    ASYNC_AGGREGATIONS, ASYNC_SERVER_MODE, DEFAULT_STALENESS, FEDASYNC, STALENESS_FUNCTIONS,
+)
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
 __all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION"]
@@ -91,7 +93,7 @@ class ServerConfig:
                                                f"(Nguyen et al. 2022)")
     fedasync_alpha: float = setting(0.6, "FedAsync: the mixing weight alpha in (0, 1]; an upload of staleness tau "
                                          "is mixed in with alpha x s(tau)")
-    staleness_function: str = setting("polynomial", f"{ASYNC_SERVER_MODE}: s(tau), the weight of an upload "
+    staleness_function: str = setting(DEFAULT_STALENESS, f"{ASYNC_SERVER_MODE}: s(tau), the weight of an upload "
                                                     f"trained tau versions ago: "
                                                     f"{', '.join(STALENESS_FUNCTIONS)} (1; (tau+1)^-a; 1 up to "
                                                     f"b, then 1/(a(tau-b)+1))")
