@@ -249,3 +249,65 @@ def test_a_redis_group_shares_versions_seats_and_the_buffer(redis_server) -> Non
     for n in SHAPES:
         np.testing.assert_allclose(got[n], want[n], rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(np.reshape(joined.weights[n], SHAPES[n]), got[n])
+
+
+class PlannedClock:
+    """A clock that plans: device d's upload arrives 1000 × data_size ms after its admission (a stand-in for the
+    device profiles' download + training + upload times), and the time is the last upload taken."""
+
+    def __init__(self) -> None:
+        self.t = 0
+
+    def now_ms(self) -> int:
+        return self.t
+
+    def upload_ms(self, fl_id: str, data_size: int, admitted_ms: int) -> int:
+        return admitted_ms + 1000 * data_size
+
+    def advance(self, to_ms: int) -> None:
+        self.t = max(self.t, to_ms)
+
+
+def _planned_fedasync(arrival: list[str]) -> tuple[dict[str, np.ndarray], list[int], int]:
+    """FedAsync under the planning clock: three devices admitted at version 0 upload in ``arrival`` order
+    (each upload sent as its own request, concurrently); (the model, versions in reply order, clock time)."""
+    import asyncio
+
+    from pyflclient.server.async_rounds import AsyncRounds
+    from pyflclient.server.store import MemoryStore
+    from pyflclient.wire.protocol import AsyncUpdateModelRequest, StartFLJobRequest
+
+    x0 = initial_model()
+    sizes = {"slow": 5, "fast": 1, "mid": 3}
+    config = ServerConfig(fl_iteration_num=10, async_aggregation=FEDASYNC, fedasync_alpha=0.5, **ASYNC)
+
+    async def run() -> tuple[dict[str, np.ndarray], list[int], int]:
+        clock = PlannedClock()
+        rounds = AsyncRounds(config, MemoryStore(), x0, clock=clock)
+        await rounds.begin()
+        uploads = {}
+        for fl_id, n in sizes.items():
+            reply = await rounds.start_fl_job(StartFLJobRequest("Lenet", fl_id, 0, n))
+            uploads[fl_id] = AsyncUpdateModelRequest("Lenet", fl_id, 0, n, trained(n, reply.weights, n)[1])
+        tasks = []
+        for fl_id in arrival:  # each a request of its own, in this arrival order
+            tasks.append(asyncio.ensure_future(rounds.async_update_model(uploads[fl_id])))
+            await asyncio.sleep(0.01)
+        replies = await asyncio.gather(*tasks)
+        return dict(await rounds.model()), [r.iteration for r in replies], clock.now_ms()
+
+    return asyncio.run(run())
+
+
+def test_a_planning_clock_orders_fedasync_by_planned_upload_time_whatever_the_arrival() -> None:
+    model, versions, now = _planned_fedasync(["slow", "mid", "fast"])
+    assert versions == [3, 2, 1]  # fast (1 s) is version 1, mid (3 s) 2, slow (5 s) 3
+    assert now == 5000
+    again, _, _ = _planned_fedasync(["fast", "slow", "mid"])
+    for n in SHAPES:
+        np.testing.assert_array_equal(model[n], again[n])
+    x = initial_model()
+    for tau, (fl_id, size) in enumerate([("fast", 1), ("mid", 3), ("slow", 5)]):
+        x = fedasync_numpy(x, trained(size, initial_model(), size)[0], 0.5, (tau + 1.0) ** -0.5)
+    for n in SHAPES:
+        np.testing.assert_allclose(model[n], x[n], rtol=1e-6, atol=1e-7)

@@ -82,18 +82,37 @@ BUFFER_FOLDER = "async_buffer"
 
 
 class Clock(Protocol):
-    """Where the asynchronous rounds read the time (admission leases, idle time, metrics): the seam of the
-    simulated clock (issue 23); :class:`WallClock` until it is plugged in."""
+    """Where the asynchronous rounds read the time, and the order in which they take the uploads: the seam
+    of the simulated clock (issue 23). :class:`WallClock` until it is plugged in.
+
+    A clock that *plans* (``upload_ms`` not None) makes the order of the uploads its own: an upload is
+    taken only when its planned time is the earliest of the devices training (ties: the version trained
+    on, then fl_id); an earlier-planned device still training holds the later ones' replies, and a
+    device that vanishes stops holding them when its seat's lease (update_model_time_window, wall time)
+    ends. Then FedAsync's sequence, and so every version, depends on the plan and not on the host."""
 
     def now_ms(self) -> int:
-        """Milliseconds since the epoch (or since the simulation's start)."""
+        """Milliseconds since the epoch (simulated ones for a simulated clock)."""
+
+    def upload_ms(self, fl_id: str, data_size: int, admitted_ms: int) -> int | None:
+        """When the upload of ``fl_id``, admitted at ``admitted_ms`` (this clock's time), is planned to
+        arrive; None: take it when it comes."""
+
+    def advance(self, to_ms: int) -> None:
+        """The rounds took an upload planned at ``to_ms``: this clock's time is at least that now."""
 
 
 class WallClock:
-    """The machine's clock."""
+    """The machine's clock: no plan, uploads are taken as they come."""
 
     def now_ms(self) -> int:
         return protocol.now_ms()
+
+    def upload_ms(self, fl_id: str, data_size: int, admitted_ms: int) -> int | None:
+        return None
+
+    def advance(self, to_ms: int) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,9 @@ class AsyncRounds:
         self._staleness: collections.Counter[int] = collections.Counter()
         self._version_began_ms = 0
         self._replies: tuple[int, StartFLJobResponse, AsyncGetModelResponse] | None = None
+        #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at, wall ms)
+        self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
+        self._order = asyncio.Condition()
         self.held_get_models = 0
         self.held_start_fl_jobs = 0
 
@@ -266,12 +288,15 @@ class AsyncRounds:
                                       f"{self.config.max_data_size}, got {req.data_size}", version,
                                       timestamp=str(now))
         self._idle_since.setdefault(req.fl_id, now)
-        if not await self.shared.take_seat(req.fl_id, now, self.config.async_concurrency,
-                                           self.config.update_model_time_window):
+        if not await self.shared.take_seat(req.fl_id, protocol.now_ms(), self.config.async_concurrency,
+                                           self.config.update_model_time_window):  # leases end on the wall
             return StartFLJobResponse(ResponseCode.OutOfTime, f"async_concurrency {self.config.async_concurrency} "
                                       f"devices are training", version, False,
                                       str(now + self.config.retry_interval), self.plan, timestamp=str(now))
         self._idle_ms[req.fl_id] += now - self._idle_since.pop(req.fl_id)
+        planned = self.clock.upload_ms(req.fl_id, req.data_size, now)
+        if planned is not None:
+            self._planned[req.fl_id] = ((planned, version, req.fl_id), protocol.now_ms())
         return (await self._replies_of(version))[0]
 
     async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
@@ -287,6 +312,14 @@ class AsyncRounds:
         if problem is not None:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
             return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
+        await self._turn(req.fl_id)
+        try:
+            return await self._take(req)
+        finally:
+            await self._turn_done(req.fl_id)
+
+    async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
+        """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
         await self.shared.free_seat(req.fl_id)
         async with self.shared.writer():  # one version at a time in the whole job
             version, finished = await self._newest()
@@ -318,6 +351,34 @@ class AsyncRounds:
             self._staleness[tau] += 1
             self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
             return AsyncUpdateModelResponse(ResponseCode.SUCCEED, "", (await self._newest())[0])
+
+    async def _turn(self, fl_id: str) -> None:
+        """Under a planning clock: wait until ``fl_id``'s planned upload is the earliest of the devices training
+        (see :class:`Clock`). Returns at once for an unplanned upload."""
+        if fl_id not in self._planned:
+            return
+        lease = self.config.update_model_time_window
+        async with self._order:
+            while True:
+                wall = protocol.now_ms()
+                for gone in [f for f, (_, at) in self._planned.items() if f != fl_id and at + lease <= wall]:
+                    log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
+                    del self._planned[gone]
+                if self._planned[fl_id][0] == min(key for key, _ in self._planned.values()):
+                    return
+                try:  # woken by each taken upload; the timeout re-checks the leases
+                    await asyncio.wait_for(self._order.wait(), timeout=self.config.retry_interval / 1000)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def _turn_done(self, fl_id: str) -> None:
+        """``fl_id``'s planned upload is taken (or refused): the clock is at its time, the next one's turn."""
+        found = self._planned.pop(fl_id, None)
+        if found is None:
+            return
+        self.clock.advance(found[0][0])
+        async with self._order:
+            self._order.notify_all()
 
     async def async_get_model(self, req: AsyncGetModelRequest, *, remote: str | None = None) -> AsyncGetModelResponse:
         return (await self._replies_of((await self._newest())[0]))[1]
