@@ -311,3 +311,21 @@ def test_a_planning_clock_orders_fedasync_by_planned_upload_time_whatever_the_ar
         x = fedasync_numpy(x, trained(size, initial_model(), size)[0], 0.5, (tau + 1.0) ** -0.5)
     for n in SHAPES:
         np.testing.assert_allclose(model[n], x[n], rtol=1e-6, atol=1e-7)
+
+
+def test_an_upload_from_the_future_or_with_a_bad_data_size_is_a_request_error_that_changes_nothing() -> None:
+    x0 = initial_model()
+    with Server(x0, fl_iteration_num=5, **ASYNC) as srv:
+        with DeviceClient(srv.url, fl_id="d", data_size=2) as d:
+            _, upload = trained(1, d.start_fl_job().weights, 2)
+            future = d.async_update_model(3, upload)
+            assert future.retcode == ResponseCode.RequestError and "iteration 3 is no version" in future.reason
+            d.data_size = 0
+            zero = d.async_update_model(0, upload)
+            assert zero.retcode == ResponseCode.RequestError and "data_size must be in 1..max_data_size" in zero.reason
+            d.data_size = 2
+            bad = d.async_update_model(0, {**upload, "fc.bias": np.full(4, np.nan, np.float32)})
+            assert bad.retcode == ResponseCode.RequestError and "NaN or Inf" in bad.reason
+        assert srv.iteration == 1
+        for n in SHAPES:
+            np.testing.assert_array_equal(srv.global_model()[n], x0[n])

@@ -196,7 +196,7 @@ class AsyncRounds:
         self._staleness: collections.Counter[int] = collections.Counter()
         self._version_began_ms = 0
         self._replies: tuple[int, StartFLJobResponse, AsyncGetModelResponse] | None = None
-        #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at, wall ms)
+        #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at (wall ms))
         self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
         self._order = asyncio.Condition()
         self.held_get_models = 0
