@@ -267,6 +267,12 @@ class PlannedClock:
     def advance(self, to_ms: int) -> None:
         self.t = max(self.t, to_ms)
 
+    def refusal(self, fl_id: str) -> None:
+        return None
+
+    def hours(self, at_ms: int) -> float:
+        return at_ms / 3_600_000
+
 
 def _planned_fedasync(arrival: list[str]) -> tuple[dict[str, np.ndarray], list[int], int]:
     """FedAsync under the planning clock: three devices admitted at version 0 upload in ``arrival`` order

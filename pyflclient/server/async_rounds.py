@@ -101,6 +101,13 @@ class Clock(Protocol):
     def advance(self, to_ms: int) -> None:
         """The rounds took an upload planned at ``to_ms``: this clock's time is at least that now."""
 
+    def refusal(self, fl_id: str) -> str | None:
+        """Why the upload of ``fl_id`` that arrived does not count on this clock (its device went offline
+        before it), or None."""
+
+    def hours(self, at_ms: int) -> float | None:
+        """Simulated hours since the job's start at ``at_ms`` (None on the wall clock)."""
+
 
 class WallClock:
     """The machine's clock: no plan, uploads are taken as they come."""
@@ -113,6 +120,12 @@ class WallClock:
 
     def advance(self, to_ms: int) -> None:
         pass
+
+    def refusal(self, fl_id: str) -> str | None:
+        return None
+
+    def hours(self, at_ms: int) -> float | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -326,6 +339,11 @@ class AsyncRounds:
             if finished:
                 return PLAIN_TEXT_JOB_FINISHED
             tau = version - req.iteration
+            dropped = self.clock.refusal(req.fl_id)
+            if dropped is not None:
+                self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
+                log.info("asyncUpdateModel of %r refused: %s", req.fl_id, dropped)
+                return AsyncUpdateModelResponse(ResponseCode.OutOfTime, dropped, version)
             if tau > self.config.max_staleness:
                 self._idle_since.setdefault(req.fl_id, self.clock.now_ms())
                 why = (f"staleness {tau} (trained on version {req.iteration}, the server is at {version}) is "
@@ -442,7 +460,9 @@ class AsyncRounds:
         self._version_began_ms = now
         if self.checkpoints is not None:
             try:
-                self.checkpoints.append_metrics({**result.as_dict(), "staleness": taus})
+                hours = self.clock.hours(now)
+                self.checkpoints.append_metrics({**result.as_dict(), "staleness": taus,
+                                                 **({} if hours is None else {"sim_hours": round(hours, 6)})})
             except OSError:
                 log.exception("version %d: cannot append to %s", new, self.checkpoints.metrics_path)
         log.info("version %d/%d: %d upload(s), staleness %s%s", new, self.config.fl_iteration_num, len(entries),
