@@ -274,49 +274,73 @@ class PlannedClock:
         return at_ms / 3_600_000
 
 
-def _planned_fedasync(arrival: list[str]) -> tuple[dict[str, np.ndarray], list[int], int]:
-    """FedAsync under the planning clock: three devices admitted at version 0 upload in ``arrival`` order
-    (each upload sent as its own request, concurrently); (the model, versions in reply order, clock time)."""
+def _planned_fedasync(wall_seed: int, versions: int = 7) -> tuple[dict[str, np.ndarray], list[str], int]:
+    """FedAsync under the planning clock: three devices loop (startFLJob, train, asyncUpdateModel) with wall
+    training times drawn from ``wall_seed``; (the final model, the fl_ids in the order the server took them,
+    the clock's time)."""
     import asyncio
+    import random
 
     from pyflclient.server.async_rounds import AsyncRounds
     from pyflclient.server.store import MemoryStore
     from pyflclient.wire.protocol import AsyncUpdateModelRequest, StartFLJobRequest
 
     x0 = initial_model()
-    sizes = {"slow": 5, "fast": 1, "mid": 3}
-    config = ServerConfig(fl_iteration_num=10, async_aggregation=FEDASYNC, fedasync_alpha=0.5, **ASYNC)
+    config = ServerConfig(fl_iteration_num=versions, async_aggregation=FEDASYNC, fedasync_alpha=0.5, **ASYNC)
+    wall = random.Random(wall_seed)
+    taken: list[str] = []
 
-    async def run() -> tuple[dict[str, np.ndarray], list[int], int]:
+    async def run() -> tuple[dict[str, np.ndarray], list[str], int]:
         clock = PlannedClock()
         rounds = AsyncRounds(config, MemoryStore(), x0, clock=clock)
         await rounds.begin()
-        uploads = {}
-        for fl_id, n in sizes.items():
-            reply = await rounds.start_fl_job(StartFLJobRequest("Lenet", fl_id, 0, n))
-            uploads[fl_id] = AsyncUpdateModelRequest("Lenet", fl_id, 0, n, trained(n, reply.weights, n)[1])
-        tasks = []
-        for fl_id in arrival:  # each a request of its own, in this arrival order
-            tasks.append(asyncio.ensure_future(rounds.async_update_model(uploads[fl_id])))
-            await asyncio.sleep(0.01)
-        replies = await asyncio.gather(*tasks)
-        return dict(await rounds.model()), [r.iteration for r in replies], clock.now_ms()
+
+        async def device(fl_id: str, n: int) -> None:
+            while True:
+                reply = await rounds.start_fl_job(StartFLJobRequest("Lenet", fl_id, 0, n))
+                if isinstance(reply, str):
+                    return  # the job is finished
+                await asyncio.sleep(wall.uniform(0, 0.03))  # "training" on the host: any wall time
+                upload = trained(100 * n + reply.iteration, reply.weights, n)[1]
+                answer = await rounds.async_update_model(AsyncUpdateModelRequest("Lenet", fl_id, reply.iteration, n,
+                                                                                 upload))
+                if isinstance(answer, str):
+                    return
+                taken.append((answer.iteration, fl_id))
+
+        await asyncio.gather(*(device(f, n) for f, n in SIZES.items()))
+        return dict(await rounds.model()), [f for _, f in sorted(taken)], clock.now_ms()
 
     return asyncio.run(run())
 
 
-def test_a_planning_clock_orders_fedasync_by_planned_upload_time_whatever_the_arrival() -> None:
-    model, versions, now = _planned_fedasync(["slow", "mid", "fast"])
-    assert versions == [3, 2, 1]  # fast (1 s) is version 1, mid (3 s) 2, slow (5 s) 3
+#: planned upload every 1000 x data_size ms of the PlannedClock
+SIZES = {"slow": 5, "fast": 1, "mid": 3}
+
+
+def test_a_planning_clock_makes_fedasync_a_function_of_the_plan_not_of_the_host() -> None:
+    model, order, now = _planned_fedasync(wall_seed=1)
+    # the plan, transcribed: device d uploads every 1000 n_d ms, ties by (version trained on, fl_id)
+    x, version, models = initial_model(), 0, {0: initial_model()}
+    t_next, trained_on, want = {f: 1000 * n for f, n in SIZES.items()}, {f: 0 for f in SIZES}, []
+    while version < 7:
+        f = min(SIZES, key=lambda d: (t_next[d], trained_on[d], d))
+        n, tau = SIZES[f], version - trained_on[f]
+        x = fedasync_numpy(x, trained(100 * n + trained_on[f], models[trained_on[f]], n)[0], 0.5, (tau + 1.0) ** -0.5)
+        version += 1
+        models[version] = x
+        want.append(f)
+        trained_on[f] = version
+        t_next[f] += 1000 * n
+    assert order == want == ["fast", "fast", "mid", "fast", "fast", "slow", "fast"]
     assert now == 5000
-    again, _, _ = _planned_fedasync(["fast", "slow", "mid"])
-    for n in SHAPES:
-        np.testing.assert_array_equal(model[n], again[n])
-    x = initial_model()
-    for tau, (fl_id, size) in enumerate([("fast", 1), ("mid", 3), ("slow", 5)]):
-        x = fedasync_numpy(x, trained(size, initial_model(), size)[0], 0.5, (tau + 1.0) ** -0.5)
     for n in SHAPES:
         np.testing.assert_allclose(model[n], x[n], rtol=1e-6, atol=1e-7)
+    for seed in (2, 3):
+        again, again_order, _ = _planned_fedasync(wall_seed=seed)
+        assert again_order == order
+        for n in SHAPES:
+            np.testing.assert_array_equal(again[n], model[n])
 
 
 def test_an_upload_from_the_future_or_with_a_bad_data_size_is_a_request_error_that_changes_nothing() -> None:

@@ -51,6 +51,7 @@ import collections
 import io
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
@@ -79,6 +80,8 @@ log = logging.getLogger(__name__)
 
 #: the buffered FedBuff uploads, one file each, under checkpoint_dir
 BUFFER_FOLDER = "async_buffer"
+#: the middle of a returning device's key in the plan: after any upload planned at the same time
+_RETURNING = sys.maxsize
 
 
 class Clock(Protocol):
@@ -209,7 +212,8 @@ class AsyncRounds:
         self._staleness: collections.Counter[int] = collections.Counter()
         self._version_began_ms = 0
         self._replies: tuple[int, StartFLJobResponse, AsyncGetModelResponse] | None = None
-        #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at (wall ms))
+        #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at (wall ms));
+        #: a device back from an upload: ((its upload's ms, _RETURNING, fl_id), wall ms) until it asks again
         self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
         self._order = asyncio.Condition()
         self.held_get_models = 0
@@ -301,15 +305,20 @@ class AsyncRounds:
                                       f"{self.config.max_data_size}, got {req.data_size}", version,
                                       timestamp=str(now))
         self._idle_since.setdefault(req.fl_id, now)
+        if req.fl_id in self._planned:  # back from an upload: admitted once every upload planned before is taken
+            await self._turn(req.fl_id)
+            version, finished = await self._newest()
+            if finished:
+                await self._unreserve(req.fl_id)
+                return PLAIN_TEXT_JOB_FINISHED
         if not await self.shared.take_seat(req.fl_id, protocol.now_ms(), self.config.async_concurrency,
                                            self.config.update_model_time_window):  # leases end on the wall
+            await self._unreserve(req.fl_id)
             return StartFLJobResponse(ResponseCode.OutOfTime, f"async_concurrency {self.config.async_concurrency} "
                                       f"devices are training", version, False,
                                       str(now + self.config.retry_interval), self.plan, timestamp=str(now))
-        self._idle_ms[req.fl_id] += now - self._idle_since.pop(req.fl_id)
-        planned = self.clock.upload_ms(req.fl_id, req.data_size, now)
-        if planned is not None:
-            self._planned[req.fl_id] = ((planned, version, req.fl_id), protocol.now_ms())
+        admitted = await self._plan(req.fl_id, req.data_size, version, now)
+        self._idle_ms[req.fl_id] += admitted - self._idle_since.pop(req.fl_id)
         return (await self._replies_of(version))[0]
 
     async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
@@ -326,10 +335,12 @@ class AsyncRounds:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
             return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
         await self._turn(req.fl_id)
+        reply: AsyncUpdateModelResponse | str = PLAIN_TEXT_JOB_FINISHED
         try:
-            return await self._take(req)
-        finally:
-            await self._turn_done(req.fl_id)
+            reply = await self._take(req)
+            return reply
+        finally:  # an upload that came after the job's end moves no clock
+            await self._turn_done(req.fl_id, counted=not isinstance(reply, str))
 
     async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
         """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
@@ -382,21 +393,48 @@ class AsyncRounds:
                 for gone in [f for f, (_, at) in self._planned.items() if f != fl_id and at + lease <= wall]:
                     log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
                     del self._planned[gone]
-                if self._planned[fl_id][0] == min(key for key, _ in self._planned.values()):
-                    return
+                if fl_id not in self._planned or self._planned[fl_id][0] == min(k for k, _ in self._planned.values()):
+                    return  # its turn (or its own plan ran out meanwhile: taken as it comes)
                 try:  # woken by each taken upload; the timeout re-checks the leases
                     await asyncio.wait_for(self._order.wait(), timeout=self.config.retry_interval / 1000)
                 except asyncio.TimeoutError:
                     pass
 
-    async def _turn_done(self, fl_id: str) -> None:
-        """``fl_id``'s planned upload is taken (or refused): the clock is at its time, the next one's turn."""
+    async def _turn_done(self, fl_id: str, counted: bool = True) -> None:
+        """``fl_id``'s planned upload is taken (or refused): the clock is at its time, and the device comes
+        back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
+        the device has asked again and its next upload is planned."""
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
-        self.clock.advance(found[0][0])
+        at = found[0][0]
+        if counted:
+            self.clock.advance(at)
+        if not (await self._newest())[1]:
+            self._planned[fl_id] = ((at, _RETURNING, fl_id), protocol.now_ms())
         async with self._order:
             self._order.notify_all()
+
+    async def _plan(self, fl_id: str, data_size: int, version: int, now: int) -> int:
+        """Plan the upload of an admitted device (a planning clock); returns its admission time: its return
+        time when it comes back from an upload, else the clock's now."""
+        reserved = self._planned.pop(fl_id, None)
+        admitted = reserved[0][0] if reserved is not None and reserved[0][1] == _RETURNING else now
+        planned = self.clock.upload_ms(fl_id, data_size, admitted)
+        if planned is not None:
+            self._planned[fl_id] = ((planned, version, fl_id), protocol.now_ms())
+        if reserved is not None:
+            async with self._order:
+                self._order.notify_all()
+        return admitted
+
+    async def _unreserve(self, fl_id: str) -> None:
+        """A returning device got no seat: it waits like the others and holds no upload back."""
+        found = self._planned.get(fl_id)
+        if found is not None and found[0][1] == _RETURNING:
+            del self._planned[fl_id]
+            async with self._order:
+                self._order.notify_all()
 
     async def async_get_model(self, req: AsyncGetModelRequest, *, remote: str | None = None) -> AsyncGetModelResponse:
         return (await self._replies_of((await self._newest())[0]))[1]
