@@ -359,3 +359,16 @@ def test_an_upload_from_the_future_or_with_a_bad_data_size_is_a_request_error_th
         assert srv.iteration == 1
         for n in SHAPES:
             np.testing.assert_array_equal(srv.global_model()[n], x0[n])
+
+
+def test_fedbuff_takes_a_second_training_on_one_version_and_refuses_a_resend() -> None:
+    x0 = initial_model()
+    with Server(x0, fl_iteration_num=2, async_aggregation=FEDBUFF, fedbuff_buffer_size=3, **ASYNC) as srv:
+        with DeviceClient(srv.url, fl_id="quick", data_size=4) as d:
+            first = trained(1, d.start_fl_job().weights, 4)
+            assert d.async_update_model(0, first[1]).retcode == ResponseCode.SUCCEED
+            resent = d.async_update_model(0, first[1])  # an outage made the device send it again
+            assert resent.retcode == ResponseCode.RequestError and "already uploaded in this iteration" in resent.reason
+            second = trained(2, d.start_fl_job().weights, 4)  # the version is still 0: it trains on it again
+            assert d.async_update_model(0, second[1]).retcode == ResponseCode.SUCCEED
+            assert srv.state().uploaded == 2

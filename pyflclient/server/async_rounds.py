@@ -23,9 +23,9 @@ wire). The job ends after ``fl_iteration_num`` versions. The rounds:
 
 Determinism. What the server mixes never depends on the order in which the uploads of one
 version arrived: FedBuff's buffer is handed to the aggregator keyed ``(iteration trained
-on, fl_id)`` (zero-padded, so the aggregator's key order is that order; one upload per
-``(fl_id, iteration)`` in a buffer, a second is refused as a duplicate), and every sum runs
-in float64. FedAsync's version *is* one upload, so its sequence is the uploads' arrival
+on, fl_id, n-th upload of that device on that version)`` (zero-padded, so the aggregator's key
+order is that order; the same weights sent again are refused as a duplicate), and every sum
+runs in float64. FedAsync's version *is* one upload, so its sequence is the uploads' arrival
 sequence; that sequence is the devices' business — deterministic when one trainer runs
 the devices in turn, and under the simulated clock (:class:`Clock`, the one seam where it
 plugs in; wall time until then).
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import io
 import logging
 import os
@@ -140,26 +141,40 @@ class _Buffered:
     iteration: int
     data_size: int
     weights: Mapping[str, np.ndarray]  # × data_size, as uploaded
+    #: this device's how-many-th upload trained on ``iteration`` in this buffer (a fast device trains again
+    #: on the same version while the buffer fills)
+    seq: int = 0
+
+    @staticmethod
+    def prefix(iteration: int, fl_id: str) -> str:
+        return f"{iteration:010d}\t{fl_id}\t"
 
     @property
     def key(self) -> str:
-        """The aggregator's key: its sort order is (iteration trained on, fl_id)."""
-        return f"{self.iteration:010d}/{self.fl_id}"
+        """The aggregator's key: its sort order is (iteration trained on, fl_id, seq) ("\\t" sorts below any
+        character of an fl_id, so a prefix of an fl_id sorts first, as in a tuple)."""
+        return f"{self.prefix(self.iteration, self.fl_id)}{self.seq:06d}"
+
+    def same_upload(self, other: "_Buffered") -> bool:
+        """The same weights from the same device and version: a resend, not a new upload."""
+        return (other.fl_id, other.iteration, other.data_size) == (self.fl_id, self.iteration, self.data_size) and \
+            other.weights.keys() == self.weights.keys() and \
+            all(np.array_equal(np.ravel(other.weights[n]), np.ravel(w)) for n, w in self.weights.items())
 
     def to_bytes(self) -> bytes:
-        """An uncompressed ``.npz``: the weights (float32) and (generation, iteration, data_size, fl_id)."""
+        """An uncompressed ``.npz``: the weights (float32) and (generation, iteration, data_size, seq, fl_id)."""
         buf = io.BytesIO()
         np.savez(buf, **{f"w/{n}": np.asarray(w, np.float32) for n, w in self.weights.items()},
-                 meta=np.array([self.generation, self.iteration, self.data_size], np.int64),
+                 meta=np.array([self.generation, self.iteration, self.data_size, self.seq], np.int64),
                  fl_id=np.frombuffer(self.fl_id.encode(), np.uint8))
         return buf.getvalue()
 
     @classmethod
     def of(cls, data: bytes) -> "_Buffered":
         with np.load(io.BytesIO(data)) as z:
-            generation, iteration, data_size = (int(x) for x in z["meta"])
+            generation, iteration, data_size, seq = (int(x) for x in z["meta"])
             weights = {k[2:]: z[k] for k in z.files if k.startswith("w/")}
-            return cls(generation, bytes(z["fl_id"]).decode(), iteration, data_size, weights)
+            return cls(generation, bytes(z["fl_id"]).decode(), iteration, data_size, weights, seq)
 
 
 class AsyncRounds:
@@ -216,6 +231,7 @@ class AsyncRounds:
         #: a device back from an upload: ((its upload's ms, _RETURNING, fl_id), wall ms) until it asks again
         self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
         self._order = asyncio.Condition()
+        self._arrived: set[str] = set()  # planned uploads (and returning askers) here, waiting for their turn
         self.held_get_models = 0
         self.held_start_fl_jobs = 0
 
@@ -362,19 +378,20 @@ class AsyncRounds:
                 log.info("asyncUpdateModel of %r refused: %s", req.fl_id, why)
                 return AsyncUpdateModelResponse(ResponseCode.OutOfTime, why, version)
             entry = _Buffered(version, req.fl_id, req.iteration, req.data_size, req.weights)
-            duplicate = AsyncUpdateModelResponse(ResponseCode.RequestError, f"{req.fl_id!r}: {self.DUPLICATE} "
-                                                 f"{req.iteration}", version)
             if self.buffered:
+                held = {k: _Buffered.of(v) for k, v in (await self.shared.buffer()).items()}
+                mine = [e for k, e in held.items() if k.startswith(entry.prefix(entry.iteration, entry.fl_id))]
+                if any(entry.same_upload(e) for e in mine):  # sent again (an outage): the buffer holds it
+                    return AsyncUpdateModelResponse(ResponseCode.RequestError, f"{req.fl_id!r}: {self.DUPLICATE} "
+                                                    f"{req.iteration}", version)
+                entry = dataclasses.replace(entry, seq=len(mine))
                 data = entry.to_bytes()
                 if not self.shared.shared:  # a lone process: on disk before the SUCCEED (a group: in Redis)
-                    if entry.key in await self.shared.buffer():
-                        return duplicate
                     await self._run(self._keep, entry, data)
-                if not await self.shared.buffer_add(entry.key, data):
-                    return duplicate
-                held = await self.shared.buffer()
+                await self.shared.buffer_add(entry.key, data)
+                held[entry.key] = entry
                 if len(held) >= self.config.fedbuff_buffer_size:
-                    await self._next_version(version, {k: _Buffered.of(v) for k, v in held.items()})
+                    await self._next_version(version, held)
             else:
                 await self._next_version(version, {entry.key: entry})
             self._staleness[tau] += 1
@@ -388,22 +405,29 @@ class AsyncRounds:
             return
         lease = self.config.update_model_time_window
         async with self._order:
-            while True:
-                wall = protocol.now_ms()
-                for gone in [f for f, (_, at) in self._planned.items() if f != fl_id and at + lease <= wall]:
-                    log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
-                    del self._planned[gone]
-                if fl_id not in self._planned or self._planned[fl_id][0] == min(k for k, _ in self._planned.values()):
-                    return  # its turn (or its own plan ran out meanwhile: taken as it comes)
-                try:  # woken by each taken upload; the timeout re-checks the leases
-                    await asyncio.wait_for(self._order.wait(), timeout=self.config.retry_interval / 1000)
-                except asyncio.TimeoutError:
-                    pass
+            self._arrived.add(fl_id)  # here: never given up, until its upload is taken (or its ask answered)
+            await self._wait_turn(fl_id, lease)
+
+    async def _wait_turn(self, fl_id: str, lease: int) -> None:
+        """The wait of :meth:`_turn`, under its condition."""
+        while True:
+            wall = protocol.now_ms()
+            for gone in [f for f, (_, at) in self._planned.items()
+                         if f != fl_id and f not in self._arrived and at + lease <= wall]:
+                log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
+                del self._planned[gone]
+            if fl_id not in self._planned or self._planned[fl_id][0] == min(k for k, _ in self._planned.values()):
+                return  # its turn (or its own plan ran out meanwhile: taken as it comes)
+            try:  # woken by each taken upload; the timeout re-checks the leases
+                await asyncio.wait_for(self._order.wait(), timeout=self.config.retry_interval / 1000)
+            except asyncio.TimeoutError:
+                pass
 
     async def _turn_done(self, fl_id: str, counted: bool = True) -> None:
         """``fl_id``'s planned upload is taken (or refused): the clock is at its time, and the device comes
         back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
         the device has asked again and its next upload is planned."""
+        self._arrived.discard(fl_id)
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
@@ -418,6 +442,7 @@ class AsyncRounds:
     async def _plan(self, fl_id: str, data_size: int, version: int, now: int) -> int:
         """Plan the upload of an admitted device (a planning clock); returns its admission time: its return
         time when it comes back from an upload, else the clock's now."""
+        self._arrived.discard(fl_id)
         reserved = self._planned.pop(fl_id, None)
         admitted = reserved[0][0] if reserved is not None and reserved[0][1] == _RETURNING else now
         planned = self.clock.upload_ms(fl_id, data_size, admitted)
@@ -430,6 +455,7 @@ class AsyncRounds:
 
     async def _unreserve(self, fl_id: str) -> None:
         """A returning device got no seat: it waits like the others and holds no upload back."""
+        self._arrived.discard(fl_id)
         found = self._planned.get(fl_id)
         if found is not None and found[0][1] == _RETURNING:
             del self._planned[fl_id]
@@ -535,7 +561,7 @@ class AsyncRounds:
             return
         folder = self._buffer_dir()
         folder.mkdir(exist_ok=True)
-        final = folder / f"v{e.generation:06d}_{e.iteration:06d}_{e.fl_id.encode().hex()}.npz"
+        final = folder / f"v{e.generation:06d}_{e.iteration:06d}_{e.fl_id.encode().hex()}_{e.seq}.npz"
         tmp = final.with_name(final.name + ".tmp")
         with open(tmp, "wb") as f:
             f.write(data)
