@@ -351,12 +351,13 @@ class AsyncRounds:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
             return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
         await self._turn(req.fl_id)
-        reply: AsyncUpdateModelResponse | str = PLAIN_TEXT_JOB_FINISHED
+        planned = self._planned.get(req.fl_id)
+        if planned is not None and not (await self._newest())[1]:  # after the job's end no upload moves the clock
+            self.clock.advance(planned[0][0])  # its time has come: the version it makes is of this time
         try:
-            reply = await self._take(req)
-            return reply
-        finally:  # an upload that came after the job's end moves no clock
-            await self._turn_done(req.fl_id, counted=not isinstance(reply, str))
+            return await self._take(req)
+        finally:
+            await self._turn_done(req.fl_id)
 
     async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
         """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
@@ -423,17 +424,14 @@ class AsyncRounds:
             except asyncio.TimeoutError:
                 pass
 
-    async def _turn_done(self, fl_id: str, counted: bool = True) -> None:
-        """``fl_id``'s planned upload is taken (or refused): the clock is at its time, and the device comes
-        back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
+    async def _turn_done(self, fl_id: str) -> None:
+        """``fl_id``'s planned upload is taken (or refused) at its time, and the device comes back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
         the device has asked again and its next upload is planned."""
         self._arrived.discard(fl_id)
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
         at = found[0][0]
-        if counted:
-            self.clock.advance(at)
         if not (await self._newest())[1]:
             self._planned[fl_id] = ((at, _RETURNING, fl_id), protocol.now_ms())
         async with self._order:
