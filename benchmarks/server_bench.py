@@ -27,8 +27,24 @@ after the other, and part 2 adds the ``RedisStore`` path: ``add_upload`` (encode
 one Lua script, the upload written to Redis) per upload and ``close`` (the K uploads
 read back and decoded) + FedAvg at the close.
 
+With ``--pki``, part 1 is instead the cost of device authentication (``pki_verify``): the same K
+devices, each with its own certificate (``pyflclient.pki``), one request at a time, against a server
+without and then with verification; reported: the median and 90th percentile latency of startFLJob
+and updateModel (signing done before the clock starts), the server's verification alone in-process,
+and the Java client's RSASSA-PSS signing time per request (the shipped jar, JCA).
+
     python benchmarks/server_bench.py --clients 16 --iterations 5
     python benchmarks/server_bench.py --clients 16 --iterations 5 --processes 1 2 4
+    python benchmarks/server_bench.py --clients 16 --iterations 5 --pki
+
+With ``--metrics-compare R``, part 1 runs R rounds of two servers each, one with
+``--metrics off --dashboard off`` and one with the default (``/metrics`` and the dashboard
+on, every request observed), in alternating order, and reports the median time per
+upload in the upload phase of each, and the server process's CPU seconds per upload over
+whole iterations (read from /proc, so less at the mercy of a busy machine than the wall
+clock): the cost of watching the job (docs/server.md).
+
+    python benchmarks/server_bench.py --clients 16 --iterations 5 --metrics-compare 3
 """
 from __future__ import annotations
 
@@ -265,6 +281,169 @@ def group_part(processes: int, clients: int, iterations: int, folder: Path) -> d
         redis_proc.wait(timeout=30)
 
 
+async def pki_http_part(url: str, signers: dict[str, object] | None, iterations: int) -> dict[str, list[float]]:
+    """One request at a time: each device's startFLJob, then each one's updateModel, then getModel; the
+    latency of each request (ms), signing before the clock starts."""
+    import aiohttp
+
+    from pyflclient.wire.protocol import now_ms
+
+    names = sorted(signers) if signers else list(LENET_DEVICES)
+    lat: dict[str, list[float]] = {"startFLJob": [], "updateModel": []}
+    async with aiohttp.ClientSession() as session:
+        async def post(rnd: str, body: bytes) -> bytes:
+            async with session.post(f"{url}/{rnd}", data=body) as resp:
+                assert resp.status == 200, resp.status
+                return await resp.read()
+
+        for it in range(1, iterations + 1):
+            replies = {}
+            for k, fl_id in enumerate(names):
+                ts = str(now_ms())
+                signed = signers[fl_id].start_fields(fl_id, ts) if signers else {}  # type: ignore[attr-defined]
+                body = StartFLJobRequest("Lenet", fl_id, it, 32 * (k + 1), ts, **signed).to_bytes()
+                t0 = time.perf_counter()
+                replies[fl_id] = StartFLJobResponse.from_bytes(await post("startFLJob", body))
+                lat["startFLJob"].append((time.perf_counter() - t0) * 1e3)
+                assert replies[fl_id].retcode == ResponseCode.SUCCEED, replies[fl_id].reason
+            for k, fl_id in enumerate(names):
+                n = np.float32(32 * (k + 1))
+                ts = str(now_ms())
+                sig = signers[fl_id].update_signature(ts, it) if signers else b""  # type: ignore[attr-defined]
+                body = UpdateModelRequest("Lenet", fl_id, it, {name: w * n for name, w in
+                                                             replies[fl_id].weights.items()}, ts,
+                                          signature=sig).to_bytes()
+                t0 = time.perf_counter()
+                reply = UpdateModelResponse.from_bytes(await post("updateModel", body))
+                lat["updateModel"].append((time.perf_counter() - t0) * 1e3)
+                assert reply.retcode == ResponseCode.SUCCEED, reply.reason
+            while GetModelResponse.from_bytes(await post("getModel", GetModelRequest("Lenet", it).to_bytes())
+                                              ).retcode == ResponseCode.SucNotReady:
+                await asyncio.sleep(0.002)
+    return lat
+
+
+LENET_DEVICES: list[str] = []
+
+_JAVA_SIGN_BENCH = """
+import java.lang.reflect.*;
+public class SignBench {
+    public static void main(String[] a) throws Exception {
+        Class<?> c = Class.forName("com.mindspore.flclient.DeviceSigner");
+        Method load = c.getDeclaredMethod("load", String.class, String.class, long.class);
+        load.setAccessible(true);
+        Object signer = load.invoke(null, a[0], null, 0L);
+        Method sign = c.getDeclaredMethod("sign", byte[].class);
+        sign.setAccessible(true);
+        byte[] m = "device-0 1700000000000".getBytes();
+        for (int i = 0; i < 200; i++) sign.invoke(signer, (Object) m);  // the JIT's warm-up
+        int n = 500;
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) sign.invoke(signer, (Object) m);
+        System.out.println((System.nanoTime() - t0) / 1e3 / n);
+    }
+}
+"""
+
+
+def pki_part(clients: int, iterations: int, folder: Path) -> None:
+    """Latency of startFLJob and updateModel without and with pki_verify; verification and Java signing alone."""
+    from pyflclient.pki import DeviceSigner, init_authority, issue_device
+
+    authority = folder / "pki"
+    init_authority(authority)
+    signers = {f"dev-{k}": DeviceSigner.load(issue_device(authority, f"dev-{k}", authority / "devices"))
+               for k in range(clients)}
+    LENET_DEVICES[:] = sorted(signers)
+    flags = ["--pki-verify", "true", "--root-first-ca-path", str(authority / "root_ca.pem"),
+             "--equip-crl-path", str(authority / "crl.pem")]
+    results = {}
+    for verify in (False, True):
+        run = folder / ("verify" if verify else "plain")
+        run.mkdir()
+        proc, url = start_server(clients, iterations, run, *(flags if verify else []))
+        try:
+            results[verify] = asyncio.run(pki_http_part(url, signers if verify else None, iterations))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"pki_verify: one request at a time, {clients} devices x {iterations} iterations (ms)")
+    print(f"  {'':12} {'without: median':>16} {'p90':>7} {'with: median':>14} {'p90':>7}")
+    for rnd in ("startFLJob", "updateModel"):
+        a, b = np.array(results[False][rnd]), np.array(results[True][rnd])
+        print(f"  {rnd:12} {np.median(a):16.2f} {np.percentile(a, 90):7.2f} {np.median(b):14.2f} "
+              f"{np.percentile(b, 90):7.2f}")
+    # the verification alone, in-process: a new chain (first startFLJob), a cached one, an updateModel
+    from pyflclient.server.config import ServerConfig
+    from pyflclient.server.pki import DeviceAuth
+    from pyflclient.wire.protocol import now_ms
+
+    auth = DeviceAuth(ServerConfig(pki_verify=True, root_first_ca_path=str(authority / "root_ca.pem"),
+                                   equip_crl_path=str(authority / "crl.pem")))
+
+    async def verify_alone() -> tuple[float, float, float]:
+        first = cached = update = 0.0
+        for fl_id, s in signers.items():
+            for rnd in range(2):
+                ts = str(now_ms() + rnd)
+                req = StartFLJobRequest("Lenet", fl_id, 1, 1, ts, **s.start_fields(fl_id, ts))  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                assert await auth.start_fl_job(req) is None
+                if rnd == 0:
+                    first += time.perf_counter() - t0
+                else:
+                    cached += time.perf_counter() - t0
+            ts = str(now_ms())
+            up = UpdateModelRequest("Lenet", fl_id, 1, {}, ts, signature=s.update_signature(ts, 1))
+            t0 = time.perf_counter()
+            assert await auth.update_model(up) is None
+            update += time.perf_counter() - t0
+        n = len(signers)
+        return first / n * 1e6, cached / n * 1e6, update / n * 1e6
+
+    first, cached, update = asyncio.run(verify_alone())
+    print(f"  server verification alone: startFLJob {first:.0f} us (new chain), {cached:.0f} us (chain cached); "
+          f"updateModel {update:.0f} us")
+    jar = ROOT / "pyflclient" / "jars" / "mindspore-lite-java-flclient.jar"
+    if jar.exists():
+        src = folder / "SignBench.java"
+        src.write_text(_JAVA_SIGN_BENCH)
+        out = subprocess.run(["java", "-cp", str(jar), str(src), str(authority / "devices" / "dev-0")],
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode == 0:
+            print(f"  Java client signing (RSASSA-PSS 2048, JCA): {float(out.stdout.split()[-1]):.0f} us per request")
+        else:
+            print(f"  Java client signing: not measured ({out.stderr.strip()[-200:]})")
+
+
+def metrics_part(clients: int, iterations: int, rounds: int, folder: Path
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(ms per upload in the upload phase, server CPU ms per upload over whole iterations), with metrics off
+    and on, ``rounds`` times each, alternating."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from overhead_bench import stat_cpu_seconds
+
+    per_upload: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    for r in range(rounds):
+        for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+            run_dir = folder / f"{mode}-{r}"
+            run_dir.mkdir()
+            flags = ("--metrics", "off", "--dashboard", "off") if mode == "off" else ()
+            proc, url = start_server(clients, iterations, run_dir, *flags)
+            stat = Path(f"/proc/{proc.pid}/stat")
+            try:
+                before = stat_cpu_seconds(stat.read_text())
+                http = asyncio.run(http_part([url], clients, iterations))
+                used = stat_cpu_seconds(stat.read_text()) - before
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            per_upload[mode].append(1000 / http["upload_phase_per_s"])
+            cpu[mode].append(1000 * used / http["uploads"])
+    return per_upload, cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16, help="K concurrent clients (= start_fl_job_threshold)")
@@ -273,11 +452,33 @@ def main() -> int:
     ap.add_argument("--processes", type=int, nargs="+", metavar="N",
                     help="server groups of N processes on one redis-server (e.g. 1 2 4) instead of one "
                          "process with the in-memory store")
+    ap.add_argument("--pki", action="store_true", help="the cost of pki_verify instead (latency, one request at "
+                                                        "a time, without and with verification)")
+    ap.add_argument("--metrics-compare", type=int, default=0, metavar="R",
+                    help="only compare the upload phase with metrics off and on, R rounds of each (alternating)")
     args = ap.parse_args()
     print(f"LeNet: {len(LENET)} weights, {sum(int(np.prod(s)) for s in LENET.values()):,} floats; "
           f"K={args.clients} clients, {args.iterations} iterations; load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs")
+    if args.metrics_compare:
+        import statistics
+
+        with tempfile.TemporaryDirectory() as tmp:
+            times, cpu = metrics_part(args.clients, args.iterations, args.metrics_compare, Path(tmp))
+        for mode in ("off", "on"):
+            print(f"metrics {mode:3}: wall {' '.join(f'{t:.3f}' for t in times[mode])} ms per upload (upload "
+                  f"phase; median {statistics.median(times[mode]):.3f}); server CPU "
+                  f"{' '.join(f'{t:.3f}' for t in cpu[mode])} ms per upload (whole iterations; median "
+                  f"{statistics.median(cpu[mode]):.3f})")
+        print(f"metrics on / off: wall {statistics.median(times['on']) / statistics.median(times['off']):.3f}, "
+              f"server CPU {statistics.median(cpu['on']) / statistics.median(cpu['off']):.3f} (medians); "
+              f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        return 0
     redis_address = None
+    if args.pki:
+        with tempfile.TemporaryDirectory() as tmp:
+            pki_part(args.clients, args.iterations, Path(tmp))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         if args.processes:
             for n in args.processes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import typing
 from typing import Sequence
 
 
@@ -17,6 +18,15 @@ class SuggestingArgumentParser(argparse.ArgumentParser):
     r1.6's script ignored unknown flags; a misspelt flag then silently kept its default.
     Here it is an error, and the message says which flag was probably meant.
     """
+
+    #: errors as one line (``prog: message; `prog --help` lists the flags``), without argparse's usage block
+    one_line_errors: bool = False
+
+    def error(self, message: str) -> "typing.NoReturn":  # type: ignore[override]
+        if self.one_line_errors:
+            hint = "" if "--help" in message else f"; `{self.prog} --help` lists the flags"
+            self.exit(2, f"{self.prog}: {message}{hint}\n")
+        super().error(message)
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:

@@ -1,7 +1,8 @@
 """Devices outlive a server restart: a `pyflclient server` process with a checkpoint folder is
 SIGKILLed in iteration 2 while four Java clients (threads of this process's JVM) run, and started
 again 10 s later; it resumes after its newest checkpoint (iteration 1) and the clients rejoin its
-iteration, also the one whose upload died with the server."""
+iteration, also the one whose upload died with the server. Run twice: r1.6's wire, and with update
+compression on (DIFF_SPARSE_QUANT_EF uploads, QUANT downloads; docs/compression.md)."""
 from __future__ import annotations
 
 import json
@@ -35,12 +36,12 @@ def free_port() -> int:
 class ServerProcess:
     """`pyflclient server` in a subprocess; its stdout lines are read on a thread into a queue."""
 
-    def __init__(self, port: int, checkpoint_dir: Path, log: Path) -> None:
+    def __init__(self, port: int, checkpoint_dir: Path, log: Path, extra: tuple[str, ...] = ()) -> None:
         argv = [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_MS),
                 "--fl-server-port", str(port), "--checkpoint-dir", str(checkpoint_dir),
                 "--start-fl-job-threshold", str(CLIENTS), "--fl-iteration-num", str(ITERATIONS),
                 "--client-epoch-num", "1", "--client-batch-size", "32",
-                "--start-fl-job-time-window", "20000", "--update-model-time-window", "20000"]
+                "--start-fl-job-time-window", "20000", "--update-model-time-window", "20000", *extra]
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.log = log
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -83,14 +84,19 @@ class ServerProcess:
                 self.proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def restart_run(bundled_clients, tmp_path_factory):
+COMPRESSION = ("--upload-compress-type", "DIFF_SPARSE_QUANT_EF", "--upload-sparse-rate", "0.4",
+               "--download-compress-type", "QUANT")
+
+
+@pytest.fixture(scope="module", params=[(), COMPRESSION], ids=["plain", "compressed"])
+def restart_run(request, bundled_clients, tmp_path_factory):
     """The scenario, once: iteration 1 done, SIGKILL, 10 s down, restart, the job runs to its end."""
     from pyflclient.data import copy_models
 
+    extra = request.param
     out = tmp_path_factory.mktemp("restart")
     port, checkpoints = free_port(), out / "checkpoints"
-    server = ServerProcess(port, checkpoints, out / "server.log")
+    server = ServerProcess(port, checkpoints, out / "server.log", extra)
     sim = None
     try:
         server.wait_for("listening on", timeout=30)
@@ -113,13 +119,13 @@ def restart_run(bundled_clients, tmp_path_factory):
         killed_at = time.monotonic()
         time.sleep(DOWNTIME_S)  # the scenario: the server stays down this long
         assert all(job.is_running() for job in sim.jobs), "a client gave up while the server was down"
-        server = ServerProcess(port, checkpoints, out / "server.log")
+        server = ServerProcess(port, checkpoints, out / "server.log", extra)
         server.wait_for("listening on", timeout=30)
         restarted_at = time.monotonic()
         results = sim.wait(timeout=120)
         assert results is not None, "the clients did not finish within 120 s of the restart"
         server.wait_for("job finished", timeout=30)
-        return dict(sim=sim, results=results, out=out, checkpoints=checkpoints,
+        return dict(sim=sim, results=results, out=out, checkpoints=checkpoints, compressed=bool(extra),
                     downtime_s=restarted_at - killed_at, total_s=time.monotonic() - t0,
                     after_restart_s=time.monotonic() - restarted_at)
     finally:
@@ -131,6 +137,11 @@ def restart_run(bundled_clients, tmp_path_factory):
 def test_every_client_succeeds_after_the_server_restarts(restart_run):
     results = restart_run["results"]
     assert {name: r.status for name, r in results.items()} == {f"client_{i}": "SUCCESS" for i in range(CLIENTS)}
+    residuals = sorted((restart_run["out"] / "ms").glob("*.ef_residual"))
+    assert len(residuals) == (CLIENTS if restart_run["compressed"] else 0)  # error feedback's, beside each model
+    rows = restart_run["sim"].results.traffic_rows()
+    # (iteration 2 was cut by the kill and run again: its uploads travelled twice)
+    assert all((r["bytes_up_per_client"] < 40_000) == restart_run["compressed"] for r in (rows[0], rows[-1])), rows
 
 
 def test_the_restarted_server_finishes_every_iteration_with_every_client(restart_run):
@@ -170,3 +181,15 @@ def test_simulate_flags_set_the_retry_bounds_of_every_client(bundled_clients, cl
     args = parser.parse_args(["--train_dataset", str(bundled_clients[0].folder.parent), "--client_num", "2",
                               "--train_model_path", str(models[0].parent), "--output_dir", str(tmp_path)])
     assert [(p.retry_timeout_s, p.max_retries) for p in build_params(args)[1]] == [(None, None), (None, None)]
+
+
+def test_a_client_whose_upload_died_resends_it_from_its_kept_state_without_training_again(restart_run):
+    """The server restarted at the iteration the lost upload was for, with the model it was trained from: the
+    client sends its kept upload again instead of training again, so it trains once per iteration it took part
+    in (ITERATIONS times), not once more (issue 26)."""
+    logs = [(restart_run["out"] / "run" / f"client_{i}" / "client.log").read_text() for i in range(CLIENTS)]
+    lost = [log for log in logs if "no longer holds this device's upload" in log]
+    assert lost
+    for log in lost:
+        assert "re-sending its kept upload, not training again" in log
+        assert log.count("[train] train succeed") == ITERATIONS, log.count("[train] train succeed")

@@ -103,9 +103,9 @@ def test_a_value_the_rulebook_refuses_names_the_field(layout: tuple[Path, Path])
         build_params(args)
 
 
-def test_pki_verify_is_refused_as_not_supported_in_python_too() -> None:
+def test_pki_verify_needs_the_devices_pki_path_in_python_too() -> None:
     from pyflclient.client.errors import InvalidParameterError
     from pyflclient.client.params import FLParameter
 
-    with pytest.raises(InvalidParameterError, match="pki_verify.*not supported"):
+    with pytest.raises(InvalidParameterError, match="pki_path.*pki issue"):
         FLParameter(domain_name="http://127.0.0.1:6666", train_model_path=LENET_MS, pki_verify=True)

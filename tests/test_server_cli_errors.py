@@ -123,3 +123,49 @@ def test_a_corrupt_newest_checkpoint_is_a_warning_and_the_server_serves_the_prev
     warning, = [line for line in run.stderr.splitlines() if "WARNING" in line]
     assert "iteration_000002.npz" in warning and "set aside" in warning
     assert "already finished" in run.stdout  # resumed after iteration 1, the job's last
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--clients", "0"], "--clients 0: must be at least 1"),
+    (["--iterations", "-2"], "--iterations -2: must be at least 1"),
+    (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--lr", "nan"], "--lr nan: must be a positive number"),
+    (["--alpha", "0"], "--alpha 0.0: must be a positive number"),
+    (["--eval-fraction", "1.5"], "--eval-fraction 1.5: must be in (0, 1]"),
+    (["--max-trainers", "0"], "--max-trainers 0: must be at least 1"),
+    (["--model", "/no/such.ms"], "--model /no/such.ms: no such file"),
+    (["--iterations", "x"], "argument --iterations: invalid int value: 'x'"),
+    (["--encrypt-type", "FOO"], "encrypt_type='FOO': one of NOT_ENCRYPT, PW_ENCRYPT, DP_ENCRYPT"),
+    (["--encrypt-type", "DP_ENCRYPT", "--dp-eps", "-1"], "dp_eps=-1.0: must be > 0"),
+])
+def test_every_bad_demo_flag_is_one_line_and_exit_2(flags, says, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pyflclient.cli", "demo", "--out", str(tmp_path), *flags],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pyflclient demo: ") and says in proc.stderr, \
+        proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_the_server_prints_its_dashboard_and_no_dashboard_turns_it_off(npz_model, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    for flags, served in (([], True), (["--no-dashboard"], False)):
+        proc = subprocess.Popen([sys.executable, "-m", "pyflclient.cli", "server", "--model", str(npz_model),
+                                 "--fl-iteration-num", "1", *flags], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().startswith("listening on http://127.0.0.1:")
+            line = proc.stdout.readline()
+            assert line.startswith("dashboard: http://127.0.0.1:") and line.rstrip().endswith("/metrics)"), line
+            url = line.split()[1]
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    assert served and b"dashboard.js" in resp.read()
+            except urllib.error.HTTPError as err:
+                assert not served and err.code == 404
+            with urllib.request.urlopen(url + "metrics", timeout=10) as resp:
+                assert b"pyflclient_iteration 1.0" in resp.read()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -194,3 +194,37 @@ def test_a_cipher_phase_takes_each_device_once_freezes_once_and_goes_with_the_pu
         assert admitted.members == ("dev-0", "dev-1", "dev-2") and empty.members == ()
         assert held == ({"dev-0": b"for-0", "dev-1": b"for-0", "dev-2": b"for-0"}, 3)
         assert gone == ({}, None)  # iteration 2 is current; iteration 1's phases went with its publication
+
+
+def test_pw_encrypt_phase_freezes_by_one_process_bind_the_others_admissions_and_uploads(redis_server):
+    """The secure-aggregation race across processes (issue 26): process A froze PW_ENCRYPT's admitted devices
+    (its admission window ended) while process B, whose clock was a millisecond behind, still admitted a device:
+    a seat outside the frozen list, whose exchangeKeys is then refused and whose job fails. Likewise an upload
+    stored by B after A froze the upload phase would be left out of the sum while its device was told SUCCEED.
+    Now the frozen phases are checked in the same atomic step: B's late admission is WINDOW_OVER and its late
+    upload CLOSED, in Redis as in memory."""
+    from pyflclient.server.store import MemoryStore
+
+    async def scenario(a, b):
+        await a.admit(1, "dev-0", 10, 1000, 3, 500)          # the admission window began at t = 1000 (500 ms)
+        await a.cipher_freeze(1, "admitted", 1500)           # A: the window is over, the keys phase begins
+        late_seat, _ = await b.admit(1, "dev-1", 10, 1499, 3, 500)  # B: its clock says 1499, still open
+        frozen = await b.cipher_freeze(1, "uploads", 9000)   # B froze the (empty) upload phase
+        late_upload, _ = await a.add_upload(1, "dev-0", random_model(SHAPES, seed=3), 9001)
+        return late_seat, late_upload, frozen.members
+
+    async def on_redis():
+        stores = await group(redis_server.address, 2)
+        try:
+            return await scenario(*stores)
+        finally:
+            await close_all(stores)
+
+    async def in_memory():
+        store = MemoryStore()
+        await store.begin(1, random_model(SHAPES, seed=0))
+        return await scenario(store, store)
+
+    for late_seat, late_upload, members in (run(on_redis()), run(in_memory())):
+        assert late_seat is Admission.WINDOW_OVER
+        assert late_upload is Upload.CLOSED and members == ()

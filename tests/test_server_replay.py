@@ -37,7 +37,8 @@ def bits(model: dict[str, np.ndarray]) -> dict[str, bytes]:
 
 def global_model_of(start_server, device, model, uploads, order, concurrently=False):  # type: ignore[no-untyped-def]
     """Run one iteration in which the devices upload in ``order`` (or all at once from threads)."""
-    srv = start_server(model, start_fl_job_threshold=DEVICES, fl_iteration_num=1)
+    # uploads near 2^40 on purpose: the default update bound (update_norm_factor) would refuse them
+    srv = start_server(model, start_fl_job_threshold=DEVICES, fl_iteration_num=1, update_norm_factor=0)
     devices = {fl_id: device(srv.url, fl_id=fl_id, data_size=size) for fl_id, (size, _) in uploads.items()}
     for fl_id in order:
         assert devices[fl_id].start_fl_job().retcode == ResponseCode.SUCCEED

@@ -123,3 +123,14 @@ def test_a_second_simulation_in_the_same_output_dir_is_refused(bundled_clients, 
         assert second.returncode == 2 and "already runs" in second.stderr
     finally:
         assert cli("stop", "--output_dir", str(out), cwd=tmp_path, timeout=60).returncode == 0
+
+
+def test_bad_device_profiles_are_one_line_naming_flag_file_device_and_field(bundled_clients, client_models,
+                                                                               tmp_path):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text('{"devices": {}, "default": {"ms_per_sample": -2}}')
+    flags = seed_flags(bundled_clients[0].folder.parent, client_models(2), "http://127.0.0.1:1", tmp_path / "o", 2)
+    run = cli(*flags, "--device_profiles", str(profiles), cwd=tmp_path)
+    lines = [line for line in run.stderr.splitlines() if "device_profiles" in line]
+    assert run.returncode != 0 and len(lines) == 1, run.stderr
+    assert str(profiles) in lines[0] and "'default'" in lines[0] and "'ms_per_sample'" in lines[0]

@@ -28,7 +28,8 @@ __all__ = ["BACKENDS", "EventSink", "ActorInfo", "ClientBackend"]
 #: the names ``Simulation(backend=...)`` and ``pyflclient simulate --backend`` accept
 BACKENDS = ("threads", "ray")
 
-#: ``sink(client, kind, args)``: one event of one client (``kind``: loss, accuracy, iteration, progress, finish)
+#: ``sink(client, kind, args)``: one event of one client (``kind``: loss, accuracy, iteration, progress, finish,
+#: traffic)
 EventSink = Callable[[str, str, tuple[Any, ...]], None]
 
 

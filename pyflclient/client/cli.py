@@ -103,8 +103,17 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                           "part in each iteration; with the server's start_fl_job_threshold the run is reproducible "
                           "and participation uniform (default: every client asks)")
     own.add_argument("--seed", type=int, default=0,
-                     help="seed of the evaluation and availability samples (default: 0)")
+                     help="seed of the evaluation and availability samples and of the order in which waiting "
+                          "clients ask (default: 0)")
+    own.add_argument("--device_profiles", default=None, metavar="FILE|NAME",
+                     help="the device profiles the server's simulated clock runs on (its device_profiles: uniform, "
+                          "mobile, a JSON file, FedScale's capacity file; docs/devices.md): checked here, and the "
+                          "clients then leave the ask order to the server (default: none)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
+    own.add_argument("--pki_dir", type=Path, default=None,
+                     help="sign as r1.6's pkiVerify (for a server with pki_verify true): device i signs with the "
+                          "folder DIR/<its fl_id> made by `pyflclient pki issue --device <fl_id> --out DIR` "
+                          "(fl_ids are f<i>_<data folder name>)")
     cluster = p.add_argument_group("cluster (Ray; pip install 'pyflclient[ray]'; see docs/cluster.md)")
     cluster.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0],
                          help="threads: every client in this process's JVM (default); ray: the clients split over "
@@ -136,6 +145,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     stop.add_argument("--output_dir", type=Path, default=Path("."), help="the simulation's --output_dir (default: .)")
     stop.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a clean stop before killing")
     stop.set_defaults(func=stop_main)
+    plot = subparsers.add_parser(
+        "plot", help="draw several runs on one figure: AVG accuracy against the iteration and against the "
+                     "cumulative MB communicated",
+        description="Each RUN is a run's output folder (holding results.json) or a results.json; the figure "
+                    "has AVG test accuracy per iteration (left) and against the cumulative MB the clients sent "
+                    "and received (right), so compressed and uncompressed runs compare on one figure.")
+    plot.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run's folder or its results.json")
+    plot.add_argument("--labels", default=None, help="comma-separated legend labels, one per RUN (default: the "
+                                                      "folder names)")
+    plot.add_argument("--out", type=Path, default=Path("comparison.png"), help="the PNG to write "
+                                                                               "(default: comparison.png)")
+    plot.set_defaults(func=plot_main)
+
+
+def plot_main(args: argparse.Namespace) -> int:
+    """``pyflclient plot RUN_A RUN_B ... [--labels A,B] [--out comparison.png]``."""
+    from .results import SimulationResults, plot_runs
+
+    files = [r / "results.json" if r.is_dir() else r for r in args.runs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise SystemExit(f"pyflclient plot: no results.json at {', '.join(missing)}; give a run's --output_dir "
+                         f"or its results.json")
+    labels = args.labels.split(",") if args.labels else [f.parent.name or str(f) for f in files]
+    if len(labels) != len(files):
+        raise SystemExit(f"pyflclient plot: --labels names {len(labels)} runs, {len(files)} RUNs given")
+    runs = []
+    for label, f in zip(labels, files):
+        try:
+            runs.append((label, SimulationResults.load_json(f)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"pyflclient plot: {f} is not a results.json ({exc})") from None
+    print(plot_runs(runs, args.out))
+    return 0
 
 
 # -- building the clients ----------------------------------------------------------------------
@@ -185,6 +228,12 @@ def build_params(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
                                 **r16.parameter_fields(args))
     params = [p.replace(infer_model_path=im, log_path=out / name / "client.log")
               for p, im, name in zip(params, infer_models, names)]
+    if getattr(args, "pki_dir", None) is not None:
+        missing = [p.client_id for p in params if not (args.pki_dir / p.client_id).is_dir()]
+        if missing:
+            raise SystemExit(f"--pki_dir {args.pki_dir}: no folder for the devices {missing[:5]} (make them with "
+                             f"pyflclient pki issue --device {missing[0]} --out {args.pki_dir})")
+        params = [p.replace(pki_verify=True, pki_path=args.pki_dir / p.client_id) for p in params]
     return names, params
 
 
@@ -302,18 +351,15 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
 
     def show(s: Any) -> None:
         line = f"iteration {s.iteration}: AVG {s.avg:.4f}  TOP5 {s.top5:.4f}  LOW5 {s.low5:.4f}  ({s.clients} clients)"
-        if args.no_progress:
+        if args.no_progress:  # with bars the progress writes its own line per iteration above them
             print(line, flush=True)
-        else:
-            from tqdm import tqdm
-
-            tqdm.write(line, file=sys.stdout)  # above the bars, not through them
 
     try:
         sim = Simulation(params, names=names, output_dir=out, max_trainers=args.max_trainers,
                          progress=not args.no_progress, iterations=args.iterations, on_round=show,
                          eval_every=args.eval_every, eval_fraction=args.eval_fraction, seed=args.seed,
-                         clients_per_iteration=args.clients_per_iteration, **_backend_options(args))
+                         clients_per_iteration=args.clients_per_iteration, device_profiles=args.device_profiles,
+                         **_backend_options(args))
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(':')[0]}: {str(exc).split(':', 1)[1].strip()}") from None
     try:

@@ -121,6 +121,10 @@ class _JavaCallbacks:
         self._job._dispatch("progress", int(iteration), str(stage), int(samples))
 
     @jpype.JOverride
+    def onTraffic(self, round_name: Any, bytes_up: Any, bytes_down: Any) -> None:
+        self._job._dispatch("traffic", str(round_name), int(bytes_up), int(bytes_down))
+
+    @jpype.JOverride
     def onFlJobIterationFinished(self, modelName: Any, iterationSeq: Any, resultCode: Any) -> None:
         self._job._dispatch("iteration", int(iterationSeq), _code(resultCode))
 

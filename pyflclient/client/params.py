@@ -141,12 +141,15 @@ class FLParameter:
         max_retries: an extra bound, when set: the job also fails after this many retries
             in a row, whichever bound comes first. None: only ``retry_timeout_s`` bounds them.
         log_path: this client's log file (``client_i/client.log``).
-        pki_verify: r1.6 ``pkiVerify`` (device-cloud PKI authentication); only ``False``:
-            the authentication is not implemented (the rulebook's ``pki_verify`` row).
-        equip_crl_path: r1.6 ``equipCrlPath``, the device certificate's CRL; read only by
-            PKI authentication, so kept and never read.
-        valid_interval: r1.6 ``validInterval`` (ms), read only by PKI authentication; kept
-            and never read. None: Java's default.
+        pki_verify: r1.6 ``pkiVerify`` (device-cloud PKI authentication): sign startFLJob and
+            updateModel with the key and certificates of ``pki_path``, for a server with
+            ``pki_verify`` true (docs/security.md).
+        equip_crl_path: r1.6 ``equipCrlPath``, the device certificates' CRL: with ``pki_verify`` a
+            revoked device ends at start, saying so.
+        valid_interval: r1.6 ``validInterval`` (ms) the device's certificates must stay valid
+            (``pki_verify``). None: Java's default (1 h).
+        pki_path: the device's folder from ``pyflclient pki issue`` (key.pem and four
+            certificates); needed with ``pki_verify``.
     """
 
     domain_name: str
@@ -174,6 +177,7 @@ class FLParameter:
     pki_verify: bool = False
     equip_crl_path: Path | None = None
     valid_interval: int | None = None
+    pki_path: Path | None = None
 
     # -- validation ---------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -223,6 +227,9 @@ class FLParameter:
         if not isinstance(self.pki_verify, bool):
             raise InvalidParameterError("pki_verify", f"{self.pki_verify!r} is not a bool")
         rules.check("pki_verify", str(self.pki_verify).lower())
+        if self.pki_verify and self.pki_path is None:
+            raise InvalidParameterError("pki_path", "None: pki_verify needs the device's folder of key and "
+                                                    "certificates (pyflclient pki issue --device ID)")
         if self.valid_interval is not None and (isinstance(self.valid_interval, bool)
                                                 or not isinstance(self.valid_interval, int)):
             raise InvalidParameterError("valid_interval", f"{self.valid_interval!r} is not an integer (milliseconds)")
@@ -306,6 +313,8 @@ class FLParameter:
                 p.setEquipCrlPath(str(self.equip_crl_path))
             if self.valid_interval is not None:
                 p.setValidInterval(self.valid_interval)
+            if self.pki_path is not None:
+                p.setPkiPath(str(self.pki_path))
             data_map = HashMap()
             for run_type, files in (("TRAINMODE", self.train_dataset), ("EVALMODE", self.test_dataset),
                                     ("INFERMODE", self.infer_dataset)):

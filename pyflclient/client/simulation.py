@@ -110,7 +110,14 @@ class Simulation:
             exactly the sample: participation is uniform and reproducible. None (default): every
             client asks, and a client that was not admitted asks again as soon as the next
             global model is out.
-        seed: the seed of the evaluation sample and of the availability sample.
+        seed: the seed of the evaluation sample, of the availability sample and of the order in which
+            waiting clients ask: without ``clients_per_iteration`` every client asks, one after the
+            other in a seeded uniform shuffle per iteration (never the threads' scheduling), so the
+            server's first-come rule gives fair participation and a run replays with its seed.
+        device_profiles: the device profiles the server runs its simulated clock on (its
+            ``device_profiles``: a population name, a JSON file, FedScale's capacity file;
+            docs/devices.md). Checked here (one line naming file, device, field); the server then
+            orders the askers itself, so the clients all ask at once instead of taking turns.
         durable_model_files: force each client's model file to disk after getModel, as a device does
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
@@ -139,7 +146,8 @@ class Simulation:
                  clients_per_iteration: int | None = None, seed: int = 0, durable_model_files: bool = False,
                  jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
                  ray_address: str | None = None, ray_actors: int | None = None, ray_cpus_per_actor: float = 1,
-                 ship_data: bool = False, max_actor_restarts: int = 0) -> None:
+                 ship_data: bool = False, max_actor_restarts: int = 0,
+                 device_profiles: str | os.PathLike[str] | None = None) -> None:
         params = list(params)
         if not params:
             raise ValueError("params: give one FLParameter per client (got none)")
@@ -184,7 +192,23 @@ class Simulation:
         self.clients_per_iteration = clients_per_iteration
         params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
         callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
+        if device_profiles is not None and clients_per_iteration is not None:
+            raise ValueError(f"clients_per_iteration: {clients_per_iteration!r} with device_profiles; the server's "
+                             f"simulated clock decides who takes part (every client must ask): leave it out")
+        if device_profiles is not None:
+            from ..devices import ProfileError, load_profiles
+
+            try:
+                self.device_profiles = load_profiles(device_profiles, self.seed)
+                for p in params:
+                    if p.client_id is not None:
+                        self.device_profiles[p.client_id]  # a file without this device (and no default) says so now
+            except ProfileError as exc:
+                raise ProfileError(f"device_profiles: {exc}") from None
+        else:
+            self.device_profiles = None
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
+                              seeded_turns=device_profiles is None,
                               seed=self.seed, clients_per_iteration=clients_per_iteration,
                               durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
         self._clients: ClientBackend
@@ -223,6 +247,10 @@ class Simulation:
             self.results.record_loss(client, args[0], args[1], args[2])
         elif kind == "accuracy":
             self.results.record_accuracy(client, args[0], args[1])
+        elif kind == "traffic":
+            self.results.record_traffic(client, args[0], args[1], args[2])
+        elif kind == "progress" and args[1] == "admitted":
+            self.results.record_admitted(client, args[0])
         self._events.put((client, kind, args))
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -35,12 +35,15 @@ class EngineClients:
         sink: called with ``(client, kind, args)`` for every event, on the Java threads.
         callbacks: ``on_loss`` ... ``on_finish`` for :class:`FLJob`.
         population: the fl_ids the availability sample is drawn from (default: these clients').
+        seeded_turns: when every client asks, they ask one after the other in a seeded order (fair,
+            reproducible participation); off when the server orders the askers (its simulated clock).
     """
 
     def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
                  sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
                  eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
                  population: Sequence[str] | None = None, durable_model_files: bool = False,
+                 seeded_turns: bool = True,
                  jar_path: str | None = None, case_jar_path: str | None = None) -> None:
         jvm.start_jvm(jar_path, case_jar_path)
         self.max_trainers = max_trainers
@@ -53,6 +56,8 @@ class EngineClients:
             for fl_id in population:
                 java_population.add(fl_id)
         self._engine.setCheckIn(clients_per_iteration or 0, int(seed), java_population)
+        # fair by default: devices that all ask take seeded turns (ClientEngine.setSeededTurns)
+        self._engine.setSeededTurns(bool(seeded_turns))
         self._engine.setDurableModelFiles(bool(durable_model_files))
         self._waiter: Any = None
         self.jobs: list[FLJob] = []

@@ -1,4 +1,5 @@
-"""``pyflclient convert``: the MindIR → ``.ms`` converter with the MindSpore Lite converter's flags.
+"""``pyflclient convert``: the MindIR → ``.ms`` converter with the MindSpore Lite converter's flags;
+``pyflclient export``: the server's global model out to MindSpore (``.ckpt``) or numpy (``.npz``).
 
     pyflclient convert --fmk=MINDIR --trainModel=true \\
         --modelFile=ms/lenet/lenet_train.mindir --outputFile=ms/lenet/lenet_train
@@ -42,6 +43,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep backward and optimizer ops for on-device training (default: true); "
                         "false keeps only what inference needs")
     p.set_defaults(func=run)
+
+    e = subparsers.add_parser(
+        "export", help="write the server's global model as a MindSpore .ckpt (or .npz)",
+        description="Write the global model of a finished iteration from the server's checkpoint_dir as a MindSpore "
+                    "checkpoint that mindspore.load_checkpoint loads into examples/lenet's LeNet5, or as a .npz. "
+                    "The .ckpt needs the mindspore extra.")
+    e.add_argument("--checkpoint-dir", required=True, help="the server's checkpoint_dir (iteration_*.npz)")
+    e.add_argument("--iteration", type=int, default=None, help="which iteration's model (default: the newest)")
+    e.add_argument("--out", required=True, help="file to write, e.g. lenet.ckpt")
+    e.add_argument("--format", default="ckpt", choices=("ckpt", "npz"), help="ckpt (MindSpore) or npz (numpy)")
+    e.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Exit 0 with one line naming the file; 2 with one line for a missing or damaged checkpoint; 1 when the
+    output cannot be written or MindSpore is missing."""
+    import sys
+
+    from pyflclient.model.checkpoint import ExportError, export_global_model
+
+    try:
+        iteration, path = export_global_model(args.checkpoint_dir, args.out, iteration=args.iteration,
+                                              fmt=args.format)
+    except ExportError as exc:
+        print(f"pyflclient export: {exc}", file=sys.stderr)
+        return 2
+    except (MindSporeMissingError, OSError) as exc:
+        print(f"pyflclient export: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}: the global model of iteration {iteration} ({args.format})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,13 +21,15 @@ from aiohttp import web
 
 from pyflclient.wire import protocol
 from pyflclient.wire.protocol import (
-    GetModelRequest, GetModelResponse, ProtocolError, ResponseCode, StartFLJobRequest, StartFLJobResponse,
-    UpdateModelRequest, UpdateModelResponse, now_ms,
+    GetModelRequest, GetModelResponse, ProtocolError, PushMetricsRequest, PushMetricsResponse, ResponseCode,
+    StartFLJobRequest, StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )
 from pyflclient.server.async_rounds import AsyncRounds
 from pyflclient.server.asynchrony import ASYNC_SERVER_MODE
+from pyflclient.server import metrics as watch
 from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.guard import RequestGuard
 from pyflclient.server.rounds import IterationResult, Rounds
 from pyflclient.server.store import MemoryStore, Model, StateStore, StoreUnavailable
 from pyflclient.server.transport import BodyRefused, ListenSite, Transport
@@ -40,6 +42,7 @@ _OCTETS = "application/octet-stream"
 
 
 def _reply(message: object) -> web.Response:
+    watch.note_reply(message)  # the retcode, for /metrics
     if isinstance(message, str):  # the plain-text state replies of the protocol
         return web.Response(text=message)
     if isinstance(message, bytes):  # a finished buffer (the cipher rounds build theirs directly)
@@ -58,15 +61,21 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
             body = await transport.read_body(request)
         except BodyRefused as refused:
             return refused.response
-        return await answer(request, body)
+        response = await answer(request, body)
+        sent = response.body
+        transport.traffic.record(request.path.lstrip("/"), len(body),
+                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0)
+        return response
 
     return endpoint
 
 
 def _device_round(transport: Transport, parse: Callable[[bytes], object],
                   handle: Callable[..., Awaitable[object]],
-                  error: Callable[[ResponseCode, str], object]) -> _Endpoint:
-    """One endpoint: bounded read → verify/parse → rules → reply; faults become SystemError replies."""
+                  error: Callable[[ResponseCode, str], object],
+                  check: Callable[[object, str | None], Awaitable[str | None]] | None = None) -> _Endpoint:
+    """One endpoint: bounded read → verify/parse → guard (``check``: a RequestError reason or None) → rules →
+    reply; faults become SystemError replies."""
 
     async def answer(request: web.Request, body: bytes) -> web.Response:
         try:
@@ -75,6 +84,10 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
         try:
+            if check is not None:
+                problem = await check(message, request.remote)
+                if problem is not None:
+                    return _reply(error(ResponseCode.RequestError, problem))
             return _reply(await handle(message, remote=request.remote))
         except asyncio.CancelledError:
             raise
@@ -121,25 +134,41 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
     return _with_body(transport, answer)
 
 
-def build_app(rounds: Rounds | AsyncRounds, transport: Transport) -> web.Application:
-    """The aiohttp application of one server process (all its ports share it)."""
+def build_app(rounds: Rounds | AsyncRounds, transport: Transport, guard: RequestGuard | None = None,
+              metrics: watch.ServerMetrics | None = None) -> web.Application:
+    """The aiohttp application of one server process (all its ports share it); ``metrics`` observes
+    its device endpoints (the watch routes are added by :class:`ServerCore`)."""
     config = rounds.config
+    guard = guard or RequestGuard(config, transport.faults)
     app = web.Application(client_max_size=transport.max_body_bytes)
     if isinstance(rounds, AsyncRounds):  # server_mode ASYNC_FEDERATED_LEARNING: its own device rounds
+        checks = {"startFLJob": guard.start_fl_job}
         for name, (parse, handle, error) in rounds.device_rounds().items():
-            app.router.add_post(f"/{name}", _device_round(transport, parse, handle, error))
+            app.router.add_post(f"/{name}", _device_round(transport, parse, handle, error,
+                                                          checks.get(name)))  # type: ignore[arg-type]
         return app
+    parse_upload = UpdateModelRequest.from_bytes
+    if metrics is not None:
+        endpoints = {"startFLJob", "updateModel", "getModel", "pushMetrics", *protocol.SECURE_AGGREGATION_ROUNDS}
+        app.middlewares.append(watch.observe_requests(metrics, endpoints))
+        parse_upload = watch.timed_decode(metrics, parse_upload)  # type: ignore[assignment]
     app.router.add_post("/startFLJob", _device_round(
         transport, StartFLJobRequest.from_bytes, rounds.start_fl_job,  # type: ignore[arg-type]
-        lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms()))))
+        lambda code, why: StartFLJobResponse(code, why, timestamp=str(now_ms())), guard.start_fl_job))  # type: ignore[arg-type]
     app.router.add_post("/updateModel", _device_round(
-        transport, UpdateModelRequest.from_bytes, rounds.update_model,  # type: ignore[arg-type]
-        lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms()))))
+        transport, parse_upload, rounds.update_model,  # type: ignore[arg-type]
+        lambda code, why: UpdateModelResponse(code, why, timestamp=str(now_ms())), guard.update_model))  # type: ignore[arg-type]
     app.router.add_post("/getModel", _device_round(
         transport, GetModelRequest.from_bytes, rounds.get_model,  # type: ignore[arg-type]
-        lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms()))))
+        lambda code, why: GetModelResponse(code, why, timestamp=str(now_ms())), guard.get_model))  # type: ignore[arg-type]
     for round_name in protocol.SECURE_AGGREGATION_ROUNDS:
         app.router.add_post(f"/{round_name}", _secure_aggregation_round(transport, round_name, config, rounds))
+
+    async def push(req: PushMetricsRequest, *, remote: str | None = None) -> PushMetricsResponse:
+        return await watch.push_metrics(rounds.store, metrics, req)
+
+    app.router.add_post("/pushMetrics", _device_round(  # r1.6's endpoint of its RequestPushMetrics
+        transport, PushMetricsRequest.from_bytes, push, lambda code, why: PushMetricsResponse(code)))
     return app
 
 
@@ -191,14 +220,44 @@ class ServerCore:
     def __init__(self, config: ServerConfig, model: Model, *, store: StateStore | None = None,
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
-        self.checkpoints = Checkpoints(config.checkpoint_dir) if config.checkpoint_dir else None
+        checkpoints = watch.ObservedCheckpoints(config.checkpoint_dir) if config.checkpoint_dir else None
+        self.checkpoints: Checkpoints | None = checkpoints
+        #: the process's counters and the dashboard's history (None with metrics=off)
+        self.metrics = watch.ServerMetrics(config, checkpoints) if config.metrics == "on" else None
+        store = store or _store_of(config)
+        if self.metrics is not None:
+            if checkpoints is not None:
+                checkpoints.metrics = self.metrics
+            store = watch.ObservedStore(store, self.metrics)  # type: ignore[assignment]
+            on_iteration = self._observed(on_iteration)
         rules = AsyncRounds if config.server_mode == ASYNC_SERVER_MODE else Rounds
-        self.rounds = rules(config, store or _store_of(config), model, self.checkpoints, on_iteration=on_iteration)
+        self.rounds = rules(config, store, model, self.checkpoints, on_iteration=on_iteration)
+        self._watch_tasks: set[asyncio.Task[None]] = set()
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
-                                   control_variate=self.rounds.control_variates)
+                                   control_variate=self.rounds.control_variates, traffic=self.rounds.traffic)
+        #: the checks before the round's rules: fl_name, data_size, the device's signature (pki_verify)
+        self.guard = RequestGuard(config, self.transport.faults)
         self.ports: list[int] = []
+        self.watch_url: str | None = None
         self._runner: web.AppRunner | None = None
+        self._watch_runner: web.AppRunner | None = None
+
+    def _observed(self, then: Callable[[IterationResult], None] | None) -> Callable[[IterationResult], None]:
+        """The iteration callback with the metrics first: its line, and the previous model's device reports
+        settled into device_metrics.jsonl (its devices have moved on to this one)."""
+        metrics = self.metrics
+        assert metrics is not None
+
+        def observed(result: IterationResult) -> None:
+            metrics.iteration_finished(result)
+            task = asyncio.ensure_future(metrics.settle_device_summary(self.rounds.store, result.iteration - 1))
+            self._watch_tasks.add(task)
+            task.add_done_callback(self._watch_tasks.discard)
+            if then is not None:
+                then(result)
+
+        return observed
 
     @property
     def scheme(self) -> str:
@@ -218,23 +277,54 @@ class ServerCore:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.config.ssl_cert, self.config.ssl_key)
         socks = _bind(self.config.fl_server_ip, self.config.fl_server_port, self.config.server_num)
-        self._runner = web.AppRunner(build_app(self.rounds, self.transport), access_log=None, handle_signals=False)
+        app = build_app(self.rounds, self.transport, self.guard, self.metrics)
+        watch_app = None
+        if self.metrics is not None:
+            from pyflclient.server.dashboard import add_watch_routes
+
+            watch_app = app if not self.config.metrics_port else web.Application()
+            add_watch_routes(watch_app, self.config, self.rounds.store, self.metrics)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         for sock in socks:
             await ListenSite(self._runner, sock, self.transport, ssl_context=ctx).start()
         self.ports = [s.getsockname()[1] for s in socks]
+        if self.metrics is not None:
+            self.metrics.urls = self.urls
+            self.watch_url = self.urls[0] + "/"
+            if watch_app is not app and watch_app is not None:  # metrics_port: an aiohttp site of its own
+                host = self.config.metrics_ip or self.config.fl_server_ip
+                self._watch_runner = web.AppRunner(watch_app, access_log=None, handle_signals=False)
+                await self._watch_runner.setup()
+                await web.TCPSite(self._watch_runner, host, self.config.metrics_port, ssl_context=ctx).start()
+                shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+                self.watch_url = f"{self.scheme}://{shown}:{self.config.metrics_port}/"
+            self._watch_tasks.add(asyncio.ensure_future(watch.announce(self.rounds.store, self.metrics)))
         log.info("FL server listening on %s (%d iterations, threshold %d, %s)", ", ".join(self.urls),
                  self.config.fl_iteration_num, self.config.start_fl_job_threshold, self.config.fl_name)
         return self.ports
 
     async def stop(self) -> None:
         self.rounds.close()
+        if self.metrics is not None and self.ports:  # the final model's device reports: its devices are done
+            try:
+                if (await self.rounds.view()).finished:
+                    await self.metrics.settle_device_summary(self.rounds.store, await self.rounds.latest_iteration())
+            except StoreUnavailable:
+                pass
+        for task in list(self._watch_tasks):
+            task.cancel()
+        self._watch_tasks.clear()
+        if self._watch_runner is not None:
+            await self._watch_runner.cleanup()
+            self._watch_runner = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.transport.close()
         if isinstance(self.rounds, AsyncRounds):
             await self.rounds.shared.aclose()
+        await self.guard.aclose()
         await self.rounds.store.aclose()
 
 

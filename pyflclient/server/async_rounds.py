@@ -59,6 +59,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from pyflclient.server.async_clock import async_clock_of
 from pyflclient.server.async_state import AsyncShared, MemorySeats, RedisSeats
 from pyflclient.server.asynchrony import FEDBUFF, fedasync_mix, rebased_upload, staleness
 from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint
@@ -67,6 +68,7 @@ from pyflclient.server.round_modes import round_mode
 from pyflclient.server.rounds import AGGREGATOR_STATE, IterationResult, Rounds
 from pyflclient.server.store import IterationView, Model, StateStore, Upload
 from pyflclient.server.strategies import aggregator
+from pyflclient.server.traffic import Traffic
 from pyflclient.server.strategies.base import Aggregator, DeviceUpload
 from pyflclient.wire import protocol
 from pyflclient.wire.protocol import (
@@ -191,7 +193,8 @@ class AsyncRounds:
         self.config = config
         self.store = store
         self.checkpoints = checkpoints
-        self.clock: Clock = clock or WallClock()
+        #: the simulated clock of device_profiles (a planning one), else the wall clock
+        self.clock: Clock = clock or async_clock_of(config, initial_model) or WallClock()
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
         self.mode = round_mode(self)
@@ -200,6 +203,8 @@ class AsyncRounds:
             raise ValueError(f"aggregation_type={config.aggregation_type!r}: its control variates need synchronous "
                              f"iterations; not with server_mode {config.server_mode}")
         self.control_variates = False
+        #: the body bytes of this process's device exchanges (the transport counts them)
+        self.traffic = Traffic()
         self.staleness = staleness(config.staleness_function, config.staleness_a, config.staleness_b)
         self.buffered = config.async_aggregation == FEDBUFF
         if store.shared and self.buffered and checkpoints is None:

@@ -9,9 +9,11 @@ their own dtypes) and, for the iteration that ended the job, :data:`JOB_FINISHED
 gets one line per iteration. A server started on the same folder resumes at the
 iteration after the newest *valid* checkpoint: one whose bytes do not match their
 checksum or do not parse is set aside as ``<name>.corrupt-<timestamp>`` (with a
-WARNING saying why) and the one before is used. A checkpoint without a ``.sha256``
+WARNING saying why) and the one before is used; the ``metrics.jsonl`` lines of the
+iterations set aside are dropped, since they run again. A checkpoint without a ``.sha256``
 (written before checksums, or by a crash between the two renames) is accepted when
-it parses. The initial model comes from a ``.npz`` (name → array) or from the
+it parses, and so is one whose ``.sha256`` is damaged (not a ``sha256sum`` line: the
+sidecar is what broke, a WARNING says so and it is written anew). The initial model comes from a ``.npz`` (name → array) or from the
 trainable weights of a ``.ms`` device model file.
 """
 from __future__ import annotations
@@ -237,17 +239,56 @@ class Checkpoints:
         self._read = (iteration, model, state, JOB_FINISHED in entries)
         return self._read[1:]
 
-    def _expected_sha256(self, path: Path) -> str | None:
+    def _expected_sha256(self, path: Path, *, quiet: bool = False) -> str | None:
+        """The digest in ``path``'s sidecar; None without one, or (WARNING) when the sidecar itself is damaged
+        (unreadable, not a ``sha256sum`` line): the checkpoint is then judged by parsing, as one written before
+        checksums. A well-formed line naming another file is the checkpoint's fault: CorruptCheckpoint."""
+        sidecar = self.checksum_path(path)
         try:
-            text = self.checksum_path(path).read_text().strip()
+            text = sidecar.read_bytes().decode("ascii").strip()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            raise CorruptCheckpoint(f"{self.checksum_path(path)}: unreadable ({exc})") from exc
+            if not quiet:
+                log.warning("%s: damaged (%s); ignored, %s is checked by parsing", sidecar, exc, path.name)
+            return None
         m = _CHECKSUM.match(text)
-        if m is None or m.group(2) != path.name:
-            raise CorruptCheckpoint(f"{self.checksum_path(path)}: not a sha256sum line for {path.name}")
+        if m is None:
+            if not quiet:
+                log.warning("%s: damaged (not a sha256sum line); ignored, %s is checked by parsing", sidecar,
+                            path.name)
+            return None
+        if m.group(2) != path.name:
+            raise CorruptCheckpoint(f"{sidecar}: the sha256sum line of {m.group(2)}, not of {path.name}")
         return m.group(1)
+
+    def _rewrite_checksum(self, path: Path) -> None:
+        """A sidecar written anew for the checkpoint's bytes (which parsed), when it was missing its line."""
+        sidecar = self.checksum_path(path)
+        line = f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n".encode()
+        os.replace(_write_synced(self.folder, sidecar, line), sidecar)
+        _fsync_dir(self.folder)
+
+    def _drop_metrics_after(self, iteration: int) -> None:
+        """Drop the metrics.jsonl lines of iterations after ``iteration`` (set aside, so run again): each
+        iteration keeps one line."""
+        if not self.metrics_path.exists():
+            return
+        kept, dropped = [], 0
+        for line in self.metrics_path.read_text().splitlines(keepends=True):
+            try:
+                later = int(json.loads(line)["iteration"]) > iteration
+            except (ValueError, KeyError, TypeError):
+                later = False  # an unreadable line is left as it is (read_metrics skips it)
+            dropped += later
+            if not later:
+                kept.append(line)
+        if dropped:
+            tmp = _write_synced(self.folder, self.metrics_path, "".join(kept).encode())
+            os.replace(tmp, self.metrics_path)
+            _fsync_dir(self.folder)
+            log.info("%s: %d line(s) of iterations after %d dropped (they run again)", self.metrics_path,
+                     dropped, iteration)
 
     def set_aside(self, iteration: int, reason: str) -> Path:
         """Rename a corrupt checkpoint (and its ``.sha256``) to ``<name>.corrupt-<timestamp>``."""
@@ -276,11 +317,16 @@ class Checkpoints:
                 faults.append((iteration, str(exc)))
                 continue
             assert model is not None
-            if not self.checksum_path(self.path(iteration)).exists():
+            sidecar = self.checksum_path(self.path(iteration))
+            if not sidecar.exists():
                 log.info("%s has no .sha256 (written before checksums): accepted because it parses",
                          self.path(iteration))
+            elif self._expected_sha256(self.path(iteration), quiet=True) is None:  # damaged; the checkpoint parsed
+                self._rewrite_checksum(self.path(iteration))
             for bad, reason in faults:
                 self.set_aside(bad, reason)
+            if faults:
+                self._drop_metrics_after(iteration)
             return iteration, model
         if faults:
             raise CorruptCheckpoint(f"no valid checkpoint in {self.folder} ({len(faults)} corrupt, newest: "

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--linger", type=float, default=None, metavar="SECONDS",
                    help="exit SECONDS after the last iteration (default: serve getModel until stopped)")
     add_setting_flags(p)
+    p.add_argument("--no-dashboard", dest="dashboard", action="store_const", const="off", help="same as --dashboard off")
     p.set_defaults(func=run)
 
 
@@ -96,6 +97,8 @@ async def _serve(config: ServerConfig, model: Any, linger: float | None) -> None
     server = ServerCore(config, model, on_iteration=on_iteration)
     await server.start()
     print("listening on " + " ".join(server.urls), flush=True)
+    if server.watch_url is not None:
+        print(f"dashboard: {server.watch_url} (metrics: {server.watch_url}metrics)", flush=True)
     view = await server.rounds.view()
     if view.finished:
         print(f"the job in {config.checkpoint_dir} is already finished; serving getModel", flush=True)

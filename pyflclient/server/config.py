@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from pyflclient.server.asynchrony import (
     ASYNC_AGGREGATIONS, ASYNC_SERVER_MODE, DEFAULT_STALENESS, FEDASYNC, STALENESS_FUNCTIONS,
 )
+from pyflclient.wire import compression as _compression
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
-__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION"]
+__all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION", "COMPRESSION_SECTION",
+           "COMPRESSION_KEYS"]
 
 SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING", ASYNC_SERVER_MODE)
 #: MindSpore Federated's YAML section of the aggregation settings: ``aggregation: {aggregation_type: ...}``
@@ -29,8 +33,18 @@ AGGREGATION_SECTION = "aggregation"
 NO_EARLY_STOP = "none"
 UPDATE_NORM_ACTIONS = ("refuse", "clip")
 ADMISSION_POLICIES = ("first_come", "sample")
+SWITCH = ("on", "off")
 #: the devices' HTTP timeout is 60 s: a startFLJob held for the draw must be answered well before it
 MAX_ADMISSION_WINDOW_MS = 30_000
+#: MindSpore Federated's YAML section of the compression settings: ``compression: {upload_compress_type: ...}``
+COMPRESSION_SECTION = "compression"
+COMPRESSION_KEYS = ("upload_compress_type", "upload_sparse_rate", "download_compress_type")
+_CODECS = _compression.table()
+_NO_COMPRESS = next(iter(_CODECS.upload))  # the tables' first rows: r1.6's uncompressed wire
+
+
+def _codec_help(rows: Mapping[str, Any]) -> str:
+    return "; ".join(f"{c.name}: {c.help}" for c in rows.values()) + " (docs/compression.md)"
 
 
 def setting(default: Any, help: str, kind: type | None = None) -> Any:  # noqa: A002 - argparse's word
@@ -136,6 +150,13 @@ class ServerConfig:
                                    + f"; {NO_EARLY_STOP}: run all fl_iteration_num iterations")
     early_stop_weight: float | None = plugin_setting("early_stop_weight")
     early_stop_rounds: int = plugin_setting("early_stop_rounds", 1)
+    upload_compress_type: str = setting(_NO_COMPRESS, "how devices upload: " + _codec_help(_CODECS.upload))
+    upload_sparse_rate: float = setting(_CODECS.parameters["upload_sparse_rate"].default,
+                                        _CODECS.parameters["upload_sparse_rate"].help + "; "
+                                        + _CODECS.parameters["upload_sparse_rate"].rule)
+    download_compress_type: str = setting(next(iter(_CODECS.download)),
+                                          "how the model travels to devices that can decode it: "
+                                          + _codec_help(_CODECS.download))
     checkpoint_dir: str | None = setting(None, "write each iteration's model and metrics.jsonl here and resume "
                                                "from it (None: everything in memory)")
     max_body_bytes: int = setting(0, "refuse larger request bodies with HTTP 413, from Content-Length before a "
@@ -151,7 +172,8 @@ class ServerConfig:
                                              "many ms of the connection, or of the request's first byte on a "
                                              "kept-alive connection")
     body_timeout_ms: int = setting(30_000, "a request's body must arrive within this many ms of its headers "
-                                           "(HTTP 408 otherwise)")
+                                           "(HTTP 408 otherwise), and its reply be taken by the client within "
+                                           "as long (the connection is closed otherwise)")
     keep_alive_timeout_ms: int = setting(15_000, "an idle kept-alive connection is closed after this many ms "
                                                  "(a request being answered, e.g. a held getModel, is not idle)")
     max_connections: int = setting(0, "open connections per server process; at the cap a new one displaces the "
@@ -162,6 +184,9 @@ class ServerConfig:
                                             "claiming 10^9 samples would make the model its own")
     max_update_norm: float = setting(0.0, "L2 bound on a device's update, uploaded weights / data_size - global "
                                           "model, over all weights (0: no bound)")
+    update_norm_factor: float = setting(100.0, "with max_update_norm 0: refuse an update whose norm is above "
+                                               "this x the median of the last 256 accepted updates (before 8: this "
+                                               "x (the model's norm + 1)); 0: off (docs/security.md)")
     update_norm_action: str = setting("refuse", "what an update beyond max_update_norm gets: refuse "
                                                 "(RequestError) or clip (scaled down to the bound)")
     admission_policy: str = setting("first_come", "first_come: the first start_fl_job_threshold devices to ask "
@@ -179,6 +204,38 @@ class ServerConfig:
                                                           "redis://host:port/db): every server process given the "
                                                           "same address, model and settings serves one job (None: "
                                                           "the state is in this process)")
+    # -- watching the job (pyflclient.server.metrics, docs/server.md "Metrics, dashboard, access")
+    metrics: str = setting("on", "on: count requests, bytes, phases and device reports and serve them at /metrics "
+                                 "(Prometheus); off: none of it, and no dashboard")
+    dashboard: str = setting("on", "on: the live dashboard at / (read-only); off: none (--no-dashboard)")
+    metrics_port: int = setting(0, "serve /metrics and the dashboard on this port instead of the FL ports (0: on "
+                                   "the FL ports)")
+    metrics_ip: str | None = setting(None, "interface of metrics_port (None: fl_server_ip)")
+    metrics_token: str | None = setting(None, "bearer token that /metrics and the dashboard require (Authorization: "
+                                              "Bearer <token>, or ?token= in the dashboard's address); the device "
+                                              "endpoints never ask for it")
+
+    device_profiles: str | None = setting(None, "simulated devices: a population name (uniform, mobile), a JSON "
+                                                "profile file or FedScale's device capacity pickle; the server then "
+                                                "runs its windows on the simulated clock (docs/devices.md; None: the "
+                                                "wall clock)")
+    device_availability: str | None = setting(None, "device_profiles: FedScale's client behaviour trace (pickle) "
+                                                    "giving each device its online sessions")
+    device_seed: int = setting(0, "device_profiles: seed of the drawn profiles and of the ask order of devices "
+                                  "asking at the same simulated time")
+    device_count: int = setting(0, "device_profiles: devices of the simulation; each iteration's admission waits "
+                                   "until they all asked (0: those seen so far, and admission_window_ms of quiet)")
+    # r1.6's device authentication (docs/security.md), MindSpore's key names
+    pki_verify: bool = setting(False, "refuse startFLJob/updateModel without a valid device signature: a chain to "
+                                      "root_first_ca_path or root_second_ca_path, not revoked in equip_crl_path, the "
+                                      "fl_id in the certificate, the timestamp within replay_attack_time_diff, each "
+                                      "signed request once (pyflclient pki init/issue/revoke makes the files)")
+    root_first_ca_path: str | None = setting(None, "pki_verify: PEM root CA certificate the device chains end in")
+    root_second_ca_path: str | None = setting(None, "pki_verify: a second accepted root CA (e.g. while rotating)")
+    equip_crl_path: str | None = setting(None, "pki_verify: the CRL of revoked device certificates (PEM or DER); "
+                                               "read again when the file changes")
+    replay_attack_time_diff: int = setting(600_000, "pki_verify: ms a signed request's timestamp may differ from "
+                                                    "the server's clock; a signature is accepted once within it")
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -222,6 +279,8 @@ class ServerConfig:
         need(self.max_data_size >= 1, "max_data_size", "must be at least 1")
         need(math.isfinite(self.max_update_norm) and self.max_update_norm >= 0, "max_update_norm",
              "must be a finite number >= 0 (0: no bound)")
+        need(math.isfinite(self.update_norm_factor) and (self.update_norm_factor == 0 or self.update_norm_factor >= 2),
+             "update_norm_factor", "must be 0 (off) or a finite number >= 2")
         need(self.update_norm_action in UPDATE_NORM_ACTIONS, "update_norm_action", f"one of {UPDATE_NORM_ACTIONS}")
         need(self.admission_policy in ADMISSION_POLICIES, "admission_policy", f"one of {ADMISSION_POLICIES}")
         need(0 < self.admission_window_ms <= MAX_ADMISSION_WINDOW_MS, "admission_window_ms",
@@ -233,8 +292,56 @@ class ServerConfig:
                 redis_url(self.distributed_cache_address)
             except ValueError as exc:
                 need(False, "distributed_cache_address", str(exc))
+        need(self.device_count >= 0, "device_count", "must be >= 0 (0: the devices seen so far)")
+        need(self.device_profiles is None or (self.distributed_cache_address is None and not self.masked_uploads),
+             "device_profiles", "the simulated clock runs in one server process (no distributed_cache_address) "
+             "with uploads in the clear (encrypt_type without its own phases)")
+        need(self.device_profiles is not None or self.device_availability is None, "device_availability",
+             "needs device_profiles (a population name or a capacity file)")
         need(self.max_admissions_per_address >= 0, "max_admissions_per_address",
              "must be >= 0 (0: half the seats for non-loopback addresses)")
+        need(not self.pki_verify or bool(self.root_first_ca_path), "root_first_ca_path",
+             "pki_verify needs the root CA certificate (pyflclient pki init writes root_ca.pem)")
+        for key in ("root_first_ca_path", "root_second_ca_path", "equip_crl_path"):
+            need(not self.pki_verify or getattr(self, key) is None or Path(getattr(self, key)).is_file(), key,
+                 "no such file")
+        need(self.replay_attack_time_diff >= 1000, "replay_attack_time_diff", "must be at least 1000 ms")
+        need(self.metrics in SWITCH, "metrics", f"one of {SWITCH}")
+        need(self.dashboard in SWITCH, "dashboard", f"one of {SWITCH}")
+        need(self.metrics == "on" or self.dashboard == "off", "dashboard", "needs metrics=on (the dashboard shows them)")
+        need(0 <= self.metrics_port <= 65535, "metrics_port", "must be a port number (0: on the FL ports)")
+        need(self.metrics_ip is None or self.metrics_port != 0, "metrics_ip", "needs metrics_port (the FL ports "
+             "listen on fl_server_ip)")
+        need(self.metrics_token is None or len(self.metrics_token) >= 8, "metrics_token", "must be at least 8 characters")
+        self._check_compression()
+
+    def _check_compression(self) -> None:
+        """The compression settings against schema/compression.json's rows."""
+        def fail(key: str, what: str) -> None:
+            raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
+
+        upload = _CODECS.upload.get(self.upload_compress_type)
+        if upload is None:
+            fail("upload_compress_type", f"one of {', '.join(_CODECS.upload)}")
+        if _CODECS.download.get(self.download_compress_type) is None:
+            fail("download_compress_type", f"one of {', '.join(_CODECS.download)}")
+        rate = _CODECS.parameters["upload_sparse_rate"]
+        if rate.problem(self.upload_sparse_rate):
+            fail("upload_sparse_rate", rate.problem(self.upload_sparse_rate) or "")
+        if upload is not None and upload.compresses and self.masked_uploads:
+            fail("upload_compress_type", f"not with encrypt_type={self.encrypt_type}: the server sees only the sum "
+                                         f"of masked uploads, and each device's 8-bit ranges do not add up; use "
+                                         f"{_NO_COMPRESS} (download_compress_type may stay compressed)")
+
+    @property
+    def upload_codec(self) -> _compression.Codec:
+        """The row of ``upload_compress_type`` in schema/compression.json."""
+        return _CODECS.upload[self.upload_compress_type]
+
+    @property
+    def download_codec(self) -> _compression.Codec:
+        """The row of ``download_compress_type`` in schema/compression.json."""
+        return _CODECS.download[self.download_compress_type]
 
     def _check_plugins(self) -> None:
         """The aggregation, encrypt and early-stop settings against schema/round_plugins.json's rows, once."""
@@ -243,10 +350,16 @@ class ServerConfig:
         def fail(key: str, what: str) -> None:
             raise ConfigError(f"{key}={getattr(self, key)!r}: {what}")
 
-        def check(key: str) -> None:
-            problem = plugins.parameters[key].problem(getattr(self, key))
+        def check(key: str, on_the_wire: bool = False) -> None:
+            """``on_the_wire``: the value travels in the plan as a FlatBuffers float (32 bits) and the device
+            checks that: the row is applied to it as sent (1e-50 is 0 there, 1e39 infinite)."""
+            value = getattr(self, key)
+            if on_the_wire and isinstance(value, float):
+                with np.errstate(over="ignore", under="ignore"):
+                    value = float(np.float32(value))
+            problem = plugins.parameters[key].problem(value)
             if problem:
-                fail(key, problem)
+                fail(key, problem + (" (as the plan's 32-bit float)" if value != getattr(self, key) else ""))
 
         aggregation = plugins.aggregation.get(self.aggregation_type)
         if aggregation is None:
@@ -260,16 +373,16 @@ class ServerConfig:
             if key not in aggregation.params:
                 fail(key, f"aggregation_type {aggregation.name} does not use it; its parameters: "
                           f"{', '.join(aggregation.params) or 'none'}")
-            check(key)
+            check(key, on_the_wire=key in aggregation.device_params)
         encrypt = plugins.encrypt.get(self.encrypt_type)
         if encrypt is None:
             fail("encrypt_type", f"one of {_plugin_names(plugins.encrypt)}")
         assert encrypt is not None
-        check("client_learning_rate")
+        check("client_learning_rate", on_the_wire=True)
         for row in plugins.encrypt.values():  # every type's, as they all have defaults: a bad one is a typo
             for key in row.params:
                 if key in plugins.parameters:
-                    check(key)
+                    check(key, on_the_wire=True)
         if aggregation.needs_single_uploads and not encrypt.sees_single_uploads:
             raise ConfigError(f"aggregation_type={aggregation.name!r} reads each device's upload, but with "
                               f"encrypt_type={encrypt.name!r} the server sees {encrypt.server_sees}; use "
@@ -308,6 +421,8 @@ class ServerConfig:
         need(self.encrypt_type == _DEFAULT_ENCRYPT, "encrypt_type", f"must be {_DEFAULT_ENCRYPT} {mode} (the "
              f"asynchronous uploads travel in the clear; docs/async.md)")
         need(self.early_stop_type == NO_EARLY_STOP, "early_stop_type", f"must be {NO_EARLY_STOP} {mode}")
+        need(self.upload_compress_type == _NO_COMPRESS, "upload_compress_type", f"must be {_NO_COMPRESS} {mode} "
+             f"(asyncUpdateModel carries the weights uncompressed)")
         need(not self.aggregation_row.reports_loss, "aggregation_type", f"{self.aggregation_type} reads upload_loss, "
              f"which asyncUpdateModel does not carry; choose another {mode}")
         need(self.async_aggregation != FEDASYNC or self.aggregation_type == _DEFAULT_AGGREGATION, "aggregation_type",
@@ -404,6 +519,10 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         raise ConfigError(f"{key}: a value is needed")
     try:
         if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
             raise TypeError
         if kind is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -416,26 +535,32 @@ def _coerce(key: str, value: Any, default: Any, kind: type) -> Any:
         return str(value)
     except (TypeError, ValueError):
         row = table().parameters.get(key)
-        raise ConfigError(f"{key}={value!r}: {row.rule if row else 'expected ' + kind.__name__}") from None
+        said = row.rule if row else "expected " + ("true or false" if kind is bool else kind.__name__)
+        raise ConfigError(f"{key}={value!r}: {said}") from None
 
 
 def flat_settings(values: Mapping[str, Any], source: object) -> dict[str, Any]:
-    """A config file's mapping with MindSpore Federated's ``aggregation:`` section merged into the flat keys
-    (``aggregation: {aggregation_type: FedAdam, server_learning_rate: 0.01}``); a key given both ways is an
-    error, as is a section key that is not an aggregation setting."""
-    out = dict(values)
-    section = out.pop(AGGREGATION_SECTION, None)
+    """A config file's mapping with MindSpore Federated's ``aggregation:`` and ``compression:`` sections merged
+    into the flat keys (``aggregation: {aggregation_type: FedAdam, server_learning_rate: 0.01}``,
+    ``compression: {upload_compress_type: DIFF_SPARSE_QUANT, upload_sparse_rate: 0.4}``); a key given both
+    ways is an error, as is a section key that is not a setting of its section."""
+    out = _merge_section(dict(values), source, COMPRESSION_SECTION, COMPRESSION_KEYS, "a compression")
+    return _merge_section(out, source, AGGREGATION_SECTION, ("aggregation_type", *AGGREGATION_PARAMETERS),
+                          "an aggregation")
+
+
+def _merge_section(out: dict[str, Any], source: object, section_name: str, allowed: tuple[str, ...],
+                   what: str) -> dict[str, Any]:
+    section = out.pop(section_name, None)
     if section is None:
         return out
-    allowed = ("aggregation_type", *AGGREGATION_PARAMETERS)
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{source}: {AGGREGATION_SECTION} must be a mapping of {', '.join(allowed)}")
+        raise ConfigError(f"{source}: {section_name} must be a mapping of {', '.join(allowed)}")
     for key, value in section.items():
         if key not in allowed:
-            raise ConfigError(f"{source}: {AGGREGATION_SECTION}.{key} is not an aggregation setting; known: "
-                              f"{', '.join(allowed)}")
+            raise ConfigError(f"{source}: {section_name}.{key} is not {what} setting; known: {', '.join(allowed)}")
         if key in out:
-            raise ConfigError(f"{source}: {key} is given both flat and in the {AGGREGATION_SECTION} section")
+            raise ConfigError(f"{source}: {key} is given both flat and in the {section_name} section")
         out[key] = value
     return out
 

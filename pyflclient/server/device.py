@@ -12,7 +12,7 @@ import http.client
 import secrets
 import ssl
 import uuid
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -20,7 +20,8 @@ import numpy as np
 from pyflclient.wire import secagg
 from pyflclient.wire.protocol import (
     AsyncGetModelRequest, AsyncGetModelResponse, AsyncUpdateModelRequest, AsyncUpdateModelResponse,
-    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, StartFLJobRequest, StartFLJobResponse,
+    SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, PushMetricsRequest, PushMetricsResponse,
+    StartFLJobRequest, StartFLJobResponse,
     UpdateModelRequest, UpdateModelResponse, cipher_message, now_ms, plain_text_reply, read_cipher,
 )
 
@@ -40,8 +41,10 @@ class DeviceClient:
     """One simulated device (``fl_id``, ``data_size``) talking to ``url``."""
 
     def __init__(self, url: str, *, fl_id: str | None = None, data_size: int = 1, fl_name: str = "Lenet",
-                 timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None):
+                 timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None, signer: Any = None):
+        """``signer``: a :class:`pyflclient.pki.DeviceSigner` to sign startFLJob and updateModel (pki_verify)."""
         parts = urlsplit(url)
+        self.signer = signer
         self.fl_id = fl_id or str(uuid.uuid4())
         self.data_size = data_size
         self.fl_name = fl_name
@@ -78,20 +81,40 @@ class DeviceClient:
         text = plain_text_reply(data)
         return text if text is not None else parse(data)
 
-    def start_fl_job(self, iteration: int = 0) -> StartFLJobResponse | str:
-        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, str(now_ms()))
+    def start_fl_job(self, iteration: int = 0, download_compress_types: tuple[int, ...] = ()
+                     ) -> StartFLJobResponse | str:
+        """``download_compress_types``: the CompressType values this device decodes (QUANT's: a quantised model)."""
+        timestamp = str(now_ms())
+        signed = self.signer.start_fields(self.fl_id, timestamp) if self.signer is not None else {}
+        req = StartFLJobRequest(self.fl_name, self.fl_id, iteration, self.data_size, timestamp, **signed,
+                                download_compress_types=tuple(download_compress_types))
         return self._exchange("startFLJob", req.to_bytes(), StartFLJobResponse.from_bytes)
 
     def update_model(self, iteration: int, weights: Mapping[str, np.ndarray], *, upload_loss: float | None = None,
                      control_variate: Mapping[str, np.ndarray] | None = None) -> UpdateModelResponse | str:
         """Upload ``weights`` as given (the caller multiplies by data_size, as a device does), with the
-        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given."""
-        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, str(now_ms()), upload_loss,
-                                 dict(control_variate or {}))
+        device's ``upload_loss`` and Scaffold's ``control_variate`` (Δc_i) when given; signed with ``signer``."""
+        timestamp = str(now_ms())
+        signature = self.signer.update_signature(timestamp, iteration) if self.signer is not None else b""
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, weights, timestamp, upload_loss,
+                                 dict(control_variate or {}), signature)
         return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
 
-    def get_model(self, iteration: int) -> GetModelResponse | str:
-        req = GetModelRequest(self.fl_name, iteration, str(now_ms()))
+    def update_model_compressed(self, iteration: int, update: Mapping[str, np.ndarray], compress_type: int,
+                                sparse_rate: float) -> UpdateModelResponse | str:
+        """Upload ``update`` (data_size x (trained - received), float32) as a DIFF_SPARSE_QUANT device does
+        (pyflclient.wire.compression), names in the update's order."""
+        from pyflclient.wire.compression import encode_upload
+
+        names = tuple(update)
+        tensors, _ = encode_upload(update, names, iteration, sparse_rate)
+        req = UpdateModelRequest(self.fl_name, self.fl_id, iteration, {}, str(now_ms()),
+                                 upload_compress_type=compress_type, upload_sparse_rate=sparse_rate, name_vec=names,
+                                 compressed=tuple(tensors))
+        return self._exchange("updateModel", req.to_bytes(), UpdateModelResponse.from_bytes)
+
+    def get_model(self, iteration: int, download_compress_types: tuple[int, ...] = ()) -> GetModelResponse | str:
+        req = GetModelRequest(self.fl_name, iteration, str(now_ms()), tuple(download_compress_types))
         return self._exchange("getModel", req.to_bytes(), GetModelResponse.from_bytes)
 
     def async_update_model(self, iteration: int, weights: Mapping[str, np.ndarray]) -> AsyncUpdateModelResponse | str:
@@ -102,6 +125,11 @@ class DeviceClient:
     def async_get_model(self, iteration: int = 0) -> AsyncGetModelResponse | str:
         req = AsyncGetModelRequest(self.fl_name, iteration)
         return self._exchange(req.ROUND, req.to_bytes(), AsyncGetModelResponse.from_bytes)
+
+    def push_metrics(self, loss: float, accuracy: float) -> PushMetricsResponse | str:
+        """r1.6's ``/pushMetrics``: this device's loss and accuracy after its evaluation."""
+        return self._exchange("pushMetrics", PushMetricsRequest(loss, accuracy).to_bytes(),
+                              PushMetricsResponse.from_bytes)
 
     def close(self) -> None:
         self._conn.close()

@@ -111,6 +111,8 @@ if redis.call('HEXISTS', A, ARGV[3]) == 1 then return view('already') end
 if redis.call('HLEN', A) >= tonumber(ARGV[6]) then return view('full') end
 local now = tonumber(ARGV[5])
 if f[4] and now >= tonumber(f[4]) + tonumber(ARGV[7]) then return view('window') end
+-- PW_ENCRYPT froze the admitted devices (another process's window ended first): no seat outside that list
+if redis.call('EXISTS', it_key(ARGV[2], 'frozen:admitted')) == 1 then return view('window') end
 local limit = tonumber(ARGV[9])
 if limit > 0 then
   local S = it_key(ARGV[2], 'seats')
@@ -128,7 +130,10 @@ local f = redis.call('HMGET', J, 'iteration', 'finished', 'closed', 'update_bega
 local outcome = 'accepted'
 if f[2] == '1' or f[3] == '1' or f[1] ~= ARGV[2] then outcome = 'closed'
 elseif redis.call('HEXISTS', it_key(ARGV[2], 'admitted'), ARGV[3]) == 0 then outcome = 'not_admitted'
-elseif redis.call('HSETNX', it_key(ARGV[2], 'uploads'), ARGV[3], ARGV[6]) == 0 then outcome = 'duplicate' end
+elseif redis.call('HEXISTS', it_key(ARGV[2], 'uploads'), ARGV[3]) == 1 then outcome = 'duplicate'
+-- PW_ENCRYPT's upload phase was frozen (by any process): a later upload could not be unmasked
+elseif redis.call('EXISTS', it_key(ARGV[2], 'frozen:uploads')) == 1 then outcome = 'closed'
+else redis.call('HSET', it_key(ARGV[2], 'uploads'), ARGV[3], ARGV[6]) end
 if outcome ~= 'accepted' then
   redis.call('DEL', ARGV[5])
   return view(outcome)
@@ -180,6 +185,23 @@ if ARGV[4] == '0' then
   redis.call('HDEL', J, 'start_began', 'update_began', 'closer', 'lease_until')
 end
 return {'published'}
+"""
+
+# ARGV: prefix, iteration, then field/count pairs: into the first tally from `iteration` on not taken yet
+_ADD_TRAFFIC = """
+local k = tonumber(ARGV[2])
+while redis.call('HEXISTS', ARGV[1] .. 'traffic:' .. k, 'taken') == 1 do k = k + 1 end
+local key = ARGV[1] .. 'traffic:' .. k
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
+return {k}
+"""
+
+# ARGV: prefix, iteration: the tally, marked taken (the one before the previous goes)
+_TAKE_TRAFFIC = """
+local key = ARGV[1] .. 'traffic:' .. ARGV[2]
+redis.call('HSET', key, 'taken', 1)
+redis.call('DEL', ARGV[1] .. 'traffic:' .. (tonumber(ARGV[2]) - 2))
+return redis.call('HGETALL', key)
 """
 
 # ARGV: prefix, iteration, phase, fl_id, value, then holder/value pairs (fanout)
@@ -281,7 +303,8 @@ class RedisStore(StateStore):
         self._scripts = {name: self._redis.register_script(code) for name, code in (
             ("begin", _BEGIN), ("view", _VIEW), ("admit", _ADMIT), ("add_upload", _ADD_UPLOAD),
             ("begin_update_window", _BEGIN_UPDATE_WINDOW), ("close", _CLOSE), ("publish", _PUBLISH),
-            ("cipher_add", _CIPHER_ADD), ("cipher_freeze", _CIPHER_FREEZE))}
+            ("cipher_add", _CIPHER_ADD), ("cipher_freeze", _CIPHER_FREEZE), ("add_traffic", _ADD_TRAFFIC),
+            ("take_traffic", _TAKE_TRAFFIC))}
         self._names: list[str] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._models: dict[int, Model] = {}  # published models never change: decoded once per process
@@ -483,11 +506,38 @@ class RedisStore(StateStore):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         return int(await self._call(lambda: self._redis.hlen(f"{self.prefix}it:{iteration}:cipher:{phase}")))
 
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        """RPUSH of 8 bytes (float32 loss, accuracy) onto ``pushed:<iteration>``; kept as long as the job's keys."""
+        value = np.asarray([loss, accuracy], dtype="<f4").tobytes()
+        await self._call(lambda: self._redis.rpush(f"{self.prefix}pushed:{iteration}", value))
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        found = await self._call(lambda: self._redis.lrange(f"{self.prefix}pushed:{iteration}", 0, -1))
+        return [(float(a[0]), float(a[1])) for a in (np.frombuffer(v, dtype="<f4") for v in found) if a.size == 2]
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        """``processes`` hash: process name -> its status as JSON (the dashboard shows the group)."""
+        text = json.dumps(dict(status), sort_keys=True)
+        await self._call(lambda: self._redis.hset(f"{self.prefix}processes", process, text))
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        found = await self._call(lambda: self._redis.hgetall(f"{self.prefix}processes"))
+        return {k.decode(): json.loads(v) for k, v in found.items()}
+
     def _keep(self, iteration: int, model: Model) -> Model:
         self._models[iteration] = model
         while len(self._models) > 3:  # the newest and the few a slow device may still ask for
             del self._models[min(self._models)]
         return model
+
+    async def add_traffic(self, iteration: int, counts: Mapping[str, int]) -> None:
+        pairs = [x for key, value in counts.items() if value for x in (key, int(value))]
+        if pairs:
+            await self._call(lambda: self._scripts["add_traffic"](args=[self.prefix, iteration, *pairs]))
+
+    async def take_traffic(self, iteration: int) -> dict[str, int]:
+        flat = await self._call(lambda: self._scripts["take_traffic"](args=[self.prefix, iteration]))
+        return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2) if flat[i] != b"taken"}
 
     async def aclose(self) -> None:
         """Close the connections to Redis."""

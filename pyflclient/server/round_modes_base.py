@@ -89,8 +89,10 @@ class RoundMode(abc.ABC):
         """Why ``fl_id`` cannot upload now beyond the round's rules, or None."""
         return None
 
-    async def uploaded(self, iteration: int, fl_id: str) -> None:
-        """``fl_id``'s upload of ``iteration`` is stored (a :data:`DECIDES_END` mode moves its phases on)."""
+    async def uploaded(self, iteration: int, fl_id: str) -> str | None:
+        """``fl_id``'s upload of ``iteration`` is stored (a :data:`DECIDES_END` mode moves its phases on); why it
+        does not count after all (the phase ended meanwhile: the device is answered OutOfTime), or None."""
+        return None
 
     async def combine(self, closed: ClosedIteration) -> Mapping[str, DeviceUpload] | None:
         """What the aggregator reads of a closed iteration (fl_id → upload), or None when the iteration is

@@ -56,7 +56,8 @@ import functools
 import ipaddress
 import logging
 import math
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -70,9 +71,14 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.early_stop import EarlyStop
 from pyflclient.server.round_modes import round_mode
+from pyflclient.server.simulated import SimulatedRounds, clock_of
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.strategies import aggregator
 from pyflclient.server.strategies.base import Aggregator, DeviceUpload, PlanExtras, State
+from pyflclient.server.faults import ClientFaults
+from pyflclient.server.update_bound import UpdateNormBound
+from pyflclient.server.traffic import Traffic, TrafficCount
+from pyflclient.server.codecs import ServerCodec
 
 __all__ = ["Rounds", "IterationResult", "FOLLOW_INTERVAL_S"]
 
@@ -101,14 +107,27 @@ class IterationResult:
     job_finished: bool = False
     #: why the job stopped early (early_stop_type), None otherwise
     early_stop: str | None = None
+    #: the body bytes this process received and sent while the iteration was open (pyflclient.server.traffic)
+    traffic: TrafficCount = field(default_factory=TrafficCount)
+    #: on the simulated clock (device_profiles): simulated start/end and the devices admitted, finished,
+    #: late, offline (:meth:`pyflclient.clock.IterationPlan.summary`); None on the wall clock
+    simulated: Mapping[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
+        t = self.traffic
+        per_client = max(1, self.admitted)
         out: dict[str, object] = {
             "iteration": self.iteration, "admitted": self.admitted, "uploaded": self.uploaded,
             "data_size": self.data_size, "valid": self.valid, "seconds": round(self.seconds, 3),
             "finished_at_ms": self.finished_at_ms}
         if self.early_stop is not None:
             out["early_stop"] = self.early_stop
+        out.update({"requests": t.requests, "bytes_up": t.bytes_up, "bytes_down": t.bytes_down,
+                    "bytes_up_per_client": round(t.bytes_up / per_client, 1),
+                    "bytes_down_per_client": round(t.bytes_down / per_client, 1),
+                    "bytes_by_round": t.as_dict()["by_round"]})
+        if self.simulated is not None:
+            out.update(self.simulated)
         return out
 
 
@@ -129,6 +148,9 @@ class Rounds:
                  on_iteration: Callable[[IterationResult], None] | None = None):
         self.config = config
         self.store = store
+        #: refused requests as rate-limited INFO lines (one per kind every 10 s, the rest counted)
+        self.refusals = ClientFaults(logger=log)
+        #: the default bound on an update's norm (None: off, PW_ENCRYPT, or max_update_norm set)
         self.checkpoints = checkpoints
         self.shapes = {name: tuple(np.shape(a)) for name, a in initial_model.items()}
         self.sizes = {name: int(np.size(a)) for name, a in initial_model.items()}
@@ -141,12 +163,22 @@ class Rounds:
         self._replier: Aggregator = aggregator(config.aggregation_type, self.shapes, config.aggregation_params)
         # the type's own upload check, on uploads in the clear (a masked one's values are ring elements)
         self._checks_uploads = type(self.aggregator).check is not Aggregator.check and not self.mode.MASKED
+        #: the default bound on an update's norm (None: off, masked uploads, or max_update_norm set)
+        self.norm_bound = (UpdateNormBound(config.update_norm_factor) if config.update_norm_factor
+                           and not self.mode.MASKED else None)
         #: the type sends devices a control variate (Scaffold's c) and reads theirs back (Δc_i)
         self.control_variates = bool(self._replier.plan_extras().control_variate)
         self._extras: tuple[int, PlanExtras] | None = None  # the replier's extras and the iteration of its state
         self.early_stop = EarlyStop.of(config)
+        #: the simulated clock's rounds (device_profiles), None on the wall clock; its origin is now
+        clock = clock_of(config, now_ms())
+        self.simulated = None if clock is None else SimulatedRounds(config, clock, initial_model)
         self._initial = initial_model
         self._on_iteration = on_iteration
+        #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
+        self.traffic = Traffic()
+        #: compressed uploads decoded, the served model encoded (upload_compress_type, download_compress_type)
+        self.codec = ServerCodec(config)
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: asyncio.Event | None = None  # set (and replaced) each time a model is published
@@ -201,11 +233,17 @@ class Rounds:
 
     def close(self) -> None:
         """Cancel the window timers (the server is stopping)."""
+        self.refusals.close()
+        if self.norm_bound is not None and self.norm_bound.closest:
+            log.info("update norm bound: %d update(s) refused; the largest accepted update was %.1f%% of its bound",
+                     self.norm_bound.refused, 100 * self.norm_bound.closest)
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         for task in self._tasks:
             task.cancel()
+        if self.simulated is not None:
+            self.simulated.close()
         if self._draw is not None and not self._draw.answers.done():
             self._draw.answers.cancel()
 
@@ -235,6 +273,11 @@ class Rounds:
     # -- the three rounds -------------------------------------------------------------
 
     async def start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
+        """The admission rules (:meth:`_start_fl_job`), the reply through the codec: the plan's compression
+        fields, the model quantised for a device that decodes it."""
+        return self.codec.admit_reply(await self._start_fl_job(req, remote=remote), req.download_compress_types)
+
+    async def _start_fl_job(self, req: StartFLJobRequest, *, remote: str | None = None) -> StartFLJobResponse | str:
         """``remote``: the device's address (aiohttp's ``request.remote``), for max_admissions_per_address."""
         now = now_ms()
         view = await self.store.view()
@@ -247,11 +290,13 @@ class Rounds:
             return self._refuse_job(view, now, f"data_size must be >= 1, got {req.data_size}")
         cfg = self.config
         if req.data_size > cfg.max_data_size:
-            log.info("startFLJob of %r from %s refused: data_size %d > max_data_size %d", req.fl_id, remote,
-                     req.data_size, cfg.max_data_size)
+            self.refusals.report("startFLJob refused (data_size)", str(remote), f"{req.fl_id!r}: data_size "
+                                 f"{req.data_size} > max_data_size {cfg.max_data_size}")
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size {req.data_size} is above this "
                                       f"server's max_data_size {cfg.max_data_size}", view.iteration,
                                       timestamp=str(now))
+        if self.simulated is not None and not view.closed:
+            return await self._simulated_start(view, req.fl_id, req.data_size)
         if cfg.admission_policy == "sample" and not view.closed:
             draw = self._pending_draw(view.iteration)
             if draw is not None:  # held until the draw: answered with the rest of the window's askers
@@ -263,6 +308,49 @@ class Rounds:
                     self.held_start_fl_jobs -= 1
                 return answers[req.fl_id]
         return await self._admit(view, req.fl_id, req.data_size, remote, now)
+
+    async def _simulated_start(self, view: IterationView, fl_id: str, data_size: int) -> StartFLJobResponse:
+        """startFLJob on the simulated clock (:mod:`~pyflclient.server.simulated`): held until the
+        iteration's plan, whose devices are admitted in its order at their simulated ask times."""
+        sim = self.simulated
+        assert sim is not None
+        iteration = view.iteration
+        self.held_start_fl_jobs += 1
+        try:
+            plan = await sim.ask(iteration, fl_id, data_size) or sim.planned(iteration)
+        finally:
+            self.held_start_fl_jobs -= 1
+        assert plan is not None
+        if sim.first_to_admit(iteration):  # once per iteration: the planned devices, in the plan's order
+            try:
+                for d in plan.admitted:
+                    await self.store.admit(iteration, d, sim.data_size(iteration, d), plan.times[d].asked_ms,
+                                           self.config.start_fl_job_threshold, self.config.start_fl_job_time_window)
+            finally:
+                sim.admitted(iteration)
+            self._spawn(self.finish if sim.complete(plan, 0) else self._simulated_watchdog, iteration)
+        await sim.wait_admitted(iteration)
+        view = await self.store.view()
+        if view.iteration != iteration or fl_id not in plan.admitted:
+            return self._refuse_job(view, now_ms(), sim.refusal(plan, fl_id))
+        return await self._admit(view, fl_id, data_size, None, plan.times[fl_id].asked_ms)
+
+    async def _simulated_watchdog(self, iteration: int) -> None:
+        """End a simulated iteration whose planned uploads stopped coming (a device died) after a quiet
+        spell of update_model_time_window wall ms (at least 60 s: the devices' training is wall time)."""
+        quiet = max(self.config.update_model_time_window, 60_000) / 1000
+        seen = -1
+        while True:
+            view = await self.store.view()
+            if view.iteration != iteration or view.closed or view.finished:
+                return
+            if view.uploaded == seen:
+                log.warning("iteration %d: no planned upload for %.0f s (a device stopped?): ending it with %d "
+                            "uploads; the run no longer depends on its seed alone", iteration, quiet, seen)
+                await self.finish(iteration)
+                return
+            seen = view.uploaded
+            await asyncio.sleep(quiet)
 
     async def _admit(self, view: IterationView, fl_id: str, data_size: int, remote: str | None, now: int
                      ) -> StartFLJobResponse:
@@ -353,6 +441,22 @@ class Rounds:
         if req.iteration != view.iteration:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
+        plan = None if self.simulated is None else self.simulated.planned(req.iteration)
+        if plan is not None and self.simulated is not None:
+            late = self.simulated.late(plan, req.fl_id)
+            if late:
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
+            now = self.simulated.upload_time(plan, req.fl_id)
+        if self.codec.compressed(req):  # the r1.6 upload data_size x w0 + d' (pyflclient.server.codecs)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is None:
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now,
+                                           f"{req.fl_id!r}: not admitted to iteration {req.iteration}", remote)
+            _, current = await self.store.latest()
+            decoded, problem = self.codec.decode(req, current, data_size)
+            if problem:
+                return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}", remote)
+            req = dataclasses.replace(req, weights=decoded)
         problem = await self.mode.may_upload(req.iteration, req.fl_id) or self.check_upload(req)
         if problem:
             return self._refuse_upload(ResponseCode.RequestError, view, now, problem, remote)
@@ -370,6 +474,15 @@ class Rounds:
                 if problem:
                     return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
                                                remote)
+        norm = None
+        if self.norm_bound is not None and not self.config.max_update_norm:  # the default bound (update_bound.py)
+            data_size = await self.store.data_size(req.iteration, req.fl_id)
+            if data_size is not None:
+                _, current = await self.store.latest()
+                norm, problem = self.norm_bound.check(weights, data_size, current)
+                if problem:
+                    return self._refuse_upload(ResponseCode.RequestError, view, now, f"{req.fl_id!r}: {problem}",
+                                               remote)
         outcome, view = await self.store.add_upload(req.iteration, req.fl_id, weights, now, loss=req.upload_loss,
                                                     control_variate=req.control_variate)
         if outcome is Upload.DUPLICATE:
@@ -378,8 +491,15 @@ class Rounds:
         if outcome is not Upload.ACCEPTED:
             return self._refuse_upload(ResponseCode.OutOfTime, view, now,
                                        f"{req.fl_id!r}: {outcome.value} {req.iteration}", remote)
+        if norm is not None:
+            self.norm_bound.accepted(norm)  # type: ignore[union-attr]
         if self.mode.DECIDES_END:
-            await self.mode.uploaded(req.iteration, req.fl_id)
+            late = await self.mode.uploaded(req.iteration, req.fl_id)
+            if late is not None:  # PW_ENCRYPT: another process froze the phase between storing and filing it
+                return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)
+        elif plan is not None and self.simulated is not None:
+            if self.simulated.complete(plan, view.uploaded):  # every planned upload is in: it ends
+                self._spawn(self.finish, view.iteration)
         else:
             if view.uploaded == 1:
                 self._arm(view.iteration, "update", self.config.update_model_time_window, self._update_window_over,
@@ -400,6 +520,10 @@ class Rounds:
         self._spawn(self.finish, iteration)
 
     async def get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
+        """:meth:`_get_model`, the model quantised for a device that decodes it."""
+        return self.codec.model_reply(await self._get_model(req, remote=remote), req.download_compress_types)
+
+    async def _get_model(self, req: GetModelRequest, *, remote: str | None = None) -> GetModelResponse:
         """``remote`` is accepted as by the other rounds and not used: getModel changes nothing."""
         now = now_ms()
         view = await self.store.view()
@@ -558,7 +682,9 @@ class Rounds:
         return max(end, now + 1)
 
     def _refuse_job(self, view: IterationView, now: int, reason: str) -> StartFLJobResponse:
-        if view.closed:  # finishing right now: the next iteration opens in moments
+        if self.simulated is not None:
+            when = self.simulated.next_req_wall_ms(now_ms())
+        elif view.closed:  # finishing right now: the next iteration opens in moments
             when = now + self.config.retry_interval
         else:
             when = self._window_end(view, now)
@@ -568,8 +694,9 @@ class Rounds:
 
     def _refuse_upload(self, code: ResponseCode, view: IterationView, now: int, reason: str,
                        remote: str | None = None) -> UpdateModelResponse:
-        log.info("updateModel from %s refused (%s): %s", remote or "?", code.name, reason)
-        return UpdateModelResponse(code, reason, str(self._window_end(view, now)), str(now))
+        self.refusals.report(f"updateModel refused ({code.name})", remote or "?", reason)
+        when = self._window_end(view, now) if self.simulated is None else self.simulated.next_req_wall_ms(now_ms())
+        return UpdateModelResponse(code, reason, str(when), str(now))
 
     # -- windows and finishing --------------------------------------------------------
 
@@ -577,8 +704,8 @@ class Rounds:
              began_ms: int | None = None) -> None:
         """Run ``callback(iteration)`` when the window ends (once per iteration and window)."""
         key = (iteration, which)
-        if key in self._timers:
-            return
+        if key in self._timers or (self.simulated is not None and which in ("start", "update")):
+            return  # on the simulated clock the plan decides when the windows end
         loop = asyncio.get_running_loop()
         delay = max(0.0, ((began_ms or now_ms()) + window_ms - now_ms()) / 1000)
         self._timers[key] = loop.call_later(delay, self._spawn, callback, iteration, key)
@@ -610,6 +737,7 @@ class Rounds:
                 latest = await self.latest_iteration()
             except StoreUnavailable:
                 continue
+            await self._pass_on_traffic(view.iteration + 1 if view.closed else view.iteration)
             if latest > announced:
                 announced = latest
                 self._announce_published()
@@ -627,6 +755,26 @@ class Rounds:
             if view.update_window_began_ms is not None:
                 self._arm(view.iteration, "update", cfg.update_model_time_window, self._update_window_over,
                           began_ms=view.update_window_began_ms)
+
+    async def _pass_on_traffic(self, iteration: int) -> None:
+        """Add this process's byte counts to the shared store's tally of ``iteration`` (kept when it is away)."""
+        count = self.traffic.take()
+        if not count.requests:
+            return
+        try:
+            await self.store.add_traffic(iteration, count.as_counts())
+        except StoreUnavailable:
+            self.traffic.put_back(count)
+
+    async def _iteration_traffic(self, iteration: int) -> TrafficCount:
+        """The bytes of ``iteration``: this process's count, or with a shared store every process's tally."""
+        if not self.store.shared:
+            return self.traffic.take()
+        await self._pass_on_traffic(iteration)
+        try:
+            return TrafficCount.from_counts(await self.store.take_traffic(iteration))
+        except StoreUnavailable:
+            return TrafficCount()  # (the tally stays in the store; the next close does not take it)
 
     async def _start_window_over(self, iteration: int) -> None:
         now = now_ms()
@@ -684,20 +832,26 @@ class Rounds:
             except OSError:  # disk full, permissions: keep the iteration closed, never serve unsaved
                 log.exception("iteration %d: cannot write its checkpoint; retrying", iteration)
                 await asyncio.sleep(self.config.retry_interval / 1000)
+        # the next simulated iteration opens at this one's simulated end: set before the publication lets
+        # devices ask for it
+        simulated = None if self.simulated is None else self.simulated.finished(iteration)
         await self._until_stored(lambda: self.store.publish(iteration, model, finished, state))
         self._announce_published()
         began = closed.start_window_began_ms
         now = now_ms()
         result = IterationResult(iteration, closed.admitted, closed.uploaded, closed.data_size, valid,
-                                 (now - began) / 1000 if began else 0.0, now, finished, stopped)
+                                 (now - began) / 1000 if began and simulated is None else 0.0, now, finished,
+                                 stopped, await self._iteration_traffic(iteration), simulated)
         if self.checkpoints is not None:
             try:
                 self.checkpoints.append_metrics(result.as_dict())
             except OSError:
                 log.exception("iteration %d: cannot append to %s", iteration, self.checkpoints.metrics_path)
-        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s%s", iteration, self.config.fl_iteration_num,
-                 "valid" if valid else "INVALID (previous model kept)", closed.admitted, closed.uploaded,
-                 result.seconds, f"; job finished ({stopped})" if stopped else "; job finished" if finished else "")
+        log.info("iteration %d/%d %s: %d admitted, %d uploaded, %.1f s, %.2f MB up / %.2f MB down%s", iteration,
+                 self.config.fl_iteration_num, "valid" if valid else "INVALID (previous model kept)",
+                 closed.admitted, closed.uploaded, result.seconds, result.traffic.bytes_up / 1e6,
+                 result.traffic.bytes_down / 1e6,
+                 f"; job finished ({stopped})" if stopped else "; job finished" if finished else "")
         if self._on_iteration is not None:
             self._on_iteration(result)
 

@@ -96,6 +96,8 @@ class Server:
             latest = await self._core.rounds.latest_iteration()
             with self._changed:
                 self._last_finished, self._job_finished = latest, view.finished
+                if self.config.checkpoint_dir:  # as resumed: a fallback dropped the set-aside iterations' lines
+                    self._results = [r for r in self._results if r.get("iteration", 0) <= latest]
         except BaseException as exc:
             if self._core is not None:
                 await self._core.stop()
@@ -219,6 +221,15 @@ class Server:
         if results is None:
             raise RuntimeError(f"async_results: this server runs server_mode {self.config.server_mode}")
         return self._ask(results())
+
+    def device_reports(self, iteration: int) -> list[tuple[float, float]]:
+        """The (loss, accuracy) pairs the devices pushed (``/pushMetrics``) about the model of ``iteration``."""
+        return self._ask(self.core.rounds.store.device_metrics(iteration))
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """Where the live dashboard (and ``/metrics``) is served; None with ``metrics=off``."""
+        return self.core.watch_url
 
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per finished iteration: iteration, admitted, uploaded, data_size, valid, seconds (and

@@ -164,7 +164,8 @@ class PairwiseMasking:
         try:
             return await work()
         except _Refused as refused:
-            log.info("%s of %r refused (%s): %s", round_name, req.get("fl_id"), refused.code.name, refused.reason)
+            self.rounds.refusals.report(f"{round_name} refused ({refused.code.name})", repr(req.get("fl_id")),
+                                        refused.reason)
             return self._reply(table, refused.code, refused.reason, (await self.store.view()).iteration)
 
     # -- the six rounds ---------------------------------------------------------------------
@@ -298,9 +299,14 @@ class PairwiseMasking:
             return f"the upload phase of iteration {iteration} is over"
         return None
 
-    async def uploaded(self, iteration: int, fl_id: str) -> None:
-        await self.store.cipher_add(iteration, "uploads", fl_id, b"")
+    async def uploaded(self, iteration: int, fl_id: str) -> str | None:
+        """File the stored upload in the upload phase; why it does not count (the phase froze in between,
+        in this or another process: the upload is left out of the sum, the device is a dropout), or None."""
+        outcome = await self.store.cipher_add(iteration, "uploads", fl_id, b"")
         await self.advance(iteration)
+        if outcome is CipherAdd.ADDED:
+            return None
+        return f"the upload phase of iteration {iteration} ended before this upload was counted ({outcome.value})"
 
     # -- phases -------------------------------------------------------------------------------
 
@@ -409,8 +415,8 @@ class PairwiseMode(RoundMode):
     async def may_upload(self, iteration: int, fl_id: str) -> str | None:
         return await self.masking.may_upload(iteration, fl_id)
 
-    async def uploaded(self, iteration: int, fl_id: str) -> None:
-        await self.masking.uploaded(iteration, fl_id)
+    async def uploaded(self, iteration: int, fl_id: str) -> str | None:
+        return await self.masking.uploaded(iteration, fl_id)
 
     async def combine(self, closed: ClosedIteration) -> Mapping[str, DeviceUpload] | None:
         total = await self.masking.aggregate(closed)

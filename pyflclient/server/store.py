@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -196,6 +196,33 @@ class StateStore(abc.ABC):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         """How many fl_ids are filed under ``phase``."""
 
+    # -- traffic (pyflclient.server.traffic): the byte counts of every process of a shared store ----------
+    # Unshared stores keep none: the one process's own count is the iteration's.
+
+    async def add_traffic(self, iteration: int, counts: Mapping[str, int]) -> None:
+        """Add one process's counts (``requests``, ``bytes_up``, ``bytes_down``, ``<round>|requests`` …) to
+        ``iteration``'s tally, or to the first later iteration whose tally is not taken yet."""
+
+    async def take_traffic(self, iteration: int) -> dict[str, int]:
+        """``iteration``'s tally, summed over the processes, taken once: later counts go to the next one."""
+        return {}
+
+    # -- what the devices report and who serves (pyflclient.server.metrics); optional for a store
+
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        """File one device's pushMetrics (loss, accuracy) under the model of ``iteration``."""
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        """The (loss, accuracy) pushes filed under ``iteration``, in arrival order."""
+        return []
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        """Record this server process's ``status`` (a JSON-able mapping with ``seen_ms``) in the group."""
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        """The last announced status of every process of the group, by process name."""
+        return {}
+
     async def aclose(self) -> None:
         """Let go of connections (the server is stopping); nothing to do for the in-memory store."""
 
@@ -223,6 +250,8 @@ class MemoryStore(StateStore):
         self._latest = 0
         self._finished = False
         self._it: _Iteration | None = None
+        self._pushed: dict[int, list[tuple[float, float]]] = {}  # iteration -> pushMetrics (loss, accuracy)
+        self._processes: dict[str, dict[str, Any]] = {}
 
     def _current(self) -> _Iteration:
         if self._it is None:
@@ -257,7 +286,8 @@ class MemoryStore(StateStore):
             return Admission.ALREADY_ADMITTED, self._view()
         if len(it.admitted) >= threshold:
             return Admission.FULL, self._view()
-        if it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms:
+        if (it.start_window_began_ms is not None and now_ms >= it.start_window_began_ms + window_ms
+                or "admitted" in it.frozen):  # PW_ENCRYPT froze the admitted devices (window over elsewhere)
             return Admission.WINDOW_OVER, self._view()
         if per_address > 0 and remote is not None:
             if it.seats.get(remote, 0) >= per_address:
@@ -282,6 +312,8 @@ class MemoryStore(StateStore):
             return Upload.NOT_ADMITTED, self._view()
         if fl_id in it.uploads:
             return Upload.DUPLICATE, self._view()
+        if "uploads" in it.frozen:  # PW_ENCRYPT's upload phase is over: a later upload could not be unmasked
+            return Upload.CLOSED, self._view()
         it.uploads[fl_id] = DeviceUpload(it.admitted[fl_id], weights, loss, control_variate or {})
         if it.update_window_began_ms is None:
             it.update_window_began_ms = now_ms
@@ -363,3 +395,15 @@ class MemoryStore(StateStore):
     async def cipher_count(self, iteration: int, phase: str) -> int:
         it = self._cipher_iteration(iteration)
         return 0 if it is None else len(it.cipher.get(phase, {}))
+
+    async def push_device_metrics(self, iteration: int, loss: float, accuracy: float) -> None:
+        self._pushed.setdefault(iteration, []).append((float(loss), float(accuracy)))
+
+    async def device_metrics(self, iteration: int) -> list[tuple[float, float]]:
+        return list(self._pushed.get(iteration, ()))
+
+    async def announce_process(self, process: str, status: Mapping[str, Any]) -> None:
+        self._processes[process] = dict(status)
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        return {name: dict(status) for name, status in self._processes.items()}

@@ -10,10 +10,15 @@ headers must complete within ``header_timeout_ms`` (of the connection, or of the
 first byte after an idle keep-alive), its body within ``body_timeout_ms`` and within
 ``max_body_bytes`` (refused from Content-Length before a byte is read), and it may idle
 ``keep_alive_timeout_ms`` between requests. A request being answered (a held getModel)
-has no deadline here. At the cap a new connection displaces the one that has waited
-longest without sending a request (then the longest-reading body), as nginx reuses idle
-connections, so stalled clients cannot lock out the devices. Everything a client can
-cause is one rate-limited INFO line (:class:`ClientFaults`), never a traceback.
+has no deadline here, but its reply must be taken by the client within ``body_timeout_ms``
+(the time an upload of the same size may take), and at most ``MAX_PIPELINED`` requests may
+wait behind it: a client that sends and never reads is closed. At the cap a new connection
+displaces the one that has waited longest without sending a request (then the longest-reading
+body, then the oldest reply the client is not taking), as nginx reuses idle connections, so
+stalled clients cannot lock out the devices. A refused body (413, 408) is answered, the
+write side shut (FIN) and the rest of the body read and dropped for up to ``LINGER_S``, so the
+client reads the refusal instead of a reset. Everything a client can cause is one
+rate-limited INFO line (:class:`ClientFaults`), never a traceback.
 """
 from __future__ import annotations
 
@@ -24,7 +29,6 @@ import resource
 import socket
 import ssl
 import time
-from collections import Counter
 from http import HTTPStatus
 from typing import Any, Callable, Mapping
 
@@ -35,6 +39,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_runner import BaseRunner, BaseSite
 
 from pyflclient.server.config import ServerConfig
+from pyflclient.server.faults import ClientFaults
+from pyflclient.server.traffic import Traffic
 
 __all__ = ["Transport", "Connection", "ListenSite", "ClientFaults", "BodyRefused", "raise_open_file_limit"]
 
@@ -52,6 +58,16 @@ _ACCEPT_RETRY_S = 0.5
 _ACCEPTS_PER_WAKEUP = 128
 #: an episode at the connection cap ends once the open connections fall below this share of it
 _LIMIT_EPISODE_END = 0.9
+#: requests a client may send ahead of the reply it is waiting for (HTTP/1.1 pipelining); one more closes it.
+#: No FL device pipelines; the bound keeps a client that sends and never reads from queueing replies.
+MAX_PIPELINED = 8
+#: after refusing a body, read and drop the rest of it for at most this long, so that the client, which
+#: is still sending, reads the refusal instead of the reset a close with unread bytes causes
+LINGER_S = 2.0
+#: the plain-text body of the 400 that answers plain HTTP on an https port; the Java client
+#: (FLCommunication.PLAIN_HTTP_REFUSED) recognises "HTTPS only" in it and fails at once with it
+PLAIN_HTTP_ON_HTTPS = ("400 Bad Request: plain HTTP sent to port {port}, which speaks HTTPS only; use https:// in "
+                       "the server address (domainName) and trust the server's certificate (certPath)")
 
 
 def raise_open_file_limit() -> int:
@@ -101,47 +117,6 @@ def body_limit(setting: int, model: Mapping[str, np.ndarray], devices_sharing: i
     return min(max(2 * 4 * floats, shares) + _DERIVED_BODY_SLACK, _DERIVED_BODY_MAX)
 
 
-class ClientFaults:
-    """Client faults as INFO lines: at most one per kind every ``interval`` seconds.
-
-    The faults of a kind seen meanwhile are counted and told in one line when the interval
-    ends, so a flood of them costs a line per kind per interval, and none is lost from the
-    count. ``counts`` holds the totals per kind since the start."""
-
-    def __init__(self, interval: float = 10.0, logger: logging.Logger = log):
-        self.interval = interval
-        self.counts: Counter[str] = Counter()
-        self._log = logger
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-        self._flushes: dict[str, asyncio.TimerHandle] = {}
-
-    def report(self, kind: str, peer: str, detail: str) -> None:
-        self.counts[kind] += 1
-        now = time.monotonic()
-        if now - self._last.get(kind, -self.interval) >= self.interval:
-            self._last[kind] = now
-            self._log.info("%s from %s: %s", kind, peer, detail)
-            return
-        self._suppressed[kind] += 1
-        if kind not in self._flushes:
-            self._flushes[kind] = asyncio.get_running_loop().call_later(
-                self._last[kind] + self.interval - now, self._flush, kind)
-
-    def _flush(self, kind: str) -> None:
-        self._flushes.pop(kind, None)
-        more = self._suppressed.pop(kind, 0)
-        if more:
-            self._last[kind] = time.monotonic()
-            self._log.info("%s: %d more in the last %.0f s", kind, more, self.interval)
-
-    def close(self) -> None:
-        """Tell the counts still held back (at shutdown)."""
-        for kind in list(self._flushes):
-            self._flushes[kind].cancel()
-            self._flush(kind)
-
-
 class BodyRefused(Exception):
     """A request body the server will not take (too large, too slow, cut off); ``response`` is the
     reply, which closes the connection so the client cannot keep streaming."""
@@ -181,16 +156,18 @@ def _one_line(text: str, limit: int = 160) -> str:
 class Connection(RequestHandler):
     """aiohttp's handler of one connection, with a watchdog on the client's progress.
 
-    Three phases: *waiting* for a request (fresh, idle, or headers arriving: deadline
+    Five phases: *waiting* for a request (fresh, idle, or headers arriving: deadline
     ``header_timeout`` from the connection or the first byte, ``keep_alive_timeout`` when idle
-    after a response), *reading* a body (the body timeout is the reader's, :meth:`Transport.read_body`)
-    and *answering* (no deadline: the handler bounds itself, e.g. the getModel hold). One timer per
+    after a response), *reading* a body (the body timeout is the reader's, :meth:`Transport.read_body`),
+    *answering* (no deadline: the handler bounds itself, e.g. the getModel hold), *writing* the
+    reply (deadline ``body_timeout``: a client that does not read its replies is closed) and
+    *lingering* after a refused body (``LINGER_S``, the rest of the body dropped). One timer per
     connection, moved lazily: it only ever fires at or after the current deadline."""
 
     __slots__ = ("_hub", "_slot", "_peer", "_phase", "_idle", "_deadline", "_timer", "_first_bytes",
-                 "closed_by_server")
+                 "_linger", "_lingered", "closed_by_server")
 
-    WAITING, READING, ANSWERING = "waiting", "reading", "answering"
+    WAITING, READING, ANSWERING, WRITING, LINGERING = "waiting", "reading", "answering", "writing", "lingering"
 
     def __init__(self, hub: "Transport", slot: _Slot, manager: web.Server, **kwargs: Any):
         super().__init__(manager, **kwargs)
@@ -202,6 +179,8 @@ class Connection(RequestHandler):
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._first_bytes = b""
+        self._linger = False  # the reply being written refuses a body: linger after it
+        self._lingered: asyncio.Future[None] | None = None
         #: why the server closed this connection (a timeout, displaced at the cap), None otherwise
         self.closed_by_server: str | None = None
 
@@ -212,6 +191,11 @@ class Connection(RequestHandler):
     @property
     def phase(self) -> str:
         return self._phase
+
+    def stalled_writing(self) -> bool:
+        """Writing a reply that the client is not taking as fast as it is written (bytes wait in our buffer)."""
+        return (self._phase == self.WRITING and self.transport is not None
+                and self.transport.get_write_buffer_size() > 0)
 
     # -- the watchdog -----------------------------------------------------------------------
 
@@ -229,7 +213,13 @@ class Connection(RequestHandler):
         if self._loop.time() < self._deadline:
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
             return
-        if self._idle:
+        if self._phase == self.LINGERING:
+            self._end_linger()
+        elif self._phase == self.WRITING:
+            self._hub.faults.report("reply not taken", self._peer,
+                                    f"the client did not read its reply within {self._hub.body_timeout:g} s; closed")
+            self.close_now("reply timeout")
+        elif self._idle:
             log.debug("closing idle keep-alive connection from %s", self._peer)
             self.close_now("idle keep-alive timeout")
         else:
@@ -254,6 +244,10 @@ class Connection(RequestHandler):
         self._hub.queue(self, None)
         self._arm(None)
 
+    def linger_after_reply(self) -> None:
+        """The reply refuses the request's body: after writing it, drop the rest of the body for a while."""
+        self._linger = True
+
     def close_now(self, why: str) -> None:
         """Close at once (no flush: nothing is owed to a stalled client) and give the slot back."""
         self.closed_by_server = why
@@ -262,6 +256,11 @@ class Connection(RequestHandler):
         if self.transport is not None:
             self.transport.abort()
         self.force_close()
+        self._end_linger()
+
+    def _end_linger(self) -> None:
+        if self._lingered is not None and not self._lingered.done():
+            self._lingered.set_result(None)
 
     # -- aiohttp's protocol events ----------------------------------------------------------
 
@@ -271,12 +270,23 @@ class Connection(RequestHandler):
         self._wait_for_request(idle=False)
 
     def data_received(self, data: bytes) -> None:
+        if self._phase == self.LINGERING:  # the rest of a refused body: dropped unread
+            return
         if not self._first_bytes:
             self._first_bytes = data[:3]
         if self._idle:  # the next request begins: its headers get header_timeout from here
             self._idle = False
             self._arm(self._loop.time() + self._hub.header_timeout)
         super().data_received(data)
+        if len(self._messages) > MAX_PIPELINED and self.closed_by_server is None:
+            self._hub.faults.report("too many pipelined requests", self._peer,
+                                    f"{len(self._messages)} requests sent ahead of their replies (at most "
+                                    f"{MAX_PIPELINED}); closed")
+            self.close_now("pipelining")
+
+    def eof_received(self) -> bool | None:
+        self._end_linger()
+        return super().eof_received()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._timer is not None:
@@ -285,14 +295,36 @@ class Connection(RequestHandler):
         self._deadline = None
         self._hub.queue(self, None)
         self._slot.release()
+        self._end_linger()
         super().connection_lost(exc)
 
     async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
                               start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        self._phase, self._idle = self.WRITING, False
+        self._hub.queue(self, self.WRITING)
+        self._arm(self._loop.time() + self._hub.body_timeout)
         result = await super().finish_response(request, resp, start_time)
         if self.transport is not None and self.closed_by_server is None:
-            self._wait_for_request(idle=True)
+            if self._linger:
+                await self._linger_out()
+            else:
+                self._wait_for_request(idle=True)
         return result
+
+    async def _linger_out(self) -> None:
+        """After a refused body's reply: FIN (where the transport can half-close), then drop what still
+        comes for at most ``LINGER_S``, until the client closes. A close with unread bytes would be a
+        reset, and a client still sending would see the reset, not the refusal."""
+        assert self.transport is not None
+        self._phase, self._idle = self.LINGERING, False
+        self._hub.queue(self, self.WAITING)  # nothing more is owed: displaceable first
+        self._lingered = self._loop.create_future()
+        self._arm(self._loop.time() + LINGER_S)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if isinstance(self.transport, asyncio.ReadTransport):
+            self.transport.resume_reading()  # the body's buffer may have paused it; what comes now is dropped
+        await self._lingered
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -319,9 +351,11 @@ class Transport:
     bound, the connection cap with displacement, and the client-fault log."""
 
     def __init__(self, config: ServerConfig, model: Mapping[str, np.ndarray], *,
-                 faults: ClientFaults | None = None, masked: bool = False, control_variate: bool = False):
+                 faults: ClientFaults | None = None, masked: bool = False, control_variate: bool = False,
+                 traffic: Traffic | None = None):
         """``masked``: uploads are masked (two float32 slots a value, cipher rounds with shares);
-        ``control_variate``: uploads carry one beside the weights (Scaffold)."""
+        ``control_variate``: uploads carry one beside the weights (Scaffold); ``traffic``: the counter
+        of the device exchanges' body bytes (the round rules' own)."""
         self.header_timeout = config.header_timeout_ms / 1000
         self.body_timeout = config.body_timeout_ms / 1000
         self.keep_alive_timeout = config.keep_alive_timeout_ms / 1000
@@ -330,10 +364,13 @@ class Transport:
                                          2 if control_variate else 1)
         self.max_connections = connection_limit(config.max_connections)
         self.faults = faults or ClientFaults()
+        #: the body bytes of every device exchange (the round rules take them at each iteration's close)
+        self.traffic = traffic or Traffic()
         self.open_connections = 0  # accepted sockets not yet closed, TLS handshakes included
         # displaceable connections, oldest first (dicts keep insertion order)
         self._waiting: dict[Connection, None] = {}
         self._reading: dict[Connection, None] = {}
+        self._writing: dict[Connection, None] = {}
         self._episode: dict[str, float] | None = None
         self._out_of_fds = False
         self._connecting = 0  # accepted sockets whose Connection is not made yet (the next loop turn, TLS)
@@ -345,7 +382,7 @@ class Transport:
         """At the cap with nobody to displace yet but connections about to be made (accepted in the
         same turn, or in their TLS handshake): True, and ``resume`` is called once one is made."""
         if (self.open_connections < self.max_connections or self._waiting or self._reading
-                or not self._connecting):
+                or any(c.stalled_writing() for c in self._writing) or not self._connecting):
             return False
         self._on_connected.append(resume)
         return True
@@ -361,7 +398,8 @@ class Transport:
         """A slot for a socket just accepted, displacing a waiting/reading connection at the cap;
         None: the cap is reached by connections being answered, close the new one."""
         if self.open_connections >= self.max_connections:
-            victim = next(iter(self._waiting), None) or next(iter(self._reading), None)
+            victim = (next(iter(self._waiting), None) or next(iter(self._reading), None)
+                      or next((c for c in self._writing if c.stalled_writing()), None))
             self._at_limit(displaced=victim is not None)
             if victim is None:
                 return None
@@ -387,13 +425,17 @@ class Transport:
         self._episode["displaced" if displaced else "refused"] += 1
 
     def queue(self, conn: Connection, phase: str | None) -> None:
-        """Where ``conn`` waits to be displaced: at the end of the waiting or reading line, or nowhere."""
+        """Where ``conn`` waits to be displaced: at the end of the waiting, reading or writing line, or nowhere
+        (a writing connection is displaced only while the client is not taking its reply)."""
         self._waiting.pop(conn, None)
         self._reading.pop(conn, None)
+        self._writing.pop(conn, None)
         if phase == Connection.WAITING:
             self._waiting[conn] = None
         elif phase == Connection.READING:
             self._reading[conn] = None
+        elif phase == Connection.WRITING:
+            self._writing[conn] = None
 
     def out_of_descriptors(self, port: int, exc: OSError) -> None:
         if not self._out_of_fds:
@@ -427,6 +469,8 @@ class Transport:
         if declared is not None and declared > limit:
             self.faults.report("body too large", peer, f"{request.path}: Content-Length {declared} > "
                                                        f"max_body_bytes {limit}; refused unread")
+            if conn is not None:
+                conn.linger_after_reply()
             raise BodyRefused(413, f"Content-Length {declared} is over the server's limit of {limit} bytes")
         if conn is not None:
             conn.reading_body()
@@ -438,6 +482,8 @@ class Transport:
                     if len(body) > limit:
                         self.faults.report("body too large", peer,
                                            f"{request.path}: chunked body passed max_body_bytes {limit}; refused")
+                        if conn is not None:
+                            conn.linger_after_reply()
                         raise BodyRefused(413, f"the body is over the server's limit of {limit} bytes")
         except TimeoutError:
             self.faults.report("body timeout", peer, f"{request.path}: {len(body)} of "
@@ -530,8 +576,18 @@ class ListenSite(BaseSite):
             if self._ssl_context is None:
                 await self._loop.connect_accepted_socket(factory, conn)
             else:
-                await self._loop.connect_accepted_socket(factory, conn, ssl=self._ssl_context,
-                                                         ssl_handshake_timeout=self._transport.header_timeout)
+                deadline = self._loop.time() + self._transport.header_timeout
+                tls = await self._speaks_tls(conn)
+                if tls is None:
+                    raise TimeoutError(f"no byte within {self._transport.header_timeout:g} s")
+                if not tls:
+                    slot.release()
+                    self._transport.faults.report("plain HTTP on the https port", peer,
+                                                  f"port {self._port} speaks HTTPS only; answered 400 in plain text")
+                    return
+                await self._loop.connect_accepted_socket(
+                    factory, conn, ssl=self._ssl_context,
+                    ssl_handshake_timeout=max(0.1, deadline - self._loop.time()))
         except asyncio.CancelledError:
             conn.close()
             slot.release()
@@ -550,6 +606,43 @@ class ListenSite(BaseSite):
             self._transport.faults.report(what, peer, _one_line(f"{type(exc).__name__}: {exc}"))
         finally:
             self._transport.connected()
+
+    async def _speaks_tls(self, conn: socket.socket) -> bool | None:
+        """Wait (``header_timeout``) for the client's first byte and look at it without taking it: True for a
+        TLS record, None when nothing came (the caller closes it as a handshake timeout). A plain HTTP
+        request is answered with a plain-text 400 that says what to check (as nginx does) and closed (False),
+        so a device given http:// for an https port fails at once with the reason instead of retrying."""
+        assert self._loop is not None
+        readable = self._loop.create_future()
+        fd = conn.fileno()
+        self._loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            async with asyncio.timeout(self._transport.header_timeout):
+                await readable
+        except TimeoutError:
+            readable = None  # type: ignore[assignment]
+        finally:
+            self._loop.remove_reader(fd)
+        if readable is None:
+            conn.close()
+            return None
+        try:
+            first = conn.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+        if not first or first == b"\x16" or not first.isalpha():  # 0x16: a TLS handshake record
+            return True
+        body = PLAIN_HTTP_ON_HTTPS.format(port=self._port).encode()
+        try:
+            conn.send(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):  # what the client sent, taken so that the close is not a reset
+                pass
+        except OSError:  # BlockingIOError: the rest of the request is still on its way; the close may reset it
+            pass
+        conn.close()
+        return False
 
     async def stop(self) -> None:
         self._stopped = True

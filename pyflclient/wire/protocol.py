@@ -21,12 +21,14 @@ import flatbuffers
 import numpy as np
 
 from pyflclient.wire import verify as fbverify
+from pyflclient.wire.compression import CompressedTensor
 from pyflclient._fbs import cipher_generated as cfb
 from pyflclient._fbs import fl_job_generated as fb
 
 __all__ = [
     "ResponseCode", "ProtocolError", "FLPlan", "StartFLJobRequest", "StartFLJobResponse",
     "UpdateModelRequest", "UpdateModelResponse", "GetModelRequest", "GetModelResponse",
+    "PushMetricsRequest", "PushMetricsResponse",
     "PLAIN_TEXT_SAFEMODE", "PLAIN_TEXT_JOB_FINISHED", "SECURE_AGGREGATION_ROUNDS",
     "plain_text_reply", "secure_aggregation_refusal", "now_ms", "cipher_message", "read_cipher",
     "AsyncUpdateModelRequest", "AsyncUpdateModelResponse", "AsyncGetModelRequest", "AsyncGetModelResponse",
@@ -106,6 +108,59 @@ def _read_feature_maps(msg: object, field: str = "FeatureMap") -> dict[str, np.n
         data = fm.DataAsNumpy()
         out[name] = data if isinstance(data, np.ndarray) else np.zeros(0, dtype="<f4")
     return out
+
+
+def _write_compressed(b: flatbuffers.Builder, tensors: "tuple[CompressedTensor, ...]") -> "_Ref | None":
+    """A ``[CompressFeatureMap]`` vector (None when empty: the field is left out)."""
+    if not tensors:
+        return None
+    offsets = []
+    for t in tensors:
+        name = b.CreateString(t.name)
+        data = b.CreateNumpyVector(np.ascontiguousarray(t.data, dtype=np.int8))
+        fb.CompressFeatureMapStart(b)
+        fb.CompressFeatureMapAddWeightFullname(b, name)
+        fb.CompressFeatureMapAddCompressData(b, data)
+        fb.CompressFeatureMapAddMinVal(b, float(t.min_val))
+        fb.CompressFeatureMapAddMaxVal(b, float(t.max_val))
+        offsets.append(fb.CompressFeatureMapEnd(b))
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return _Ref(b.EndVector())
+
+
+def _read_compressed(msg: Any) -> "tuple[CompressedTensor, ...]":
+    """``compress_feature_map`` as :class:`CompressedTensor` rows (int8 views; empty data: size 0)."""
+    out = []
+    for i in range(msg.CompressFeatureMapLength()):
+        fm = msg.CompressFeatureMap(i)
+        data = fm.CompressDataAsNumpy()
+        out.append(CompressedTensor(_text(fm.WeightFullname()),
+                                    data if isinstance(data, np.ndarray) else np.zeros(0, dtype=np.int8),
+                                    float(fm.MinVal()), float(fm.MaxVal())))
+    return tuple(out)
+
+
+def _write_types(b: flatbuffers.Builder, types: "tuple[int, ...]") -> "_Ref | None":
+    """A ``[CompressType]`` vector (bytes), None when empty."""
+    return _Ref(b.CreateNumpyVector(np.asarray(types, dtype=np.int8))) if types else None
+
+
+def _read_types(msg: Any) -> "tuple[int, ...]":
+    if not msg.DownloadCompressTypesLength():
+        return ()
+    return tuple(int(v) for v in msg.DownloadCompressTypesAsNumpy())
+
+
+def _write_strings(b: flatbuffers.Builder, names: "tuple[str, ...]") -> "_Ref | None":
+    if not names:
+        return None
+    offsets = [b.CreateString(n) for n in names]
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return _Ref(b.EndVector())
 
 
 def _finish(builder: flatbuffers.Builder, root: int) -> bytes:
@@ -240,15 +295,36 @@ class StartFLJobRequest:
     iteration: int
     data_size: int
     timestamp: str = ""
+    #: r1.6's device authentication (pki_verify; docs/security.md): the RSA-PSS signature of
+    #: ``fl_id + " " + timestamp`` by the key of ``key_attestation`` (a PEM certificate), whose chain is
+    #: ``equip_cert`` ← ``equip_ca_cert`` ← a root (``root_cert``, as the device has it); empty without PKI
+    sign_data: bytes = b""
+    key_attestation: str = ""
+    equip_cert: str = ""
+    equip_ca_cert: str = ""
+    root_cert: str = ""
+    #: MindSpore Federated's ``download_compress_types``: the CompressType values the device can decode
+    download_compress_types: tuple[int, ...] = ()
 
     def to_bytes(self) -> bytes:
-        return _message("RequestFLJob", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-                        data_size=self.data_size, timestamp=self.timestamp)
+        b = flatbuffers.Builder(512 + len(self.sign_data) + len(self.key_attestation) + len(self.equip_cert)
+                                + len(self.equip_ca_cert) + len(self.root_cert))
+        sign = _Ref(b.CreateByteVector(self.sign_data)) if self.sign_data else None
+        types = _write_types(b, self.download_compress_types)
+        return _finish(b, _write_table(
+            b, "RequestFLJob", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+            data_size=self.data_size, timestamp=self.timestamp, sign_data=sign,
+            key_attestation=self.key_attestation or None, equip_cert=self.equip_cert or None,
+            equip_ca_cert=self.equip_ca_cert or None, root_cert=self.root_cert or None,
+            download_compress_types=types))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobRequest":
         m = fb.RequestFLJob.GetRootAs(_verified(buf, "RequestFLJob"))
-        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(), _text(m.Timestamp()))
+        sign = m.SignDataAsNumpy().tobytes() if m.SignDataLength() else b""
+        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(), _text(m.Timestamp()), sign,
+                   _text(m.KeyAttestation()), _text(m.EquipCert()), _text(m.EquipCaCert()), _text(m.RootCert()),
+                   _read_types(m))
 
 
 @dataclass(frozen=True)
@@ -265,18 +341,29 @@ class StartFLJobResponse:
     timestamp: str = ""
     #: pyflclient's appended ``control_variate``: Scaffold's server control variate c (empty otherwise)
     control_variate: Weights = field(default_factory=dict)
+    #: MindSpore Federated's compression fields (pyflclient.wire.compression): how to upload, how the
+    #: model travels; with download QUANT the model is in ``compressed`` and ``weights`` is empty
+    upload_compress_type: int = 0
+    upload_sparse_rate: float = 0.0
+    download_compress_type: int = 0
+    compressed: tuple[CompressedTensor, ...] = ()
 
     def to_bytes(self) -> bytes:
         return _memoized(self, self._build)
 
     def _build(self) -> bytes:
         b = flatbuffers.Builder(1024 + sum(4 * np.size(w) + 64 for m in (self.weights, self.control_variate)
-                                           for w in m.values()))
+                                           for w in m.values()) + sum(t.data.size + 64 for t in self.compressed))
         plan = self.plan._write(b) if self.plan else None
+        compressed = _write_compressed(b, self.compressed)
         return _finish(b, _write_table(
             b, "ResponseFLJob", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
             is_selected=self.is_selected, next_req_time=self.next_req_time, fl_plan_config=plan,
-            feature_map=self.weights, timestamp=self.timestamp, control_variate=self.control_variate or None))
+            feature_map=self.weights, timestamp=self.timestamp,
+            upload_compress_type=self.upload_compress_type or None,
+            upload_sparse_rate=self.upload_sparse_rate or None,
+            download_compress_type=self.download_compress_type or None, compress_feature_map=compressed,
+            control_variate=self.control_variate or None))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "StartFLJobResponse":
@@ -284,7 +371,8 @@ class StartFLJobResponse:
         plan = m.FlPlanConfig()
         return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), bool(m.IsSelected()), _text(m.NextReqTime()),
                    FLPlan._read(plan) if plan else None, _read_feature_maps(m), _text(m.Timestamp()),
-                   _read_feature_maps(m, "ControlVariate"))
+                   _read_feature_maps(m, "ControlVariate"), m.UploadCompressType(), m.UploadSparseRate(),
+                   m.DownloadCompressType(), _read_compressed(m))
 
 
 # -- updateModel ----------------------------------------------------------------------
@@ -304,19 +392,39 @@ class UpdateModelRequest:
     upload_loss: float | None = None
     #: pyflclient's appended ``control_variate``: Scaffold's delta c_i (empty otherwise)
     control_variate: Weights = field(default_factory=dict)
+    #: r1.6's ``signature`` (pki_verify): RSA-PSS of ``timestamp + str(iteration)`` by the key whose
+    #: key_attestation the device sent with its startFLJob; empty without PKI
+    signature: bytes = b""
+    #: MindSpore Federated's compressed upload (DIFF_SPARSE_QUANT): ``weights`` is empty, the update is in
+    #: ``compressed``, one row per name of ``name_vec`` (pyflclient.wire.compression)
+    upload_compress_type: int = 0
+    upload_sparse_rate: float = 0.0
+    name_vec: tuple[str, ...] = ()
+    compressed: tuple[CompressedTensor, ...] = ()
 
     def to_bytes(self) -> bytes:
-        return _message("RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
-                        feature_map=self.weights, timestamp=self.timestamp,
-                        upload_loss=None if self.upload_loss is None else _Forced(self.upload_loss),
-                        control_variate=self.control_variate or None)
+        floats = sum(np.size(w) + 16 for m in (self.weights, self.control_variate) for w in m.values())
+        b = flatbuffers.Builder(1024 + 4 * floats + len(self.signature) + sum(t.data.size + 64 for t in self.compressed))
+        signature = _Ref(b.CreateByteVector(self.signature)) if self.signature else None
+        compressed = _write_compressed(b, self.compressed)
+        names = _write_strings(b, self.name_vec)
+        return _finish(b, _write_table(
+            b, "RequestUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+            feature_map=self.weights, timestamp=self.timestamp, signature=signature,
+            upload_loss=None if self.upload_loss is None else _Forced(self.upload_loss),
+            compress_feature_map=compressed, upload_compress_type=self.upload_compress_type or None,
+            upload_sparse_rate=self.upload_sparse_rate or None, name_vec=names,
+            control_variate=self.control_variate or None))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "UpdateModelRequest":
         m = fb.RequestUpdateModel.GetRootAs(_verified(buf, "RequestUpdateModel"))
         loss = m.UploadLoss() if _has_field(m, 16) else None
+        signature = m.SignatureAsNumpy().tobytes() if m.SignatureLength() else b""
         return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), MappingProxyType(_read_feature_maps(m)),
-                   _text(m.Timestamp()), loss, MappingProxyType(_read_feature_maps(m, "ControlVariate")))
+                   _text(m.Timestamp()), loss, MappingProxyType(_read_feature_maps(m, "ControlVariate")), signature,
+                   m.UploadCompressType(), m.UploadSparseRate(),
+                   tuple(_text(m.NameVec(i)) for i in range(m.NameVecLength())), _read_compressed(m))
 
 
 @dataclass(frozen=True)
@@ -348,14 +456,19 @@ class GetModelRequest:
     fl_name: str
     iteration: int
     timestamp: str = ""
+    #: MindSpore Federated's ``download_compress_types``: the CompressType values the device can decode
+    download_compress_types: tuple[int, ...] = ()
 
     def to_bytes(self) -> bytes:
-        return _message("RequestGetModel", fl_name=self.fl_name, iteration=self.iteration, timestamp=self.timestamp)
+        b = flatbuffers.Builder(256)
+        types = _write_types(b, self.download_compress_types)
+        return _finish(b, _write_table(b, "RequestGetModel", fl_name=self.fl_name, iteration=self.iteration,
+                                       timestamp=self.timestamp, download_compress_types=types))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "GetModelRequest":
         m = fb.RequestGetModel.GetRootAs(_verified(buf, "RequestGetModel"))
-        return cls(_text(m.FlName()), m.Iteration(), _text(m.Timestamp()))
+        return cls(_text(m.FlName()), m.Iteration(), _text(m.Timestamp()), _read_types(m))
 
 
 @dataclass(frozen=True)
@@ -367,16 +480,64 @@ class GetModelResponse:
     iteration: int = 0
     weights: Weights = field(default_factory=dict)
     timestamp: str = ""
+    #: MindSpore Federated's QUANT download: the model is in ``compressed`` and ``weights`` is empty
+    download_compress_type: int = 0
+    compressed: tuple[CompressedTensor, ...] = ()
 
     def to_bytes(self) -> bytes:
-        return _memoized(self, lambda: _message(
-            "ResponseGetModel", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
-            feature_map=self.weights, timestamp=self.timestamp))
+        return _memoized(self, self._build)
+
+    def _build(self) -> bytes:
+        b = flatbuffers.Builder(512 + sum(4 * np.size(w) + 64 for w in self.weights.values())
+                                + sum(t.data.size + 64 for t in self.compressed))
+        compressed = _write_compressed(b, self.compressed)
+        return _finish(b, _write_table(
+            b, "ResponseGetModel", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
+            feature_map=self.weights, timestamp=self.timestamp,
+            download_compress_type=self.download_compress_type or None, compress_feature_map=compressed))
 
     @classmethod
     def from_bytes(cls, buf: bytes) -> "GetModelResponse":
         m = fb.ResponseGetModel.GetRootAs(_verified(buf, "ResponseGetModel"))
-        return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m), _text(m.Timestamp()))
+        return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m), _text(m.Timestamp()),
+                   m.DownloadCompressType(), _read_compressed(m))
+
+
+# -- r1.6's metrics push -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PushMetricsRequest:
+    """``RequestPushMetrics``: a device's ``loss`` and ``accuracy`` after its evaluation (``/pushMetrics``).
+
+    r1.6 served this table to its hybrid-training worker; the table carries no fl_id and no
+    iteration, so the server files a push under the newest model it has published (the one
+    a device evaluates right after its getModel)."""
+
+    ROUND: ClassVar[str] = "pushMetrics"
+    loss: float
+    accuracy: float
+
+    def to_bytes(self) -> bytes:
+        return _message("RequestPushMetrics", loss=float(self.loss), accuracy=float(self.accuracy))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "PushMetricsRequest":
+        m = fb.RequestPushMetrics.GetRootAs(_verified(buf, "RequestPushMetrics"))
+        return cls(m.Loss(), m.Accuracy())
+
+
+@dataclass(frozen=True)
+class PushMetricsResponse:
+    """``ResponsePushMetrics``: only a ``retcode``."""
+
+    retcode: int
+
+    def to_bytes(self) -> bytes:
+        return _message("ResponsePushMetrics", retcode=int(self.retcode))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "PushMetricsResponse":
+        return cls(fb.ResponsePushMetrics.GetRootAs(_verified(buf, "ResponsePushMetrics")).Retcode())
 
 
 # -- r1.6's asynchronous rounds (/asyncUpdateModel, /asyncGetModel) -----------------------

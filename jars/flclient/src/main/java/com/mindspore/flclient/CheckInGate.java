@@ -38,6 +38,15 @@ import java.util.function.Supplier;
  * devices each ask every sleepTime: 3,500 waiting devices at 250 ms were 14,000 requests a second),
  * and the first to get the model wakes the others at once.
  *
+ * <p>With {@code perIteration <= 0} (every device asks) and <b>seeded turns</b> (the default, {@link
+ * #setTurns}), the devices of the engine ask in each iteration one after the other, each once the previous
+ * one's reply came, in the order of a permutation of the engine's fl_ids, sorted, drawn from a generator
+ * seeded with (seed, iteration): the server's first-come rule then admits the first devices of a uniform
+ * shuffle — fair participation, and the same devices for the same seed whatever the threads do (r1.6's
+ * devices ask all at once and the host's scheduling chose who won). A device that has left the engine
+ * (its job ended) leaves the line. A server that holds startFLJob requests until many devices asked (the
+ * simulated clock, {@code admission_policy=sample}) orders the askers itself: turns off, then.
+ *
  * <p>A simulation spread over several engines (processes, machines) gives each gate the whole
  * population, so the engines draw the same sample and each lets its own part of it ask, and
  * relays each new model between the engines ({@link ClientEngine#modelSeen}).
@@ -59,6 +68,15 @@ final class CheckInGate {
     private int sampleOf = -1;
     private Set<String> sample = Set.of();
     private int askFrom;
+    /** Seeded turns (see the class comment); set before the jobs are submitted. */
+    private boolean turns = true;
+    private Supplier<List<String>> lineIds;
+    private int lineOf = -1;
+    private List<String> line = List.of();
+    private int turn;
+    private String asking;
+    private final Set<String> gone = new HashSet<>();
+    private final java.util.Map<String, CompletableFuture<Void>> waitingTurn = new java.util.HashMap<>();
 
     /** {@code timers}: the engine's scheduler, which ends the waits that no model ends. */
     CheckInGate(int perIteration, long seed, Supplier<List<String>> population, ScheduledExecutorService timers) {
@@ -66,6 +84,16 @@ final class CheckInGate {
         this.seed = seed;
         this.population = population;
         this.timers = timers;
+    }
+
+    /** Seeded turns on (the default) or off (every device asks at once, as r1.6's). */
+    synchronized void setTurns(boolean on) {
+        turns = on;
+    }
+
+    /** The devices that take turns: this engine's own (another engine's devices take theirs there). */
+    synchronized void setLine(Supplier<List<String>> ids) {
+        lineIds = ids;
     }
 
     /** A device received the global model of {@code iteration} of a plan of {@code planIterations}. */
@@ -118,7 +146,18 @@ final class CheckInGate {
             }
             if (known >= askFrom) {
                 if (perIteration <= 0) {
-                    return null;
+                    if (!turns) {
+                        return null;
+                    }
+                    CompletableFuture<Void> myTurn = takeTurn(clientId);
+                    if (myTurn == null) {
+                        return null;
+                    }
+                    wait = nextModel;
+                    CompletableFuture<Void> either = new CompletableFuture<>();
+                    myTurn.whenComplete((v, e) -> either.complete(null));
+                    wait.whenComplete((v, e) -> either.complete(null));
+                    return orAfter(either, RoundLoop.MAX_NEXT_REQ_WAIT_MS); // a lost line must not park it for ever
                 }
                 int iteration = known + 1;
                 if (sampleOf != iteration) {
@@ -133,6 +172,114 @@ final class CheckInGate {
         }
         // a lost engine (every sampled device stopped) must not park the others for ever
         return orAfter(wait, RoundLoop.MAX_NEXT_REQ_WAIT_MS);
+    }
+
+    /**
+     * Under seeded turns: null when it is {@code clientId}'s turn to ask in the next iteration (or it had its
+     * turn already: a second ask after a refusal), else a future completed at its turn. Holds the lock.
+     */
+    private CompletableFuture<Void> takeTurn(String clientId) {
+        int iteration = known + 1;
+        if (lineOf != iteration) {
+            List<String> ids = new ArrayList<>(new HashSet<>((lineIds != null ? lineIds : population).get()));
+            ids.removeAll(gone);
+            waitingTurn.clear(); // their devices were woken by the model that opened this line
+            Collections.sort(ids);
+            SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + iteration);
+            for (int i = ids.size() - 1; i > 0; i--) { // Fisher-Yates over the whole line
+                Collections.swap(ids, i, rng.nextInt(i + 1));
+            }
+            line = ids;
+            lineOf = iteration;
+            turn = 0;
+            asking = null;
+        }
+        int at = line.indexOf(clientId);
+        if (at < 0 || (at == turn && clientId.equals(asking))) {
+            return null; // not in this line (joined late), or its turn: ask
+        }
+        if (at < turn) {
+            // had its turn in this iteration (refused, or the line was closed by a refusal): the seats are
+            // taken; it asks again in the next iteration's line, never now, when the server may have moved on
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            nextModel.whenComplete((v, e) -> f.complete(null));
+            return f;
+        }
+        if (at == turn && asking == null) {
+            asking = clientId;
+            return null;
+        }
+        return waitingTurn.computeIfAbsent(clientId, k -> new CompletableFuture<>());
+    }
+
+    /**
+     * {@code clientId}'s startFLJob was answered (or failed): the next device of the line may ask; unless
+     * the server refused it ({@code seatsTaken}: OutOfTime, the job is over), then the line is closed —
+     * the others would be refused too, and would race the next iteration's line — and they wait for the
+     * next model.
+     */
+    void answered(String clientId, boolean seatsTaken) {
+        CompletableFuture<Void> wake = null;
+        synchronized (this) {
+            if (asking == null || !asking.equals(clientId)) {
+                return;
+            }
+            asking = null;
+            if (seatsTaken) {
+                turn = line.size();
+            } else {
+                turn++;
+                wake = nextInLine();
+            }
+        }
+        if (wake != null) {
+            wake.complete(null);
+        }
+    }
+
+    /** {@code clientId}'s job ended: it leaves every line (it would hold the others' turns for ever). */
+    void left(String clientId) {
+        CompletableFuture<Void> wake = null;
+        synchronized (this) {
+            gone.add(clientId);
+            if (clientId.equals(asking)) {
+                asking = null;
+                turn++;
+                wake = nextInLine();
+            } else if (turn < line.size() && line.get(turn).equals(clientId) && asking == null) {
+                turn++;
+                wake = nextInLine();
+            }
+        }
+        if (wake != null) {
+            wake.complete(null);
+        }
+    }
+
+    /** Skips the devices that left; the future of the device whose turn it now is, if it waits. Holds the lock. */
+    private CompletableFuture<Void> nextInLine() {
+        while (turn < line.size() && gone.contains(line.get(turn))) {
+            turn++;
+        }
+        if (turn >= line.size()) {
+            return null;
+        }
+        String next = line.get(turn);
+        CompletableFuture<Void> f = waitingTurn.remove(next);
+        if (f != null) {
+            asking = next;
+        }
+        return f;
+    }
+
+    /** Completes once the model of {@code iteration} has been seen (at once if it has), a newer one, or after {@code ms}. */
+    CompletableFuture<?> modelOfOr(int iteration, long ms) {
+        synchronized (this) {
+            if (known >= iteration) {
+                return CompletableFuture.completedFuture(null);
+            }
+        }
+        return newModelOr(ms);
     }
 
     /** Completes when a newer model than the newest seen now arrives, or after {@code ms}. */

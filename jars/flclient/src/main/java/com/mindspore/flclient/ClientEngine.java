@@ -38,6 +38,7 @@ public final class ClientEngine implements AutoCloseable {
     private volatile EvaluationPlan evaluation = EvaluationPlan.EVERY_CLIENT_EVERY_ITERATION;
     private volatile CheckInGate gate;
     private volatile boolean durableModelFiles = true;
+    private volatile boolean seededTurns = true;
 
     /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
     public ClientEngine(int trainers) {
@@ -47,6 +48,7 @@ public final class ClientEngine implements AutoCloseable {
         this.control = new ScheduledThreadPoolExecutor(CONTROL_THREADS, daemons("fl-engine-control-"));
         this.control.setRemoveOnCancelPolicy(true);
         this.gate = new CheckInGate(0, 0, List::of, control);
+        this.gate.setLine(this::clientIds);
         // by RoundLoop.computeRank (evaluations first, then training the most data first), FIFO among equals
         this.trainers = new ThreadPoolExecutor(trainers, trainers, 0, TimeUnit.MILLISECONDS,
                 new PriorityBlockingQueue<>(), daemons("fl-engine-trainer-"));
@@ -86,7 +88,20 @@ public final class ClientEngine implements AutoCloseable {
             throw new IllegalArgumentException("devices per iteration = " + perIteration + ": need >= 0 (0: all)");
         }
         List<String> ids = population == null ? null : List.copyOf(population);
-        this.gate = new CheckInGate(perIteration, seed, ids == null ? this::clientIds : () -> ids, control);
+        CheckInGate g = new CheckInGate(perIteration, seed, ids == null ? this::clientIds : () -> ids, control);
+        g.setLine(this::clientIds);
+        g.setTurns(seededTurns);
+        this.gate = g;
+    }
+
+    /**
+     * Whether the devices of this engine, when every device asks (no {@link #setCheckIn} sample), ask one
+     * after the other in a seeded order (default: yes; see {@link CheckInGate}). Off for a server that
+     * orders the askers itself (the simulated clock). Set it before submitting the jobs.
+     */
+    public void setSeededTurns(boolean on) {
+        this.seededTurns = on;
+        gate.setTurns(on);
     }
 
     /**
@@ -327,6 +342,7 @@ public final class ClientEngine implements AutoCloseable {
 
         private void end(FLClientStatus status) {
             try {
+                loop.leftGate();
                 job.end(loop, status);
             } finally {
                 running.remove(this);

@@ -20,6 +20,8 @@ final class EvaluateStep {
     private final JobProgress progress;
     private final EvaluationPlan plan;
     private final boolean durable;
+    /** The accuracy of the last {@link #run}, NaN when it did not evaluate (for {@link PushMetricsStep}). */
+    float lastAccuracy = Float.NaN;
 
     EvaluateStep(FLParameter p, Logger log, StopSignal stop, JobContext context, JobProgress progress,
                  EvaluationPlan plan, boolean durable) {
@@ -34,6 +36,7 @@ final class EvaluateStep {
 
     /** SUCCESS, also without evaluation data; FAILED when stopped. */
     FLClientStatus run(FLMessages.Response model) {
+        lastAccuracy = Float.NaN;
         boolean evaluates = progress.evalSamples > 0
                 && plan.evaluates(p.getClientID(), progress.iteration, progress.iterations);
         if (!evaluates) {
@@ -61,6 +64,7 @@ final class EvaluateStep {
                 return FLClientStatus.FAILED;
             }
             log.info("[evaluate] evaluate acc: " + acc);
+            lastAccuracy = acc;
             log.info("[evaluate] evaluate succeed");
             TrainListener.tell(p, log, progress.iteration, "evaluated", progress.evalSamples);
             TrainListener l = p.getTrainListener();

@@ -62,6 +62,12 @@ final class FLCommunication {
                     + "; check --cert_path (certPath) / the server certificate", cause);
         }
 
+        /** The server refused plain HTTP on its HTTPS port ({@link #PLAIN_HTTP_REFUSED} in its 400). */
+        TlsFailure(URI url, String serverSays) {
+            super(url + " is an HTTPS port, this client spoke plain HTTP to it (the server says: " + serverSays
+                    + "); check --domainName (use https://) and --certPath");
+        }
+
         private static String reason(Throwable t) {
             Throwable deepest = t;
             for (Throwable c = t; c != null; c = c.getCause()) {
@@ -93,12 +99,20 @@ final class FLCommunication {
         }
     }
 
+    /**
+     * What the pyflclient server's plain-text 400 says when plain HTTP reaches its HTTPS port
+     * (pyflclient.server.transport.PLAIN_HTTP_ON_HTTPS): a setting to fix, not an outage to retry.
+     */
+    static final String PLAIN_HTTP_REFUSED = "HTTPS only";
+
     private final HttpClient http;
     private final URI base;
     private final boolean useElb;
     private final int serverNum;
     private final Duration timeout;
     private final StopSignal stop;
+    /** pkiVerify: signs startFLJob and updateModel anew before each attempt (null without PKI). */
+    private final DeviceSigner signer;
 
     FLCommunication(FLParameter p, StopSignal stop) {
         this.stop = stop;
@@ -111,6 +125,12 @@ final class FLCommunication {
         this.serverNum = p.getServerNum();
         this.timeout = Duration.ofSeconds(p.getTimeOut());
         this.http = shared(p.isHttps() ? p.getCertPath() : null, p.isHttps() ? p.getSslProtocol() : null);
+        if (p.isPkiVerify()) {
+            this.signer = DeviceSigner.load(p.getPkiPath(), p.getEquipCrlPath(), p.getValidInterval());
+            DeviceSigner.register(p.getClientID(), signer);
+        } else {
+            this.signer = null;
+        }
     }
 
     /**
@@ -225,6 +245,9 @@ final class FLCommunication {
      * outcome with {@link #reply}.
      */
     CompletableFuture<HttpResponse<byte[]>> send(String round, byte[] body) {
+        if (signer != null) {
+            signer.resign(round, body); // each attempt its own timestamp and signature: the server takes each once
+        }
         HttpRequest req = HttpRequest.newBuilder(urlOf(round))
                 .timeout(timeout)
                 .header("Content-Type", "application/octet-stream")
@@ -247,7 +270,14 @@ final class FLCommunication {
             if (resp == null) {
                 throw new IllegalStateException("reply() before the exchange completed");
             }
-            return new Reply(resp.statusCode(), resp.body() == null ? new byte[0] : resp.body());
+            byte[] body = resp.body() == null ? new byte[0] : resp.body();
+            if (resp.statusCode() == 400 && body.length < 1024) {
+                String text = new String(body, java.nio.charset.StandardCharsets.UTF_8);
+                if (text.contains(PLAIN_HTTP_REFUSED)) {
+                    throw new TlsFailure(urlOf(round), text.trim());
+                }
+            }
+            return new Reply(resp.statusCode(), body);
         } catch (CancellationException e) {
             throw new StopSignal.StoppedException();
         } catch (CompletionException e) {

@@ -86,6 +86,9 @@ final class FLMessages {
         int earlyStopType;
         float earlyStopWeight;
         int earlyStopRounds;
+        /** MindSpore Federated's upload_compress_type and upload_sparse_rate (docs/compression.md). */
+        byte uploadCompressType;
+        float uploadSparseRate;
     }
 
     /**
@@ -135,45 +138,82 @@ final class FLMessages {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
+        DeviceSigner signer = DeviceSigner.of(flId);
+        int[] pki = new int[5];
+        if (signer != null) { // r1.6's PKI fields; the signature is written by DeviceSigner.resign before sending
+            pki[0] = RequestFLJob.createSignDataVector(b, new byte[signer.signatureBytes]);
+            pki[1] = b.createString(signer.keyAttestation);
+            pki[2] = b.createString(signer.equipCert);
+            pki[3] = b.createString(signer.equipCaCert);
+            pki[4] = b.createString(signer.rootCert);
+        }
+        int types = CompressMessages.downloadTypes(b);
         RequestFLJob.startRequestFLJob(b);
         RequestFLJob.addFlName(b, name);
         RequestFLJob.addFlId(b, id);
         RequestFLJob.addIteration(b, iteration);
         RequestFLJob.addDataSize(b, dataSize);
         RequestFLJob.addTimestamp(b, ts);
+        if (signer != null) {
+            RequestFLJob.addSignData(b, pki[0]);
+            RequestFLJob.addKeyAttestation(b, pki[1]);
+            RequestFLJob.addEquipCert(b, pki[2]);
+            RequestFLJob.addEquipCaCert(b, pki[3]);
+            RequestFLJob.addRootCert(b, pki[4]);
+        }
+        RequestFLJob.addDownloadCompressTypes(b, types);
         b.finish(RequestFLJob.endRequestFLJob(b));
         return b.sizedByteArray();
     }
 
     /**
      * The plain updateModel body: the weights (already × data_size), upload_loss when {@code upload}
-     * has one (written even when 0: its presence says it was sent) and Scaffold's control_variate.
+     * has one (written even when 0: its presence says it was sent) and Scaffold's control_variate; with
+     * a compressed upload ({@link Upload#compressed}) no feature_map but its compression fields
+     * ({@link CompressMessages}).
      */
     static byte[] requestUpdateModel(String flName, String flId, int iteration, Upload upload) {
         long floats = 0;
-        for (float[] w : upload.weights.values()) {
+        for (float[] w : upload.compressed == null ? upload.weights.values() : java.util.List.<float[]>of()) {
             floats += w.length;
+        }
+        if (upload.compressed != null) {
+            floats += CompressMessages.bytes(upload.compressed) / 4;
         }
         for (float[] w : upload.controlVariate.values()) {
             floats += w.length;
         }
         FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
         int cv = upload.controlVariate.isEmpty() ? 0 : featureMapVector(b, upload.controlVariate);
-        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, upload.weights), upload, cv);
+        if (upload.compressed != null) {
+            int[] written = CompressMessages.writeUpload(b, upload.compressed.tensors, upload.compressed.names);
+            return finishUpdateModel(b, flName, flId, iteration, 0, upload, cv, written);
+        }
+        return finishUpdateModel(b, flName, flId, iteration, featureMapVector(b, upload.weights), upload, cv, null);
     }
 
-    /** The RequestUpdateModel around FeatureMap vectors already in the builder ({@code cv} 0: none). */
+    /**
+     * The RequestUpdateModel around FeatureMap vectors already in the builder ({@code fm}, {@code cv} 0:
+     * none; {@code compressed}: the compression fields {@link CompressMessages#writeUpload} wrote, or null).
+     */
     private static byte[] finishUpdateModel(FlatBufferBuilder b, String flName, String flId, int iteration, int fm,
-                                            Upload upload, int cv) {
+                                            Upload upload, int cv, int[] compressed) {
         int name = b.createString(flName);
         int id = b.createString(flId);
         int ts = b.createString(now());
+        DeviceSigner signer = DeviceSigner.of(flId);
+        int signature = signer == null ? 0 : RequestUpdateModel.createSignatureVector(b, new byte[signer.signatureBytes]);
         RequestUpdateModel.startRequestUpdateModel(b);
         RequestUpdateModel.addFlName(b, name);
         RequestUpdateModel.addFlId(b, id);
         RequestUpdateModel.addIteration(b, iteration);
-        RequestUpdateModel.addFeatureMap(b, fm);
+        if (fm != 0) {
+            RequestUpdateModel.addFeatureMap(b, fm);
+        }
         RequestUpdateModel.addTimestamp(b, ts);
+        if (compressed != null) {
+            CompressMessages.addUpload(b, compressed, upload.compressed.codec.type, upload.compressed.codec.rate);
+        }
         if (upload.hasLoss) {
             b.forceDefaults(true); // a loss of exactly 0 is still a loss the device sent
             RequestUpdateModel.addUploadLoss(b, upload.loss);
@@ -181,6 +221,9 @@ final class FLMessages {
         }
         if (cv != 0) {
             RequestUpdateModel.addControlVariate(b, cv);
+        }
+        if (signer != null) { // written by DeviceSigner.resign before each attempt
+            RequestUpdateModel.addSignature(b, signature);
         }
         b.finish(RequestUpdateModel.endRequestUpdateModel(b));
         return b.sizedByteArray();
@@ -216,7 +259,7 @@ final class FLMessages {
         int fm = RequestUpdateModel.createFeatureMapVector(b, weights.stream().mapToInt(Integer::intValue).toArray());
         int cv = variates.isEmpty() ? 0
                 : RequestUpdateModel.createControlVariateVector(b, variates.stream().mapToInt(Integer::intValue).toArray());
-        return finishUpdateModel(b, flName, flId, iteration, fm, upload, cv);
+        return finishUpdateModel(b, flName, flId, iteration, fm, upload, cv, null);
     }
 
     /**
@@ -287,10 +330,12 @@ final class FLMessages {
         FlatBufferBuilder b = new FlatBufferBuilder(128);
         int name = b.createString(flName);
         int ts = b.createString(now());
+        int types = CompressMessages.downloadTypes(b);
         RequestGetModel.startRequestGetModel(b);
         RequestGetModel.addFlName(b, name);
         RequestGetModel.addIteration(b, iteration);
         RequestGetModel.addTimestamp(b, ts);
+        RequestGetModel.addDownloadCompressTypes(b, types);
         b.finish(RequestGetModel.endRequestGetModel(b));
         return b.sizedByteArray();
     }
@@ -350,6 +395,8 @@ final class FLMessages {
                 plan.earlyStopWeight = e.weight();
                 plan.earlyStopRounds = e.rounds();
             }
+            plan.uploadCompressType = m.uploadCompressType();
+            plan.uploadSparseRate = m.uploadSparseRate();
             r.plan = plan;
         }
         for (int i = 0; i < m.featureMapLength(); i++) {
@@ -363,7 +410,9 @@ final class FLMessages {
                         + "].weight_fullname: missing (a control variate needs its weight's name)");
             }
         }
-        return r;
+        String compressed = CompressMessages.readModel(SchemaLayouts.RESPONSE_FL_JOB.name, m.downloadCompressType(),
+                m.compressFeatureMapLength(), m::compressFeatureMap, r.featureMap);
+        return compressed == null ? r : unparseable(compressed);
     }
 
     static Response parseUpdateModel(FLCommunication.Reply reply) {
@@ -392,7 +441,9 @@ final class FLMessages {
                 return unnamedFeature(SchemaLayouts.RESPONSE_GET_MODEL, i);
             }
         }
-        return r;
+        String compressed = CompressMessages.readModel(SchemaLayouts.RESPONSE_GET_MODEL.name, m.downloadCompressType(),
+                m.compressFeatureMapLength(), m::compressFeatureMap, r.featureMap);
+        return compressed == null ? r : unparseable(compressed);
     }
 
     /** A weight without a name cannot be matched to the model: the schema allows it, the protocol does not. */

@@ -67,6 +67,7 @@ public class FLParameter {
     private boolean pkiVerify = false;
     private String equipCrlPath;
     private long validInterval = 3600000;
+    private String pkiPath;
     private final Map<RunType, List<String>> hybridWeightNames = new EnumMap<>(RunType.class);
     private String logPath;
     private TrainListener trainListener;
@@ -313,18 +314,33 @@ public class FLParameter {
         this.serverMod = serverMod;
     }
 
-    /** r1.6: device-cloud PKI authentication. Always false here (see {@link #setPkiVerify}). */
+    /** r1.6: device-cloud PKI authentication: sign startFLJob and updateModel ({@link DeviceSigner}). */
     public boolean isPkiVerify() {
         return pkiVerify;
     }
 
-    /** r1.6: only {@code false} is accepted; true throws "not supported" (the rulebook's pkiVerify row). */
+    /**
+     * r1.6: true signs every startFLJob and updateModel with the key and certificates of {@link #setPkiPath}
+     * (RSASSA-PSS, JCA only), for a server with pki_verify true.
+     */
     public void setPkiVerify(boolean pkiVerify) {
         ParameterRules.checkEnum("pkiVerify", String.valueOf(pkiVerify));
         this.pkiVerify = pkiVerify;
     }
 
-    /** r1.6: the device certificate's CRL file, used only by PKI authentication (not supported): kept, never read. */
+    /** The folder of this device's key and certificates ({@code pyflclient pki issue}); read when pkiVerify is true. */
+    public String getPkiPath() {
+        return pkiPath;
+    }
+
+    public void setPkiPath(String pkiPath) {
+        this.pkiPath = pkiPath;
+    }
+
+    /**
+     * r1.6: the CRL of device certificates; with pkiVerify a device whose equip_cert is in it ends at start, saying
+     * so, instead of being refused by the server.
+     */
     public String getEquipCrlPath() {
         return equipCrlPath;
     }
@@ -333,7 +349,10 @@ public class FLParameter {
         this.equipCrlPath = certPath;
     }
 
-    /** r1.6: the validity interval of a PKI signature (ms), used only by PKI authentication (not supported): kept, never read. */
+    /**
+     * r1.6: ms the device's certificates must stay valid (pkiVerify): a certificate expiring within it ends the job
+     * at start with the reason, before a server refuses a request signed near its end.
+     */
     public long getValidInterval() {
         return validInterval;
     }

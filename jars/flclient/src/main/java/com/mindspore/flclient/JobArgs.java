@@ -24,7 +24,8 @@ final class JobArgs {
             "         --domainName http(s)://IP:PORT [--certPath CA.pem] [--sslProtocol TLSv1.2|TLSv1.3] \\",
             "         [--useElb true --serverNum N] --trainData DATA.bin,LABEL.bin [--evalData DATA.bin,LABEL.bin] \\",
             "         [--inferData DATA.bin[,LABEL.bin]] [--batchSize N] [--threadNum 1] [--clientID ID] \\",
-            "         [--logPath client.log] [--sleepTime MS] [--timeOut S] [--retryTimeout S] [--maxRetries N]",
+            "         [--logPath client.log] [--sleepTime MS] [--timeOut S] [--retryTimeout S] [--maxRetries N] \\",
+            "         [--pkiVerify true --pkiPath DEVICE_DIR [--equipCrlPath CRL.pem] [--validInterval MS]]",
             "   or the positional arguments of r1.6 run_client_x86.py: trainDataPath evalDataPath inferDataPath pathRegex",
             "         flName trainModelPath inferModelPath sslProtocol deployEnv domainName certPath useElb serverNum task",
             "         threadNum cpuBindMode trainWeightName inferWeightName nameRegex serverMod batchSize [inputShape]");
@@ -44,7 +45,8 @@ final class JobArgs {
         String[][] extra = {{"trainDataset", "trainData"}, {"testDataset", "evalData"}, {"evalDataset", "evalData"},
             {"inferDataset", "inferData"}, {"serverMode", "serverMod"}, {"ifUseElb", "useElb"}, {"clientID", "clientID"},
             {"flId", "clientID"}, {"sleepTime", "sleepTime"}, {"timeOut", "timeOut"}, {"maxRetries", "maxRetries"},
-            {"retryTimeout", "retryTimeout"}, {"logPath", "logPath"}};
+            {"retryTimeout", "retryTimeout"}, {"logPath", "logPath"}, {"pkiVerify", "pkiVerify"}, {"pkiPath", "pkiPath"},
+            {"equipCrlPath", "equipCrlPath"}, {"validInterval", "validInterval"}};
         for (String[] e : extra) {
             ALIASES.put(norm(e[0]), e[1]);
         }
@@ -171,6 +173,14 @@ final class JobArgs {
             parameter.setRetryTimeout(integer("retryTimeout"));
         }
         parameter.setLogPath(get("logPath"));
+        if (get("pkiVerify") != null) {
+            parameter.setPkiVerify(bool("pkiVerify"));
+        }
+        parameter.setPkiPath(get("pkiPath"));
+        parameter.setEquipCrlPath(get("equipCrlPath"));
+        if (get("validInterval") != null) {
+            parameter.setValidInterval(Long.parseLong(get("validInterval")));
+        }
         if (get("trainWeightName") != null || get("inferWeightName") != null) {
             throw new IllegalArgumentException("trainWeightName / inferWeightName belong to HYBRID_TRAINING, which this "
                     + "client does not implement; pass null");

@@ -11,6 +11,8 @@ import java.util.Map;
 final class JobProgress {
     /** The iteration startFLJob admitted this client to. */
     int iteration;
+    /** The server's iteration in the newest refusal of startFLJob (0: none yet). */
+    int refusedIn;
     /** The latest plan's iterations: the job is done when {@link #iteration} reaches it. */
     int iterations;
     /** Training and evaluation samples, read once when the job starts (data_size of startFLJob). */
@@ -20,6 +22,8 @@ final class JobProgress {
     List<String> serverWeightNames = List.of();
     /** The weights of startFLJob, from admission until training has set them (then dropped). */
     Map<String, float[]> admittedWeights;
+    /** The compressed upload waiting for the server's answer: its error-feedback residual is kept once accepted. */
+    UploadCodec.Encoded pendingUpload;
     /** After OutOfTime or "not selected": epoch milliseconds at which to ask again. */
     String nextReqTime = "";
     /** Iteration of the last model received, for the standalone getModel. */

@@ -41,9 +41,12 @@ final class Plan {
     final Map<String, float[]> controlVariate;
     /** FLPlan.server_mode is the asynchronous mode: the device runs {@link AsyncRounds}' loop. */
     final boolean async;
+    /** The upload codec (upload_compress_type, upload_sparse_rate of schema/compression.json; NONE: r1.6's upload). */
+    final UploadCodec uploadCodec;
 
     private Plan(FLMessages.WirePlan w, RoundPlugins.Encrypt encrypt, RoundPlugins.Aggregation aggregation,
-                 Map<String, Double> deviceParams, RoundPlugins.EarlyStop earlyStop, Map<String, float[]> controlVariate) {
+                 Map<String, Double> deviceParams, RoundPlugins.EarlyStop earlyStop, Map<String, float[]> controlVariate,
+                 UploadCodec uploadCodec) {
         this.iterations = w.iterations;
         this.epochs = w.epochs;
         this.miniBatch = w.miniBatch;
@@ -60,6 +63,7 @@ final class Plan {
         this.earlyStopRounds = earlyStop == null ? 0 : w.earlyStopRounds;
         this.controlVariate = Collections.unmodifiableMap(new LinkedHashMap<>(controlVariate));
         this.async = AsyncRounds.SERVER_MODE.equals(w.serverMode);
+        this.uploadCodec = uploadCodec;
     }
 
     /** The device sends upload_loss: its aggregation type or its early stop reports the loss. */
@@ -155,7 +159,17 @@ final class Plan {
                 }
             }
         }
-        return new Plan(w, encrypt, aggregation, deviceParams, earlyStop, controlVariate);
+        UploadCodec codec = UploadCodec.decode(w.uploadCompressType, w.uploadSparseRate);
+        if (codec.compresses() && encrypt.params.contains("reconstruct_secrets_threshold")) {
+            // masked uploads are summed before anyone reads them: each device's 8-bit ranges do not add up
+            throw bad("upload_compress_type = " + codec.type + " with " + encrypt.name + ", whose uploads are masked");
+        }
+        if (codec.compresses() && AsyncRounds.SERVER_MODE.equals(w.serverMode)) {
+            // RequestAsyncUpdateModel carries the weights only: no compressed feature maps
+            throw bad("upload_compress_type = " + codec.type + " with server_mode = " + w.serverMode
+                    + ": asyncUpdateModel carries the weights uncompressed");
+        }
+        return new Plan(w, encrypt, aggregation, deviceParams, earlyStop, controlVariate, codec);
     }
 
     /** {@code value} (a Float or Integer as the wire has it, printed so) when it follows the table's rule. */
@@ -185,6 +199,8 @@ final class Plan {
                 + ", encrypt_type " + encrypt.name + ", aggregation " + aggregation.name
                 + (deviceParams.isEmpty() ? "" : " " + deviceParams)
                 + (earlyStop == null ? "" : ", early stop " + earlyStop.name + " (weight " + earlyStopWeight
-                + ", rounds " + earlyStopRounds + ")");
+                + ", rounds " + earlyStopRounds + ")")
+                + (uploadCodec.compresses() ? ", upload_compress_type " + uploadCodec.type + " at upload_sparse_rate "
+                + uploadCodec.rate : "");
     }
 }

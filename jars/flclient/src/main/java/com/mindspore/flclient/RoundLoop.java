@@ -47,12 +47,19 @@ final class RoundLoop {
     private final StartFLJobStep startFLJob;
     private final TrainStep train;
     private final UpdateModelStep updateModel;
+    /** An upload the server lost, kept to be sent again without training ({@link KeptUpload}). */
+    private KeptUpload kept;
+    /** SHA-256 of the weights of the last admission (what the round's training starts from). */
+    private byte[] admittedDigest;
+    /** Whether the plan of the last upload lets a lost upload be sent again ({@link KeptUpload#reusable}). */
+    private boolean lostPlanReusable;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
     /** The asynchronous loop's upload and fetch (a plan whose server_mode is the asynchronous one). */
     private final AsyncRounds async;
     /** The upload protection of each encrypt type, by name. */
     private final Map<String, UploadProtection> protections;
+    private final PushMetricsStep pushMetrics;
 
     /** The engine's check-in gate (null: the blocking driver, r1.6's next_req_time waits). */
     private final CheckInGate gate;
@@ -76,7 +83,8 @@ final class RoundLoop {
         this.p = p;
         this.log = log;
         this.stop = stop;
-        this.context = new JobContext(log, p.getTrainListener(), stop::isStopped);
+        this.pushMetrics = new PushMetricsStep(p, log, comm);
+        this.context = new JobContext(log, pushMetrics.recording(p.getTrainListener()), stop::isStopped);
         IFLJobResultCallback cb = p.getIflJobResultCallback();
         this.callback = cb != null ? cb : new LoggingResultCallback(log);
         this.server = new ServerExchange(p, log, stop, comm, settings.gate);
@@ -127,6 +135,13 @@ final class RoundLoop {
         return log;
     }
 
+    /** The job ended: it leaves the engine's line of askers. */
+    void leftGate() {
+        if (gate != null) {
+            gate.left(p.getClientID());
+        }
+    }
+
     // -- the state machine ------------------------------------------------------------------
 
     /** The first step of the whole job: the first round (whose start reads the data sizes). */
@@ -169,10 +184,27 @@ final class RoundLoop {
     private Next askToJoin() {
         log.info("flName: " + p.getFlName() + ", fl_id: " + p.getClientID());
         return startFLJob.run((s, plan) -> {
+            if (gate != null) {
+                // the next device of the engine's line may ask, unless the server refused this one
+                gate.answered(p.getClientID(), s == FLClientStatus.RESTART || s == FLClientStatus.NOT_SELECTED);
+            }
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);
             }
+            admittedDigest = KeptUpload.digest(progress.admittedWeights);
             UploadProtection protection = protections.get(plan.encrypt.name);
+            if (kept != null && kept.matches(progress.iteration, admittedDigest) && KeptUpload.reusable(plan)) {
+                byte[] body = kept.body;
+                kept = null;
+                progress.admittedWeights = null;
+                log.info("[updateModel] admitted again to iteration " + progress.iteration + " with the model this "
+                        + "device trained from: re-sending its kept upload, not training again");
+                return upload(plan, protection, body);
+            }
+            if (kept != null) { // another iteration or model: the kept upload is of no use
+                kept = null;
+                LocalModel.dropTrained(p);
+            }
             return protection.beforeTraining(plan, c -> c == FLClientStatus.SUCCESS ? training(plan, protection)
                     : endRound(c));
         });
@@ -188,6 +220,14 @@ final class RoundLoop {
                 return async.upload(body, s -> s == FLClientStatus.SUCCESS
                         ? async.fetch(r -> compute(RANK_EVALUATE, () -> evaluate(r)), this::endRound) : endRound(s));
             }
+            return upload(plan, protection, body);
+        });
+    }
+
+    /** updateModel, then the protection's rounds after the upload (PW_ENCRYPT's) and getModel. */
+    private Next upload(Plan plan, UploadProtection protection, byte[] body) {
+        lostPlanReusable = KeptUpload.reusable(plan);
+        return guarded("round", () -> {
             return updateModel.run(body, s -> {
                 if (s != FLClientStatus.SUCCESS) {
                     return endRound(s);
@@ -209,6 +249,7 @@ final class RoundLoop {
             FLClientStatus s = evaluate.run(model);
             if (s == FLClientStatus.SUCCESS) {
                 progress.participated++;
+                return pushMetrics.push(evaluate.lastAccuracy, () -> endRound(s));
             }
             return endRound(s);
         });
@@ -229,7 +270,17 @@ final class RoundLoop {
         updateModel.forget();
         forgetProtections();
         progress.admittedWeights = null;
-        LocalModel.dropTrained(p);
+        byte[] lost = updateModel.takeLost();
+        if (status == FLClientStatus.RESTART && lost != null && admittedDigest != null && lostPlanReusable) {
+            kept = new KeptUpload(progress.iteration, admittedDigest, lost); // with the trained model file
+            log.info("[updateModel] keeping this device's lost upload of iteration " + progress.iteration
+                    + " (and its trained model) in case the server admits it again to that iteration");
+        } else if (status == FLClientStatus.RESTART && kept != null) {
+            log.fine("still keeping the lost upload of iteration " + kept.iteration + " until startFLJob admits again");
+        } else {
+            kept = null;
+            LocalModel.dropTrained(p);
+        }
         ScaffoldTraining.drop(p);
         if (status == FLClientStatus.SUCCESS) {
             log.info("========== the total response of iteration " + progress.iteration + ": SUCCESS ==========");
@@ -239,7 +290,10 @@ final class RoundLoop {
         if (status == FLClientStatus.RESTART) {
             notifyIteration();
             long wait = nextRequestWait();
-            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.newModelOr(wait), this::roundStart);
+            // the engine's devices come back once the model of the iteration that refused this one is out (it may
+            // be out already: an upload refused late, after the others' model was published)
+            int of = Math.max(progress.iteration, progress.refusedIn);
+            return gate == null ? Next.after(wait, this::roundStart) : Next.await(gate.modelOfOr(of, wait), this::roundStart);
         }
         if (status != FLClientStatus.NOT_SELECTED) {
             log.info("========== the total response of iteration " + progress.iteration + ": " + status + " ==========");

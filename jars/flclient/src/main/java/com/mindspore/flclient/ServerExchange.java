@@ -119,7 +119,9 @@ final class ServerExchange {
         private Next answer(CompletableFuture<HttpResponse<byte[]>> sent) {
             String problem;
             try {
-                FLMessages.Response r = parse.apply(comm.reply(round, sent));
+                FLCommunication.Reply reply = comm.reply(round, sent);
+                TrainListener.traffic(p, log, round, body.length, reply.body.length);
+                FLMessages.Response r = parse.apply(reply);
                 if (r.kind == FLMessages.Kind.REPLY) {
                     lastRetcode = r.retcode;
                 }

@@ -86,6 +86,7 @@ final class StartFLJobStep {
         if (r.retcode == ResponseCode.OutOfTime || r.retcode == ResponseCode.NotSelected
                 || (r.retcode == ResponseCode.SUCCEED && !r.isSelected)) {
             progress.nextReqTime = r.nextReqTime;
+            progress.refusedIn = r.iteration;
             log.info("[startFLJob] not admitted now (" + r + "): come back at next_req_time " + r.nextReqTime);
             return FLClientStatus.RESTART;
         }

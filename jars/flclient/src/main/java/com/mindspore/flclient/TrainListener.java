@@ -21,6 +21,28 @@ public interface TrainListener {
     default void onRoundProgress(int iteration, String stage, long samples) {
     }
 
+    /**
+     * After each exchange with the server that got a reply: its round ({@code "startFLJob"},
+     * {@code "updateModel"}, {@code "getModel"}, a cipher round), the bytes of the request's body and of
+     * the reply's body (the FlatBuffers; HTTP headers not included). Requests that got no reply are
+     * not counted. The server counts the same bodies (its metrics.jsonl).
+     */
+    default void onTraffic(String round, long bytesUp, long bytesDown) {
+    }
+
+    /** Calls {@link #onTraffic} on {@code p}'s listener, if any; a failure is logged and ignored. */
+    static void traffic(FLParameter p, java.util.logging.Logger log, String round, long bytesUp, long bytesDown) {
+        TrainListener l = p.getTrainListener();
+        if (l == null) {
+            return;
+        }
+        try {
+            l.onTraffic(round, bytesUp, bytesDown);
+        } catch (RuntimeException e) {
+            log.warning("the TrainListener failed in onTraffic (ignored): " + e);
+        }
+    }
+
     /** Calls {@link #onRoundProgress} on {@code p}'s listener, if any; a failure is logged and ignored. */
     static void tell(FLParameter p, java.util.logging.Logger log, int iteration, String stage, long samples) {
         TrainListener l = p.getTrainListener();

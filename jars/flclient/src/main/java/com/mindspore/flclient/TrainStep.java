@@ -71,7 +71,16 @@ final class TrainStep {
             model.saveTrained();
             log.info("[updateModel] " + upload.size() + " weights x data_size " + progress.dataSize + " to upload"
                     + (controlVariate.isEmpty() ? "" : ", with the control variate of " + controlVariate.size()));
-            Upload done = new Upload(upload, plan.reportsLoss(), loss, controlVariate);
+            progress.pendingUpload = null;
+            UploadCodec codec = plan.uploadCodec;
+            if (codec.compresses()) { // (never with masked uploads: Plan.decode refuses the combination)
+                progress.pendingUpload = codec.encode(progress.iteration, progress.serverWeightNames, upload, received,
+                        progress.dataSize, UploadCodec.residualFile(p.getTrainModelPath()), log);
+                log.info("[updateModel] upload_compress_type " + codec.type + ": the difference from the received "
+                        + "model at upload_sparse_rate " + codec.rate + ", 8 bits"
+                        + (codec.errorFeedback ? ", with error feedback" : ""));
+            }
+            Upload done = new Upload(upload, plan.reportsLoss(), loss, controlVariate, progress.pendingUpload);
             return plan.async ? AsyncRounds.body(p, progress, done) : protection.body(plan, progress.iteration, done);
         }
     }

@@ -18,6 +18,8 @@ final class UpdateModelStep {
     private final JobProgress progress;
     /** The body of the last accepted upload, for {@link #confirmUpload()}. */
     private byte[] lastUpload;
+    /** An upload the server lost (OutOfTime after an outage), for {@link RoundLoop} to keep: {@link #takeLost()}. */
+    private byte[] lost;
 
     UpdateModelStep(FLParameter p, Logger log, ServerExchange server, JobProgress progress) {
         this.p = p;
@@ -46,6 +48,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.NOT_SELECTED);
             }
             if (r.retcode == ResponseCode.OutOfTime && server.reconnected()) {
+                lost = body;
                 return then.apply(rejoin("the server was unreachable during this upload and refuses it now (" + r
                         + "; restarted?)"));
             }
@@ -65,6 +68,11 @@ final class UpdateModelStep {
             }
             lastUpload = body;
             ScaffoldTraining.commit(p); // the server holds this upload's delta c_i: c_i+ becomes this device's c_i
+            if (progress.pendingUpload != null) {
+                // the server holds this upload: what its compression left out is the error feedback's residual now
+                progress.pendingUpload.commit(UploadCodec.residualFile(p.getTrainModelPath()));
+                progress.pendingUpload = null;
+            }
             log.info("[updateModel] get response from server ok!");
             log.info("[updateModel] updateModel succeed: " + progress.serverWeightNames.size() + " weights x data_size "
                     + progress.dataSize);
@@ -103,6 +111,7 @@ final class UpdateModelStep {
                 return then.apply(FLClientStatus.FAILED);
             }
             if (r.retcode == ResponseCode.OutOfTime) {
+                lost = lastUpload;
                 lastUpload = null;
                 return then.apply(rejoin("the server no longer holds this device's upload of iteration "
                         + progress.iteration + " (" + r + "; restarted?)"));
@@ -116,5 +125,12 @@ final class UpdateModelStep {
     /** Forgets the upload (the round is over). */
     void forget() {
         lastUpload = null;
+    }
+
+    /** The upload the server lost in this round (null if none), once. */
+    byte[] takeLost() {
+        byte[] taken = lost;
+        lost = null;
+        return taken;
     }
 }

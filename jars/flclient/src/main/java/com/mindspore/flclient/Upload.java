@@ -17,11 +17,19 @@ final class Upload {
     final float loss;
     /** Scaffold's delta c_i by weight name (empty otherwise); not × data_size. */
     final Map<String, float[]> controlVariate;
+    /** The plan's upload codec's encoding of the weights (null: they travel as they are, in feature_map). */
+    final UploadCodec.Encoded compressed;
 
     Upload(Map<String, float[]> weights, boolean hasLoss, float loss, Map<String, float[]> controlVariate) {
+        this(weights, hasLoss, loss, controlVariate, null);
+    }
+
+    Upload(Map<String, float[]> weights, boolean hasLoss, float loss, Map<String, float[]> controlVariate,
+           UploadCodec.Encoded compressed) {
         this.weights = weights;
         this.hasLoss = hasLoss;
         this.loss = loss;
         this.controlVariate = controlVariate == null ? Collections.emptyMap() : controlVariate;
+        this.compressed = compressed;
     }
 }

@@ -182,4 +182,92 @@ class CheckInGateTest {
         last.get(2, java.util.concurrent.TimeUnit.SECONDS);
         assertEquals(30_000L, CheckInGate.MAX_TURN_MS);
     }
+
+    /** The device whose turn it is among those that ask: exactly one of them gets null. */
+    private static String onlyOneMayAsk(CheckInGate g, List<String> askers, Map<String, CompletableFuture<?>> parked) {
+        String go = null;
+        for (String id : askers) {
+            CompletableFuture<?> f = g.checkIn(id);
+            if (f == null) {
+                assertNull(go, "two devices asked at once: " + go + ", " + id);
+                go = id;
+            } else {
+                parked.put(id, f);
+            }
+        }
+        return go;
+    }
+
+    @Test
+    void withoutASampleDevicesAskInSeededTurnsOneAfterTheOther() {
+        List<String> ids = ids(6);
+        List<String> order = new ArrayList<>();
+        for (long seed : new long[] {5, 5}) {
+            CheckInGate g = new CheckInGate(0, seed, () -> ids, TIMERS);
+            Map<String, CompletableFuture<?>> parked = new HashMap<>();
+            List<String> got = new ArrayList<>();
+            String go = onlyOneMayAsk(g, ids, parked);
+            while (go != null) {
+                got.add(go);
+                g.answered(go, false); // admitted: the next one's turn
+                String next = null;
+                for (Map.Entry<String, CompletableFuture<?>> e : parked.entrySet()) {
+                    if (e.getValue().isDone()) {
+                        assertNull(next, "two turns at once");
+                        next = e.getKey();
+                    }
+                }
+                if (next != null) {
+                    parked.remove(next);
+                    assertNull(g.checkIn(next), "woken for its turn, it asks");
+                }
+                go = next;
+            }
+            assertEquals(6, got.size());
+            if (order.isEmpty()) {
+                order.addAll(got);
+            } else {
+                assertEquals(order, got, "the same seed, the same order");
+            }
+        }
+        assertNotEquals(ids, order, "a shuffle, not the sorted ids");
+    }
+
+    @Test
+    void aRefusalClosesTheLineAndALeaverIsSkipped() {
+        List<String> ids = ids(4);
+        CheckInGate g = new CheckInGate(0, 1, () -> ids, TIMERS);
+        Map<String, CompletableFuture<?>> parked = new HashMap<>();
+        String first = onlyOneMayAsk(g, ids, parked);
+        g.left(first); // its job ended while asking: the next one's turn
+        String second = null;
+        for (Map.Entry<String, CompletableFuture<?>> e : parked.entrySet()) {
+            if (e.getValue().isDone()) {
+                second = e.getKey();
+            }
+        }
+        assertNotNull(second);
+        parked.remove(second);
+        assertNull(g.checkIn(second));
+        g.answered(second, true); // refused: the seats are taken
+        assertTrue(parked.values().stream().noneMatch(CompletableFuture::isDone), "nobody else asks now");
+        assertNotNull(g.checkIn(second), "a refused device waits for the next model");
+        g.modelSeen(1, 3);
+        assertTrue(parked.values().stream().allMatch(CompletableFuture::isDone), "the next model opens a new line");
+        Map<String, CompletableFuture<?>> again = new HashMap<>();
+        List<String> staying = new ArrayList<>(ids);
+        staying.remove(first); // it left: not in any line
+        assertNotNull(onlyOneMayAsk(g, staying, again));
+        assertEquals(2, again.size());
+    }
+
+    @Test
+    void turnsOffLetsEveryDeviceAsk() {
+        List<String> ids = ids(3);
+        CheckInGate g = new CheckInGate(0, 1, () -> ids, TIMERS);
+        g.setTurns(false);
+        for (String id : ids) {
+            assertNull(g.checkIn(id));
+        }
+    }
 }

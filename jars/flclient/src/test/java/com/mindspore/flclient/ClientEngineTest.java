@@ -113,6 +113,7 @@ class ClientEngineTest {
                 : FakeServer.Answer.buffer(Replies.startCode(ResponseCode.OutOfTime, inAMinute)));
         List<SyncFLJob> jobs = jobs(50);
         try (ClientEngine engine = new ClientEngine(2)) {
+            engine.setSeededTurns(false); // all 50 ask at once (r1.6's way), so that all 50 wait when stopped
             Thread waiter = engine.submitAll(jobs);
             while (server.requests("startFLJob").size() < 50) {
                 server.awaitRequest("startFLJob");

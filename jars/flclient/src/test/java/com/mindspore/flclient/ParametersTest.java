@@ -76,9 +76,14 @@ class ParametersTest {
     }
 
     @Test
-    void pkiVerifyIsRefusedAsNotSupported() {
-        String msg = messageOf(() -> new FLParameter().setPkiVerify(true));
-        assertTrue(msg.startsWith("FLParameter.pkiVerify = true: not supported"), msg);
+    void pkiVerifyIsAcceptedAndNeedsThePkiPathFolder() {
+        FLParameter p = new FLParameter();
+        p.setPkiVerify(true);
+        assertTrue(p.isPkiVerify());
+        String msg = messageOf(() -> DeviceSigner.load(null, null, 0));
+        assertTrue(msg.startsWith("FLParameter.pkiPath = null: pkiVerify needs"), msg);
+        msg = messageOf(() -> DeviceSigner.load("/no/such/folder", null, 0));
+        assertTrue(msg.startsWith("FLParameter.pkiPath = /no/such/folder: cannot read"), msg);
     }
 
     @Test

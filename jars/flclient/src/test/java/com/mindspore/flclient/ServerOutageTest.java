@@ -93,6 +93,34 @@ class ServerOutageTest {
     }
 
     @Test
+    void anUploadLostInARestartIsSentAgainFromTheKeptStateWhenAdmittedToTheSameIteration() throws Exception {
+        Fixture.serveHappily(server, 1, 1);
+        // the restarted server resumes at iteration 1 with the same model: both admissions are to it
+        server.on("startFLJob", r -> ok(Replies.startOk(1, 1, 1, 0.5f, Fixture.globalModel(0))));
+        AtomicInteger uploads = new AtomicInteger();
+        String endOfIteration = Long.toString(System.currentTimeMillis() + 60_000);
+        server.on("updateModel", r -> ok(Replies.update(uploads.incrementAndGet() == 2
+                ? ResponseCode.OutOfTime : ResponseCode.SUCCEED, endOfIteration)));
+        AtomicInteger polls = new AtomicInteger();
+        server.on("getModel", r -> {
+            int n = polls.incrementAndGet();
+            if (n == 1) {
+                return FakeServer.Answer.drop(); // killed while holding the poll
+            }
+            return n == 2 ? ok(Replies.getModel(ResponseCode.SucNotReady, 1, null))
+                    : ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1)));
+        });
+        assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        String log = fx.logText();
+        assertEquals(2, server.requests("startFLJob").size());
+        assertEquals(3, server.requests("updateModel").size(), "upload, the probe, the kept upload again");
+        assertTrue(java.util.Arrays.equals(server.requests("updateModel").get(0).body,
+                server.requests("updateModel").get(2).body), "the same upload, not a new training's");
+        assertTrue(log.contains("re-sending its kept upload, not training again"), log);
+        assertEquals(1, log.split("\\[train\\] train succeed", -1).length - 1, log);
+    }
+
+    @Test
     void anUploadRefusedAfterAnOutageAsksStartFLJobAtOnce() {
         Fixture.serveHappily(server, 1, 1);
         String endOfIteration = Long.toString(System.currentTimeMillis() + 60_000);

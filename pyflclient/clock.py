@@ -1,0 +1,183 @@
+"""The simulated clock: when each device asks, trains, uploads, and what the round's rules make of it.
+
+Devices of a simulation are Java threads that all train at the host's speed, always online, on a free
+link. With device profiles (:mod:`pyflclient.devices`) the server runs its rules on a **simulated
+clock** instead of the wall clock. This module is that clock, pure and deterministic: no I/O, no
+wall time, no threads — the server (:mod:`pyflclient.server.rounds`) and the asynchronous round type
+both call it, and the tests and the benchmark call it directly.
+
+Time is in **simulated epoch milliseconds**; the clock starts at ``origin_ms`` (the server uses the
+wall time at which the job began, so simulated times read like dates and a stock device's
+``next_req_time`` arithmetic still works).
+
+One iteration (:meth:`SimulatedClock.plan`), opened at ``opened_ms`` (the end of the previous one):
+
+1. device *d* that asks (it is a device of the simulation waiting for this iteration) asks at
+   ``ask_d = next_online(d, opened_ms)``; never online again: *offline*;
+2. the start window opens at the first ask, ``first = min ask_d``, and lasts
+   ``start_fl_job_time_window``; a device asking after it is *offline* (it came online too late);
+   the others are taken in order of ``(ask_d, rank_d)`` — ``rank`` a seeded uniform shuffle of the
+   iteration's askers, so ties (every device with the ``uniform`` population) are fair and
+   reproducible — and the first ``start_fl_job_threshold`` are *admitted*, the rest *refused*;
+3. admitted *d* receives the model with the startFLJob reply, trains, uploads:
+   ``up_d = ask_d + download_ms(down_bytes) + train_ms(data_size, epochs) + upload_ms(up_bytes)``;
+   if its online session ends before ``up_d`` it is *dropped* (gone offline; its upload never counts);
+4. the update window begins at the first upload, or at the end of the start window if no upload
+   came by then, and lasts ``update_model_time_window``, ending at ``W``;
+5. uploads are taken in order of ``(up_d, rank_d)``: one arriving at or after ``W``, or after the
+   iteration already has ``needed = ceil(threshold × update_model_ratio)`` uploads, is *late* (the
+   server answers it OutOfTime); the iteration ends at the ``needed``-th upload (*valid*) or at ``W``
+   with fewer (*invalid*: the previous model is kept), as the server's rules say.
+
+Bytes: :func:`transfer_bytes` is the one place that says how many bytes a model costs on the link.
+
+Java side: the devices need no clock of their own — the server admits the planned devices and
+refuses the late uploads, and the devices' r1.6 ``timestamp`` fields are not read. What the Java
+engine does is leave the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
+``Simulation(device_profiles=...)``) and bring a refused device back once the model of the iteration
+that refused it is out (``CheckInGate.modelOfOr``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from pyflclient.devices import DeviceProfiles
+
+__all__ = ["SimulatedClock", "IterationPlan", "DeviceTimes", "transfer_bytes", "ask_rank"]
+
+#: FlatBuffers framing of one weight (its name, vector header, table) — an estimate until bytes are counted
+_PER_TENSOR_OVERHEAD = 64
+
+
+def transfer_bytes(model: Mapping[str, np.ndarray]) -> int:
+    """Bytes a model costs on the link, one way: float32 values plus framing per tensor.
+
+    The one switch point for issue 22's counted bytes (``pyflclient/server/traffic.py``): once they
+    are on main, the server passes each device's counted request/reply sizes instead.
+    """
+    return int(sum(4 * int(np.size(a)) + _PER_TENSOR_OVERHEAD for a in model.values()))
+
+
+def ask_rank(seed: int, iteration: int, fl_ids: Mapping[str, object] | list[str]) -> dict[str, int]:
+    """A uniformly random permutation of the sorted ``fl_ids`` from a generator seeded with
+    ``(seed, iteration)``, as ``fl_id → position``: who asks first among devices asking at the same time."""
+    ids = sorted(set(fl_ids))
+    order = np.random.default_rng([seed & 0xFFFFFFFF, iteration]).permutation(len(ids))
+    return {ids[j]: pos for pos, j in enumerate(order)}
+
+
+@dataclass(frozen=True)
+class DeviceTimes:
+    """One admitted device's iteration on the simulated clock (epoch ms)."""
+
+    asked_ms: int
+    downloaded_ms: int
+    trained_ms: int
+    uploaded_ms: int
+    online_until_ms: float
+
+
+@dataclass(frozen=True)
+class IterationPlan:
+    """What the round's rules make of an iteration on the simulated clock (see the module docstring)."""
+
+    iteration: int
+    opened_ms: int
+    admitted: tuple[str, ...]  # in admission order
+    refused: tuple[str, ...]  # asked in the window, no seat left
+    offline: tuple[str, ...]  # not online while the start window was open
+    finished: tuple[str, ...]  # uploads the server takes, in arrival order
+    late: tuple[str, ...]  # uploads after the window or after the iteration ended: OutOfTime
+    dropped: tuple[str, ...]  # went offline before their upload was through
+    end_ms: int
+    valid: bool
+    times: Mapping[str, DeviceTimes] = field(default_factory=dict)
+
+    @property
+    def start_ms(self) -> int:
+        """When the iteration's first device asked (its opening when none did)."""
+        return min((t.asked_ms for t in self.times.values()), default=self.opened_ms)
+
+    def summary(self) -> dict[str, object]:
+        """The per-iteration fields of the results (simulated start/end in ms and hours since ``origin``)."""
+        return {"sim_start_ms": self.start_ms, "sim_end_ms": self.end_ms, "admitted": len(self.admitted),
+                "finished": len(self.finished), "late": len(self.late) + len(self.dropped),
+                "dropped": len(self.dropped), "offline": len(self.offline), "refused": len(self.refused)}
+
+
+class SimulatedClock:
+    """The simulated clock of one job: device profiles, a seed, an origin (epoch ms)."""
+
+    def __init__(self, profiles: DeviceProfiles, seed: int = 0, origin_ms: int = 0):
+        self.profiles = profiles
+        self.seed = seed
+        self.origin_ms = origin_ms
+
+    def ask_time(self, fl_id: str, opened_ms: int) -> int | None:
+        """When ``fl_id`` asks in an iteration opened at ``opened_ms``: at once if online, else when it
+        next comes online (None: never)."""
+        avail = self.profiles[fl_id].availability
+        if avail is None:
+            return opened_ms
+        t = avail.next_online((opened_ms - self.origin_ms) / 1000.0)
+        return None if t is None else self.origin_ms + math.ceil(t * 1000.0)
+
+    def online_until(self, fl_id: str, at_ms: int) -> float:
+        """The end (epoch ms) of ``fl_id``'s online session that contains ``at_ms`` (inf: always online)."""
+        avail = self.profiles[fl_id].availability
+        if avail is None:
+            return math.inf
+        end = avail.online_until((at_ms - self.origin_ms) / 1000.0)
+        return math.inf if math.isinf(end) else self.origin_ms + end * 1000.0
+
+    def device_times(self, fl_id: str, asked_ms: int, data_size: int, epochs: int, down_bytes: int,
+                     up_bytes: int) -> DeviceTimes:
+        """Download, training and upload of an admitted device, end to end (ms rounded up)."""
+        p = self.profiles[fl_id]
+        down = asked_ms + math.ceil(p.download_ms(down_bytes))
+        trained = down + math.ceil(p.train_ms(data_size, epochs))
+        up = trained + math.ceil(p.upload_ms(up_bytes))
+        return DeviceTimes(asked_ms, down, trained, up, self.online_until(fl_id, asked_ms))
+
+    def plan(self, iteration: int, opened_ms: int, askers: Mapping[str, int], *, threshold: int,
+             start_window_ms: int, update_window_ms: int, needed: int, epochs: int, down_bytes: int,
+             up_bytes: int) -> IterationPlan:
+        """The iteration ``iteration`` opened at ``opened_ms`` with ``askers`` (fl_id → data_size)."""
+        rank = ask_rank(self.seed, iteration, list(askers))
+        asks = {d: self.ask_time(d, opened_ms) for d in askers}
+        online = sorted((t, rank[d], d) for d, t in asks.items() if t is not None)
+        if not online:
+            return IterationPlan(iteration, opened_ms, (), (), tuple(sorted(askers)), (), (), (),
+                                 opened_ms + start_window_ms + update_window_ms, False)
+        first = online[0][0]
+        start_end = first + start_window_ms
+        in_window = [(t, r, d) for t, r, d in online if t < start_end]
+        offline = sorted([d for d, t in asks.items() if t is None or t >= start_end])
+        admitted = [d for _, _, d in in_window[:threshold]]
+        refused = [d for _, _, d in in_window[threshold:]]
+        times = {d: self.device_times(d, asks[d], askers[d], epochs, down_bytes, up_bytes)  # type: ignore[arg-type]
+                 for d in admitted}
+        dropped = sorted(d for d in admitted if times[d].online_until_ms < times[d].uploaded_ms)
+        arriving = sorted((times[d].uploaded_ms, rank[d], d) for d in admitted if d not in dropped)
+        update_begin = min(arriving[0][0], start_end) if arriving else start_end
+        window_end = update_begin + update_window_ms
+        finished: list[str] = []
+        late: list[str] = []
+        end_ms = window_end
+        for t, _, d in arriving:
+            if t >= window_end or len(finished) >= needed:
+                late.append(d)
+                continue
+            finished.append(d)
+            if len(finished) == needed:
+                end_ms = t
+        return IterationPlan(iteration, opened_ms, tuple(admitted), tuple(refused), tuple(offline), tuple(finished),
+                             tuple(late), tuple(dropped), int(end_ms), len(finished) >= needed, times)
+
+    def hours(self, at_ms: int) -> float:
+        """Simulated hours since the origin."""
+        return (at_ms - self.origin_ms) / 3_600_000.0
