@@ -28,7 +28,7 @@ def profiles(tmp_path):
 def _run(bundled_clients, models, out, profiles, aggregation, versions):
     with fl.Server(LENET_MS, server_mode=ASYNC_SERVER_MODE, async_aggregation=aggregation, fedbuff_buffer_size=2,
                    async_concurrency=N, max_staleness=6, fl_iteration_num=versions, retry_interval=100,
-                   device_profiles=profiles, checkpoint_dir=str(out / "ckpt")) as srv:
+                   device_profiles=profiles, device_count=N, checkpoint_dir=str(out / "ckpt")) as srv:
         params = [fl.FLParameter(domain_name=srv.url, train_dataset=c.folder, train_model_path=m, batch_size=32,
                                  sleep_time_ms=50, client_id=f"a{i}") for i, (c, m) in enumerate(zip(bundled_clients, models))]
         fl.Simulation(params, output_dir=out / "run", progress=False, max_trainers=2,

@@ -236,6 +236,8 @@ class AsyncRounds:
         #: a device back from an upload: ((its upload's ms, _RETURNING, fl_id), wall ms) until it asks again
         self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
         self._order = asyncio.Condition()
+        self._asked: set[str] = set()  # every fl_id that asked (device_count's barrier)
+        self._last_new_ask_ms = protocol.now_ms()
         self._arrived: set[str] = set()  # planned uploads (and returning askers) here, waiting for their turn
         self.held_get_models = 0
         self.held_start_fl_jobs = 0
@@ -326,6 +328,11 @@ class AsyncRounds:
                                       f"{self.config.max_data_size}, got {req.data_size}", version,
                                       timestamp=str(now))
         self._idle_since.setdefault(req.fl_id, now)
+        if req.fl_id not in self._asked:
+            self._asked.add(req.fl_id)
+            self._last_new_ask_ms = protocol.now_ms()
+            async with self._order:  # the first asks may be complete: held uploads look again
+                self._order.notify_all()
         if req.fl_id in self._planned:  # back from an upload: admitted once every upload planned before is taken
             await self._turn(req.fl_id)
             version, finished = await self._newest()
@@ -422,12 +429,20 @@ class AsyncRounds:
                          if f != fl_id and f not in self._arrived and at + lease <= wall]:
                 log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
                 del self._planned[gone]
-            if fl_id not in self._planned or self._planned[fl_id][0] == min(k for k, _ in self._planned.values()):
+            if fl_id not in self._planned or (self._everyone_asked(wall) and
+                                              self._planned[fl_id][0] == min(k for k, _ in self._planned.values())):
                 return  # its turn (or its own plan ran out meanwhile: taken as it comes)
             try:  # woken by each taken upload; the timeout re-checks the leases
                 await asyncio.wait_for(self._order.wait(), timeout=self.config.retry_interval / 1000)
             except asyncio.TimeoutError:
                 pass
+
+    def _everyone_asked(self, wall: int) -> bool:
+        """The first asks are in: ``device_count`` devices have asked (or none new for ``admission_window_ms`` of
+        wall time), so that every first ask is placed at the job's start, not wherever the host put it."""
+        count = self.config.device_count
+        return (count <= 0 or len(self._asked) >= count
+                or wall - self._last_new_ask_ms >= self.config.admission_window_ms)
 
     async def _turn_done(self, fl_id: str) -> None:
         """``fl_id``'s planned upload is taken (or refused) at its time, and the device comes back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
