@@ -10,15 +10,19 @@ initial model, data and seed, with the same number of local trainings (``--budge
 * ``FedAsync``: ``budget`` versions, ``--seats`` devices training at once;
 * ``FedBuff``: ``budget / K`` versions of K = ``--buffer`` uploads, ``--seats`` training at once.
 
-Every version's checkpoint is the model the job had at that moment; the benchmark evaluates
-about ``--evals`` of them (and the last) on the pooled test sets of the first 100 devices with
-the Java runtime, and reports the final accuracy, the wall seconds until the first evaluated
-model at ``--target``, the wall time of the run, and for the asynchronous modes the
-staleness histogram and the devices' mean idle time. The load average is printed with the
-table: every time here is wall time on a shared machine (the simulated clock of the device
-profiles is not plugged into the asynchronous mode yet: docs/async.md).
+With ``--device-profiles`` (default ``mobile``: issue 23's heterogeneous devices) the server runs
+on the simulated clock: the synchronous iterations wait for their slowest seat in simulated
+time, the asynchronous modes take the uploads in the order of their simulated arrival
+(docs/async.md), and every time reported is simulated hours (``none``: wall seconds).
 
-    python benchmarks/async_bench.py --clients 500 --budget 120 --seats 10 --buffer 5 --epochs 2
+Every version's checkpoint is the model the job had at that moment; the benchmark evaluates
+about eight of them (and the last) on the pooled test sets of the first 100 devices with the
+Java runtime, and reports the final accuracy, the time of the first evaluated model at
+``--target`` and at the end, the wall time of the run, and for the asynchronous modes the
+staleness histogram and the devices' mean idle time. The load average is printed with the
+table (the machine is shared).
+
+    python benchmarks/async_bench.py --clients 500 --budget 80 --seats 10 --buffer 5 --epochs 5 --lr 0.05
 """
 from __future__ import annotations
 
@@ -86,7 +90,8 @@ class Evaluator:
 
 
 def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator, *, budget: int, seats: int,
-            buffer: int, epochs: int, lr: float, seed: int, target: float, max_trainers: int) -> dict[str, Any]:
+            buffer: int, epochs: int, lr: float, seed: int, target: float, max_trainers: int,
+            profiles: str | None) -> dict[str, Any]:
     from pyflclient.client.simulation import Simulation, params_for_clients
     from pyflclient.data.copymodels import copy_models
     from pyflclient.model import LENET_TRAIN_MS
@@ -97,6 +102,8 @@ def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator,
     models = copy_models(LENET_TRAIN_MS, len(clients), out / "ms")
     common = dict(client_epoch_num=epochs, client_batch_size=32, client_learning_rate=lr, retry_interval=200,
                   start_fl_job_time_window=600_000, update_model_time_window=600_000, checkpoint_dir=str(out / "ckpt"))
+    if profiles is not None:  # the simulated clock: every time below is simulated hours
+        common.update(device_profiles=profiles, device_seed=seed, device_count=len(clients))
     if mode == SYNC:
         versions = budget // seats
         settings: dict[str, Any] = dict(start_fl_job_threshold=seats, fl_iteration_num=versions)
@@ -107,8 +114,9 @@ def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator,
     with Server(model=LENET_TRAIN_MS, **common, **settings) as srv:
         params = params_for_clients(clients, models, srv.url, batch_size=32)
         t0 = time.time()
-        Simulation(params, output_dir=out, progress=False, seed=seed, clients_per_iteration=seats,
-                   max_trainers=max_trainers, **({"iterations": versions} if mode == SYNC else {})).run()
+        availability = {"device_profiles": profiles} if profiles is not None else {"clients_per_iteration": seats}
+        Simulation(params, output_dir=out, progress=False, seed=seed, max_trainers=max_trainers, **availability,
+                   **({"iterations": versions} if mode == SYNC else {})).run()
         wall = time.time() - t0
         srv.wait_finished(timeout=60)
         report = srv.async_results() if mode != SYNC else {}
@@ -120,12 +128,14 @@ def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator,
     for v in picked:
         model = ckpt.load(v)
         if model is not None:
-            curve.append((v, (lines[v - 1]["finished_at_ms"] / 1000 - t0), evaluator.accuracy(model)))
+            line = lines[v - 1]
+            at = line["sim_end_h"] if profiles is not None else line["finished_at_ms"] / 1000 - t0
+            curve.append((v, at, evaluator.accuracy(model)))
     reached = next((t for _, t, acc in curve if acc >= target), None)
     staleness = report.get("staleness_histogram", {})
     idle = report.get("idle_ms", {})
     return {"mode": mode, "versions": len(lines), "final_accuracy": curve[-1][2] if curve else None,
-            "seconds_to_target": reached, "wall_s": wall, "curve": curve,
+            "to_target": reached, "end": curve[-1][1] if curve else None, "wall_s": wall, "curve": curve,
             "staleness_histogram": staleness, "mean_idle_s": (sum(idle.values()) / len(idle) / 1000) if idle else None}
 
 
@@ -140,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-trainers", type=int, default=2)
     ap.add_argument("--target", type=float, default=0.3, help="pooled test accuracy whose time is reported")
     ap.add_argument("--modes", default=f"{SYNC},{FEDASYNC},{FEDBUFF}")
+    ap.add_argument("--device-profiles", default="mobile",
+                    help="the simulated clock's device profiles (a population name or file); 'none': wall time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None)
     ap.add_argument("--json", default=None)
@@ -151,19 +163,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for mode in args.modes.split(","):
         row = run_one(mode, clients, work, evaluator, budget=args.budget, seats=args.seats, buffer=args.buffer,
-                      epochs=args.epochs, lr=args.lr, seed=args.seed, target=args.target, max_trainers=args.max_trainers)
+                      epochs=args.epochs, lr=args.lr, seed=args.seed, target=args.target, max_trainers=args.max_trainers,
+                      profiles=None if args.device_profiles == "none" else args.device_profiles)
         rows.append(row)
         print(json.dumps(row), flush=True)
     load = os.getloadavg()
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.clients} clients, {args.budget} uploads "
-          f"per mode, {args.seats} seats, K={args.buffer}, {args.epochs} epoch(s), lr {args.lr}, target {args.target}")
-    print("| mode | versions | final accuracy | wall s to target | wall s | staleness (τ: uploads) | mean idle s |")
-    print("|---|---|---|---|---|---|---|")
+          f"per mode, {args.seats} seats, K={args.buffer}, {args.epochs} epoch(s), lr {args.lr}, target {args.target}, device_profiles {args.device_profiles}")
+    unit = "simulated h" if args.device_profiles != "none" else "wall s"
+    print(f"| mode | versions | final accuracy | {unit} to target | {unit} at the end | wall s | staleness (τ: uploads) "
+          f"| mean idle ({'simulated ' if args.device_profiles != 'none' else ''}s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         fmt = (lambda v, p=3: "-" if v is None else f"{v:.{p}f}")
         hist = ", ".join(f"{k}: {v}" for k, v in r["staleness_histogram"].items()) or "-"
-        print(f"| {r['mode']} | {r['versions']} | {fmt(r['final_accuracy'])} | {fmt(r['seconds_to_target'], 1)} | "
-              f"{r['wall_s']:.1f} | {hist} | {fmt(r['mean_idle_s'], 1)} |")
+        print(f"| {r['mode']} | {r['versions']} | {fmt(r['final_accuracy'])} | {fmt(r['to_target'], 3)} | "
+              f"{fmt(r['end'], 3)} | {r['wall_s']:.1f} | {hist} | {fmt(r['mean_idle_s'], 1)} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -36,7 +36,7 @@ def _run(bundled_clients, models, out, profiles, aggregation, versions):
         assert srv.wait_finished(timeout=60)
         final = srv.global_model()
     lines = [json.loads(line) for line in (out / "ckpt" / "metrics.jsonl").read_text().splitlines()]
-    return final, [(line["sim_hours"], line["staleness"]) for line in lines]
+    return final, [(line["sim_end_h"], line["staleness"]) for line in lines]
 
 
 @pytest.mark.parametrize("aggregation,versions", [(FEDASYNC, 6), (FEDBUFF, 3)])

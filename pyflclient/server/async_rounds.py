@@ -544,7 +544,7 @@ class AsyncRounds:
             try:
                 hours = self.clock.hours(now)
                 self.checkpoints.append_metrics({**result.as_dict(), "staleness": taus,
-                                                 **({} if hours is None else {"sim_hours": round(hours, 6)})})
+                                                 **({} if hours is None else {"sim_end_h": round(hours, 6)})})
             except OSError:
                 log.exception("version %d: cannot append to %s", new, self.checkpoints.metrics_path)
         log.info("version %d/%d: %d upload(s), staleness %s%s", new, self.config.fl_iteration_num, len(entries),
