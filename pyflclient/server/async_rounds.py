@@ -424,6 +424,8 @@ class AsyncRounds:
     async def _wait_turn(self, fl_id: str, lease: int) -> None:
         """The wait of :meth:`_turn`, under its condition."""
         while True:
+            if (await self._newest())[1]:
+                return  # the job is over: nothing waits for a plan any more
             wall = protocol.now_ms()
             for gone in [f for f, (_, at) in self._planned.items()
                          if f != fl_id and f not in self._arrived and at + lease <= wall]:
