@@ -270,6 +270,9 @@ class PlannedClock:
     def refusal(self, fl_id: str) -> None:
         return None
 
+    def offline(self, fl_id: str, at_ms: int) -> None:
+        return None
+
     def hours(self, at_ms: int) -> float:
         return at_ms / 3_600_000
 

@@ -8,9 +8,10 @@ asks at its next online time ``a = ask_time(t)``, downloads the model, trains
 its upload is planned at ``a + download + training + upload``
 (:meth:`~pyflclient.clock.SimulatedClock.device_times`). The rounds take the uploads in the order of
 the plan, and the clock's time is that of the last upload taken: admissions happen then, and
-every version, metric and time-to-accuracy is on this clock. A device whose online session ends
+every version, metric and time-to-accuracy is on this clock. A device that is offline when it asks
+is not admitted (``OutOfTime``, the reason says until when), and one whose online session ends
 before its planned upload has *dropped*: its upload is refused (``OutOfTime``), as a synchronous
-round refuses it, and it asks again.
+round refuses both, and it asks again.
 """
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ class SimulatedAsyncClock:
             self._dropped[fl_id] = (f"the device went offline at {self.hours(int(times.online_until_ms)):.3f} h "
                                     f"before its upload at {self.hours(times.uploaded_ms):.3f} h (simulated)")
         return times.uploaded_ms
+
+    def offline(self, fl_id: str, at_ms: int) -> str | None:
+        asked = self.simulated.ask_time(fl_id, at_ms)
+        if asked == at_ms:
+            return None
+        when = "never again" if asked is None else f"until {self.hours(asked):.3f} h"
+        return f"the device is offline on the simulated clock at {self.hours(at_ms):.3f} h ({when})"
 
     def refusal(self, fl_id: str) -> str | None:
         return self._dropped.pop(fl_id, None)

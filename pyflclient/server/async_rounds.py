@@ -111,6 +111,9 @@ class Clock(Protocol):
         """Why the upload of ``fl_id`` that arrived does not count on this clock (its device went offline
         before it), or None."""
 
+    def offline(self, fl_id: str, at_ms: int) -> str | None:
+        """Why ``fl_id`` cannot be admitted at ``at_ms`` on this clock (it is not online then), or None."""
+
     def hours(self, at_ms: int) -> float | None:
         """Simulated hours since the job's start at ``at_ms`` (None on the wall clock)."""
 
@@ -128,6 +131,9 @@ class WallClock:
         pass
 
     def refusal(self, fl_id: str) -> str | None:
+        return None
+
+    def offline(self, fl_id: str, at_ms: int) -> str | None:
         return None
 
     def hours(self, at_ms: int) -> float | None:
@@ -339,6 +345,12 @@ class AsyncRounds:
             if finished:
                 await self._unreserve(req.fl_id)
                 return PLAIN_TEXT_JOB_FINISHED
+        away = self.clock.offline(req.fl_id, self._asks_at(req.fl_id, now))
+        if away is not None:  # not online on the simulated clock: as a synchronous round, it is not admitted
+            await self._unreserve(req.fl_id)
+            return StartFLJobResponse(ResponseCode.OutOfTime, away, version, False,
+                                      str(protocol.now_ms() + self.config.retry_interval), self.plan,
+                                      timestamp=str(now))
         if not await self.shared.take_seat(req.fl_id, protocol.now_ms(), self.config.async_concurrency,
                                            self.config.update_model_time_window):  # leases end on the wall
             await self._unreserve(req.fl_id)
@@ -458,6 +470,11 @@ class AsyncRounds:
             self._planned[fl_id] = ((at, _RETURNING, fl_id), protocol.now_ms())
         async with self._order:
             self._order.notify_all()
+
+    def _asks_at(self, fl_id: str, now: int) -> int:
+        """When ``fl_id`` asks on the clock: back from an upload, at that upload's time; else now."""
+        held = self._planned.get(fl_id)
+        return held[0][0] if held is not None and held[0][1] == _RETURNING else now
 
     async def _plan(self, fl_id: str, data_size: int, version: int, now: int) -> int:
         """Plan the upload of an admitted device (a planning clock); returns its admission time: its return
