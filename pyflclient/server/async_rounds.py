@@ -25,10 +25,11 @@ Determinism. What the server mixes never depends on the order in which the uploa
 version arrived: FedBuff's buffer is handed to the aggregator keyed ``(iteration trained
 on, fl_id, n-th upload of that device on that version)`` (zero-padded, so the aggregator's key
 order is that order; the same weights sent again are refused as a duplicate), and every sum
-runs in float64. FedAsync's version *is* one upload, so its sequence is the uploads' arrival
-sequence; that sequence is the devices' business — deterministic when one trainer runs
-the devices in turn, and under the simulated clock (:class:`Clock`, the one seam where it
-plugs in; wall time until then).
+runs in float64. FedAsync's version *is* one upload, so on the wall clock its sequence is the
+uploads' arrival sequence; under a clock that plans (:class:`Clock`, the one seam of time: with
+``device_profiles`` the simulated clock of :mod:`~pyflclient.server.async_clock`) the uploads are
+taken in the order of their planned arrival, ``(planned time, iteration trained on, fl_id)``,
+whatever the host does (docs/async.md, "Determinism").
 
 State and durability (nothing acknowledged is lost). Version *v* is published in the
 :class:`~pyflclient.server.store.StateStore` as iteration *v* (model and the aggregator's
@@ -89,7 +90,8 @@ _RETURNING = sys.maxsize
 
 class Clock(Protocol):
     """Where the asynchronous rounds read the time, and the order in which they take the uploads: the seam
-    of the simulated clock (issue 23). :class:`WallClock` until it is plugged in.
+    of the simulated clock (:class:`~pyflclient.server.async_clock.SimulatedAsyncClock` with ``device_profiles``,
+    else :class:`WallClock`).
 
     A clock that *plans* (``upload_ms`` not None) makes the order of the uploads its own: an upload is
     taken only when its planned time is the earliest of the devices training (ties: the version trained
