@@ -241,9 +241,11 @@ class AsyncRounds:
         self._version_began_ms = 0
         self._replies: tuple[int, StartFLJobResponse, AsyncGetModelResponse] | None = None
         #: under a planning clock: fl_id -> ((planned upload ms, version trained on, fl_id), admitted at (wall ms));
-        #: a device back from an upload: ((its upload's ms, _RETURNING, fl_id), wall ms) until it asks again
+        #: a device back from an upload: ((its next possible upload's ms, _RETURNING, fl_id), wall ms) until it asks
         self._planned: dict[str, tuple[tuple[int, int, str], int]] = {}
         self._order = asyncio.Condition()
+        #: under a planning clock: a device back from an upload -> (that upload's time, the version after it)
+        self._returning: dict[str, tuple[int, int]] = {}
         self._asked: set[str] = set()  # every fl_id that asked (device_count's barrier)
         self._last_new_ask_ms = protocol.now_ms()
         self._arrived: set[str] = set()  # planned uploads (and returning askers) here, waiting for their turn
@@ -341,13 +343,9 @@ class AsyncRounds:
             self._last_new_ask_ms = protocol.now_ms()
             async with self._order:  # the first asks may be complete: held uploads look again
                 self._order.notify_all()
-        if req.fl_id in self._planned:  # back from an upload: admitted once every upload planned before is taken
-            await self._turn(req.fl_id)
-            version, finished = await self._newest()
-            if finished:
-                await self._unreserve(req.fl_id)
-                return PLAIN_TEXT_JOB_FINISHED
-        away = self.clock.offline(req.fl_id, self._asks_at(req.fl_id, now))
+        back = self._returning.get(req.fl_id)  # back from an upload: it asks at that upload's time, and gets
+        asks_at, reply_version = back if back is not None else (now, version)  # the version of that time
+        away = self.clock.offline(req.fl_id, asks_at)
         if away is not None:  # not online on the simulated clock: as a synchronous round, it is not admitted
             await self._unreserve(req.fl_id)
             return StartFLJobResponse(ResponseCode.OutOfTime, away, version, False,
@@ -359,9 +357,9 @@ class AsyncRounds:
             return StartFLJobResponse(ResponseCode.OutOfTime, f"async_concurrency {self.config.async_concurrency} "
                                       f"devices are training", version, False,
                                       str(now + self.config.retry_interval), self.plan, timestamp=str(now))
-        admitted = await self._plan(req.fl_id, req.data_size, version, now)
-        self._idle_ms[req.fl_id] += admitted - self._idle_since.pop(req.fl_id)
-        return (await self._replies_of(version))[0]
+        admitted = await self._plan(req.fl_id, req.data_size, reply_version, asks_at)
+        self._idle_ms[req.fl_id] += max(0, admitted - self._idle_since.pop(req.fl_id))
+        return (await self._replies_of(reply_version))[0]
 
     async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
                                  ) -> AsyncUpdateModelResponse | str:
@@ -383,7 +381,7 @@ class AsyncRounds:
         try:
             return await self._take(req)
         finally:
-            await self._turn_done(req.fl_id)
+            await self._turn_done(req.fl_id, req.data_size)
 
     async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
         """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
@@ -445,6 +443,7 @@ class AsyncRounds:
                          if f != fl_id and f not in self._arrived and at + lease <= wall]:
                 log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
                 del self._planned[gone]
+                self._returning.pop(gone, None)
             if fl_id not in self._planned or (self._everyone_asked(wall) and
                                               self._planned[fl_id][0] == min(k for k, _ in self._planned.values())):
                 return  # its turn (or its own plan ran out meanwhile: taken as it comes)
@@ -460,30 +459,31 @@ class AsyncRounds:
         return (count <= 0 or len(self._asked) >= count
                 or wall - self._last_new_ask_ms >= self.config.admission_window_ms)
 
-    async def _turn_done(self, fl_id: str) -> None:
-        """``fl_id``'s planned upload is taken (or refused) at its time, and the device comes back at that time — reserved (:data:`_RETURNING`), so that no upload planned later is taken before
-        the device has asked again and its next upload is planned."""
+    async def _turn_done(self, fl_id: str, data_size: int) -> None:
+        """``fl_id``'s planned upload is taken (or refused) at its time ``t``; the device comes back at ``t``, to
+        be given the version of that time. Until it has asked again it is *reserved* at its next possible
+        upload (``upload_ms`` from ``t``: :data:`_RETURNING`), so that no upload planned after that is taken
+        before its own next upload is planned; the uploads planned in between go on (a lookahead)."""
         self._arrived.discard(fl_id)
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
         at = found[0][0]
-        if not (await self._newest())[1]:
-            self._planned[fl_id] = ((at, _RETURNING, fl_id), protocol.now_ms())
+        version, finished = await self._newest()
+        if not finished:
+            following = self.clock.upload_ms(fl_id, data_size, at)
+            self._returning[fl_id] = (at, version)
+            self._planned[fl_id] = ((at if following is None else following, _RETURNING, fl_id), protocol.now_ms())
         async with self._order:
             self._order.notify_all()
-
-    def _asks_at(self, fl_id: str, now: int) -> int:
-        """When ``fl_id`` asks on the clock: back from an upload, at that upload's time; else now."""
-        held = self._planned.get(fl_id)
-        return held[0][0] if held is not None and held[0][1] == _RETURNING else now
 
     async def _plan(self, fl_id: str, data_size: int, version: int, now: int) -> int:
         """Plan the upload of an admitted device (a planning clock); returns its admission time: its return
         time when it comes back from an upload, else the clock's now."""
         self._arrived.discard(fl_id)
+        self._returning.pop(fl_id, None)
         reserved = self._planned.pop(fl_id, None)
-        admitted = reserved[0][0] if reserved is not None and reserved[0][1] == _RETURNING else now
+        admitted = now
         planned = self.clock.upload_ms(fl_id, data_size, admitted)
         if planned is not None:
             self._planned[fl_id] = ((planned, version, fl_id), protocol.now_ms())
@@ -495,6 +495,7 @@ class AsyncRounds:
     async def _unreserve(self, fl_id: str) -> None:
         """A returning device got no seat: it waits like the others and holds no upload back."""
         self._arrived.discard(fl_id)
+        self._returning.pop(fl_id, None)
         found = self._planned.get(fl_id)
         if found is not None and found[0][1] == _RETURNING:
             del self._planned[fl_id]
