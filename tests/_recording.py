@@ -82,3 +82,35 @@ class RecordingServer(Server):
             expected = sum(u.weights[name].astype(np.float64) for u in uploads) / total
             np.testing.assert_allclose(got.reshape(-1), expected.astype(np.float32).reshape(-1), rtol=1e-6,
                                        atol=1e-7, err_msg=name)
+
+
+@dataclass(frozen=True)
+class RecordedJob:
+    """A finished job of Java clients against a :class:`RecordingServer`: its global models by iteration (0 the
+    initial one), what each device uploaded by iteration, the simulation's results and the early-stop reason."""
+
+    models: dict[int, dict[str, np.ndarray]]
+    uploads: dict[int, list[RecordedUpload]]
+    results: Any
+    early_stop: str | None
+
+
+def run_recorded_job(model: Any, clients: list[Any], out: Any, iterations: int, **server: Any) -> RecordedJob:
+    """``clients`` (bundled ClientData) as Java devices, two trainers, one epoch per iteration, against a
+    recording server with ``server`` settings and a checkpoint folder under ``out``; every device must end SUCCESS
+    unless the job stopped early."""
+    import pyflclient as fl
+    from pyflclient.data import copy_models
+
+    models = copy_models(model, len(clients), out / "ms")
+    with RecordingServer(model, start_fl_job_threshold=len(clients), fl_iteration_num=iterations, client_epoch_num=1,
+                         checkpoint_dir=str(out / "ckpt"), **server) as srv:
+        params = [fl.FLParameter(domain_name=srv.url, train_dataset=c.folder, train_model_path=m, batch_size=32,
+                                 sleep_time_ms=50, client_id=f"f{i}") for i, (c, m) in enumerate(zip(clients, models))]
+        results = fl.Simulation(params, output_dir=out / "run", max_trainers=2, progress=False).run(timeout=600)
+        assert srv.wait_finished(timeout=60)
+        if srv.early_stop is None:
+            assert set(results.status.values()) == {"SUCCESS"}, results.status
+        done = max(m["iteration"] for m in srv.metrics())
+        return RecordedJob({k: srv.global_model(k) for k in range(done + 1)},
+                           {k: srv.uploads(k) for k in range(1, done + 1)}, results, srv.early_stop)

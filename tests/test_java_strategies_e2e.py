@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pytest
 
-import pyflclient as fl
 
 from conftest import LENET_MS
 
@@ -21,22 +20,10 @@ ITERATIONS = 2
 
 
 def run_job(bundled_clients, tmp_path, name, clients=CLIENTS, iterations=ITERATIONS, **server):  # type: ignore[no-untyped-def]
-    from pyflclient.data import copy_models
-    from _recording import RecordingServer
+    from _recording import run_recorded_job
 
-    out = tmp_path / name
-    models = copy_models(LENET_MS, clients, out / "ms")
-    with RecordingServer(LENET_MS, start_fl_job_threshold=clients, fl_iteration_num=iterations, client_epoch_num=1,
-                         checkpoint_dir=str(out / "ckpt"), **server) as srv:
-        params = [fl.FLParameter(domain_name=srv.url, train_dataset=c.folder, train_model_path=m, batch_size=32,
-                                 sleep_time_ms=50, client_id=f"f{i}")
-                  for i, (c, m) in enumerate(zip(bundled_clients[:clients], models))]
-        results = fl.Simulation(params, output_dir=out / "run", max_trainers=2, progress=False).run(timeout=600)
-        assert srv.wait_finished(timeout=60)
-        done = max(m["iteration"] for m in srv.metrics())
-        models_by_iteration = {k: srv.global_model(k) for k in range(done + 1)}
-        uploads = {k: srv.uploads(k) for k in range(1, done + 1)}
-        return models_by_iteration, uploads, results, srv.early_stop, out
+    job = run_recorded_job(LENET_MS, bundled_clients[:clients], tmp_path / name, iterations, **server)
+    return job.models, job.uploads, job.results, job.early_stop, tmp_path / name
 
 
 def _flat(model):  # type: ignore[no-untyped-def]

@@ -76,6 +76,9 @@ final class CheckInGate {
     private int turn;
     private String asking;
     private final Set<String> gone = new HashSet<>();
+    /** The devices of the current line the server admitted: one that comes back in the same iteration (its upload
+     * was refused or lost, e.g. by a server restart) asks again at once; it has a seat, or had one. */
+    private final Set<String> seated = new HashSet<>();
     private final java.util.Map<String, CompletableFuture<Void>> waitingTurn = new java.util.HashMap<>();
 
     /** {@code timers}: the engine's scheduler, which ends the waits that no model ends. */
@@ -111,6 +114,25 @@ final class CheckInGate {
         }
         if (wake != null) {
             wake.complete(null); // resumes every waiting device (outside the lock)
+        }
+    }
+
+    /**
+     * A device was told the server's job is over (an early stop ends it before the plan's last iteration,
+     * and no model will wake the others): every device of the engine ends at its next check-in, those
+     * waiting for a model or their turn at once, without asking.
+     */
+    void jobOver() {
+        List<CompletableFuture<Void>> wake = new ArrayList<>();
+        synchronized (this) {
+            planIterations = Math.min(planIterations, known);
+            wake.add(nextModel);
+            nextModel = new CompletableFuture<>();
+            wake.addAll(waitingTurn.values());
+            waitingTurn.clear();
+        }
+        for (CompletableFuture<Void> f : wake) {
+            f.complete(null);
         }
     }
 
@@ -193,10 +215,14 @@ final class CheckInGate {
             lineOf = iteration;
             turn = 0;
             asking = null;
+            seated.clear();
         }
         int at = line.indexOf(clientId);
         if (at < 0 || (at == turn && clientId.equals(asking))) {
             return null; // not in this line (joined late), or its turn: ask
+        }
+        if (at < turn && seated.contains(clientId)) {
+            return null; // admitted in this iteration and back (its upload refused or lost): it asks again now
         }
         if (at < turn) {
             // had its turn in this iteration (refused, or the line was closed by a refusal): the seats are
@@ -228,6 +254,7 @@ final class CheckInGate {
             if (seatsTaken) {
                 turn = line.size();
             } else {
+                seated.add(clientId);
                 turn++;
                 wake = nextInLine();
             }

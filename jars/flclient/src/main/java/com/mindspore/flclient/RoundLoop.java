@@ -187,6 +187,9 @@ final class RoundLoop {
             if (gate != null) {
                 // the next device of the engine's line may ask, unless the server refused this one
                 gate.answered(p.getClientID(), s == FLClientStatus.RESTART || s == FLClientStatus.NOT_SELECTED);
+                if (s == FLClientStatus.NOT_SELECTED) {
+                    gate.jobOver(); // the server's job ended (maybe early): the engine's other devices end too
+                }
             }
             if (s != FLClientStatus.SUCCESS) {
                 return endRound(s);

@@ -3,9 +3,6 @@ package com.mindspore.flclient;
 import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.ModelFile;
 
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -136,7 +133,7 @@ final class ScaffoldTraining implements LocalTraining {
                 delta.put(name, d);
             }
         }
-        ModelFile.write(toBytes(next), pendingPath(p), false);
+        WeightsFile.write(pendingPath(p), MAGIC, next, false);
         return delta;
     }
 
@@ -165,44 +162,11 @@ final class ScaffoldTraining implements LocalTraining {
 
     /** The file's weights by name (empty when there is no file: c_i = 0). */
     static Map<String, float[]> read(Path file) {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        if (!Files.exists(file)) {
-            return out;
-        }
-        try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
-            if (in.readInt() != MAGIC) {
-                throw new IllegalArgumentException("Scaffold: " + file + " is not a control-variate file of this client");
-            }
-            int n = in.readInt();
-            for (int k = 0; k < n; k++) {
-                String name = in.readUTF();
-                float[] v = new float[in.readInt()];
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = in.readFloat();
-                }
-                out.put(name, v);
-            }
-            return out;
+        try {
+            return WeightsFile.read(file, MAGIC);
         } catch (IOException e) {
-            throw new UncheckedIOException("Scaffold: cannot read the control variate " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("Scaffold: " + file + " is not a control-variate file of this client ("
+                    + e.getMessage() + "); remove it to start this device's c_i from zero", e);
         }
-    }
-
-    static byte[] toBytes(Map<String, float[]> weights) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(MAGIC);
-            out.writeInt(weights.size());
-            for (Map.Entry<String, float[]> e : weights.entrySet()) {
-                out.writeUTF(e.getKey());
-                out.writeInt(e.getValue().length);
-                for (float v : e.getValue()) {
-                    out.writeFloat(v);
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return bytes.toByteArray();
     }
 }

@@ -3,13 +3,10 @@ package com.mindspore.flclient;
 import com.mindspore.flclient.compress.Codec;
 import com.mindspore.flclient.runtime.schema.CompressionParameters;
 
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +21,9 @@ import java.util.logging.Logger;
  * the server accepted the upload.
  */
 final class UploadCodec {
+    /** The tag of the residual file ({@link WeightsFile}): "EFR1". */
+    private static final int MAGIC = 0x45465231;
+
     /** No compression: r1.6's upload. */
     static final UploadCodec NONE = new UploadCodec(CompressionParameters.UPLOAD_NO_COMPRESS, 0f);
 
@@ -137,24 +137,7 @@ final class UploadCodec {
         if (!errorFeedback || e == null) {
             return;
         }
-        Path tmp = residualFile.resolveSibling(residualFile.getFileName() + ".tmp");
-        try (DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(tmp)))) {
-            out.writeInt(e.residual.size());
-            for (Map.Entry<String, float[]> w : e.residual.entrySet()) {
-                out.writeUTF(w.getKey());
-                out.writeInt(w.getValue().length);
-                for (float v : w.getValue()) {
-                    out.writeFloat(v);
-                }
-            }
-        } catch (IOException ex) {
-            throw new UncheckedIOException("cannot write the error-feedback residual " + tmp, ex);
-        }
-        try {
-            Files.move(tmp, residualFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException ex) {
-            throw new UncheckedIOException("cannot replace the error-feedback residual " + residualFile, ex);
-        }
+        WeightsFile.write(residualFile, MAGIC, e.residual, false);
     }
 
     /** The residual beside the model (empty when absent or not of this model's weights). */
@@ -162,17 +145,9 @@ final class UploadCodec {
         if (!Files.exists(file)) {
             return Map.of();
         }
-        Map<String, float[]> out = new LinkedHashMap<>();
-        try (DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(file)))) {
-            int n = in.readInt();
-            for (int k = 0; k < n; k++) {
-                String name = in.readUTF();
-                float[] v = new float[in.readInt()];
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = in.readFloat();
-                }
-                out.put(name, v);
-            }
+        Map<String, float[]> out;
+        try {
+            out = WeightsFile.read(file, MAGIC);
         } catch (IOException | RuntimeException ex) {
             log.warning("[updateModel] the error-feedback residual " + file + " cannot be read (" + ex
                     + "); starting from none");
