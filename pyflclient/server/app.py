@@ -24,6 +24,8 @@ from pyflclient.wire.protocol import (
     GetModelRequest, GetModelResponse, ProtocolError, PushMetricsRequest, PushMetricsResponse, ResponseCode,
     StartFLJobRequest, StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )
+from pyflclient.server.async_rounds import AsyncRounds
+from pyflclient.server.asynchrony import ASYNC_SERVER_MODE
 from pyflclient.server import metrics as watch
 from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
@@ -132,13 +134,19 @@ def _secure_aggregation_round(transport: Transport, round_name: str, config: Ser
     return _with_body(transport, answer)
 
 
-def build_app(rounds: Rounds, transport: Transport, guard: RequestGuard | None = None,
+def build_app(rounds: Rounds | AsyncRounds, transport: Transport, guard: RequestGuard | None = None,
               metrics: watch.ServerMetrics | None = None) -> web.Application:
     """The aiohttp application of one server process (all its ports share it); ``metrics`` observes
     its device endpoints (the watch routes are added by :class:`ServerCore`)."""
     config = rounds.config
     guard = guard or RequestGuard(config, transport.faults)
     app = web.Application(client_max_size=transport.max_body_bytes)
+    if isinstance(rounds, AsyncRounds):  # server_mode ASYNC_FEDERATED_LEARNING: its own device rounds
+        checks = {"startFLJob": guard.start_fl_job}
+        for name, (parse, handle, error) in rounds.device_rounds().items():
+            app.router.add_post(f"/{name}", _device_round(transport, parse, handle, error,
+                                                          checks.get(name)))  # type: ignore[arg-type]
+        return app
     parse_upload = UpdateModelRequest.from_bytes
     if metrics is not None:
         endpoints = {"startFLJob", "updateModel", "getModel", "pushMetrics", *protocol.SECURE_AGGREGATION_ROUNDS}
@@ -222,7 +230,8 @@ class ServerCore:
                 checkpoints.metrics = self.metrics
             store = watch.ObservedStore(store, self.metrics)  # type: ignore[assignment]
             on_iteration = self._observed(on_iteration)
-        self.rounds = Rounds(config, store, model, self.checkpoints, on_iteration=on_iteration)
+        rules = AsyncRounds if config.server_mode == ASYNC_SERVER_MODE else Rounds
+        self.rounds = rules(config, store, model, self.checkpoints, on_iteration=on_iteration)
         self._watch_tasks: set[asyncio.Task[None]] = set()
         #: the sockets' policy: timeouts, body bound, connection cap, client-fault log
         self.transport = Transport(config, model, masked=self.rounds.mode.MASKED,
@@ -313,6 +322,8 @@ class ServerCore:
             await self._runner.cleanup()
             self._runner = None
         self.transport.close()
+        if isinstance(self.rounds, AsyncRounds):
+            await self.rounds.shared.aclose()
         await self.guard.aclose()
         await self.rounds.store.aclose()
 

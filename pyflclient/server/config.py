@@ -17,13 +17,16 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pyflclient.server.asynchrony import (
+    ASYNC_AGGREGATIONS, ASYNC_SERVER_MODE, DEFAULT_STALENESS, FEDASYNC, STALENESS_FUNCTIONS,
+)
 from pyflclient.wire import compression as _compression
 from pyflclient.wire.plugins import AggregationType, EarlyStopType, EncryptType, table
 
 __all__ = ["ServerConfig", "ConfigError", "load_yaml", "redis_url", "AGGREGATION_SECTION", "COMPRESSION_SECTION",
            "COMPRESSION_KEYS"]
 
-SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING",)
+SUPPORTED_SERVER_MODES = ("FEDERATED_LEARNING", ASYNC_SERVER_MODE)
 #: MindSpore Federated's YAML section of the aggregation settings: ``aggregation: {aggregation_type: ...}``
 AGGREGATION_SECTION = "aggregation"
 #: the value of early_stop_type that means no early stop (YAML ``none`` and ``null`` alike)
@@ -95,7 +98,27 @@ class ServerConfig:
     client_batch_size: int = setting(32, "local batch size (sent in the plan); must be the .ms model's batch")
     client_learning_rate: float = setting(0.01, "local learning rate (sent in the plan)")
     fl_name: str = setting("Lenet", "name of the FL job")
-    server_mode: str = setting("FEDERATED_LEARNING", "only FEDERATED_LEARNING")
+    server_mode: str = setting("FEDERATED_LEARNING", f"FEDERATED_LEARNING: synchronous iterations (r1.6); "
+                                                     f"{ASYNC_SERVER_MODE}: asynchronous, FedAsync or FedBuff "
+                                                     f"(async_aggregation; docs/async.md)")
+    async_aggregation: str = setting(FEDASYNC, f"{ASYNC_SERVER_MODE}: {' or '.join(ASYNC_AGGREGATIONS)}: each "
+                                               f"upload mixed in at once (Xie et al. 2019), or a buffer of "
+                                               f"fedbuff_buffer_size uploads aggregated by aggregation_type "
+                                               f"(Nguyen et al. 2022)")
+    fedasync_alpha: float = setting(0.6, "FedAsync: the mixing weight alpha in (0, 1]; an upload of staleness tau "
+                                         "is mixed in with alpha x s(tau)")
+    staleness_function: str = setting(DEFAULT_STALENESS, f"{ASYNC_SERVER_MODE}: s(tau), the weight of an upload "
+                                                    f"trained tau versions ago: "
+                                                    f"{', '.join(STALENESS_FUNCTIONS)} (1; (tau+1)^-a; 1 up to "
+                                                    f"b, then 1/(a(tau-b)+1))")
+    staleness_a: float = setting(0.5, "the staleness function's a (polynomial's exponent, hinge's slope), >= 0")
+    staleness_b: float = setting(4.0, "hinge: the staleness up to which uploads count fully, >= 0")
+    fedbuff_buffer_size: int = setting(10, "FedBuff: K, the uploads aggregated into each new version")
+    max_staleness: int = setting(10, f"{ASYNC_SERVER_MODE}: an upload trained on a model more than this many "
+                                     f"versions old is refused (OutOfTime, with the reason)")
+    async_concurrency: int = setting(10, f"{ASYNC_SERVER_MODE}: devices training at once; startFLJob admits while "
+                                         f"fewer are (a seat is free again at the device's upload, or "
+                                         f"update_model_time_window ms after its admission)")
     encrypt_type: str = setting(_DEFAULT_ENCRYPT, "; ".join(f"{e.name}: {e.help}" for e in table().encrypt.values()))
     share_secrets_ratio: float = setting(1.0, "PW_ENCRYPT: the shareSecrets phase ends once ceil(ratio x the devices "
                                               "that exchanged keys) have shared their secrets (or at its window's end)")
@@ -232,6 +255,8 @@ class ServerConfig:
         need(self.client_batch_size >= 1, "client_batch_size", "must be at least 1")
         need(self.server_mode in SUPPORTED_SERVER_MODES, "server_mode", f"supported: {SUPPORTED_SERVER_MODES}")
         self._check_plugins()
+        if self.server_mode == ASYNC_SERVER_MODE:
+            self._check_async(need)
         need(0 < self.share_secrets_ratio <= 1, "share_secrets_ratio", "must be in (0, 1]")
         need(0 <= self.reconstruct_secrets_threshold <= self.start_fl_job_threshold, "reconstruct_secrets_threshold",
              f"must be in 0..start_fl_job_threshold ({self.start_fl_job_threshold}); 0: a majority")
@@ -380,6 +405,29 @@ class ServerConfig:
                                           f"({plugins.parameters['early_stop_weight'].rule})")
             check("early_stop_weight")
         check("early_stop_rounds")
+
+    def _check_async(self, need: Any) -> None:
+        """The asynchronous mode's keys, and what it does not combine with (yet)."""
+        mode = f"with server_mode {ASYNC_SERVER_MODE}"
+        need(self.async_aggregation in ASYNC_AGGREGATIONS, "async_aggregation", f"one of {ASYNC_AGGREGATIONS}")
+        need(0 < self.fedasync_alpha <= 1, "fedasync_alpha", "must be in (0, 1]")
+        need(self.staleness_function in STALENESS_FUNCTIONS, "staleness_function",
+             f"one of {tuple(STALENESS_FUNCTIONS)}")
+        need(math.isfinite(self.staleness_a) and self.staleness_a >= 0, "staleness_a", "must be a finite number >= 0")
+        need(math.isfinite(self.staleness_b) and self.staleness_b >= 0, "staleness_b", "must be a finite number >= 0")
+        need(self.fedbuff_buffer_size >= 1, "fedbuff_buffer_size", "must be at least 1")
+        need(self.max_staleness >= 0, "max_staleness", "must be >= 0")
+        need(self.async_concurrency >= 1, "async_concurrency", "must be at least 1")
+        need(self.encrypt_type == _DEFAULT_ENCRYPT, "encrypt_type", f"must be {_DEFAULT_ENCRYPT} {mode} (the "
+             f"asynchronous uploads travel in the clear; docs/async.md)")
+        need(self.early_stop_type == NO_EARLY_STOP, "early_stop_type", f"must be {NO_EARLY_STOP} {mode}")
+        need(self.upload_compress_type == _NO_COMPRESS, "upload_compress_type", f"must be {_NO_COMPRESS} {mode} "
+             f"(asyncUpdateModel carries the weights uncompressed)")
+        need(not self.aggregation_row.reports_loss, "aggregation_type", f"{self.aggregation_type} reads upload_loss, "
+             f"which asyncUpdateModel does not carry; choose another {mode}")
+        need(self.async_aggregation != FEDASYNC or self.aggregation_type == _DEFAULT_AGGREGATION, "aggregation_type",
+             f"must be {_DEFAULT_AGGREGATION} with async_aggregation {FEDASYNC} (FedAsync mixes each upload "
+             f"itself; FedBuff aggregates its buffer with aggregation_type)")
 
     @property
     def aggregation_row(self) -> AggregationType:

@@ -19,6 +19,7 @@ import numpy as np
 
 from pyflclient.wire import secagg
 from pyflclient.wire.protocol import (
+    AsyncGetModelRequest, AsyncGetModelResponse, AsyncUpdateModelRequest, AsyncUpdateModelResponse,
     SECURE_AGGREGATION_ROUNDS, GetModelRequest, GetModelResponse, PushMetricsRequest, PushMetricsResponse,
     StartFLJobRequest, StartFLJobResponse,
     UpdateModelRequest, UpdateModelResponse, cipher_message, now_ms, plain_text_reply, read_cipher,
@@ -115,6 +116,15 @@ class DeviceClient:
     def get_model(self, iteration: int, download_compress_types: tuple[int, ...] = ()) -> GetModelResponse | str:
         req = GetModelRequest(self.fl_name, iteration, str(now_ms()), tuple(download_compress_types))
         return self._exchange("getModel", req.to_bytes(), GetModelResponse.from_bytes)
+
+    def async_update_model(self, iteration: int, weights: Mapping[str, np.ndarray]) -> AsyncUpdateModelResponse | str:
+        """The asynchronous upload: ``weights`` (× data_size, by the caller) trained on version ``iteration``."""
+        req = AsyncUpdateModelRequest(self.fl_name, self.fl_id, iteration, self.data_size, weights)
+        return self._exchange(req.ROUND, req.to_bytes(), AsyncUpdateModelResponse.from_bytes)
+
+    def async_get_model(self, iteration: int = 0) -> AsyncGetModelResponse | str:
+        req = AsyncGetModelRequest(self.fl_name, iteration)
+        return self._exchange(req.ROUND, req.to_bytes(), AsyncGetModelResponse.from_bytes)
 
     def push_metrics(self, loss: float, accuracy: float) -> PushMetricsResponse | str:
         """r1.6's ``/pushMetrics``: this device's loss and accuracy after its evaluation."""

@@ -214,6 +214,14 @@ class Server:
         """startFLJob requests the server holds open right now, waiting for the draw (admission_policy sample)."""
         return self.core.rounds.held_start_fl_jobs
 
+    def async_results(self) -> dict[str, Any]:
+        """server_mode ASYNC_FEDERATED_LEARNING: the staleness histogram of the uploads this process accepted
+        ({staleness: uploads}) and each device's idle time in ms (``idle_ms``; docs/async.md)."""
+        results = getattr(self.core.rounds, "results", None)
+        if results is None:
+            raise RuntimeError(f"async_results: this server runs server_mode {self.config.server_mode}")
+        return self._ask(results())
+
     def device_reports(self, iteration: int) -> list[tuple[float, float]]:
         """The (loss, accuracy) pairs the devices pushed (``/pushMetrics``) about the model of ``iteration``."""
         return self._ask(self.core.rounds.store.device_metrics(iteration))

@@ -31,6 +31,7 @@ __all__ = [
     "PushMetricsRequest", "PushMetricsResponse",
     "PLAIN_TEXT_SAFEMODE", "PLAIN_TEXT_JOB_FINISHED", "SECURE_AGGREGATION_ROUNDS",
     "plain_text_reply", "secure_aggregation_refusal", "now_ms", "cipher_message", "read_cipher",
+    "AsyncUpdateModelRequest", "AsyncUpdateModelResponse", "AsyncGetModelRequest", "AsyncGetModelResponse",
 ]
 
 Weights = Mapping[str, np.ndarray]
@@ -537,6 +538,87 @@ class PushMetricsResponse:
     @classmethod
     def from_bytes(cls, buf: bytes) -> "PushMetricsResponse":
         return cls(fb.ResponsePushMetrics.GetRootAs(_verified(buf, "ResponsePushMetrics")).Retcode())
+
+
+# -- r1.6's asynchronous rounds (/asyncUpdateModel, /asyncGetModel) -----------------------
+
+@dataclass(frozen=True)
+class AsyncUpdateModelRequest:
+    """``RequestAsyncUpdateModel``: a device's upload in the asynchronous mode. ``iteration`` is the version of
+    the global model it trained on; ``weights`` are its trained weights × ``data_size``, as updateModel's
+    (docs/async.md), with ``data_size`` in the message so that no admission record is needed to read it."""
+
+    ROUND: ClassVar[str] = "asyncUpdateModel"
+    fl_name: str
+    fl_id: str
+    iteration: int
+    data_size: int
+    weights: Weights
+
+    def to_bytes(self) -> bytes:
+        return _message("RequestAsyncUpdateModel", fl_name=self.fl_name, fl_id=self.fl_id, iteration=self.iteration,
+                        data_size=self.data_size, feature_map=self.weights)
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "AsyncUpdateModelRequest":
+        m = fb.RequestAsyncUpdateModel.GetRootAs(_verified(buf, "RequestAsyncUpdateModel"))
+        return cls(_text(m.FlName()), _text(m.FlId()), m.Iteration(), m.DataSize(),
+                   MappingProxyType(_read_feature_maps(m)))
+
+
+@dataclass(frozen=True)
+class AsyncUpdateModelResponse:
+    """``ResponseAsyncUpdateModel``: ``iteration`` is the server's version after this upload."""
+
+    retcode: int
+    reason: str = ""
+    iteration: int = 0
+
+    def to_bytes(self) -> bytes:
+        return _message("ResponseAsyncUpdateModel", retcode=int(self.retcode), reason=self.reason,
+                        iteration=self.iteration)
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "AsyncUpdateModelResponse":
+        m = fb.ResponseAsyncUpdateModel.GetRootAs(_verified(buf, "ResponseAsyncUpdateModel"))
+        return cls(m.Retcode(), _text(m.Reason()), m.Iteration())
+
+
+@dataclass(frozen=True)
+class AsyncGetModelRequest:
+    """``RequestAsyncGetModel``: the newest global model (``iteration``: the version the device holds)."""
+
+    ROUND: ClassVar[str] = "asyncGetModel"
+    fl_name: str
+    iteration: int
+
+    def to_bytes(self) -> bytes:
+        return _message("RequestAsyncGetModel", fl_name=self.fl_name, iteration=self.iteration)
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "AsyncGetModelRequest":
+        m = fb.RequestAsyncGetModel.GetRootAs(_verified(buf, "RequestAsyncGetModel"))
+        return cls(_text(m.FlName()), m.Iteration())
+
+
+@dataclass(frozen=True)
+class AsyncGetModelResponse:
+    """``ResponseAsyncGetModel``: the newest model and its version (``iteration``)."""
+
+    retcode: int
+    reason: str = ""
+    iteration: int = 0
+    weights: Weights = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return _memoized(self, lambda: _message(
+            "ResponseAsyncGetModel", retcode=int(self.retcode), reason=self.reason, iteration=self.iteration,
+            feature_map=self.weights))
+
+    @classmethod
+    def from_bytes(cls, buf: bytes) -> "AsyncGetModelResponse":
+        m = fb.ResponseAsyncGetModel.GetRootAs(_verified(buf, "ResponseAsyncGetModel"))
+        return cls(m.Retcode(), _text(m.Reason()), m.Iteration(), _read_feature_maps(m))
 
 
 # -- secure aggregation (pairwise masking) -------------------------------------------------

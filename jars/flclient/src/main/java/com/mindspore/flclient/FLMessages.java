@@ -17,9 +17,13 @@ import mindspore.schema.CipherPublicParams;
 import mindspore.schema.EarlyStop;
 import mindspore.schema.FLPlan;
 import mindspore.schema.FeatureMap;
+import mindspore.schema.RequestAsyncGetModel;
+import mindspore.schema.RequestAsyncUpdateModel;
 import mindspore.schema.RequestFLJob;
 import mindspore.schema.RequestGetModel;
 import mindspore.schema.RequestUpdateModel;
+import mindspore.schema.ResponseAsyncGetModel;
+import mindspore.schema.ResponseAsyncUpdateModel;
 import mindspore.schema.ResponseFLJob;
 import mindspore.schema.ResponseGetModel;
 import mindspore.schema.ResponseUpdateModel;
@@ -37,6 +41,10 @@ final class FLMessages {
     private static final FlatBufferVerifier FL_JOB_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_FL_JOB);
     private static final FlatBufferVerifier UPDATE_MODEL_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_UPDATE_MODEL);
     private static final FlatBufferVerifier GET_MODEL_REPLY = FlatBufferVerifier.of(SchemaLayouts.RESPONSE_GET_MODEL);
+    private static final FlatBufferVerifier ASYNC_UPDATE_MODEL_REPLY =
+            FlatBufferVerifier.of(SchemaLayouts.RESPONSE_ASYNC_UPDATE_MODEL);
+    private static final FlatBufferVerifier ASYNC_GET_MODEL_REPLY =
+            FlatBufferVerifier.of(SchemaLayouts.RESPONSE_ASYNC_GET_MODEL);
 
     private FLMessages() {
     }
@@ -252,6 +260,70 @@ final class FLMessages {
         int cv = variates.isEmpty() ? 0
                 : RequestUpdateModel.createControlVariateVector(b, variates.stream().mapToInt(Integer::intValue).toArray());
         return finishUpdateModel(b, flName, flId, iteration, fm, upload, cv, null);
+    }
+
+    /**
+     * The asynchronous upload (r1.6's RequestAsyncUpdateModel): the weights × data_size, as updateModel's,
+     * the version trained on as {@code iteration} and {@code dataSize} (docs/async.md).
+     */
+    static byte[] requestAsyncUpdateModel(String flName, String flId, int iteration, int dataSize,
+                                          Map<String, float[]> weights) {
+        long floats = 0;
+        for (float[] w : weights.values()) {
+            floats += w.length;
+        }
+        FlatBufferBuilder b = new FlatBufferBuilder((int) Math.min(Integer.MAX_VALUE / 2, floats * 4 + 1024));
+        int fm = featureMapVector(b, weights);
+        int name = b.createString(flName);
+        int id = b.createString(flId);
+        RequestAsyncUpdateModel.startRequestAsyncUpdateModel(b);
+        RequestAsyncUpdateModel.addFlName(b, name);
+        RequestAsyncUpdateModel.addFlId(b, id);
+        RequestAsyncUpdateModel.addIteration(b, iteration);
+        RequestAsyncUpdateModel.addDataSize(b, dataSize);
+        RequestAsyncUpdateModel.addFeatureMap(b, fm);
+        b.finish(RequestAsyncUpdateModel.endRequestAsyncUpdateModel(b));
+        return b.sizedByteArray();
+    }
+
+    /** RequestAsyncGetModel: the newest model ({@code iteration}: the version this device holds). */
+    static byte[] requestAsyncGetModel(String flName, int iteration) {
+        FlatBufferBuilder b = new FlatBufferBuilder(128);
+        int name = b.createString(flName);
+        RequestAsyncGetModel.startRequestAsyncGetModel(b);
+        RequestAsyncGetModel.addFlName(b, name);
+        RequestAsyncGetModel.addIteration(b, iteration);
+        b.finish(RequestAsyncGetModel.endRequestAsyncGetModel(b));
+        return b.sizedByteArray();
+    }
+
+    static Response parseAsyncUpdateModel(FLCommunication.Reply reply) {
+        Response r = preParse(reply, ASYNC_UPDATE_MODEL_REPLY);
+        if (r.kind != Kind.REPLY) {
+            return r;
+        }
+        ResponseAsyncUpdateModel m = ResponseAsyncUpdateModel.getRootAsResponseAsyncUpdateModel(buffer(reply.body));
+        r.retcode = m.retcode();
+        r.reason = orEmpty(m.reason());
+        r.iteration = m.iteration();
+        return r;
+    }
+
+    static Response parseAsyncGetModel(FLCommunication.Reply reply) {
+        Response r = preParse(reply, ASYNC_GET_MODEL_REPLY);
+        if (r.kind != Kind.REPLY) {
+            return r;
+        }
+        ResponseAsyncGetModel m = ResponseAsyncGetModel.getRootAsResponseAsyncGetModel(buffer(reply.body));
+        r.retcode = m.retcode();
+        r.reason = orEmpty(m.reason());
+        r.iteration = m.iteration();
+        for (int i = 0; i < m.featureMapLength(); i++) {
+            if (!readFeature(m.featureMap(i), r.featureMap)) {
+                return unnamedFeature(SchemaLayouts.RESPONSE_ASYNC_GET_MODEL, i);
+            }
+        }
+        return r;
     }
 
     static byte[] requestGetModel(String flName, int iteration) {

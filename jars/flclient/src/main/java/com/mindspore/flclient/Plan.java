@@ -39,6 +39,8 @@ final class Plan {
     final int earlyStopRounds;
     /** Scaffold's server control variate c by weight name (empty otherwise). */
     final Map<String, float[]> controlVariate;
+    /** FLPlan.server_mode is the asynchronous mode: the device runs {@link AsyncRounds}' loop. */
+    final boolean async;
     /** The upload codec (upload_compress_type, upload_sparse_rate of schema/compression.json; NONE: r1.6's upload). */
     final UploadCodec uploadCodec;
 
@@ -60,6 +62,7 @@ final class Plan {
         this.earlyStopWeight = earlyStop == null ? 0 : w.earlyStopWeight;
         this.earlyStopRounds = earlyStop == null ? 0 : w.earlyStopRounds;
         this.controlVariate = Collections.unmodifiableMap(new LinkedHashMap<>(controlVariate));
+        this.async = AsyncRounds.SERVER_MODE.equals(w.serverMode);
         this.uploadCodec = uploadCodec;
     }
 
@@ -145,6 +148,10 @@ final class Plan {
             check("early_stop.weight", "early_stop_weight", w.earlyStopWeight);
             check("early_stop.rounds", "early_stop_rounds", w.earlyStopRounds);
         }
+        if (AsyncRounds.SERVER_MODE.equals(w.serverMode) && !encrypt.name.equals(PlainUpload.NAME)) {
+            throw bad("server_mode = " + w.serverMode + " with cipher.encrypt_type = " + encrypt.name
+                    + ": asynchronous uploads travel in the clear (" + PlainUpload.NAME + ")");
+        }
         for (Map.Entry<String, float[]> e : controlVariate.entrySet()) {
             for (float v : e.getValue()) {
                 if (!Float.isFinite(v)) {
@@ -156,6 +163,11 @@ final class Plan {
         if (codec.compresses() && encrypt.params.contains("reconstruct_secrets_threshold")) {
             // masked uploads are summed before anyone reads them: each device's 8-bit ranges do not add up
             throw bad("upload_compress_type = " + codec.type + " with " + encrypt.name + ", whose uploads are masked");
+        }
+        if (codec.compresses() && AsyncRounds.SERVER_MODE.equals(w.serverMode)) {
+            // RequestAsyncUpdateModel carries the weights only: no compressed feature maps
+            throw bad("upload_compress_type = " + codec.type + " with server_mode = " + w.serverMode
+                    + ": asyncUpdateModel carries the weights uncompressed");
         }
         return new Plan(w, encrypt, aggregation, deviceParams, earlyStop, controlVariate, codec);
     }
@@ -183,7 +195,7 @@ final class Plan {
 
     @Override
     public String toString() {
-        return "iterations " + iterations + ", epochs " + epochs + ", mini_batch " + miniBatch + ", lr " + lr
+        return (async ? AsyncRounds.SERVER_MODE + ", " : "") + "iterations " + iterations + ", epochs " + epochs + ", mini_batch " + miniBatch + ", lr " + lr
                 + ", encrypt_type " + encrypt.name + ", aggregation " + aggregation.name
                 + (deviceParams.isEmpty() ? "" : " " + deviceParams)
                 + (earlyStop == null ? "" : ", early stop " + earlyStop.name + " (weight " + earlyStopWeight

@@ -21,7 +21,9 @@ import java.util.logging.Logger;
  * {@link Plan} once; it goes to the round's steps as an argument. The plan's encrypt type chooses
  * an {@link UploadProtection} (pairwise masking runs its key and share rounds between startFLJob and
  * training and its client-list and reconstruction rounds between updateModel and getModel); its
- * aggregation type chooses the {@link LocalTraining} of the training step.
+ * aggregation type chooses the {@link LocalTraining} of the training step; its server_mode the
+ * synchronous rounds or the asynchronous loop ({@link AsyncRounds}: asyncUpdateModel and
+ * asyncGetModel instead of updateModel and getModel).
  *
  * <p>Model and data are loaded only inside the two steps that hold a training permit — training
  * (through building the upload) and getModel + evaluation — and dropped at their end, so a client
@@ -53,6 +55,8 @@ final class RoundLoop {
     private boolean lostPlanReusable;
     private final GetModelStep getModel;
     private final EvaluateStep evaluate;
+    /** The asynchronous loop's upload and fetch (a plan whose server_mode is the asynchronous one). */
+    private final AsyncRounds async;
     /** The upload protection of each encrypt type, by name. */
     private final Map<String, UploadProtection> protections;
     private final PushMetricsStep pushMetrics;
@@ -89,6 +93,7 @@ final class RoundLoop {
         this.train = new TrainStep(p, log, stop, context, progress);
         this.updateModel = new UpdateModelStep(p, log, server, progress);
         this.getModel = new GetModelStep(p, log, server, progress, updateModel);
+        this.async = new AsyncRounds(p, log, server, progress);
         this.evaluate = new EvaluateStep(p, log, stop, context, progress, settings.evaluation,
                 settings.durableModelFiles);
     }
@@ -213,6 +218,10 @@ final class RoundLoop {
             byte[] body = train.run(plan, protection);
             if (body == null) {
                 return endRound(FLClientStatus.FAILED);
+            }
+            if (plan.async) { // train on the newest model, upload, fetch the newest, repeat
+                return async.upload(body, s -> s == FLClientStatus.SUCCESS
+                        ? async.fetch(r -> compute(RANK_EVALUATE, () -> evaluate(r)), this::endRound) : endRound(s));
             }
             return upload(plan, protection, body);
         });

@@ -80,8 +80,8 @@ final class TrainStep {
                         + "model at upload_sparse_rate " + codec.rate + ", 8 bits"
                         + (codec.errorFeedback ? ", with error feedback" : ""));
             }
-            return protection.body(plan, progress.iteration, new Upload(upload, plan.reportsLoss(), loss, controlVariate,
-                    progress.pendingUpload));
+            Upload done = new Upload(upload, plan.reportsLoss(), loss, controlVariate, progress.pendingUpload);
+            return plan.async ? AsyncRounds.body(p, progress, done) : protection.body(plan, progress.iteration, done);
         }
     }
 

@@ -54,6 +54,26 @@ class PlanTest {
     }
 
     @Test
+    void theAsynchronousServerModeChoosesTheAsyncLoopAndOnlyInTheClear() {
+        FLMessages.WirePlan w = wire();
+        assertFalse(decode(w).async);
+        w.serverMode = AsyncRounds.SERVER_MODE;
+        assertTrue(decode(w).async);
+        for (RoundPlugins.Encrypt e : RoundPlugins.ENCRYPT_TYPES) {
+            if (!e.name.equals(PlainUpload.NAME)) {
+                FLMessages.WirePlan masked = wire();
+                masked.serverMode = AsyncRounds.SERVER_MODE;
+                masked.encryptType = e.name;
+                masked.t = 2;
+                masked.dpEps = 50f;
+                masked.dpDelta = 0.01f;
+                masked.dpNormClip = 1f;
+                assertTrue(refusal(masked).contains("asynchronous uploads travel in the clear"), e.name);
+            }
+        }
+    }
+
+    @Test
     void theAggregationTypeIsFoundByItsWireValueWithItsDeviceParameters() {
         FLMessages.WirePlan w = wire();
         w.hasAggregation = true;

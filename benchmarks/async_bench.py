@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Synchronous FedAvg vs FedAsync vs FedBuff on one population, the same budget of local trainings.
+
+Each mode runs a ``pyflclient.Server`` and a ``Simulation`` of LeNet devices of a
+``pyflclient data population`` (writer-like, non-IID, sizes spread as FEMNIST's; Debian's
+Fashion-MNIST when installed, else the bundled digits) in this process, from the same
+initial model, data and seed, with the same number of local trainings (``--budget`` uploads):
+
+* ``FedAvg`` (sync): ``budget / seats`` iterations of ``--seats`` devices (a seeded sample);
+* ``FedAsync``: ``budget`` versions, ``--seats`` devices training at once;
+* ``FedBuff``: ``budget / K`` versions of K = ``--buffer`` uploads, ``--seats`` training at once.
+
+With ``--device-profiles`` (default ``mobile``: issue 23's heterogeneous devices) the server runs
+on the simulated clock: the synchronous iterations wait for their slowest seat in simulated
+time, the asynchronous modes take the uploads in the order of their simulated arrival
+(docs/async.md), and every time reported is simulated hours (``none``: wall seconds).
+
+Every version's checkpoint is the model the job had at that moment; the benchmark evaluates
+about eight of them (and the last) on the pooled test sets of the first 100 devices with the
+Java runtime, and reports the final accuracy, the time of the first evaluated model at
+``--target`` and at the end, the wall time of the run, and for the asynchronous modes the
+staleness histogram and the devices' mean idle time. The load average is printed with the
+table (the machine is shared).
+
+    python benchmarks/async_bench.py --clients 500 --budget 80 --seats 10 --buffer 5 --epochs 5 --lr 0.05
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pyflclient.server.asynchrony import ASYNC_SERVER_MODE, FEDASYNC, FEDBUFF  # noqa: E402
+
+SYNC = "FedAvg (sync)"
+
+
+def _population(work: Path, clients: int, seed: int) -> list[Any]:
+    from pyflclient.data.population import build_population
+
+    try:
+        return build_population(work / "population", clients, seed=seed)
+    except FileNotFoundError:
+        return build_population(work / "population", clients, source="bundled", seed=seed)
+
+
+def _test_set(clients: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    from pyflclient.data.binfiles import read_split
+
+    xs, ys = [], []
+    for c in clients[:100]:
+        if c.test_data is not None:
+            x, y = read_split(c.test_data, c.test_label)
+            xs.append(x)
+            ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class Evaluator:
+    """Accuracy of a global model on the pooled test set, with the Java runtime (one session, weights set)."""
+
+    def __init__(self, test: tuple[np.ndarray, np.ndarray]):
+        import jpype
+
+        from pyflclient.client import jvm
+        from pyflclient.model import LENET_TRAIN_MS
+
+        self.jpype = jpype
+        self.session = jvm.jclass("com.mindspore.flclient.runtime.TrainSession").load(
+            jvm.jclass("java.nio.file.Path").of(str(LENET_TRAIN_MS)))
+        batch = int(self.session.batchSize())
+        x, y = test
+        n = len(y) // batch * batch
+        self.batches = [(jpype.JArray(jpype.JFloat)(x[i:i + batch].ravel()), jpype.JArray(jpype.JInt)(y[i:i + batch]))
+                        for i in range(0, n, batch)]
+
+    def accuracy(self, model: dict[str, np.ndarray]) -> float:
+        for name, w in model.items():
+            self.session.setWeight(name, self.jpype.JArray(self.jpype.JFloat)(np.ravel(w).astype(np.float32)))
+        return float(np.mean([float(self.session.accuracy(x, y)) for x, y in self.batches]))
+
+
+def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator, *, budget: int, seats: int,
+            buffer: int, epochs: int, lr: float, seed: int, target: float, max_trainers: int,
+            profiles: str | None) -> dict[str, Any]:
+    from pyflclient.client.simulation import Simulation, params_for_clients
+    from pyflclient.data.copymodels import copy_models
+    from pyflclient.model import LENET_TRAIN_MS
+    from pyflclient.server import Server
+    from pyflclient.server.checkpoint import Checkpoints
+
+    out = Path(tempfile.mkdtemp(prefix=f"{mode.split()[0]}-", dir=work))
+    models = copy_models(LENET_TRAIN_MS, len(clients), out / "ms")
+    common = dict(client_epoch_num=epochs, client_batch_size=32, client_learning_rate=lr, retry_interval=200,
+                  start_fl_job_time_window=600_000, update_model_time_window=600_000, checkpoint_dir=str(out / "ckpt"))
+    if profiles is not None:  # the simulated clock: every time below is simulated hours
+        common.update(device_profiles=profiles, device_seed=seed, device_count=len(clients))
+    if mode == SYNC:
+        versions = budget // seats
+        settings: dict[str, Any] = dict(start_fl_job_threshold=seats, fl_iteration_num=versions)
+    else:
+        versions = budget // buffer if mode == FEDBUFF else budget
+        settings = dict(server_mode=ASYNC_SERVER_MODE, async_aggregation=mode, fedbuff_buffer_size=buffer,
+                        async_concurrency=seats, max_staleness=4 * seats, fl_iteration_num=versions)
+    with Server(model=LENET_TRAIN_MS, **common, **settings) as srv:
+        params = params_for_clients(clients, models, srv.url, batch_size=32)
+        t0 = time.time()
+        availability = {"device_profiles": profiles} if profiles is not None else {"clients_per_iteration": seats}
+        Simulation(params, output_dir=out, progress=False, seed=seed, max_trainers=max_trainers, **availability,
+                   **({"iterations": versions} if mode == SYNC else {})).run()
+        wall = time.time() - t0
+        srv.wait_finished(timeout=60)
+        report = srv.async_results() if mode != SYNC else {}
+    ckpt = Checkpoints(out / "ckpt")
+    lines = ckpt.read_metrics()
+    step = max(1, len(lines) // 8)
+    picked = sorted({*range(step, len(lines) + 1, step), len(lines)})
+    curve = []
+    for v in picked:
+        model = ckpt.load(v)
+        if model is not None:
+            line = lines[v - 1]
+            at = line["sim_end_h"] if profiles is not None else line["finished_at_ms"] / 1000 - t0
+            curve.append((v, at, evaluator.accuracy(model)))
+    reached = next((t for _, t, acc in curve if acc >= target), None)
+    staleness = report.get("staleness_histogram", {})
+    idle = report.get("idle_ms", {})
+    return {"mode": mode, "versions": len(lines), "final_accuracy": curve[-1][2] if curve else None,
+            "to_target": reached, "end": curve[-1][1] if curve else None, "wall_s": wall, "curve": curve,
+            "staleness_histogram": staleness, "mean_idle_s": (sum(idle.values()) / len(idle) / 1000) if idle else None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--budget", type=int, default=60, help="local trainings (uploads) per mode")
+    ap.add_argument("--seats", type=int, default=10, help="sync: devices per iteration; async: async_concurrency")
+    ap.add_argument("--buffer", type=int, default=5, help="FedBuff's K (fedbuff_buffer_size)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=0.05, help="client_learning_rate")
+    ap.add_argument("--max-trainers", type=int, default=2)
+    ap.add_argument("--target", type=float, default=0.3, help="pooled test accuracy whose time is reported")
+    ap.add_argument("--modes", default=f"{SYNC},{FEDASYNC},{FEDBUFF}")
+    ap.add_argument("--device-profiles", default="mobile",
+                    help="the simulated clock's device profiles (a population name or file); 'none': wall time")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    work = Path(args.work or tempfile.mkdtemp(prefix="async-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    clients = _population(work, args.clients, args.seed)
+    evaluator = Evaluator(_test_set(clients))
+    rows = []
+    for mode in args.modes.split(","):
+        row = run_one(mode, clients, work, evaluator, budget=args.budget, seats=args.seats, buffer=args.buffer,
+                      epochs=args.epochs, lr=args.lr, seed=args.seed, target=args.target, max_trainers=args.max_trainers,
+                      profiles=None if args.device_profiles == "none" else args.device_profiles)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.clients} clients, {args.budget} uploads "
+          f"per mode, {args.seats} seats, K={args.buffer}, {args.epochs} epoch(s), lr {args.lr}, target {args.target}, device_profiles {args.device_profiles}")
+    unit = "simulated h" if args.device_profiles != "none" else "wall s"
+    print(f"| mode | versions | final accuracy | {unit} to target | {unit} at the end | wall s | staleness (τ: uploads) "
+          f"| mean idle ({'simulated ' if args.device_profiles != 'none' else ''}s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fmt = (lambda v, p=3: "-" if v is None else f"{v:.{p}f}")
+        hist = ", ".join(f"{k}: {v}" for k, v in r["staleness_histogram"].items()) or "-"
+        print(f"| {r['mode']} | {r['versions']} | {fmt(r['final_accuracy'])} | {fmt(r['to_target'], 3)} | "
+              f"{fmt(r['end'], 3)} | {r['wall_s']:.1f} | {hist} | {fmt(r['mean_idle_s'], 1)} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

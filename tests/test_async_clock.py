@@ -1,0 +1,56 @@
+"""The asynchronous mode on the simulated clock (device_profiles): Java devices, real server, replayed."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import pyflclient as fl
+from pyflclient.server.asynchrony import ASYNC_SERVER_MODE, FEDASYNC, FEDBUFF
+
+from conftest import LENET_MS
+
+N = 4
+
+
+@pytest.fixture
+def profiles(tmp_path):
+    """Four always-online devices, 2 to 5 ms a sample, one slow link: comparable speeds, so that the fast ones
+    do not have to train hundreds of times (in wall time) while a slow one's upload is due."""
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"devices": {f"a{i}": {"ms_per_sample": 2 + i, "download_kbps": 20_000,
+                                                      "upload_kbps": 5_000 if i else 1_000, "latency_ms": 50}
+                                            for i in range(N)}}))
+    return str(path)
+
+
+def _run(bundled_clients, models, out, profiles, aggregation, versions):
+    with fl.Server(LENET_MS, server_mode=ASYNC_SERVER_MODE, async_aggregation=aggregation, fedbuff_buffer_size=2,
+                   async_concurrency=N, max_staleness=6, fl_iteration_num=versions, retry_interval=100,
+                   device_profiles=profiles, device_count=N, checkpoint_dir=str(out / "ckpt")) as srv:
+        params = [fl.FLParameter(domain_name=srv.url, train_dataset=c.folder, train_model_path=m, batch_size=32,
+                                 sleep_time_ms=50, client_id=f"a{i}") for i, (c, m) in enumerate(zip(bundled_clients, models))]
+        fl.Simulation(params, output_dir=out / "run", progress=False, max_trainers=2,
+                      device_profiles=profiles).run(timeout=300)
+        assert srv.wait_finished(timeout=60)
+        final = srv.global_model()
+    lines = [json.loads(line) for line in (out / "ckpt" / "metrics.jsonl").read_text().splitlines()]
+    return final, [(line["sim_end_h"], line["staleness"]) for line in lines]
+
+
+@pytest.mark.parametrize("aggregation,versions", [(FEDASYNC, 6), (FEDBUFF, 3)])
+def test_async_on_the_simulated_clock_replays_bit_identically(bundled_clients, tmp_path, profiles, aggregation,
+                                                               versions):
+    from pyflclient.data import copy_models
+
+    runs = []
+    for run in ("a", "b"):
+        models = copy_models(LENET_MS, N, tmp_path / run / "ms")
+        runs.append(_run(bundled_clients[:N], models, tmp_path / run, profiles, aggregation, versions))
+    (a, timeline_a), (b, timeline_b) = runs
+    hours = [h for h, _ in timeline_a]
+    assert hours == sorted(hours) and hours[0] > 0
+    assert timeline_a == timeline_b
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
