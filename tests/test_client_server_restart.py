@@ -25,6 +25,7 @@ from conftest import LENET_MS
 DOWNTIME_S = 10.0
 ITERATIONS = 3
 CLIENTS = 4
+EPOCHS = 5
 
 
 def free_port() -> int:
@@ -40,7 +41,7 @@ class ServerProcess:
         argv = [sys.executable, "-m", "pyflclient.cli", "server", "--model", str(LENET_MS),
                 "--fl-server-port", str(port), "--checkpoint-dir", str(checkpoint_dir),
                 "--start-fl-job-threshold", str(CLIENTS), "--fl-iteration-num", str(ITERATIONS),
-                "--client-epoch-num", "1", "--client-batch-size", "32",
+                "--client-epoch-num", str(EPOCHS), "--client-batch-size", "32",
                 "--start-fl-job-time-window", "20000", "--update-model-time-window", "20000", *extra]
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.log = log
@@ -104,7 +105,10 @@ def restart_run(request, bundled_clients, tmp_path_factory):
                                  train_model_path=m, batch_size=32, client_id=f"f{i}")
                   for i, (c, m) in enumerate(zip(bundled_clients[:CLIENTS],
                                                  copy_models(LENET_MS, CLIENTS, out / "ms")))]
-        sim = fl.Simulation(params, output_dir=out / "run", max_trainers=2, progress=False)  # 250 ms polls
+        # one trainer and EPOCHS epochs: an iteration's uploads are a second apart, so the kill below lands
+        # inside iteration 2 (with 1 epoch on 2 trainers its uploads came within 0.2 s and the iteration was
+        # sometimes published before the kill)
+        sim = fl.Simulation(params, output_dir=out / "run", max_trainers=1, progress=False)  # 250 ms polls
         t0 = time.monotonic()
         sim.start()
         server.wait_for("iteration 1:", timeout=60)
