@@ -221,17 +221,23 @@ def _case_class_path(case: str, tmp_path: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("case", ["lenet", "r16"])
 def test_a_java_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(case: str, tmp_path: Path) -> None:
-    """Scaffold (option II) with an early stop on the loss, for the project's LeNet case and an r1.6
-    case (through R16Case): the upload carries upload_loss (the mean loss at the received model,
-    numpy forward pass) and control_variate Δc_i = c_i⁺ − c_i = −c + (x − y)/(K lr) (c_i = 0 at
-    first), and c_i⁺ is kept beside the model."""
+    """Scaffold with an early stop on the loss, for the project's LeNet case and an r1.6 case
+    (through R16Case): the upload carries upload_loss (the mean loss at the received model, numpy
+    forward pass) and control_variate Δc_i = c_i⁺ − c_i with c_i⁺ = (1/K) Σ_k g(y_k), the mean raw
+    gradient of the K local steps (c_i = 0 at first), and c_i⁺ is kept beside the model.
+
+    The numpy transcription runs the two local steps of Karimireddy et al. 2020 under the model's
+    own ApplyMomentum (Sutskever form): a_k = m a_{k-1} + g(y_{k-1}) + c − c_i, y_k = y_{k-1} − lr a_k.
+    One batch of n = batch_size samples per epoch and 2 epochs make both steps see the same samples
+    whatever the device's shuffle. Option II's (x − y_K)/(K lr) − c differs from the mean gradient by
+    the momentum (m = 0.9 here), so the test tells the two apart."""
     import subprocess
 
     from pyflclient.wire import protocol as wire
 
     scaffold = next(a for a in TABLE["aggregation_types"] if a["device"] == "scaffold")
     stop = next(e for e in TABLE["early_stop_types"] if e["reports_loss"])
-    batch, n, lr = 32, 64, 0.01
+    batch, n, lr, epochs = 32, 32, 0.01, 2
     rng = np.random.default_rng(3)
     images = rng.random((n, 32, 32, 3), dtype=np.float32)
     labels = rng.integers(0, 62, n).astype(np.int32)
@@ -242,7 +248,7 @@ def test_a_java_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(ca
     model.write_bytes(LENET.read_bytes())
     x = msfile.trainable_weights(LENET)
     c = {k: rng.normal(0, 0.01, v.shape).astype(np.float32) for k, v in x.items()}
-    plan = wire.FLPlan(iterations=1, epochs=1, mini_batch=batch, lr=lr, aggregation=scaffold["wire"],
+    plan = wire.FLPlan(iterations=1, epochs=epochs, mini_batch=batch, lr=lr, aggregation=scaffold["wire"],
                        early_stop=(stop["wire"], 0.001, 2))
     class_path, fl_name = _case_class_path(case, tmp_path)
     httpd, uploads = _scripted_server(plan, x, c)
@@ -267,12 +273,40 @@ def test_a_java_client_sends_scaffolds_delta_c_and_the_loss_its_plan_asks_for(ca
                              for i in range(0, n, batch)])
     assert up.upload_loss == pytest.approx(losses.mean(), rel=1e-4)
 
-    steps = n // batch
+    # the two local steps in numpy: raw gradients g_k from the reference interpreter, the corrected
+    # momentum step by hand (the interpreter's own update is overwritten before each step)
+    model_np = msfile.load(LENET)
+    interp = Interpreter(model_np)
+    tensors = model_np.tensors
+    momentum_nodes = [nd for nd in model_np.nodes if nd.op_type == "ApplyMomentum"]
+    assert {tensors[nd.inputs[0]].name for nd in momentum_nodes} == set(x)
+    state = {tensors[nd.inputs[0]].name: (x[tensors[nd.inputs[0]].name].astype(np.float64).ravel(),
+                                          np.asarray(tensors[nd.inputs[1]].data, np.float64).ravel().copy())
+             for nd in momentum_nodes}
+    raw_sum = {name: np.zeros_like(w) for name, (w, _) in state.items()}
+    for _ in range(epochs):
+        for nd in momentum_nodes:
+            name = tensors[nd.inputs[0]].name
+            interp.values[nd.inputs[0]][...] = state[name][0].reshape(interp.values[nd.inputs[0]].shape)
+        interp.train_step(nchw, labels)
+        for nd in momentum_nodes:
+            name = tensors[nd.inputs[0]].name
+            m = float(np.ravel(interp.values[nd.inputs[4]])[0])
+            g = np.asarray(interp.values[nd.inputs[3]], np.float64).ravel()
+            raw_sum[name] += g
+            w, a = state[name]
+            a = m * a + g + c[name].astype(np.float64).ravel()
+            state[name] = (w - lr * a, a)
+    steps = epochs
     assert set(up.control_variate) == set(x)
     for name, xv in x.items():
-        y = np.asarray(up.weights[name], dtype=np.float64) / n
-        expected = -c[name].astype(np.float64).ravel() + (xv.astype(np.float64).ravel() - y.ravel()) / (steps * lr)
+        expected = raw_sum[name] / steps
         got = np.asarray(up.control_variate[name], dtype=np.float64).ravel()
-        assert np.abs(got - expected).max() <= 1e-3 * (np.abs(expected).max() + 1e-6) + 2e-4, name
+        option_ii = -c[name].astype(np.float64).ravel() + (xv.astype(np.float64).ravel() - state[name][0]) / (steps * lr)
+        tol = 1e-3 * (np.abs(expected).max() + 1e-6) + 2e-4
+        assert np.abs(got - expected).max() <= tol, name
+        assert np.abs(option_ii - expected).max() > 10 * tol, f"{name}: momentum must tell option II apart"
+        y = np.asarray(up.weights[name], dtype=np.float64).ravel() / n
+        assert np.abs(y - state[name][0]).max() <= 1e-4 * (np.abs(xv).max() + 1e-6), f"{name}: the local steps"
     assert (tmp_path / "lenet_train0.ms.scaffold").exists(), "c_i is kept beside the model file"
     assert not (tmp_path / "lenet_train0.ms.scaffold.trained").exists()

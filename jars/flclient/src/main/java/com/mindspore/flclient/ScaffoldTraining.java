@@ -17,10 +17,17 @@ import java.util.Map;
  * Federated Learning", ICML 2020, Algorithm 1 with option II). With x the received global model,
  * c the server's control variate (ResponseFLJob.control_variate) and c_i this device's:
  * <ul>
- *   <li>every local step {@code y ← y − lr (g(y) + c − c_i)}: the gradient hook adds {@code c − c_i};</li>
- *   <li>after the K local steps {@code c_i⁺ = c_i − c + (x − y) / (K lr)};</li>
+ *   <li>every local step uses {@code g(y) + c − c_i} as its gradient: the gradient hook adds {@code c − c_i}
+ *       and the model's own optimizer takes the step;</li>
+ *   <li>after the K local steps {@code c_i⁺ = (1/K) Σ_k g(y_k)}, the mean of the raw (uncorrected) gradients
+ *       of the local steps;</li>
  *   <li>the upload carries {@code Δc_i = c_i⁺ − c_i} in RequestUpdateModel.control_variate (not × data_size).</li>
  * </ul>
+ * Under plain SGD ({@code y_{k+1} = y_k − lr (g(y_k) + c − c_i)}) this is exactly option II's
+ * {@code c_i − c + (x − y_K)/(K lr)}. The LeNet model trains with Momentum 0.9, where option II's formula
+ * divides a step (1 − m)⁻¹ ≈ 10× longer than K lr gradients by K lr and mistakes momentum for drift: c_i
+ * grows every round and the job diverges. The mean raw gradient is what option II estimates, for any
+ * optimizer, at the cost of one float64 sum per weight while training.
  * c_i lives in a file beside the model ({@link #statePath}): written when the server accepted the
  * upload ({@link #commit}), read at the next round, so a restarted device keeps it; no file is
  * c_i = 0. A weight the server sends no c for has c = 0.
@@ -101,32 +108,27 @@ final class ScaffoldTraining implements LocalTraining {
         model.setGradientHook(hook);
         return (m, uploaded) -> {
             m.setGradientHook(null);
-            return end(plan, m, x, ci, hook.steps, uploaded);
+            return end(x, ci, hook, uploaded);
         };
     }
 
-    /** c_i⁺ = c_i − c + (x − y)/(K lr), kept pending until the upload is accepted; returns Δc_i of the uploaded weights. */
-    private Map<String, float[]> end(Plan plan, LocalModel model, Map<String, float[]> x, Map<String, float[]> ci,
-                                     long steps, Collection<String> uploaded) {
-        double lr = model.learningRate();
-        if (steps < 1 || !(lr > 0)) {
-            throw new IllegalStateException("Scaffold: " + steps + " local step(s) at learning rate " + lr
-                    + " give no control variate");
+    /** c_i⁺ = (1/K) Σ_k g(y_k), kept pending until the upload is accepted; returns Δc_i of the uploaded weights. */
+    private Map<String, float[]> end(Map<String, float[]> x, Map<String, float[]> ci, Correction hook,
+                                     Collection<String> uploaded) {
+        long steps = hook.steps;
+        if (steps < 1) {
+            throw new IllegalStateException("Scaffold: no local step was taken, so there is no control variate");
         }
         Map<String, float[]> next = new LinkedHashMap<>();
         Map<String, float[]> delta = new LinkedHashMap<>();
-        for (Map.Entry<String, float[]> e : x.entrySet()) {
-            String name = e.getKey();
-            float[] xs = e.getValue();
-            float[] y = model.weight(name);
+        for (String name : x.keySet()) {
+            double[] sum = hook.rawSum.get(name);
             float[] own = ci.get(name);
-            float[] c = plan.controlVariate.get(name);
-            float[] plus = new float[xs.length];
-            float[] d = new float[xs.length];
-            for (int i = 0; i < xs.length; i++) {
-                double v = (double) own[i] - (c == null ? 0.0 : c[i]) + ((double) xs[i] - y[i]) / (steps * lr);
-                plus[i] = (float) v;
-                d[i] = (float) (v - own[i]);
+            float[] plus = new float[own.length];
+            float[] d = new float[own.length];
+            for (int i = 0; i < own.length; i++) {
+                plus[i] = (float) (sum[i] / steps);
+                d[i] = (float) ((double) plus[i] - own[i]);
             }
             next.put(name, plus);
             if (uploaded.contains(name)) {
@@ -137,15 +139,20 @@ final class ScaffoldTraining implements LocalTraining {
         return delta;
     }
 
-    /** The gradient correction {@code c − c_i} of every optimized weight; counts the local steps K. Allocates nothing. */
+    /**
+     * The gradient correction {@code c − c_i} of every optimized weight; sums the raw gradients (float64) and
+     * counts the local steps K. Allocates nothing while training.
+     */
     static final class Correction implements GradientHook {
         private final Map<String, float[]> correction;
+        private final Map<String, double[]> rawSum = new HashMap<>();
         private final String first;
         long steps;
 
         Correction(Map<String, float[]> correction, String first) {
             this.correction = correction;
             this.first = first;
+            correction.forEach((name, d) -> rawSum.put(name, new double[d.length]));
         }
 
         @Override
@@ -154,7 +161,9 @@ final class ScaffoldTraining implements LocalTraining {
                 steps++;
             }
             float[] d = correction.get(weight);
+            double[] sum = rawSum.get(weight);
             for (int i = 0; i < gradient.length; i++) {
+                sum[i] += gradient[i];
                 gradient[i] += d[i];
             }
         }

@@ -250,8 +250,9 @@ class StrategiesRoundTest {
     }
 
     /**
-     * Scaffold option II (Karimireddy et al. 2020): local steps use g + c − c_i; after K steps
-     * c_i⁺ = c_i − c + (x − y)/(K lr); the upload carries Δc_i = c_i⁺ − c_i (not × data_size). c_i
+     * Scaffold (Karimireddy et al. 2020): local steps use g + c − c_i; after K steps c_i⁺ is the mean
+     * raw gradient (1/K) Σ g(y_k) (option II's value under SGD, for any optimizer); the upload carries
+     * Δc_i = c_i⁺ − c_i (not × data_size). c_i
      * stays in a file beside the model, so a restarted device starts its next round from it.
      */
     @Test
@@ -273,19 +274,22 @@ class StrategiesRoundTest {
             Map<String, float[]> c = serverC(it);
             x.forEach(replica::setWeight);
             Map<String, float[]> own = ci;
+            Map<String, double[]> raw = new LinkedHashMap<>();
             int k = train(replica, (name, w, g) -> {
+                double[] sum = raw.computeIfAbsent(name, n -> new double[g.length]);
                 for (int i = 0; i < g.length; i++) {
+                    sum[i] += g[i];
                     g[i] += c.get(name)[i] - own.get(name)[i];
                 }
             });
             Map<String, float[]> next = new LinkedHashMap<>();
             Map<String, float[]> delta = new LinkedHashMap<>();
             for (String name : x.keySet()) {
-                float[] y = replica.getWeight(name);
-                float[] plus = new float[y.length];
-                float[] d = new float[y.length];
-                for (int i = 0; i < y.length; i++) {
-                    plus[i] = own.get(name)[i] - c.get(name)[i] + (x.get(name)[i] - y[i]) / (k * LR);
+                double[] sum = raw.get(name);
+                float[] plus = new float[sum.length];
+                float[] d = new float[sum.length];
+                for (int i = 0; i < sum.length; i++) {
+                    plus[i] = (float) (sum[i] / k);
                     d[i] = plus[i] - own.get(name)[i];
                 }
                 next.put(name, plus);
