@@ -79,6 +79,7 @@ class Evaluator:
             jvm.jclass("java.nio.file.Path").of(str(LENET_TRAIN_MS)))
         batch = int(self.session.batchSize())
         x, y = test
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # the bin files are NHWC, the model's input is NCHW
         n = len(y) // batch * batch
         self.batches = [(jpype.JArray(jpype.JFloat)(x[i:i + batch].ravel()), jpype.JArray(jpype.JInt)(y[i:i + batch]))
                         for i in range(0, n, batch)]
