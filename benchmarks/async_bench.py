@@ -16,13 +16,17 @@ time, the asynchronous modes take the uploads in the order of their simulated ar
 (docs/async.md), and every time reported is simulated hours (``none``: wall seconds).
 
 Every version's checkpoint is the model the job had at that moment; the benchmark evaluates
-about eight of them (and the last) on the pooled test sets of the first 100 devices with the
-Java runtime, and reports the final accuracy, the time of the first evaluated model at
-``--target`` and at the end, the wall time of the run, and for the asynchronous modes the
-staleness histogram and the devices' mean idle time. The load average is printed with the
-table (the machine is shared).
+about twelve of them (and the initial model and the last) with the Java runtime and reports
+their AVG: the mean over the first ``--eval-devices`` devices of each one's test accuracy (the
+devices' own AVG, for every version, not only for those some device evaluated). The table has
+the final AVG, the first (simulated) time at each of ``--targets``, the time at the end, the
+AVG of each mode at the earliest end of the three (the same simulated budget), the wall time,
+and for the asynchronous modes the staleness histogram and the devices' mean idle time (from
+an upload, or the first ask, to the draw of its next seat). ``--figure`` draws AVG over time
+and the staleness histograms. The load average is printed with the table (the machine is shared).
 
-    python benchmarks/async_bench.py --clients 500 --budget 80 --seats 10 --buffer 5 --epochs 5 --lr 0.05
+    python benchmarks/async_bench.py --clients 500 --budget 600 --seats 10 --buffer 10 --epochs 5 --lr 0.01 \
+        --figure docs/img/async_bench.png
 """
 from __future__ import annotations
 
@@ -94,7 +98,7 @@ class Evaluator:
 
 
 def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator, *, budget: int, seats: int,
-            buffer: int, epochs: int, lr: float, seed: int, target: float, max_trainers: int,
+            buffer: int, epochs: int, lr: float, seed: int, targets: Sequence[float], max_trainers: int,
             profiles: str | None, points: int = 12) -> dict[str, Any]:
     from pyflclient.client.simulation import Simulation, params_for_clients
     from pyflclient.data.copymodels import copy_models
@@ -133,7 +137,7 @@ def run_one(mode: str, clients: Sequence[Any], work: Path, evaluator: Evaluator,
         line = lines[v - 1]
         at = line["sim_end_h"] if profiles is not None else line["finished_at_ms"] / 1000 - t0
         curve.append((v, at, evaluator.accuracy(ckpt_model(ckpt, v))))
-    reached = next((t for _, t, acc in curve if acc >= target), None)
+    reached = {target: next((t for _, t, acc in curve if acc >= target), None) for target in targets}
     staleness = report.get("staleness_histogram", {})
     idle = report.get("idle_ms", {})
     uploads = sum(int(line.get("uploaded", line.get("uploads", 0)) or 0) for line in lines)
@@ -160,7 +164,7 @@ def at_time(curve: Sequence[tuple[int, float, float]], hours: float) -> float:
     return [acc for _, t, acc in curve if t <= hours + 1e-12][-1]
 
 
-def figure(rows: Sequence[dict[str, Any]], path: Path, unit: str, target: float) -> None:
+def figure(rows: Sequence[dict[str, Any]], path: Path, unit: str, targets: Sequence[float]) -> None:
     """AVG over time for each mode, and the asynchronous modes' staleness histograms."""
     import matplotlib
 
@@ -168,9 +172,12 @@ def figure(rows: Sequence[dict[str, Any]], path: Path, unit: str, target: float)
     import matplotlib.pyplot as plt
 
     fig, (ax, hx) = plt.subplots(1, 2, figsize=(11, 4))
+    colour = {r["mode"]: f"C{i}" for i, r in enumerate(rows)}
     for r in rows:
-        ax.plot([t for _, t, _ in r["curve"]], [a for _, _, a in r["curve"]], marker="o", ms=3, label=r["mode"])
-    ax.axhline(target, color="grey", lw=0.8, ls="--", label=f"target {target}")
+        ax.plot([t for _, t, _ in r["curve"]], [a for _, _, a in r["curve"]], marker="o", ms=3, label=r["mode"],
+                color=colour[r["mode"]])
+    for target in targets:
+        ax.axhline(target, color="grey", lw=0.6, ls="--")
     ax.set_xlabel(unit)
     ax.set_ylabel("AVG test accuracy of the global model")
     ax.legend()
@@ -178,7 +185,8 @@ def figure(rows: Sequence[dict[str, Any]], path: Path, unit: str, target: float)
     width = 0.4
     for i, r in enumerate(x for x in rows if x["staleness_histogram"]):
         h = r["staleness_histogram"]
-        hx.bar([k + (i - 0.5) * width for k in h], list(h.values()), width=width, label=r["mode"])
+        hx.bar([k + (i - 0.5) * width for k in h], list(h.values()), width=width, label=r["mode"],
+               color=colour[r["mode"]])
     hx.set_xlabel("staleness τ (versions)")
     hx.set_ylabel("uploads")
     hx.legend()
@@ -196,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=0.01, help="client_learning_rate")
     ap.add_argument("--max-trainers", type=int, default=2)
-    ap.add_argument("--target", type=float, default=0.5, help="AVG whose (simulated) time is reported")
+    ap.add_argument("--targets", default="0.5,0.6,0.7", help="AVGs whose first (simulated) time is reported")
     ap.add_argument("--eval-devices", type=int, default=100, help="AVG over the test sets of this many devices")
     ap.add_argument("--modes", default=f"{SYNC},{FEDASYNC},{FEDBUFF}")
     ap.add_argument("--device-profiles", default="mobile",
@@ -212,34 +220,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     clients = _population(work, args.clients, args.seed)
     evaluator = Evaluator(_test_sets(clients, args.eval_devices))
     profiles = None if args.device_profiles == "none" else args.device_profiles
+    targets = [float(t) for t in args.targets.split(",")]
     rows = []
     for mode in args.modes.split(","):
         row = run_one(mode, clients, work, evaluator, budget=args.budget, seats=args.seats, buffer=args.buffer,
-                      epochs=args.epochs, lr=args.lr, seed=args.seed, target=args.target, max_trainers=args.max_trainers,
+                      epochs=args.epochs, lr=args.lr, seed=args.seed, targets=targets, max_trainers=args.max_trainers,
                       profiles=profiles)
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({**row, "to_target": {str(k): v for k, v in row["to_target"].items()}}), flush=True)
     load = os.getloadavg()
     common_t = min(r["end"] for r in rows)
     unit = "simulated h" if profiles is not None else "wall s"
     print(f"\nload average {load_before[0]:.2f} at the start, {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end; "
           f"{args.clients} clients, {args.budget} uploads per mode, {args.seats} seats, K={args.buffer}, "
-          f"{args.epochs} epoch(s), lr {args.lr}, target {args.target}, device_profiles {args.device_profiles}; "
+          f"{args.epochs} epoch(s), lr {args.lr}, device_profiles {args.device_profiles}; "
           f"AVG over {len(evaluator.devices)} devices' test sets")
-    print(f"| mode | versions | uploads | final AVG | {unit} to AVG {args.target} | {unit} at the end | "
+    print(f"| mode | versions | uploads | final AVG | " + "".join(f"{unit} to AVG {t} | " for t in targets) +
+          f"{unit} at the end | "
           f"AVG at {common_t:.4g} {unit} | wall s | staleness (τ: uploads) | mean idle per device "
           f"({'simulated ' if profiles is not None else ''}s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * (9 + len(targets)) + "|")
     for r in rows:
         fmt = (lambda v, p=3: "-" if v is None else f"{v:.{p}f}")
         hist = ", ".join(f"{k}: {v}" for k, v in r["staleness_histogram"].items()) or "-"
-        print(f"| {r['mode']} | {r['versions']} | {r['uploads']} | {fmt(r['final_accuracy'])} | {fmt(r['to_target'], 4)} | "
+        reached = "".join(f"{fmt(r['to_target'][t], 4)} | " for t in targets)
+        print(f"| {r['mode']} | {r['versions']} | {r['uploads']} | {fmt(r['final_accuracy'])} | {reached}"
               f"{fmt(r['end'], 4)} | {fmt(at_time(r['curve'], common_t))} | {r['wall_s']:.1f} | {hist} | "
               f"{fmt(r['mean_idle_s'], 1)} |")
     if args.figure:
-        figure(rows, Path(args.figure), unit, args.target)
+        figure(rows, Path(args.figure), unit, targets)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps([{**r, "to_target": {str(k): v for k, v in r["to_target"].items()}}
+                                               for r in rows], indent=1))
     return 0
 
 
