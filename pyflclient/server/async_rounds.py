@@ -10,7 +10,9 @@ wire). The job ends after ``fl_iteration_num`` versions. The rounds:
   ``update_model_time_window`` ms after the admission, so a device that vanished frees it);
   the admitted device gets the plan (``server_mode`` tells it to run its asynchronous loop)
   and the newest model, ``iteration`` = its version. Otherwise ``OutOfTime`` with
-  ``next_req_time`` = now + ``retry_interval``.
+  ``next_req_time`` = now + ``retry_interval``. Under a clock that plans (the simulated clock),
+  seats go by a seeded draw among the waiting devices instead, whose startFLJob is held until
+  it is drawn (:meth:`AsyncRounds._draw_seats`).
 * **asyncUpdateModel** (``RequestAsyncUpdateModel``: the version trained on as
   ``iteration``, ``data_size``, the trained weights × ``data_size``) is checked (names,
   sizes, finite values, ``1 ≤ data_size ≤ max_data_size``, a version not from the future);
