@@ -272,6 +272,7 @@ class AsyncRounds:
         self._sizes: dict[str, int] = {}  # fl_id -> data_size of its last ask
         self._waiters: dict[str, asyncio.Future[None]] = {}  # held startFLJob requests, woken when drawn
         self._draws = 0  # draws so far: the draw's stream is (device_seed, this count)
+        self._taking = 0  # uploads being taken now (from their turn to their draw)
         self.held_get_models = 0
         self.held_start_fl_jobs = 0
 
@@ -406,13 +407,17 @@ class AsyncRounds:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
             return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
         await self._turn(req.fl_id)
-        planned = self._planned.get(req.fl_id)
-        if planned is not None and not (await self._newest())[1]:  # after the job's end no upload moves the clock
-            self.clock.advance(planned[0][0])  # its time has come: the version it makes is of this time
+        self._taking += 1  # no draw from a held startFLJob until its draw is made (_draw_seats)
         try:
-            return await self._take(req)
+            planned = self._planned.get(req.fl_id)
+            if planned is not None and not (await self._newest())[1]:  # after the job's end no upload moves the clock
+                self.clock.advance(planned[0][0])  # its time has come: the version it makes is of this time
+            try:
+                return await self._take(req)
+            finally:
+                await self._turn_done(req.fl_id, req.data_size)
         finally:
-            await self._turn_done(req.fl_id, req.data_size)
+            self._taking -= 1
 
     async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
         """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
@@ -497,13 +502,15 @@ class AsyncRounds:
         upload (``upload_ms`` from ``t``: :data:`_RETURNING`), so that no upload planned after that is taken
         before its own next upload is planned; the uploads planned in between go on (a lookahead)."""
         self._arrived.discard(fl_id)
+        version, finished = await self._newest()
+        # from here to the draw nothing yields: no other upload is taken, no other draw made, in between
         self._seated.discard(fl_id)
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
         self._sizes[fl_id] = data_size
-        if not (await self._newest())[1]:
-            await self._draw_seats(found[0][0])  # its seat, and any other free one, drawn at its upload's time
+        if not finished:
+            self._draw_now(found[0][0], version)  # its seat, and any other free one, drawn at its upload's time
         async with self._order:
             self._order.notify_all()
 
@@ -523,9 +530,21 @@ class AsyncRounds:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)  # only the drawn device is woken
 
-    async def _draw_seats(self, at: int | None = None) -> None:
+    async def _draw_seats(self) -> None:
+        """:meth:`_draw_now` at the clock's now and the newest version, from a held startFLJob (the job's start,
+        a device's first ask, a seat whose lease ended): never while an upload is being taken (it would see the
+        clock at that upload's time and the version before it; that upload's own draw comes after it). Between
+        uploads it sees what the last upload's draw saw, and draws no one unless a device asked for the first
+        time or a lease ended (both the host's timing)."""
+        if self._taking:
+            return
+        version, finished = await self._newest()
+        if not finished:
+            self._draw_now(self.clock.now_ms(), version)
+
+    def _draw_now(self, at: int, version: int) -> None:
         """Under a planning clock, give the free seats (``async_concurrency`` minus the devices drawn or
-        training) at simulated time ``at`` (default: the clock's now) by a seeded draw: a uniform permutation
+        training) at simulated time ``at`` to ``version`` by a seeded draw: a uniform permutation
         of the sorted fl_ids of the waiting devices (every device that asked and holds no seat, the one whose
         upload just freed its seat included) online at ``at``, from the generator of
         (``device_seed``, the number of draws so far) — :func:`~pyflclient.server.admission.draw_order`,
@@ -534,13 +553,9 @@ class AsyncRounds:
         draw). Nothing waits for the first asks: no draw before ``device_count`` devices asked."""
         if not self._planning or not self._everyone_asked(protocol.now_ms()):
             return
-        version, finished = await self._newest()
-        if finished:
-            return
         free = self.config.async_concurrency - len(self._seated)
         if free <= 0:
             return
-        at = self.clock.now_ms() if at is None else at
         waiting = sorted(self._asked - self._seated)
         online = [f for f in waiting if self.clock.offline(f, at) is None]
         if not online and not self._planned:
@@ -552,6 +567,8 @@ class AsyncRounds:
         if not online:
             return
         order = draw_order(self.config.device_seed, self._draws, online)
+        log.debug("draw %d at %d ms (version %d): %d seat(s), %s online of %d waiting -> %s", self._draws, at,
+                  version, free, online, len(waiting), order[:free])
         self._draws += 1
         for fl_id in order[:free]:
             self._grant(fl_id, at, version)
