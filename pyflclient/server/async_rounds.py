@@ -564,6 +564,8 @@ class AsyncRounds:
             if comes:
                 at = min(comes.values())
                 online = [f for f in waiting if comes.get(f) == at]
+                log.debug("no waiting device online and none training: the seat goes to the first to come online, "
+                          "at %d ms: %s", at, online)
         if not online:
             return
         order = draw_order(self.config.device_seed, self._draws, online)
