@@ -270,8 +270,13 @@ class PlannedClock:
     def refusal(self, fl_id: str) -> None:
         return None
 
+    PLANS = True
+
     def offline(self, fl_id: str, at_ms: int) -> None:
         return None
+
+    def online_from(self, fl_id: str, at_ms: int) -> int:
+        return at_ms
 
     def hours(self, at_ms: int) -> float:
         return at_ms / 3_600_000

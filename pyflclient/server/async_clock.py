@@ -53,6 +53,12 @@ class SimulatedAsyncClock:
                                     f"before its upload at {self.hours(times.uploaded_ms):.3f} h (simulated)")
         return times.uploaded_ms
 
+    #: a planning clock (async_rounds.Clock.PLANS)
+    PLANS = True
+
+    def online_from(self, fl_id: str, at_ms: int) -> int | None:
+        return self.simulated.ask_time(fl_id, at_ms)
+
     def offline(self, fl_id: str, at_ms: int) -> str | None:
         asked = self.simulated.ask_time(fl_id, at_ms)
         if asked == at_ms:

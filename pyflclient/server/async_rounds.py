@@ -10,7 +10,9 @@ wire). The job ends after ``fl_iteration_num`` versions. The rounds:
   ``update_model_time_window`` ms after the admission, so a device that vanished frees it);
   the admitted device gets the plan (``server_mode`` tells it to run its asynchronous loop)
   and the newest model, ``iteration`` = its version. Otherwise ``OutOfTime`` with
-  ``next_req_time`` = now + ``retry_interval``.
+  ``next_req_time`` = now + ``retry_interval``. Under a clock that plans (the simulated clock),
+  seats go by a seeded draw among the waiting devices instead, whose startFLJob is held until
+  it is drawn (:meth:`AsyncRounds._draw_seats`).
 * **asyncUpdateModel** (``RequestAsyncUpdateModel``: the version trained on as
   ``iteration``, ``data_size``, the trained weights × ``data_size``) is checked (names,
   sizes, finite values, ``1 ≤ data_size ≤ max_data_size``, a version not from the future);
@@ -60,6 +62,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from pyflclient.server.admission import draw_order
 from pyflclient.server.async_clock import async_clock_of
 from pyflclient.server.async_state import AsyncShared, MemorySeats, RedisSeats
 from pyflclient.server.asynchrony import FEDBUFF, fedasync_mix, rebased_upload, staleness
@@ -86,6 +89,9 @@ log = logging.getLogger(__name__)
 BUFFER_FOLDER = "async_buffer"
 #: the middle of a returning device's key in the plan: after any upload planned at the same time
 _RETURNING = sys.maxsize
+#: under a planning clock, the longest a startFLJob waits for its seat (wall s; the device's HTTP timeout is 60 s):
+#: then it is told to ask again at once
+HOLD_S = 20.0
 
 
 class Clock(Protocol):
@@ -113,8 +119,14 @@ class Clock(Protocol):
         """Why the upload of ``fl_id`` that arrived does not count on this clock (its device went offline
         before it), or None."""
 
+    #: True for a clock that plans (``upload_ms`` gives times): seats then go by a seeded draw (AsyncRounds)
+    PLANS: bool
+
     def offline(self, fl_id: str, at_ms: int) -> str | None:
         """Why ``fl_id`` cannot be admitted at ``at_ms`` on this clock (it is not online then), or None."""
+
+    def online_from(self, fl_id: str, at_ms: int) -> int | None:
+        """The first time ≥ ``at_ms`` at which ``fl_id`` is online on this clock (None: never again)."""
 
     def hours(self, at_ms: int) -> float | None:
         """Simulated hours since the job's start at ``at_ms`` (None on the wall clock)."""
@@ -135,8 +147,13 @@ class WallClock:
     def refusal(self, fl_id: str) -> str | None:
         return None
 
+    PLANS = False
+
     def offline(self, fl_id: str, at_ms: int) -> str | None:
         return None
+
+    def online_from(self, fl_id: str, at_ms: int) -> int | None:
+        return at_ms
 
     def hours(self, at_ms: int) -> float | None:
         return None
@@ -249,6 +266,13 @@ class AsyncRounds:
         self._asked: set[str] = set()  # every fl_id that asked (device_count's barrier)
         self._last_new_ask_ms = protocol.now_ms()
         self._arrived: set[str] = set()  # planned uploads (and returning askers) here, waiting for their turn
+        #: a clock that plans: seats go by a seeded draw among the waiting devices (see :meth:`_draw_seats`)
+        self._planning = bool(getattr(self.clock, "PLANS", False))
+        self._seated: set[str] = set()  # under a planning clock: drawn or training (a seat each)
+        self._sizes: dict[str, int] = {}  # fl_id -> data_size of its last ask
+        self._waiters: dict[str, asyncio.Future[None]] = {}  # held startFLJob requests, woken when drawn
+        self._draws = 0  # draws so far: the draw's stream is (device_seed, this count)
+        self._taking = 0  # uploads being taken now (from their turn to their draw)
         self.held_get_models = 0
         self.held_start_fl_jobs = 0
 
@@ -337,12 +361,18 @@ class AsyncRounds:
             return StartFLJobResponse(ResponseCode.RequestError, f"data_size must be in 1..max_data_size "
                                       f"{self.config.max_data_size}, got {req.data_size}", version,
                                       timestamp=str(now))
-        self._idle_since.setdefault(req.fl_id, now)
+        if req.fl_id not in self._returning:  # a drawn device's wait ended at its draw
+            self._idle_since.setdefault(req.fl_id, now)
         if req.fl_id not in self._asked:
             self._asked.add(req.fl_id)
             self._last_new_ask_ms = protocol.now_ms()
             async with self._order:  # the first asks may be complete: held uploads look again
                 self._order.notify_all()
+        if self._planning and req.fl_id not in self._returning:  # a seat only by the draw: held until drawn
+            held = await self._hold(req.fl_id, req.data_size)
+            if held is not None:
+                return held
+            version = (await self._newest())[0]
         back = self._returning.get(req.fl_id)  # back from an upload: it asks at that upload's time, and gets
         asks_at, reply_version = back if back is not None else (now, version)  # the version of that time
         away = self.clock.offline(req.fl_id, asks_at)
@@ -358,7 +388,9 @@ class AsyncRounds:
                                       f"devices are training", version, False,
                                       str(now + self.config.retry_interval), self.plan, timestamp=str(now))
         admitted = await self._plan(req.fl_id, req.data_size, reply_version, asks_at)
-        self._idle_ms[req.fl_id] += max(0, admitted - self._idle_since.pop(req.fl_id))
+        since = self._idle_since.pop(req.fl_id, None)
+        if since is not None:
+            self._idle_ms[req.fl_id] += max(0, admitted - since)
         return (await self._replies_of(reply_version))[0]
 
     async def async_update_model(self, req: AsyncUpdateModelRequest, *, remote: str | None = None
@@ -375,13 +407,17 @@ class AsyncRounds:
             log.info("asyncUpdateModel of %r from %s refused: %s", req.fl_id, remote, problem)
             return AsyncUpdateModelResponse(ResponseCode.RequestError, problem, version)
         await self._turn(req.fl_id)
-        planned = self._planned.get(req.fl_id)
-        if planned is not None and not (await self._newest())[1]:  # after the job's end no upload moves the clock
-            self.clock.advance(planned[0][0])  # its time has come: the version it makes is of this time
+        self._taking += 1  # no draw from a held startFLJob until its draw is made (_draw_seats)
         try:
-            return await self._take(req)
+            planned = self._planned.get(req.fl_id)
+            if planned is not None and not (await self._newest())[1]:  # after the job's end no upload moves the clock
+                self.clock.advance(planned[0][0])  # its time has come: the version it makes is of this time
+            try:
+                return await self._take(req)
+            finally:
+                await self._turn_done(req.fl_id, req.data_size)
         finally:
-            await self._turn_done(req.fl_id, req.data_size)
+            self._taking -= 1
 
     async def _take(self, req: AsyncUpdateModelRequest) -> AsyncUpdateModelResponse | str:
         """A checked upload: refused as too stale or a duplicate, or mixed in / buffered."""
@@ -444,6 +480,7 @@ class AsyncRounds:
                 log.info("planned upload of %r given up: no upload within update_model_time_window", gone)
                 del self._planned[gone]
                 self._returning.pop(gone, None)
+                self._seated.discard(gone)
             if fl_id not in self._planned or (self._everyone_asked(wall) and
                                               self._planned[fl_id][0] == min(k for k, _ in self._planned.values())):
                 return  # its turn (or its own plan ran out meanwhile: taken as it comes)
@@ -465,17 +502,120 @@ class AsyncRounds:
         upload (``upload_ms`` from ``t``: :data:`_RETURNING`), so that no upload planned after that is taken
         before its own next upload is planned; the uploads planned in between go on (a lookahead)."""
         self._arrived.discard(fl_id)
+        version, finished = await self._newest()
+        # from here to the draw nothing yields: no other upload is taken, no other draw made, in between
+        self._seated.discard(fl_id)
         found = self._planned.pop(fl_id, None)
         if found is None:
             return
-        at = found[0][0]
-        version, finished = await self._newest()
+        self._sizes[fl_id] = data_size
         if not finished:
-            following = self.clock.upload_ms(fl_id, data_size, at)
-            self._returning[fl_id] = (at, version)
-            self._planned[fl_id] = ((at if following is None else following, _RETURNING, fl_id), protocol.now_ms())
+            self._draw_now(found[0][0], version)  # its seat, and any other free one, drawn at its upload's time
         async with self._order:
             self._order.notify_all()
+
+    def _grant(self, fl_id: str, at: int, version: int) -> None:
+        """``fl_id`` drawn for a seat at ``at`` (simulated): it is admitted at ``at`` to ``version`` when it asks,
+        and until then *reserved* at its next possible upload (``upload_ms`` from ``at``: :data:`_RETURNING`),
+        so that no upload planned after that is taken before its own upload is planned; the uploads planned in
+        between go on (a lookahead)."""
+        following = self.clock.upload_ms(fl_id, self._sizes.get(fl_id, 1), at)
+        since = self._idle_since.pop(fl_id, None)  # its wait for a seat ends here, whenever it asks in wall time
+        if since is not None:
+            self._idle_ms[fl_id] += max(0, at - since)
+        self._seated.add(fl_id)
+        self._returning[fl_id] = (at, version)
+        self._planned[fl_id] = ((at if following is None else following, _RETURNING, fl_id), protocol.now_ms())
+        waiter = self._waiters.pop(fl_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # only the drawn device is woken
+
+    async def _draw_seats(self) -> None:
+        """:meth:`_draw_now` at the clock's now and the newest version, from a held startFLJob (the job's start,
+        a device's first ask, a seat whose lease ended): never while an upload is being taken (it would see the
+        clock at that upload's time and the version before it; that upload's own draw comes after it). Between
+        uploads it sees what the last upload's draw saw, and draws no one unless a device asked for the first
+        time or a lease ended (both the host's timing)."""
+        if self._taking:
+            return
+        version, finished = await self._newest()
+        if not finished:
+            self._draw_now(self.clock.now_ms(), version)
+
+    def _draw_now(self, at: int, version: int) -> None:
+        """Under a planning clock, give the free seats (``async_concurrency`` minus the devices drawn or
+        training) at simulated time ``at`` to ``version`` by a seeded draw: a uniform permutation
+        of the sorted fl_ids of the waiting devices (every device that asked and holds no seat, the one whose
+        upload just freed its seat included) online at ``at``, from the generator of
+        (``device_seed``, the number of draws so far) — :func:`~pyflclient.server.admission.draw_order`,
+        the synchronous draw. The first of it take the seats. When no waiting device is online at ``at`` and
+        none trains (nothing else would move the clock), the seat goes to the first to come online (ties: the
+        draw). Nothing waits for the first asks: no draw before ``device_count`` devices asked."""
+        if not self._planning or not self._everyone_asked(protocol.now_ms()):
+            return
+        free = self.config.async_concurrency - len(self._seated)
+        if free <= 0:
+            return
+        waiting = sorted(self._asked - self._seated)
+        online = [f for f in waiting if self.clock.offline(f, at) is None]
+        if not online and not self._planned:
+            comes = {f: self.clock.online_from(f, at) for f in waiting}
+            comes = {f: t for f, t in comes.items() if t is not None}
+            if comes:
+                at = min(comes.values())
+                online = [f for f in waiting if comes.get(f) == at]
+                log.debug("no waiting device online and none training: the seat goes to the first to come online, "
+                          "at %d ms: %s", at, online)
+        if not online:
+            return
+        order = draw_order(self.config.device_seed, self._draws, online)
+        log.debug("draw %d at %d ms (version %d): %d seat(s), %s online of %d waiting -> %s", self._draws, at,
+                  version, free, online, len(waiting), order[:free])
+        self._draws += 1
+        for fl_id in order[:free]:
+            self._grant(fl_id, at, version)
+
+    async def _hold(self, fl_id: str, data_size: int) -> StartFLJobResponse | str | None:
+        """Under a planning clock: hold ``fl_id``'s startFLJob until the draw gives it a seat (None: go on to
+        its admission), the job ends (the finished reply) or :data:`HOLD_S` passed (``OutOfTime``, ask again
+        at once: the HTTP request must not time out)."""
+        self._sizes[fl_id] = data_size
+        give_up = protocol.now_ms() + int(HOLD_S * 1000)
+        loop = asyncio.get_running_loop()
+        self.held_start_fl_jobs += 1
+        try:
+            while fl_id not in self._returning:
+                version, finished = await self._newest()
+                if finished:
+                    return PLAIN_TEXT_JOB_FINISHED
+                await self._draw_seats()
+                if fl_id in self._returning:
+                    break
+                left = give_up - protocol.now_ms()
+                if left <= 0:
+                    now = self.clock.now_ms()
+                    return StartFLJobResponse(ResponseCode.OutOfTime, f"waiting for one of async_concurrency "
+                                              f"{self.config.async_concurrency} seats (a seeded draw)", version,
+                                              False, str(protocol.now_ms()), self.plan, timestamp=str(now))
+                waiter = self._waiters.get(fl_id)
+                if waiter is None or waiter.done():
+                    waiter = self._waiters[fl_id] = loop.create_future()
+                try:  # woken by its draw; the timeout looks again (the first asks' window, leases)
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout=min(left / 1000, 1.0))
+                except asyncio.TimeoutError:
+                    pass
+            return None
+        finally:
+            self.held_start_fl_jobs -= 1
+            if fl_id not in self._returning:
+                self._waiters.pop(fl_id, None)
+
+    def _wake_all(self) -> None:
+        """The job is over: every held startFLJob is answered."""
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
 
     async def _plan(self, fl_id: str, data_size: int, version: int, now: int) -> int:
         """Plan the upload of an admitted device (a planning clock); returns its admission time: its return
@@ -496,6 +636,7 @@ class AsyncRounds:
         """A returning device got no seat: it waits like the others and holds no upload back."""
         self._arrived.discard(fl_id)
         self._returning.pop(fl_id, None)
+        self._seated.discard(fl_id)
         found = self._planned.get(fl_id)
         if found is not None and found[0][1] == _RETURNING:
             del self._planned[fl_id]
@@ -571,6 +712,8 @@ class AsyncRounds:
                 log.exception("version %d: cannot append to %s", new, self.checkpoints.metrics_path)
         log.info("version %d/%d: %d upload(s), staleness %s%s", new, self.config.fl_iteration_num, len(entries),
                  taus, "; job finished" if finished else "")
+        if finished:
+            self._wake_all()
         if self._on_iteration is not None:
             self._on_iteration(result)
 
