@@ -53,6 +53,11 @@ from .threads_backend import EngineClients
 
 log = logging.getLogger(__name__)
 
+#: the devices' HTTP timeout (s) on the simulated clock unless given: the server holds each updateModel
+#: until every admitted device's upload is in (their counted bytes decide who is late), which takes as
+#: long as the engine needs to train them all (r1.6's default of 60 s is too short for large iterations)
+SIMULATED_CLOCK_TIMEOUT_S = 600
+
 RoundCallback = Callable[[IterationSummary], Any]
 
 
@@ -190,7 +195,8 @@ class Simulation:
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
         self.eval_every, self.eval_fraction, self.seed = eval_every, float(eval_fraction), int(seed)
         self.clients_per_iteration = clients_per_iteration
-        params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
+        params = [self._complete(p, name, poll_interval_ms, device_profiles is not None)
+                  for p, name in zip(params, names)]
         callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
         if device_profiles is not None and clients_per_iteration is not None:
             raise ValueError(f"clients_per_iteration: {clients_per_iteration!r} with device_profiles; the server's "
@@ -228,9 +234,13 @@ class Simulation:
         self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration)
         jvm.register_stopper(self)
 
-    def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None) -> FLParameter:
-        """The simulation's defaults for one client: its log under output_dir, a fixed fl_id, the poll interval."""
+    def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None, simulated_clock: bool = False
+                  ) -> FLParameter:
+        """The simulation's defaults for one client: its log under output_dir, a fixed fl_id, the poll interval,
+        and on the simulated clock a longer HTTP timeout (:data:`SIMULATED_CLOCK_TIMEOUT_S`)."""
         changes: dict[str, Any] = {}
+        if simulated_clock and p.time_out_s is None:
+            changes["time_out_s"] = SIMULATED_CLOCK_TIMEOUT_S
         if p.log_path is None:
             changes["log_path"] = self.output_dir / name / "client.log"
         if p.client_id is None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -39,6 +39,8 @@ __all__ = ["ServerCore", "build_app"]
 log = logging.getLogger(__name__)
 
 _OCTETS = "application/octet-stream"
+#: the request's key for the fl_id of its parsed message (kept for Traffic's per-device sizes)
+_FL_ID: Any = web.RequestKey("pyflclient.fl_id", str) if hasattr(web, "RequestKey") else "pyflclient.fl_id"
 
 
 def _reply(message: object) -> web.Response:
@@ -64,7 +66,8 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
         response = await answer(request, body)
         sent = response.body
         transport.traffic.record(request.path.lstrip("/"), len(body),
-                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0)
+                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0,
+                                 request.get(_FL_ID))
         return response
 
     return endpoint
@@ -83,6 +86,9 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
         except ProtocolError as exc:
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
+        if transport.traffic.per_device:  # the simulated clock reads a device's counted sizes
+            request[_FL_ID] = fl_id = getattr(message, "fl_id", None)
+            transport.traffic.received(request.path.lstrip("/"), fl_id, len(body))
         try:
             if check is not None:
                 problem = await check(message, request.remote)
