@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -168,17 +168,33 @@ class SimulatedClock:
         up = trained + math.ceil(p.upload_ms(up_bytes))
         return DeviceTimes(asked_ms, down, trained, up, self.online_until(fl_id, asked_ms))
 
+    def start_window(self, opened_ms: int, fl_ids: Iterable[str], start_window_ms: int
+                     ) -> tuple[dict[str, int | None], int | None]:
+        """Steps 1-2's times for the devices ``fl_ids`` in an iteration opened at ``opened_ms``: each one's ask
+        time (None: never online again) and the end of the start window, ``min ask + start_window_ms`` (None:
+        nobody asks). A device asks in the iteration iff its ask time is before that end: the server plans with
+        this rule (:meth:`admit`) and a simulation's devices use it to stay silent while offline
+        (:meth:`asking`)."""
+        asks = {d: self.ask_time(d, opened_ms) for d in fl_ids}
+        first = min((t for t in asks.values() if t is not None), default=None)
+        return asks, None if first is None else first + start_window_ms
+
+    def asking(self, opened_ms: int, fl_ids: Iterable[str], start_window_ms: int) -> frozenset[str]:
+        """The devices of ``fl_ids`` (a simulation's whole population) that ask in the iteration opened at
+        ``opened_ms``: online at some time of its start window (:meth:`start_window`)."""
+        asks, end = self.start_window(opened_ms, fl_ids, start_window_ms)
+        return frozenset(d for d, t in asks.items() if t is not None and end is not None and t < end)
+
     def admit(self, iteration: int, opened_ms: int, askers: Mapping[str, object] | list[str], *, threshold: int,
               start_window_ms: int) -> IterationPlan:
         """Steps 1-2 of the module docstring: who of ``askers`` (fl_ids) asks in the start window of the
         iteration opened at ``opened_ms``, and who gets a seat (``decided`` False)."""
         rank = ask_rank(self.seed, iteration, list(askers))
-        asks = {d: self.ask_time(d, opened_ms) for d in askers}
+        asks, start_end = self.start_window(opened_ms, askers, start_window_ms)
         online = sorted((t, rank[d], d) for d, t in asks.items() if t is not None)
-        if not online:
+        if start_end is None:
             return IterationPlan(iteration, opened_ms, (), (), tuple(sorted(asks)), (), (), (), opened_ms, False,
                                  start_end_ms=opened_ms + start_window_ms, decided=False)
-        start_end = online[0][0] + start_window_ms
         in_window = [(t, r, d) for t, r, d in online if t < start_end]
         offline = sorted(d for d, t in asks.items() if t is None or t >= start_end)
         admitted = tuple(d for _, _, d in in_window[:threshold])

@@ -214,7 +214,7 @@ class Simulation:
         else:
             self.device_profiles = None
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
-                              seeded_turns=device_profiles is None,
+                              seeded_turns=device_profiles is None, device_profiles=self.device_profiles,
                               seed=self.seed, clients_per_iteration=clients_per_iteration,
                               durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
         self._clients: ClientBackend

@@ -175,7 +175,39 @@ def build_app(rounds: Rounds | AsyncRounds, transport: Transport, guard: Request
 
     app.router.add_post("/pushMetrics", _device_round(  # r1.6's endpoint of its RequestPushMetrics
         transport, PushMetricsRequest.from_bytes, push, lambda code, why: PushMetricsResponse(code)))
+    if rounds.simulated is not None:
+        _add_simulated_clock(app, rounds)
     return app
+
+
+def _add_simulated_clock(app: web.Application, rounds: Rounds) -> None:
+    """``/simulatedClock``, the simulation harness's view of the simulated clock (not a device round; see
+    docs/devices.md): ``GET [?after=k]`` the running iteration and when it opened (held until an iteration
+    after ``k`` is open), ``POST {"iteration", "askers", "offline"}`` how many of the simulation's devices
+    ask in it (the others are offline and do not ask)."""
+
+    async def state(request: web.Request) -> web.Response:
+        after = request.query.get("after")
+        try:
+            k = None if after is None else int(after)
+        except ValueError:
+            return web.json_response({"error": f"after must be an iteration number, got {after!r}"}, status=400)
+        return web.json_response(await rounds.simulated_state(k))
+
+    async def census(request: web.Request) -> web.Response:
+        try:
+            doc = await request.json()
+            iteration, askers, offline = (int(doc[k]) for k in ("iteration", "askers", "offline"))
+            if min(iteration, askers, offline) < 0:
+                raise ValueError("negative")
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected {{\"iteration\", \"askers\", \"offline\"}} as numbers "
+                                               f">= 0 ({type(exc).__name__}: {exc})"}, status=400)
+        await rounds.simulated_census(iteration, askers, offline)
+        return web.json_response(await rounds.simulated_state())
+
+    app.router.add_get("/simulatedClock", state)
+    app.router.add_post("/simulatedClock", census)
 
 
 def _bind(host: str, port: int, count: int) -> list[socket.socket]:

@@ -368,6 +368,33 @@ class Rounds:
             seen = now
             await asyncio.sleep(quiet)
 
+    async def simulated_state(self, after: int | None = None, wait_s: float = 30.0) -> dict[str, object]:
+        """The simulated clock as a simulation's devices read it (:meth:`SimulatedRounds.state`); with
+        ``after``, held (at most ``wait_s``) until an iteration after it is open or the job is over."""
+        sim = self.simulated
+        assert sim is not None
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            view = await self.store.view()
+            ready = view.finished or (not view.closed and (after is None or view.iteration > after))
+            if ready or asyncio.get_running_loop().time() >= deadline:
+                return sim.state(view.iteration, view.closed, view.finished)
+            await asyncio.sleep(0.02)
+
+    async def simulated_census(self, iteration: int, askers: int, offline: int) -> None:
+        """A simulation's devices announce how many of them ask in ``iteration`` (:meth:`SimulatedRounds.census`);
+        when none does, the iteration is planned and ends now (invalid, at its windows' end)."""
+        sim = self.simulated
+        assert sim is not None
+        view = await self.store.view()
+        if view.finished or view.iteration != iteration or view.closed:
+            return
+        plan = sim.census(iteration, askers, offline)
+        if plan is not None and not plan.admitted and sim.first_to_admit(iteration):
+            sim.admitted(iteration)
+            sim.decide(iteration)
+            self._spawn(self.finish, iteration)
+
     def _simulated_decided(self, iteration: int, plan: IterationPlan) -> None:
         """A simulated iteration's uploads are decided: with none to take it ends now."""
         if not plan.finished:

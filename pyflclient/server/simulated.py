@@ -92,6 +92,8 @@ class SimulatedRounds:
         self.traffic = traffic
         traffic.per_device = True
         self._uploads: dict[int, _Uploads] = {}
+        #: iteration -> (devices that ask, devices offline), as a simulation's devices announce it (:meth:`census`)
+        self._census: dict[int, tuple[int, int]] = {}
         self.population: set[str] = set()
         self.plans: dict[int, IterationPlan] = {}
         self.opened_ms = clock.origin_ms
@@ -144,13 +146,33 @@ class SimulatedRounds:
             hold.askers[fl_id] = data_size
             hold.last_ask = asyncio.get_running_loop().time()
             self.population.add(fl_id)
-        if len(hold.askers) >= self._expected() and not hold.plan.done():
+        if len(hold.askers) >= self._expected(iteration) and not hold.plan.done():
             self._make_plan(hold)
         return await asyncio.shield(hold.plan)
 
-    def _expected(self) -> int:
+    def _expected(self, iteration: int) -> int:
+        """The askers ``iteration``'s plan waits for: the simulation's census, else every device."""
+        if iteration in self._census:
+            return self._census[iteration][0]
         return max(self.config.device_count, len(self.population)) if self.config.device_count else \
             len(self.population)
+
+    def census(self, iteration: int, askers: int, offline: int) -> IterationPlan | None:
+        """A simulation's devices tell how many of them ask in ``iteration`` (the others are offline on the
+        simulated clock and stay silent: :meth:`pyflclient.clock.SimulatedClock.asking`, the rule the plan
+        uses). The first census of an iteration counts (every engine of a simulation sends the same). The
+        plan when it can be made now: nobody asks (an empty plan) or every announced asker has asked."""
+        if iteration in self._census or iteration in self.plans:
+            return self.plans.get(iteration)
+        self._census[iteration] = (askers, offline)
+        hold = self._hold
+        if hold is None or hold.iteration != iteration:
+            if askers > 0:
+                return None
+            hold = self._hold = _Hold(iteration)
+        if len(hold.askers) >= askers and not hold.plan.done():
+            self._make_plan(hold)
+        return self.plans.get(iteration)
 
     async def _quiet_watch(self, hold: _Hold) -> None:
         """Plan with the askers so far once ``admission_window_ms`` (wall) passed without a new one (with
@@ -178,7 +200,7 @@ class SimulatedRounds:
         self._askers[hold.iteration] = dict(hold.askers)
         log.info("iteration %d (simulated from %.3f h): %d asked, %d admitted, %d refused, %d offline",
                  hold.iteration, self.clock.hours(plan.start_ms), len(hold.askers), len(plan.admitted),
-                 len(plan.refused), len(plan.offline))
+                 len(plan.refused), len(plan.offline) + self._census.get(hold.iteration, (0, 0))[1])
         hold.plan.set_result(plan)
         if self._hold is hold:
             self._hold = None
@@ -262,6 +284,7 @@ class SimulatedRounds:
             return None
         self.opened_ms = max(self.opened_ms, plan.end_ms)
         out = plan.summary()
+        out["offline"] = int(out["offline"]) + self._census.get(iteration, (0, 0))[1]  # type: ignore[call-overload]
         out["sim_start_h"] = round(self.clock.hours(plan.start_ms), 6)
         out["sim_end_h"] = round(self.clock.hours(plan.end_ms), 6)
         for old in [k for k in self.plans if k < iteration - 2]:
@@ -269,7 +292,14 @@ class SimulatedRounds:
             self._askers.pop(old, None)
             self._admissions.pop(old, None)
             self._uploads.pop(old, None)
+            self._census.pop(old, None)
         return out
+
+    def state(self, iteration: int, closed: bool, finished: bool) -> dict[str, object]:
+        """What a simulation's devices read of the simulated clock (``GET /simulatedClock``): the running
+        iteration, when it opened (simulated epoch ms), the origin and the start window."""
+        return {"iteration": iteration, "opened_ms": self.opened_ms, "origin_ms": self.clock.origin_ms,
+                "start_window_ms": self.config.start_fl_job_time_window, "closed": closed, "finished": finished}
 
     def next_req_wall_ms(self, now_wall_ms: int) -> int:
         """The wall-clock hint of a refusal: well after the iteration (the engine wakes its devices earlier)."""
