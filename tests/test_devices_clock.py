@@ -426,3 +426,30 @@ def test_a_device_that_misses_the_window_uncompressed_makes_it_compressed(start_
     assert all(r.retcode == ResponseCode.SUCCEED for r in replies.values())
     assert (comp_m["valid"], comp_m["finished"], comp_m["late"]) == (True, 2, 0)
     assert comp_m["sim_end_ms"] - comp_m["sim_start_ms"] == t_thin
+
+
+def test_the_simulated_clock_endpoint_and_a_census_of_no_askers(start_server, small_model, tmp_path):
+    """What a simulation's devices read (GET /simulatedClock) and announce (POST): nobody online, the
+    iteration ends at its windows' end without a request of the protocol, its devices counted offline."""
+    import urllib.error
+    import urllib.request
+
+    srv = sim_server(start_server, small_model, tmp_path, {"a": {}, "b": {}}, start_fl_job_threshold=1,
+                     fl_iteration_num=2, start_fl_job_time_window=1_000, update_model_time_window=2_000)
+    url = srv.url.rstrip("/") + "/simulatedClock"
+
+    def get(q: str = "") -> dict:
+        with urllib.request.urlopen(url + q, timeout=30) as r:
+            return json.loads(r.read())
+
+    first = get()
+    assert (first["iteration"], first["opened_ms"], first["start_window_ms"]) == (1, first["origin_ms"], 1_000)
+    body = json.dumps({"iteration": 1, "askers": 0, "offline": 2}).encode()
+    urllib.request.urlopen(urllib.request.Request(url, body, method="POST"), timeout=30).read()
+    after = get("?after=1")
+    assert after["iteration"] == 2 and after["opened_ms"] == first["origin_ms"] + 1_000 + 2_000
+    m = srv.metrics()[0]
+    assert (m["valid"], m["admitted"], m["offline"], m["requests"]) == (False, 0, 2, 0)
+    bad = urllib.request.Request(url, b'{"iteration": 2}', method="POST")
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        urllib.request.urlopen(bad, timeout=30)
