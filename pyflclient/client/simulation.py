@@ -122,7 +122,12 @@ class Simulation:
         device_profiles: the device profiles the server runs its simulated clock on (its
             ``device_profiles``: a population name, a JSON file, FedScale's capacity file;
             docs/devices.md). Checked here (one line naming file, device, field); the server then
-            orders the askers itself, so the clients all ask at once instead of taking turns.
+            orders the askers itself, so the clients all ask at once instead of taking turns — each only
+            while it is online: an offline client sends nothing and waits on the simulated clock until
+            an iteration in which it is online (:mod:`.availability`; same ``seed`` as the server's
+            ``device_seed``).
+        device_availability: FedScale's client behaviour trace, as the server's ``device_availability``
+            (the clients need it to know when they are offline).
         durable_model_files: force each client's model file to disk after getModel, as a device does
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
@@ -152,7 +157,8 @@ class Simulation:
                  jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
                  ray_address: str | None = None, ray_actors: int | None = None, ray_cpus_per_actor: float = 1,
                  ship_data: bool = False, max_actor_restarts: int = 0,
-                 device_profiles: str | os.PathLike[str] | None = None) -> None:
+                 device_profiles: str | os.PathLike[str] | None = None,
+                 device_availability: str | os.PathLike[str] | None = None) -> None:
         params = list(params)
         if not params:
             raise ValueError("params: give one FLParameter per client (got none)")
@@ -205,7 +211,7 @@ class Simulation:
             from ..devices import ProfileError, load_profiles
 
             try:
-                self.device_profiles = load_profiles(device_profiles, self.seed)
+                self.device_profiles = load_profiles(device_profiles, self.seed, availability=device_availability)
                 for p in params:
                     if p.client_id is not None:
                         self.device_profiles[p.client_id]  # a file without this device (and no default) says so now
