@@ -187,7 +187,7 @@ class SimulatedRounds:
             if wait <= 0:
                 log.warning("iteration %d: %d of %d devices asked, none for %.1f s: planning without the others "
                             "(this iteration no longer depends on the seed alone)", hold.iteration,
-                            len(hold.askers), self._expected(), quiet)
+                            len(hold.askers), self._expected(hold.iteration), quiet)
                 self._make_plan(hold)
                 return
             await asyncio.sleep(wait)
