@@ -39,10 +39,12 @@ model, QUANT-quantised if it listed QUANT), ``up_bytes`` the body of its updateM
 only for the asynchronous round type (``pyflclient/server/async_clock.py``), which schedules an
 upload's arrival before the device has sent it.
 
-Java side: the devices need no clock of their own — the server admits the planned devices and
-refuses the late uploads, and the devices' r1.6 ``timestamp`` fields are not read. What the Java
-engine does is leave the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
-``Simulation(device_profiles=...)``) and bring a refused device back once the model of the iteration
+Device side: a simulation's devices stay silent while offline. Before a device of the Java engine
+asks, its ``AskHook`` (``pyflclient/client/availability.py``) reads the running iteration and its
+opening time from the server and applies :meth:`SimulatedClock.asking` — the rule of steps 1-2 —
+over the whole population; the devices that do not ask wait until a later iteration opens. The
+engine leaves the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
+``Simulation(device_profiles=...)``) and brings a refused device back once the model of the iteration
 that refused it is out (``CheckInGate.modelOfOr``).
 """
 from __future__ import annotations
