@@ -120,7 +120,9 @@ class AvailabilityHook:
             self._finished_at = time.monotonic()
         if time.monotonic() - self._finished_at > _FINISHED_GRACE_S:
             return None
-        threading.Timer(0.5, future.complete, [None]).start()
+        timer = threading.Timer(0.5, future.complete, [None])
+        timer.daemon = True
+        timer.start()
         return future
 
     def asking(self, iteration: int) -> frozenset[str] | None:
