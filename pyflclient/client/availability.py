@@ -27,7 +27,6 @@ import logging
 import ssl
 import threading
 import time
-import urllib.error
 import urllib.request
 from typing import Any, Sequence
 
