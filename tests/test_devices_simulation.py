@@ -28,15 +28,17 @@ def population(tmp_path_factory):
 
 
 def _run(data, out, trainers, threshold, iterations, seed, server=None, backend="threads", requests=None, **sim):
-    """``requests``: a dict filled with the server's count of requests per (endpoint, fl_id) (simulated clock)."""
-    from _recording import RecordingServer
+    """``requests``: a dict filled with the startFLJob requests that reached the server, per (endpoint, fl_id)
+    (the devices talk to it through a counting proxy)."""
+    from _recording import CountingProxy, RecordingServer
     from pyflclient.data import copy_models
 
     models = copy_models(LENET_MS, len(data), out / "ms")
     with RecordingServer(LENET_MS, start_fl_job_threshold=threshold, fl_iteration_num=iterations,
                          client_epoch_num=1, start_fl_job_time_window=600_000, update_model_time_window=600_000,
                          checkpoint_dir=str(out / "ckpt"), **(server or {})) as srv:
-        params = fl.params_for_clients(data, models, srv.url, sleep_time_ms=50)
+        proxy = CountingProxy(srv.url) if requests is not None else None
+        params = fl.params_for_clients(data, models, srv.url if proxy is None else proxy.url, sleep_time_ms=50)
         extra = dict(ray_actors=2) if backend == "ray" else {}
         s = fl.Simulation(params, output_dir=out / "sim", max_trainers=trainers, progress=False, seed=seed,
                           eval_fraction=0.2, backend=backend, **extra, **sim)
@@ -45,8 +47,9 @@ def _run(data, out, trainers, threshold, iterations, seed, server=None, backend=
         models_ = {it: srv.global_model(it) for it in range(1, iterations + 1)}
         who = {it: sorted(u.fl_id for u in srv.uploads(it)) for it in range(1, iterations + 1)}
         metrics = srv.metrics()
-        if requests is not None:
-            requests.update(srv.core.rounds.traffic.device_requests)
+        if proxy is not None:
+            requests.update(proxy.counts)
+            proxy.close()
     return who, models_, metrics
 
 

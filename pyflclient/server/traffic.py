@@ -65,8 +65,6 @@ class Traffic:
         self.per_device = per_device
         self._requests: dict[tuple[str, str], int] = {}
         self._replies: dict[tuple[str, str], int] = {}
-        #: with ``per_device``: (endpoint, fl_id) -> requests received since the process started
-        self.device_requests: dict[tuple[str, str], int] = {}
         #: since the process started
         self.total_up = 0
         self.total_down = 0
@@ -76,7 +74,6 @@ class Traffic:
         :meth:`record` once answered)."""
         if self.per_device and fl_id:
             self._requests[(round_name, fl_id)] = bytes_up
-            self.device_requests[(round_name, fl_id)] = self.device_requests.get((round_name, fl_id), 0) + 1
 
     def request_bytes(self, round_name: str, fl_id: str) -> int | None:
         """The body size of ``fl_id``'s newest ``round_name`` request (None: none seen, or not ``per_device``)."""
