@@ -29,19 +29,29 @@ One iteration (:meth:`SimulatedClock.plan`), opened at ``opened_ms`` (the end of
    server answers it OutOfTime); the iteration ends at the ``needed``-th upload (*valid*) or at ``W``
    with fewer (*invalid*: the previous model is kept), as the server's rules say.
 
-Bytes: :func:`transfer_bytes` is the one place that says how many bytes a model costs on the link.
+The plan is made in two steps: :meth:`SimulatedClock.admit` (steps 1-2, when the devices have asked)
+and :meth:`SimulatedClock.decide` (steps 3-5, once the admitted devices' bytes are known).
 
-Java side: the devices need no clock of their own — the server admits the planned devices and
-refuses the late uploads, and the devices' r1.6 ``timestamp`` fields are not read. What the Java
-engine does is leave the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
-``Simulation(device_profiles=...)``) and bring a refused device back once the model of the iteration
+Bytes: the server passes each device's **counted** bytes (:class:`pyflclient.server.traffic.Traffic`
+is the one place that says them): ``down_bytes`` the body of the startFLJob reply it received (the
+model, QUANT-quantised if it listed QUANT), ``up_bytes`` the body of its updateModel request
+(DIFF_SPARSE_QUANT-encoded if so). :func:`transfer_bytes` — an estimate from the model size — remains
+only for the asynchronous round type (``pyflclient/server/async_clock.py``), which schedules an
+upload's arrival before the device has sent it.
+
+Device side: a simulation's devices stay silent while offline. Before a device of the Java engine
+asks, its ``AskHook`` (``pyflclient/client/availability.py``) reads the running iteration and its
+opening time from the server and applies :meth:`SimulatedClock.asking` — the rule of steps 1-2 —
+over the whole population; the devices that do not ask wait until a later iteration opens. The
+engine leaves the ask order to the server (``ClientEngine.setSeededTurns(false)``, set by
+``Simulation(device_profiles=...)``) and brings a refused device back once the model of the iteration
 that refused it is out (``CheckInGate.modelOfOr``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -54,10 +64,11 @@ _PER_TENSOR_OVERHEAD = 64
 
 
 def transfer_bytes(model: Mapping[str, np.ndarray]) -> int:
-    """Bytes a model costs on the link, one way: float32 values plus framing per tensor.
+    """An estimate of the bytes a model costs on the link, one way: float32 values plus framing per tensor.
 
-    The one switch point for issue 22's counted bytes (``pyflclient/server/traffic.py``): once they
-    are on main, the server passes each device's counted request/reply sizes instead.
+    Only for what has no counted size: the asynchronous round type's schedule
+    (``pyflclient/server/async_clock.py``). The synchronous simulated rounds use the counted bodies
+    (``pyflclient/server/traffic.py``, see the module docstring).
     """
     return int(sum(4 * int(np.size(a)) + _PER_TENSOR_OVERHEAD for a in model.values()))
 
@@ -83,7 +94,11 @@ class DeviceTimes:
 
 @dataclass(frozen=True)
 class IterationPlan:
-    """What the round's rules make of an iteration on the simulated clock (see the module docstring)."""
+    """What the round's rules make of an iteration on the simulated clock (see the module docstring).
+
+    Made in two steps: :meth:`SimulatedClock.admit` (who asks, who gets a seat: ``decided`` False, the
+    upload fields empty) and :meth:`SimulatedClock.decide` (each admitted device's times from its
+    bytes, whose uploads count: ``decided`` True)."""
 
     iteration: int
     opened_ms: int
@@ -92,21 +107,33 @@ class IterationPlan:
     offline: tuple[str, ...]  # not online while the start window was open
     finished: tuple[str, ...]  # uploads the server takes, in arrival order
     late: tuple[str, ...]  # uploads after the window or after the iteration ended: OutOfTime
-    dropped: tuple[str, ...]  # went offline before their upload was through
+    dropped: tuple[str, ...]  # went offline before their upload was through (or their upload never came)
     end_ms: int
     valid: bool
     times: Mapping[str, DeviceTimes] = field(default_factory=dict)
+    #: the admitted devices' simulated ask times (epoch ms)
+    asks: Mapping[str, int] = field(default_factory=dict)
+    #: the admitted devices' places in the iteration's seeded ask order (:func:`ask_rank`): ties of arrival
+    ranks: Mapping[str, int] = field(default_factory=dict)
+    #: the end of the start window (epoch ms): the update window begins by then at the latest
+    start_end_ms: int = 0
+    #: the uploads' outcome is known (False: admission only)
+    decided: bool = True
 
     @property
     def start_ms(self) -> int:
         """When the iteration's first device asked (its opening when none did)."""
-        return min((t.asked_ms for t in self.times.values()), default=self.opened_ms)
+        return min(self.asks.values(), default=self.opened_ms)
 
     def summary(self) -> dict[str, object]:
         """The per-iteration fields of the results (simulated start/end in ms and hours since ``origin``)."""
         return {"sim_start_ms": self.start_ms, "sim_end_ms": self.end_ms, "admitted": len(self.admitted),
                 "finished": len(self.finished), "late": len(self.late) + len(self.dropped),
                 "dropped": len(self.dropped), "offline": len(self.offline), "refused": len(self.refused)}
+
+
+def _of(nbytes: int | Mapping[str, int], fl_id: str) -> int | None:
+    return nbytes if isinstance(nbytes, int) else nbytes.get(fl_id)
 
 
 class SimulatedClock:
@@ -143,27 +170,58 @@ class SimulatedClock:
         up = trained + math.ceil(p.upload_ms(up_bytes))
         return DeviceTimes(asked_ms, down, trained, up, self.online_until(fl_id, asked_ms))
 
-    def plan(self, iteration: int, opened_ms: int, askers: Mapping[str, int], *, threshold: int,
-             start_window_ms: int, update_window_ms: int, needed: int, epochs: int, down_bytes: int,
-             up_bytes: int) -> IterationPlan:
-        """The iteration ``iteration`` opened at ``opened_ms`` with ``askers`` (fl_id → data_size)."""
+    def start_window(self, opened_ms: int, fl_ids: Iterable[str], start_window_ms: int
+                     ) -> tuple[dict[str, int | None], int | None]:
+        """Steps 1-2's times for the devices ``fl_ids`` in an iteration opened at ``opened_ms``: each one's ask
+        time (None: never online again) and the end of the start window, ``min ask + start_window_ms`` (None:
+        nobody asks). A device asks in the iteration iff its ask time is before that end: the server plans with
+        this rule (:meth:`admit`) and a simulation's devices use it to stay silent while offline
+        (:meth:`asking`)."""
+        asks = {d: self.ask_time(d, opened_ms) for d in fl_ids}
+        first = min((t for t in asks.values() if t is not None), default=None)
+        return asks, None if first is None else first + start_window_ms
+
+    def asking(self, opened_ms: int, fl_ids: Iterable[str], start_window_ms: int) -> frozenset[str]:
+        """The devices of ``fl_ids`` (a simulation's whole population) that ask in the iteration opened at
+        ``opened_ms``: online at some time of its start window (:meth:`start_window`)."""
+        asks, end = self.start_window(opened_ms, fl_ids, start_window_ms)
+        return frozenset(d for d, t in asks.items() if t is not None and end is not None and t < end)
+
+    def admit(self, iteration: int, opened_ms: int, askers: Mapping[str, object] | list[str], *, threshold: int,
+              start_window_ms: int) -> IterationPlan:
+        """Steps 1-2 of the module docstring: who of ``askers`` (fl_ids) asks in the start window of the
+        iteration opened at ``opened_ms``, and who gets a seat (``decided`` False)."""
         rank = ask_rank(self.seed, iteration, list(askers))
-        asks = {d: self.ask_time(d, opened_ms) for d in askers}
+        asks, start_end = self.start_window(opened_ms, askers, start_window_ms)
         online = sorted((t, rank[d], d) for d, t in asks.items() if t is not None)
-        if not online:
-            return IterationPlan(iteration, opened_ms, (), (), tuple(sorted(askers)), (), (), (),
-                                 opened_ms + start_window_ms + update_window_ms, False)
-        first = online[0][0]
-        start_end = first + start_window_ms
+        if start_end is None:
+            return IterationPlan(iteration, opened_ms, (), (), tuple(sorted(asks)), (), (), (), opened_ms, False,
+                                 start_end_ms=opened_ms + start_window_ms, decided=False)
         in_window = [(t, r, d) for t, r, d in online if t < start_end]
-        offline = sorted([d for d, t in asks.items() if t is None or t >= start_end])
-        admitted = [d for _, _, d in in_window[:threshold]]
-        refused = [d for _, _, d in in_window[threshold:]]
-        times = {d: self.device_times(d, asks[d], askers[d], epochs, down_bytes, up_bytes)  # type: ignore[arg-type]
-                 for d in admitted}
-        dropped = sorted(d for d in admitted if times[d].online_until_ms < times[d].uploaded_ms)
-        arriving = sorted((times[d].uploaded_ms, rank[d], d) for d in admitted if d not in dropped)
-        update_begin = min(arriving[0][0], start_end) if arriving else start_end
+        offline = sorted(d for d, t in asks.items() if t is None or t >= start_end)
+        admitted = tuple(d for _, _, d in in_window[:threshold])
+        refused = tuple(d for _, _, d in in_window[threshold:])
+        return IterationPlan(iteration, opened_ms, admitted, refused, tuple(offline), (), (), (), start_end, False,
+                             asks={d: int(asks[d]) for d in admitted},  # type: ignore[arg-type]
+                             ranks={d: rank[d] for d in admitted}, start_end_ms=start_end, decided=False)
+
+    def decide(self, plan: IterationPlan, data_sizes: Mapping[str, int], *, epochs: int, update_window_ms: int,
+               needed: int, down_bytes: int | Mapping[str, int], up_bytes: int | Mapping[str, int]
+               ) -> IterationPlan:
+        """Steps 3-5 of the module docstring for an admission ``plan``: each admitted device's times from the
+        bytes it received (``down_bytes``) and sent (``up_bytes``), one number for all or per fl_id; an
+        admitted device without both counts (its upload never came) is *dropped*."""
+        if not plan.admitted:
+            return replace(plan, end_ms=plan.start_end_ms + update_window_ms, decided=True)
+        rank = plan.ranks
+        times = {}
+        for d in plan.admitted:
+            down, up = _of(down_bytes, d), _of(up_bytes, d)
+            if down is not None and up is not None:
+                times[d] = self.device_times(d, plan.asks[d], data_sizes[d], epochs, down, up)
+        dropped = sorted(d for d in plan.admitted if d not in times or times[d].online_until_ms < times[d].uploaded_ms)
+        arriving = sorted((times[d].uploaded_ms, rank[d], d) for d in times if d not in dropped)
+        update_begin = min(arriving[0][0], plan.start_end_ms) if arriving else plan.start_end_ms
         window_end = update_begin + update_window_ms
         finished: list[str] = []
         late: list[str] = []
@@ -175,8 +233,16 @@ class SimulatedClock:
             finished.append(d)
             if len(finished) == needed:
                 end_ms = t
-        return IterationPlan(iteration, opened_ms, tuple(admitted), tuple(refused), tuple(offline), tuple(finished),
-                             tuple(late), tuple(dropped), int(end_ms), len(finished) >= needed, times)
+        return replace(plan, finished=tuple(finished), late=tuple(late), dropped=tuple(dropped), end_ms=int(end_ms),
+                       valid=len(finished) >= needed, times=times, decided=True)
+
+    def plan(self, iteration: int, opened_ms: int, askers: Mapping[str, int], *, threshold: int,
+             start_window_ms: int, update_window_ms: int, needed: int, epochs: int,
+             down_bytes: int | Mapping[str, int], up_bytes: int | Mapping[str, int]) -> IterationPlan:
+        """The iteration ``iteration`` opened at ``opened_ms`` with ``askers`` (fl_id → data_size), both steps."""
+        admission = self.admit(iteration, opened_ms, askers, threshold=threshold, start_window_ms=start_window_ms)
+        return self.decide(admission, askers, epochs=epochs, update_window_ms=update_window_ms, needed=needed,
+                           down_bytes=down_bytes, up_bytes=up_bytes)
 
     def hours(self, at_ms: int) -> float:
         """Simulated hours since the origin."""

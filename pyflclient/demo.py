@@ -164,7 +164,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "pyflclient-demo", *, clients: in
         sim = Simulation(params, output_dir=out, max_trainers=max_trainers, progress=progress,
                          iterations=iterations, names=[f"client_{i}" for i in range(clients)],
                          eval_every=eval_every, eval_fraction=eval_fraction, seed=seed,
-                         on_round=None if progress else _print_round, device_profiles=device_profiles)
+                         on_round=None if progress else _print_round, device_profiles=device_profiles,
+                         device_availability=settings.get("device_availability"))
         results = sim.run()
         finished = srv.wait_finished(timeout=60)
         if not finished:

@@ -114,3 +114,66 @@ def run_recorded_job(model: Any, clients: list[Any], out: Any, iterations: int, 
         done = max(m["iteration"] for m in srv.metrics())
         return RecordedJob({k: srv.global_model(k) for k in range(done + 1)},
                            {k: srv.uploads(k) for k in range(1, done + 1)}, results, srv.early_stop)
+
+
+class CountingProxy:
+    """A loopback HTTP proxy in front of a server that counts the device requests per (endpoint, fl_id).
+
+    Test-only recording of what reaches the server: every request is forwarded as it is (one upstream
+    connection per client connection, so held requests stay held) and each startFLJob is counted under
+    its parsed fl_id. ``url`` is what the devices are given."""
+
+    ROUNDS = {"startFLJob": "StartFLJobRequest"}
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import http.server
+        from urllib.parse import urlsplit
+
+        from pyflclient.wire import protocol
+
+        target = urlsplit(upstream)
+        counts: dict[tuple[str, str], int] = {}
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                name = self.path.lstrip("/").split("?")[0]
+                if name in CountingProxy.ROUNDS and body:
+                    fl_id = getattr(protocol, CountingProxy.ROUNDS[name]).from_bytes(body).fl_id
+                    with lock:
+                        counts[(name, fl_id)] = counts.get((name, fl_id), 0) + 1
+                if not hasattr(self, "upstream"):
+                    self.upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=900)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type",)}
+                self.upstream.request(method, self.path, body=body, headers=headers)
+                reply = self.upstream.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.getheader("Content-Type") or "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self._forward("POST")
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._forward("GET")
+
+        self.counts = counts
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -188,9 +188,17 @@ def test_transfer_bytes_is_the_float32_payload_plus_framing(small_model):
 # -- a real server on the simulated clock ----------------------------------------------------
 
 
-def ask_all(devices):
+def ask_all(devices, **kw):
     with ThreadPoolExecutor(len(devices)) as pool:  # the server answers once every device asked
-        return list(pool.map(lambda d: d.start_fl_job(), devices))
+        return list(pool.map(lambda d: d.start_fl_job(**kw), devices))
+
+
+def upload_all(calls):
+    """``{device: callable(device) -> reply}`` at once: the server answers an iteration's uploads once every
+    admitted device's is in (their counted bytes decide who is late). Replies by fl_id."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {d.fl_id: pool.submit(call, d) for d, call in calls.items()}
+        return {k: f.result() for k, f in futures.items()}
 
 
 def sim_server(start_server, model, tmp_path, devices: dict, **settings):
@@ -204,9 +212,11 @@ def test_server_refuses_the_upload_of_a_device_that_misses_the_window(start_serv
     fast, slow = device(srv.url, fl_id="fast", data_size=10), device(srv.url, fl_id="slow", data_size=10)
     joined = ask_all([fast, slow])
     assert [j.retcode for j in joined] == [ResponseCode.SUCCEED] * 2
-    late = slow.update_model(1, upload_of(small_model, 10, 1)[1])
+    replies = upload_all({slow: lambda d: d.update_model(1, upload_of(small_model, 10, 1)[1]),
+                          fast: lambda d: d.update_model(1, upload_of(small_model, 10, 2)[1])})
+    late = replies["slow"]
     assert late.retcode == ResponseCode.OutOfTime and "after the iteration ended" in late.reason
-    assert fast.update_model(1, upload_of(small_model, 10, 2)[1]).retcode == ResponseCode.SUCCEED
+    assert replies["fast"].retcode == ResponseCode.SUCCEED
     assert srv.wait_iteration(1, timeout=30)
     m = srv.metrics()[0]
     assert (m["valid"], m["admitted"], m["finished"], m["late"], m["uploaded"]) == (False, 2, 1, 1, 1)
@@ -236,7 +246,7 @@ def test_server_cuts_a_slow_device_under_update_model_ratio(start_server, device
     devs = [device(srv.url, fl_id=n, data_size=8) for n in ("slow", "a", "b")]
     assert all(j.retcode == ResponseCode.SUCCEED for j in ask_all(devs))
     ups = {d.fl_id: upload_of(small_model, 8, i)[1] for i, d in enumerate(devs)}
-    replies = {d.fl_id: d.update_model(1, ups[d.fl_id]) for d in devs}  # slow uploads first on the wall clock
+    replies = upload_all({d: (lambda d: d.update_model(1, ups[d.fl_id])) for d in devs})
     assert replies["slow"].retcode == ResponseCode.OutOfTime
     assert srv.wait_iteration(1, timeout=30)
     want = fedavg_of([ups["a"], ups["b"]], [8, 8])
@@ -258,10 +268,10 @@ def run_uniform_job(start_server, device, model, order_seed: int, seed: int):
         joined = dict(zip([d.fl_id for d in order], ask_all(order)))
         admitted = sorted(k for k, j in joined.items() if j.retcode == ResponseCode.SUCCEED)
         chosen.append(admitted)
-        for d in order:
-            if d.fl_id in admitted:
-                w = upload_of(dict(joined[d.fl_id].weights), d.data_size, it * 100 + int(d.fl_id[1:]))[1]
-                assert d.update_model(it, w).retcode == ResponseCode.SUCCEED
+        ups = {d: upload_of(dict(joined[d.fl_id].weights), d.data_size, it * 100 + int(d.fl_id[1:]))[1]
+               for d in order if d.fl_id in admitted}
+        replies = upload_all({d: (lambda d, w=w: d.update_model(it, w)) for d, w in ups.items()})
+        assert all(r.retcode == ResponseCode.SUCCEED for r in replies.values())
         assert srv.wait_iteration(it, timeout=30)
     return chosen, srv.global_model(), [m["sim_end_ms"] - m["sim_start_ms"] for m in srv.metrics()]
 
@@ -304,14 +314,142 @@ def test_server_reads_fedscale_capacity_and_availability_files(start_server, dev
     srv = start_server(small_model, device_profiles=str(cap), device_availability=str(beh), device_count=2,
                        start_fl_job_threshold=2, update_model_ratio=0.5, fl_iteration_num=1,
                        start_fl_job_time_window=1_000)
-    a, b = device(srv.url, fl_id=on, data_size=20), device(srv.url, fl_id=off, data_size=20)
+    a, b = CountingDevice(srv.url, fl_id=on, data_size=20), device(srv.url, fl_id=off, data_size=20)
     ja, jb = ask_all([a, b])
     assert ja.retcode == ResponseCode.SUCCEED and jb.retcode == ResponseCode.OutOfTime and "offline" in jb.reason
     assert a.update_model(1, upload_of(small_model, 20, 1)[1]).retcode == ResponseCode.SUCCEED
     assert srv.wait_iteration(1, timeout=30)
     m = srv.metrics()[0]
     profile = load_profiles(cap)[on]  # 3 × the traced inference ms per sample, the one bandwidth both ways
-    nbytes = transfer_bytes(small_model)
-    want = math.ceil(profile.download_ms(nbytes)) + math.ceil(profile.train_ms(20, 1)) + \
-        math.ceil(profile.upload_ms(nbytes))
+    a.close()
+    want = math.ceil(profile.download_ms(a.received["startFLJob"])) + math.ceil(profile.train_ms(20, 1)) + \
+        math.ceil(profile.upload_ms(a.sent["updateModel"]))  # the bytes it received and sent
     assert (m["offline"], m["finished"], m["sim_end_ms"] - m["sim_start_ms"]) == (1, 1, want)
+
+
+# -- transfer times from the bytes actually sent (the server's counts) -------------------------
+
+def _wire():  # type: ignore[no-untyped-def]
+    from pyflclient.wire import compression as c
+    return c.TABLE.upload["DIFF_SPARSE_QUANT"].wire, c.TABLE.download["QUANT"].wire
+
+
+class CountingDevice:
+    """A protocol device that keeps the body size of its last request and reply per endpoint."""
+
+    def __new__(cls, url, **kw):  # type: ignore[no-untyped-def]
+        from pyflclient.server.device import DeviceClient
+
+        class Counting(DeviceClient):
+            def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
+                super().__init__(*a, **k)
+                self.sent: dict[str, int] = {}
+                self.received: dict[str, int] = {}
+
+            def post(self, round_name, body):  # type: ignore[no-untyped-def]
+                status, data = super().post(round_name, body)
+                self.sent[round_name], self.received[round_name] = len(body), len(data)
+                return status, data
+
+        return Counting(url, **kw)
+
+
+LINKS = {"fast": {"ms_per_sample": 1, "download_kbps": 100_000, "upload_kbps": 100_000, "latency_ms": 5},
+         "thin": {"ms_per_sample": 1, "download_kbps": 2_000, "upload_kbps": 200, "latency_ms": 40}}
+
+
+def run_links(start_server, model, tmp_path, compressed: bool, window_ms: int):  # type: ignore[no-untyped-def]
+    """One iteration of the two LINKS devices (data_size 16, both must upload) on LeNet-size weights,
+    plain or with QUANT downloads and DIFF_SPARSE_QUANT (rate 0.1) uploads."""
+    dsq, quant = _wire()
+    codecs = dict(upload_compress_type="DIFF_SPARSE_QUANT", upload_sparse_rate=0.1,
+                  download_compress_type="QUANT") if compressed else {}
+    srv = sim_server(start_server, model, tmp_path, LINKS, start_fl_job_threshold=2, fl_iteration_num=1,
+                     update_model_time_window=window_ms, **codecs)
+    devs = [CountingDevice(srv.url, fl_id=n, data_size=16) for n in LINKS]
+    try:
+        joined = ask_all(devs, download_compress_types=(quant,) if compressed else ())
+        assert all(j.retcode == ResponseCode.SUCCEED for j in joined)
+        rng = np.random.default_rng(0)
+        diff = {n: (rng.normal(0, 0.01, a.shape) * 16).astype(np.float32) for n, a in model.items()}
+        plain = {n: ((a + diff[n] / 16) * 16).astype(np.float32) for n, a in model.items()}
+        replies = upload_all({d: (lambda d: d.update_model_compressed(1, diff, dsq, 0.1)) if compressed
+                              else (lambda d: d.update_model(1, plain)) for d in devs})
+        assert srv.wait_iteration(1, timeout=30)
+        return srv.metrics()[0], {d.fl_id: d for d in devs}, replies
+    finally:
+        for d in devs:
+            d.close()
+
+
+def predicted_upload_ms(fl_id: str, dev) -> int:  # type: ignore[no-untyped-def]
+    """When ``fl_id`` (asking at 0) uploads: its profile's latency/bandwidth on its counted bytes."""
+    p = DeviceProfile(**LINKS[fl_id])
+    return (math.ceil(p.download_ms(dev.received["startFLJob"])) + math.ceil(p.train_ms(16, 1))
+            + math.ceil(p.upload_ms(dev.sent["updateModel"])))
+
+
+def test_transfer_times_come_from_the_counted_bytes_so_compression_shortens_the_iteration(
+        start_server, lenet_weights, tmp_path):
+    rows = {}
+    for compressed in (False, True):
+        m, devs, replies = run_links(start_server, lenet_weights, tmp_path, compressed, window_ms=600_000)
+        assert all(r.retcode == ResponseCode.SUCCEED for r in replies.values())
+        # the devices' counts are the server's (byte-exact, issue 22), and they set the simulated times
+        assert sum(d.received["startFLJob"] for d in devs.values()) == m["bytes_by_round"]["startFLJob"]["bytes_down"]
+        assert sum(d.sent["updateModel"] for d in devs.values()) == m["bytes_by_round"]["updateModel"]["bytes_up"]
+        want = max(predicted_upload_ms(k, d) for k, d in devs.items())  # both needed: the thin link's upload
+        assert m["sim_end_ms"] - m["sim_start_ms"] == want
+        rows[compressed] = (m, devs, want)
+    (_, plain, t_plain), (_, comp, t_comp) = rows[False], rows[True]
+    thin = DeviceProfile(**LINKS["thin"])
+    saved = (math.ceil(thin.download_ms(plain["thin"].received["startFLJob"]))
+             - math.ceil(thin.download_ms(comp["thin"].received["startFLJob"]))
+             + math.ceil(thin.upload_ms(plain["thin"].sent["updateModel"]))
+             - math.ceil(thin.upload_ms(comp["thin"].sent["updateModel"])))
+    assert t_plain - t_comp == saved
+    assert plain["thin"].sent["updateModel"] > 5 * comp["thin"].sent["updateModel"]  # DIFF_SPARSE_QUANT at 0.1
+    assert plain["thin"].received["startFLJob"] > 3 * comp["thin"].received["startFLJob"]  # QUANT: 8 bits a value
+
+
+def test_a_device_that_misses_the_window_uncompressed_makes_it_compressed(start_server, lenet_weights, tmp_path):
+    window = 5_000  # from the fast device's upload; the thin link takes ~11 s plain, ~2 s compressed
+    plain_m, plain, replies = run_links(start_server, lenet_weights, tmp_path, False, window)
+    t_fast, t_thin = predicted_upload_ms("fast", plain["fast"]), predicted_upload_ms("thin", plain["thin"])
+    assert t_thin >= t_fast + window  # what the counted bytes predict: it misses the window
+    assert replies["thin"].retcode == ResponseCode.OutOfTime and replies["fast"].retcode == ResponseCode.SUCCEED
+    assert (plain_m["valid"], plain_m["finished"], plain_m["late"]) == (False, 1, 1)
+    assert plain_m["sim_end_ms"] - plain_m["sim_start_ms"] == t_fast + window
+    comp_m, comp, replies = run_links(start_server, lenet_weights, tmp_path, True, window)
+    t_fast, t_thin = predicted_upload_ms("fast", comp["fast"]), predicted_upload_ms("thin", comp["thin"])
+    assert t_thin < t_fast + window  # compressed it makes it
+    assert all(r.retcode == ResponseCode.SUCCEED for r in replies.values())
+    assert (comp_m["valid"], comp_m["finished"], comp_m["late"]) == (True, 2, 0)
+    assert comp_m["sim_end_ms"] - comp_m["sim_start_ms"] == t_thin
+
+
+def test_the_simulated_clock_endpoint_and_a_census_of_no_askers(start_server, small_model, tmp_path):
+    """What a simulation's devices read (GET /simulatedClock) and announce (POST): nobody online, the
+    iteration ends at its windows' end without a request of the protocol, its devices counted offline."""
+    import urllib.error
+    import urllib.request
+
+    srv = sim_server(start_server, small_model, tmp_path, {"a": {}, "b": {}}, start_fl_job_threshold=1,
+                     fl_iteration_num=2, start_fl_job_time_window=1_000, update_model_time_window=2_000)
+    url = srv.url.rstrip("/") + "/simulatedClock"
+
+    def get(q: str = "") -> dict:
+        with urllib.request.urlopen(url + q, timeout=30) as r:
+            return json.loads(r.read())
+
+    first = get()
+    assert (first["iteration"], first["opened_ms"], first["start_window_ms"]) == (1, first["origin_ms"], 1_000)
+    body = json.dumps({"iteration": 1, "askers": 0, "offline": 2}).encode()
+    urllib.request.urlopen(urllib.request.Request(url, body, method="POST"), timeout=30).read()
+    after = get("?after=1")
+    assert after["iteration"] == 2 and after["opened_ms"] == first["origin_ms"] + 1_000 + 2_000
+    m = srv.metrics()[0]
+    assert (m["valid"], m["admitted"], m["offline"], m["requests"]) == (False, 0, 2, 0)
+    bad = urllib.request.Request(url, b'{"iteration": 2}', method="POST")
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        urllib.request.urlopen(bad, timeout=30)

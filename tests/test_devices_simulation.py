@@ -27,15 +27,18 @@ def population(tmp_path_factory):
     return build_population(out / "data", 60, source="bundled", samples_per_client=64, size_cv=0.5, seed=2)
 
 
-def _run(data, out, trainers, threshold, iterations, seed, server=None, backend="threads", **sim):
-    from _recording import RecordingServer
+def _run(data, out, trainers, threshold, iterations, seed, server=None, backend="threads", requests=None, **sim):
+    """``requests``: a dict filled with the startFLJob requests that reached the server, per (endpoint, fl_id)
+    (the devices talk to it through a counting proxy)."""
+    from _recording import CountingProxy, RecordingServer
     from pyflclient.data import copy_models
 
     models = copy_models(LENET_MS, len(data), out / "ms")
     with RecordingServer(LENET_MS, start_fl_job_threshold=threshold, fl_iteration_num=iterations,
                          client_epoch_num=1, start_fl_job_time_window=600_000, update_model_time_window=600_000,
                          checkpoint_dir=str(out / "ckpt"), **(server or {})) as srv:
-        params = fl.params_for_clients(data, models, srv.url, sleep_time_ms=50)
+        proxy = CountingProxy(srv.url) if requests is not None else None
+        params = fl.params_for_clients(data, models, srv.url if proxy is None else proxy.url, sleep_time_ms=50)
         extra = dict(ray_actors=2) if backend == "ray" else {}
         s = fl.Simulation(params, output_dir=out / "sim", max_trainers=trainers, progress=False, seed=seed,
                           eval_fraction=0.2, backend=backend, **extra, **sim)
@@ -44,6 +47,9 @@ def _run(data, out, trainers, threshold, iterations, seed, server=None, backend=
         models_ = {it: srv.global_model(it) for it in range(1, iterations + 1)}
         who = {it: sorted(u.fl_id for u in srv.uploads(it)) for it in range(1, iterations + 1)}
         metrics = srv.metrics()
+        if proxy is not None:
+            requests.update(proxy.counts)
+            proxy.close()
     return who, models_, metrics
 
 
@@ -82,6 +88,35 @@ def test_profiles_replay_same_simulated_times_participants_and_models_at_1_and_2
     assert sim == [{k: m[k] for k in ("sim_start_h", "sim_end_h", "admitted", "finished", "late")} for m in met2]
     assert all(m["admitted"] == 10 and m["finished"] == 7 for m in met1)
     assert sum(m["late"] for m in met1) > 0  # some slow devices were admitted, and cut
+
+
+def test_a_device_offline_for_the_whole_run_never_asks_and_the_run_replays(population, tmp_path):
+    ids = [f"f{i}_{c.name}" for i, c in enumerate(population)]
+    # two devices online only late in the simulated day (the run lasts simulated seconds), the rest always
+    off = sorted(ids[i] for i in (3, 17))
+    late_day = {"availability": {"period_s": 86_400, "online": [[80_000, 86_400]]}}
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps({"devices": {d: {"ms_per_sample": 10.0, **late_day} for d in off},
+                                    "default": {"ms_per_sample": 10.0, "download_kbps": 20_000,
+                                                "upload_kbps": 5_000, "latency_ms": 50}}))
+    server = dict(device_profiles=str(profiles), device_seed=5, device_count=len(population))
+    runs, counts = [], []
+    for t in (1, 2):
+        requests: dict = {}
+        runs.append(_run(population, tmp_path / f"o{t}", t, threshold=10, iterations=3, seed=5, server=server,
+                         device_profiles=str(profiles), requests=requests))
+        counts.append(requests)
+    (who1, m1, met1), (who2, m2, met2) = runs
+    for requests in counts:
+        assert [requests.get(("startFLJob", d), 0) for d in off] == [0, 0]  # they never asked
+        assert sum(n for (r, _), n in requests.items() if r == "startFLJob") >= 3 * 10  # the others did
+    assert all(m["offline"] == 2 and m["admitted"] == 10 for m in met1)  # still counted per iteration
+    assert who1 == who2
+    _same_models(m1, m2)
+    sim = [{k: m[k] for k in ("sim_start_h", "sim_end_h", "admitted", "finished", "late", "offline")}
+           for m in met1]
+    assert sim == [{k: m[k] for k in ("sim_start_h", "sim_end_h", "admitted", "finished", "late", "offline")}
+                   for m in met2]
 
 
 def test_profiles_replay_on_ray(population, tmp_path):

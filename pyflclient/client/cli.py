@@ -109,6 +109,9 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                      help="the device profiles the server's simulated clock runs on (its device_profiles: uniform, "
                           "mobile, a JSON file, FedScale's capacity file; docs/devices.md): checked here, and the "
                           "clients then leave the ask order to the server (default: none)")
+    own.add_argument("--device_availability", default=None, metavar="FILE",
+                     help="FedScale's client behaviour trace, as the server's device_availability: the clients "
+                          "stay silent while it says they are offline (default: none)")
     own.add_argument("--no_progress", action="store_true", help="no progress bars")
     own.add_argument("--pki_dir", type=Path, default=None,
                      help="sign as r1.6's pkiVerify (for a server with pki_verify true): device i signs with the "
@@ -359,6 +362,7 @@ def _train(args: argparse.Namespace, names: list[str], params: list[Any], out: P
                          progress=not args.no_progress, iterations=args.iterations, on_round=show,
                          eval_every=args.eval_every, eval_fraction=args.eval_fraction, seed=args.seed,
                          clients_per_iteration=args.clients_per_iteration, device_profiles=args.device_profiles,
+                         device_availability=args.device_availability,
                          **_backend_options(args))
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(':')[0]}: {str(exc).split(':', 1)[1].strip()}") from None

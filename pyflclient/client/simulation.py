@@ -53,6 +53,11 @@ from .threads_backend import EngineClients
 
 log = logging.getLogger(__name__)
 
+#: the devices' HTTP timeout (s) on the simulated clock unless given: the server holds each updateModel
+#: until every admitted device's upload is in (their counted bytes decide who is late), which takes as
+#: long as the engine needs to train them all (r1.6's default of 60 s is too short for large iterations)
+SIMULATED_CLOCK_TIMEOUT_S = 600
+
 RoundCallback = Callable[[IterationSummary], Any]
 
 
@@ -117,7 +122,12 @@ class Simulation:
         device_profiles: the device profiles the server runs its simulated clock on (its
             ``device_profiles``: a population name, a JSON file, FedScale's capacity file;
             docs/devices.md). Checked here (one line naming file, device, field); the server then
-            orders the askers itself, so the clients all ask at once instead of taking turns.
+            orders the askers itself, so the clients all ask at once instead of taking turns — each only
+            while it is online: an offline client sends nothing and waits on the simulated clock until
+            an iteration in which it is online (:mod:`.availability`; same ``seed`` as the server's
+            ``device_seed``).
+        device_availability: FedScale's client behaviour trace, as the server's ``device_availability``
+            (the clients need it to know when they are offline).
         durable_model_files: force each client's model file to disk after getModel, as a device does
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
@@ -147,7 +157,8 @@ class Simulation:
                  jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
                  ray_address: str | None = None, ray_actors: int | None = None, ray_cpus_per_actor: float = 1,
                  ship_data: bool = False, max_actor_restarts: int = 0,
-                 device_profiles: str | os.PathLike[str] | None = None) -> None:
+                 device_profiles: str | os.PathLike[str] | None = None,
+                 device_availability: str | os.PathLike[str] | None = None) -> None:
         params = list(params)
         if not params:
             raise ValueError("params: give one FLParameter per client (got none)")
@@ -190,7 +201,8 @@ class Simulation:
         self._events: "queue.SimpleQueue[tuple[str, str, tuple[Any, ...]]]" = queue.SimpleQueue()
         self.eval_every, self.eval_fraction, self.seed = eval_every, float(eval_fraction), int(seed)
         self.clients_per_iteration = clients_per_iteration
-        params = [self._complete(p, name, poll_interval_ms) for p, name in zip(params, names)]
+        params = [self._complete(p, name, poll_interval_ms, device_profiles is not None)
+                  for p, name in zip(params, names)]
         callbacks = dict(on_loss=on_loss, on_accuracy=on_accuracy, on_iteration=on_iteration, on_finish=on_finish)
         if device_profiles is not None and clients_per_iteration is not None:
             raise ValueError(f"clients_per_iteration: {clients_per_iteration!r} with device_profiles; the server's "
@@ -199,7 +211,7 @@ class Simulation:
             from ..devices import ProfileError, load_profiles
 
             try:
-                self.device_profiles = load_profiles(device_profiles, self.seed)
+                self.device_profiles = load_profiles(device_profiles, self.seed, availability=device_availability)
                 for p in params:
                     if p.client_id is not None:
                         self.device_profiles[p.client_id]  # a file without this device (and no default) says so now
@@ -208,7 +220,7 @@ class Simulation:
         else:
             self.device_profiles = None
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
-                              seeded_turns=device_profiles is None,
+                              seeded_turns=device_profiles is None, device_profiles=self.device_profiles,
                               seed=self.seed, clients_per_iteration=clients_per_iteration,
                               durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
         self._clients: ClientBackend
@@ -228,9 +240,13 @@ class Simulation:
         self._progress = RoundProgress(iterations, progress, self._summary, self._closed_iteration)
         jvm.register_stopper(self)
 
-    def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None) -> FLParameter:
-        """The simulation's defaults for one client: its log under output_dir, a fixed fl_id, the poll interval."""
+    def _complete(self, p: FLParameter, name: str, poll_interval_ms: int | None, simulated_clock: bool = False
+                  ) -> FLParameter:
+        """The simulation's defaults for one client: its log under output_dir, a fixed fl_id, the poll interval,
+        and on the simulated clock a longer HTTP timeout (:data:`SIMULATED_CLOCK_TIMEOUT_S`)."""
         changes: dict[str, Any] = {}
+        if simulated_clock and p.time_out_s is None:
+            changes["time_out_s"] = SIMULATED_CLOCK_TIMEOUT_S
         if p.log_path is None:
             changes["log_path"] = self.output_dir / name / "client.log"
         if p.client_id is None:

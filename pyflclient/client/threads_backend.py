@@ -37,13 +37,16 @@ class EngineClients:
         population: the fl_ids the availability sample is drawn from (default: these clients').
         seeded_turns: when every client asks, they ask one after the other in a seeded order (fair,
             reproducible participation); off when the server orders the askers (its simulated clock).
+        device_profiles: the simulated clock's profiles (loaded with the server's seed): a device asks only
+            while online (:mod:`.availability`; the population's availability, read at the first
+            client's server).
     """
 
     def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
                  sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
                  eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
                  population: Sequence[str] | None = None, durable_model_files: bool = False,
-                 seeded_turns: bool = True,
+                 seeded_turns: bool = True, device_profiles: Any = None,
                  jar_path: str | None = None, case_jar_path: str | None = None) -> None:
         jvm.start_jvm(jar_path, case_jar_path)
         self.max_trainers = max_trainers
@@ -58,6 +61,16 @@ class EngineClients:
         self._engine.setCheckIn(clients_per_iteration or 0, int(seed), java_population)
         # fair by default: devices that all ask take seeded turns (ClientEngine.setSeededTurns)
         self._engine.setSeededTurns(bool(seeded_turns))
+        self.availability = None
+        if device_profiles is not None and params:
+            from .availability import AvailabilityHook, make_hook
+
+            first = params[0]
+            self.availability = AvailabilityHook(first.domain_name, device_profiles,
+                                                 population if population is not None else
+                                                 [str(p.client_id) for p in params],
+                                                 None if first.cert_path is None else str(first.cert_path))
+            self._engine.setAskHook(make_hook(self.availability))
         self._engine.setDurableModelFiles(bool(durable_model_files))
         self._waiter: Any = None
         self.jobs: list[FLJob] = []
@@ -105,6 +118,8 @@ class EngineClients:
                 r = job.wait(0)
                 if r is not None:
                     done[job.name] = r
+        if self.availability is not None:
+            self.availability.close()
         if ended:
             self._engine.close()
         else:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -39,6 +39,8 @@ __all__ = ["ServerCore", "build_app"]
 log = logging.getLogger(__name__)
 
 _OCTETS = "application/octet-stream"
+#: the request's key for the fl_id of its parsed message (kept for Traffic's per-device sizes)
+_FL_ID: Any = web.RequestKey("pyflclient.fl_id", str) if hasattr(web, "RequestKey") else "pyflclient.fl_id"
 
 
 def _reply(message: object) -> web.Response:
@@ -64,7 +66,8 @@ def _with_body(transport: Transport, answer: Callable[[web.Request, bytes], Awai
         response = await answer(request, body)
         sent = response.body
         transport.traffic.record(request.path.lstrip("/"), len(body),
-                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0)
+                                 len(sent) if isinstance(sent, (bytes, bytearray)) else response.content_length or 0,
+                                 request.get(_FL_ID))
         return response
 
     return endpoint
@@ -83,6 +86,9 @@ def _device_round(transport: Transport, parse: Callable[[bytes], object],
         except ProtocolError as exc:
             transport.faults.report("refused body", str(request.remote), f"{request.path}: {exc}")
             return _reply(error(ResponseCode.RequestError, str(exc)))
+        if transport.traffic.per_device:  # the simulated clock reads a device's counted sizes
+            request[_FL_ID] = fl_id = getattr(message, "fl_id", None)
+            transport.traffic.received(request.path.lstrip("/"), fl_id, len(body))
         try:
             if check is not None:
                 problem = await check(message, request.remote)
@@ -169,7 +175,39 @@ def build_app(rounds: Rounds | AsyncRounds, transport: Transport, guard: Request
 
     app.router.add_post("/pushMetrics", _device_round(  # r1.6's endpoint of its RequestPushMetrics
         transport, PushMetricsRequest.from_bytes, push, lambda code, why: PushMetricsResponse(code)))
+    if rounds.simulated is not None:
+        _add_simulated_clock(app, rounds)
     return app
+
+
+def _add_simulated_clock(app: web.Application, rounds: Rounds) -> None:
+    """``/simulatedClock``, the simulation harness's view of the simulated clock (not a device round; see
+    docs/devices.md): ``GET [?after=k]`` the running iteration and when it opened (held until an iteration
+    after ``k`` is open), ``POST {"iteration", "askers", "offline"}`` how many of the simulation's devices
+    ask in it (the others are offline and do not ask)."""
+
+    async def state(request: web.Request) -> web.Response:
+        after = request.query.get("after")
+        try:
+            k = None if after is None else int(after)
+        except ValueError:
+            return web.json_response({"error": f"after must be an iteration number, got {after!r}"}, status=400)
+        return web.json_response(await rounds.simulated_state(k))
+
+    async def census(request: web.Request) -> web.Response:
+        try:
+            doc = await request.json()
+            iteration, askers, offline = (int(doc[k]) for k in ("iteration", "askers", "offline"))
+            if min(iteration, askers, offline) < 0:
+                raise ValueError("negative")
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected {{\"iteration\", \"askers\", \"offline\"}} as numbers "
+                                               f">= 0 ({type(exc).__name__}: {exc})"}, status=400)
+        await rounds.simulated_census(iteration, askers, offline)
+        return web.json_response(await rounds.simulated_state())
+
+    app.router.add_get("/simulatedClock", state)
+    app.router.add_post("/simulatedClock", census)
 
 
 def _bind(host: str, port: int, count: int) -> list[socket.socket]:

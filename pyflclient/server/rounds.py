@@ -71,6 +71,7 @@ from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFi
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.early_stop import EarlyStop
 from pyflclient.server.round_modes import round_mode
+from pyflclient.clock import IterationPlan
 from pyflclient.server.simulated import SimulatedRounds, clock_of
 from pyflclient.server.store import Admission, IterationView, Model, StateStore, StoreUnavailable, Upload
 from pyflclient.server.strategies import aggregator
@@ -172,11 +173,11 @@ class Rounds:
         self.early_stop = EarlyStop.of(config)
         #: the simulated clock's rounds (device_profiles), None on the wall clock; its origin is now
         clock = clock_of(config, now_ms())
-        self.simulated = None if clock is None else SimulatedRounds(config, clock, initial_model)
-        self._initial = initial_model
-        self._on_iteration = on_iteration
         #: the device exchanges' body bytes (the transport records, finish() takes them per iteration)
         self.traffic = Traffic()
+        self.simulated = None if clock is None else SimulatedRounds(config, clock, self.traffic)
+        self._initial = initial_model
+        self._on_iteration = on_iteration
         #: compressed uploads decoded, the served model encoded (upload_compress_type, download_compress_type)
         self.codec = ServerCodec(config)
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
@@ -324,33 +325,80 @@ class Rounds:
         if sim.first_to_admit(iteration):  # once per iteration: the planned devices, in the plan's order
             try:
                 for d in plan.admitted:
-                    await self.store.admit(iteration, d, sim.data_size(iteration, d), plan.times[d].asked_ms,
+                    await self.store.admit(iteration, d, sim.data_size(iteration, d), plan.asks[d],
                                            self.config.start_fl_job_threshold, self.config.start_fl_job_time_window)
             finally:
                 sim.admitted(iteration)
-            self._spawn(self.finish if sim.complete(plan, 0) else self._simulated_watchdog, iteration)
+            if plan.admitted:
+                self._spawn(self._simulated_watchdog, iteration)
+            else:  # nobody to wait for: the iteration ends at its windows' end, invalid
+                sim.decide(iteration)
+                self._spawn(self.finish, iteration)
         await sim.wait_admitted(iteration)
         view = await self.store.view()
         if view.iteration != iteration or fl_id not in plan.admitted:
             return self._refuse_job(view, now_ms(), sim.refusal(plan, fl_id))
-        return await self._admit(view, fl_id, data_size, None, plan.times[fl_id].asked_ms)
+        return await self._admit(view, fl_id, data_size, None, plan.asks[fl_id])
 
     async def _simulated_watchdog(self, iteration: int) -> None:
-        """End a simulated iteration whose planned uploads stopped coming (a device died) after a quiet
-        spell of update_model_time_window wall ms (at least 60 s: the devices' training is wall time)."""
+        """Decide a simulated iteration whose admitted devices stopped uploading (a device died), then end
+        it if its planned uploads stop coming, each after a quiet spell of update_model_time_window wall ms
+        (at least 60 s: the devices' training is wall time)."""
+        sim = self.simulated
+        assert sim is not None
         quiet = max(self.config.update_model_time_window, 60_000) / 1000
-        seen = -1
+        seen = (-1, -1)
         while True:
             view = await self.store.view()
             if view.iteration != iteration or view.closed or view.finished:
                 return
-            if view.uploaded == seen:
-                log.warning("iteration %d: no planned upload for %.0f s (a device stopped?): ending it with %d "
-                            "uploads; the run no longer depends on its seed alone", iteration, quiet, seen)
-                await self.finish(iteration)
-                return
-            seen = view.uploaded
+            plan = sim.planned(iteration)
+            now = (sim.arrived(iteration), view.uploaded)
+            if now == seen and plan is not None:
+                if not plan.decided:
+                    log.warning("iteration %d: %d of %d admitted devices uploaded, none for %.0f s (a device "
+                                "stopped?): deciding without the others; the run no longer depends on its seed "
+                                "alone", iteration, now[0], len(plan.admitted), quiet)
+                    self._simulated_decided(iteration, sim.decide(iteration))
+                else:
+                    log.warning("iteration %d: no planned upload for %.0f s (a device stopped?): ending it with "
+                                "%d uploads; the run no longer depends on its seed alone", iteration, quiet, now[1])
+                    await self.finish(iteration)
+                    return
+            seen = now
             await asyncio.sleep(quiet)
+
+    async def simulated_state(self, after: int | None = None, wait_s: float = 30.0) -> dict[str, object]:
+        """The simulated clock as a simulation's devices read it (:meth:`SimulatedRounds.state`); with
+        ``after``, held (at most ``wait_s``) until an iteration after it is open or the job is over."""
+        sim = self.simulated
+        assert sim is not None
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            view = await self.store.view()
+            ready = view.finished or (not view.closed and (after is None or view.iteration > after))
+            if ready or asyncio.get_running_loop().time() >= deadline:
+                return sim.state(view.iteration, view.closed, view.finished)
+            await asyncio.sleep(0.02)
+
+    async def simulated_census(self, iteration: int, askers: int, offline: int) -> None:
+        """A simulation's devices announce how many of them ask in ``iteration`` (:meth:`SimulatedRounds.census`);
+        when none does, the iteration is planned and ends now (invalid, at its windows' end)."""
+        sim = self.simulated
+        assert sim is not None
+        view = await self.store.view()
+        if view.finished or view.iteration != iteration or view.closed:
+            return
+        plan = sim.census(iteration, askers, offline)
+        if plan is not None and not plan.admitted and sim.first_to_admit(iteration):
+            sim.admitted(iteration)
+            sim.decide(iteration)
+            self._spawn(self.finish, iteration)
+
+    def _simulated_decided(self, iteration: int, plan: IterationPlan) -> None:
+        """A simulated iteration's uploads are decided: with none to take it ends now."""
+        if not plan.finished:
+            self._spawn(self.finish, iteration)
 
     async def _admit(self, view: IterationView, fl_id: str, data_size: int, remote: str | None, now: int
                      ) -> StartFLJobResponse:
@@ -443,6 +491,9 @@ class Rounds:
                                        f"upload for iteration {req.iteration}, current is {view.iteration}", remote)
         plan = None if self.simulated is None else self.simulated.planned(req.iteration)
         if plan is not None and self.simulated is not None:
+            if req.fl_id in plan.admitted:  # held until every admitted device's upload is in: its bytes decide
+                plan = await self.simulated.uploaded(req.iteration, req.fl_id)
+                self._simulated_decided(req.iteration, plan)
             late = self.simulated.late(plan, req.fl_id)
             if late:
                 return self._refuse_upload(ResponseCode.OutOfTime, view, now, f"{req.fl_id!r}: {late}", remote)

@@ -10,6 +10,11 @@ close). In a group (a shared store) every process adds its counts to the store's
 iteration then open (on each turn of its follow loop, every 20 ms) and the closing process takes
 the iteration's tally, summed over the processes: a count made in the last moments before a close
 may go to the next iteration's line, none is lost.
+
+With ``per_device`` (the simulated clock, :mod:`pyflclient.server.simulated`) it also keeps, per
+(endpoint, fl_id), the body size of the device's newest request (noted by :meth:`received` as soon as
+the body is read, before it is answered) and of the newest reply it was sent: the bytes a device's
+download and upload cost on its simulated link are these counts, not an estimate.
 """
 from __future__ import annotations
 
@@ -54,13 +59,34 @@ class TrafficCount:
 class Traffic:
     """The body bytes of one process's device exchanges since the last :meth:`take` (event loop only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_device: bool = False) -> None:
         self._count = TrafficCount()
+        #: keep each device's newest request and reply sizes per endpoint (the simulated clock reads them)
+        self.per_device = per_device
+        self._requests: dict[tuple[str, str], int] = {}
+        self._replies: dict[tuple[str, str], int] = {}
         #: since the process started
         self.total_up = 0
         self.total_down = 0
 
-    def record(self, round_name: str, bytes_up: int, bytes_down: int) -> None:
+    def received(self, round_name: str, fl_id: str | None, bytes_up: int) -> None:
+        """``fl_id``'s request body of ``bytes_up`` bytes was read (kept with ``per_device``; counted by
+        :meth:`record` once answered)."""
+        if self.per_device and fl_id:
+            self._requests[(round_name, fl_id)] = bytes_up
+
+    def request_bytes(self, round_name: str, fl_id: str) -> int | None:
+        """The body size of ``fl_id``'s newest ``round_name`` request (None: none seen, or not ``per_device``)."""
+        return self._requests.get((round_name, fl_id))
+
+    def reply_bytes(self, round_name: str, fl_id: str) -> int | None:
+        """The body size of the newest ``round_name`` reply sent to ``fl_id`` (None: none, or not ``per_device``)."""
+        return self._replies.get((round_name, fl_id))
+
+    def record(self, round_name: str, bytes_up: int, bytes_down: int, fl_id: str | None = None) -> None:
+        """One exchange answered: ``bytes_up`` received, ``bytes_down`` sent (to ``fl_id``, if known)."""
+        if self.per_device and fl_id:
+            self._replies[(round_name, fl_id)] = bytes_down
         c = self._count
         c.requests += 1
         c.bytes_up += bytes_up

@@ -46,6 +46,8 @@ import java.util.function.Supplier;
  * devices ask all at once and the host's scheduling chose who won). A device that has left the engine
  * (its job ended) leaves the line. A server that holds startFLJob requests until many devices asked (the
  * simulated clock, {@code admission_policy=sample}) orders the askers itself: turns off, then.
+ * On the simulated clock an {@link AskHook} then decides whether a device asks at all: an offline device
+ * does not, and looks again when the hook's future completes (a later iteration opened on the simulated clock).
  *
  * <p>A simulation spread over several engines (processes, machines) gives each gate the whole
  * population, so the engines draw the same sample and each lets its own part of it ask, and
@@ -70,6 +72,8 @@ final class CheckInGate {
     private int askFrom;
     /** Seeded turns (see the class comment); set before the jobs are submitted. */
     private boolean turns = true;
+    /** With turns off: whether a device asks now (its simulated availability); null: always. */
+    private AskHook askHook;
     private Supplier<List<String>> lineIds;
     private int lineOf = -1;
     private List<String> line = List.of();
@@ -92,6 +96,11 @@ final class CheckInGate {
     /** Seeded turns on (the default) or off (every device asks at once, as r1.6's). */
     synchronized void setTurns(boolean on) {
         turns = on;
+    }
+
+    /** With turns off, each device asks only when {@code hook} lets it (null: always). */
+    synchronized void setAskHook(AskHook hook) {
+        askHook = hook;
     }
 
     /** The devices that take turns: this engine's own (another engine's devices take theirs there). */
@@ -161,15 +170,23 @@ final class CheckInGate {
 
     /** Null when the device may ask now; else a future that completes when it should look again. */
     CompletableFuture<?> checkIn(String clientId) {
-        CompletableFuture<Void> wait;
+        CompletableFuture<Void> wait = null;
+        AskHook hook;
+        int iteration;
+        check:
         synchronized (this) {
             if (known >= planIterations) {
                 return null;
             }
+            hook = askHook;
+            iteration = known + 1;
             if (known >= askFrom) {
                 if (perIteration <= 0) {
                     if (!turns) {
-                        return null;
+                        if (hook == null) {
+                            return null;
+                        }
+                        break check; // the hook is asked outside the lock
                     }
                     CompletableFuture<Void> myTurn = takeTurn(clientId);
                     if (myTurn == null) {
@@ -181,7 +198,6 @@ final class CheckInGate {
                     wait.whenComplete((v, e) -> either.complete(null));
                     return orAfter(either, RoundLoop.MAX_NEXT_REQ_WAIT_MS); // a lost line must not park it for ever
                 }
-                int iteration = known + 1;
                 if (sampleOf != iteration) {
                     sample = draw(iteration);
                     sampleOf = iteration;
@@ -192,8 +208,23 @@ final class CheckInGate {
             }
             wait = nextModel;
         }
+        if (wait == null) { // broke out of the lock to ask the hook
+            return askedOutside(hook, clientId, iteration);
+        }
         // a lost engine (every sampled device stopped) must not park the others for ever
         return orAfter(wait, RoundLoop.MAX_NEXT_REQ_WAIT_MS);
+    }
+
+    /** The hook's answer for {@code clientId} (outside the lock: it may ask the server for the simulated time). */
+    private CompletableFuture<?> askedOutside(AskHook hook, String clientId, int iteration) {
+        CompletableFuture<?> later;
+        try {
+            later = hook.mayAsk(clientId, iteration);
+        } catch (RuntimeException e) { // the hook failed (its server unreachable): ask, as without it
+            return null;
+        }
+        // a lost server must not park the device for ever
+        return later == null ? null : orAfter(later.thenApply(v -> (Void) null), RoundLoop.MAX_NEXT_REQ_WAIT_MS);
     }
 
     /**

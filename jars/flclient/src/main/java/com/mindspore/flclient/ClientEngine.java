@@ -39,6 +39,7 @@ public final class ClientEngine implements AutoCloseable {
     private volatile CheckInGate gate;
     private volatile boolean durableModelFiles = true;
     private volatile boolean seededTurns = true;
+    private volatile AskHook askHook;
 
     /** An engine whose {@code trainers} threads train (or evaluate) at most that many clients at once. */
     public ClientEngine(int trainers) {
@@ -91,6 +92,7 @@ public final class ClientEngine implements AutoCloseable {
         CheckInGate g = new CheckInGate(perIteration, seed, ids == null ? this::clientIds : () -> ids, control);
         g.setLine(this::clientIds);
         g.setTurns(seededTurns);
+        g.setAskHook(askHook);
         this.gate = g;
     }
 
@@ -102,6 +104,15 @@ public final class ClientEngine implements AutoCloseable {
     public void setSeededTurns(boolean on) {
         this.seededTurns = on;
         gate.setTurns(on);
+    }
+
+    /**
+     * pyflclient addition: with seeded turns off (the simulated clock), each device asks only when {@code hook}
+     * lets it (its availability; null: always). Set it before submitting the jobs.
+     */
+    public void setAskHook(AskHook hook) {
+        this.askHook = hook;
+        gate.setAskHook(hook);
     }
 
     /**

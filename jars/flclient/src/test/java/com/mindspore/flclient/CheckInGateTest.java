@@ -270,4 +270,29 @@ class CheckInGateTest {
             assertNull(g.checkIn(id));
         }
     }
+
+    @Test
+    void withTurnsOffTheAskHookDecidesWhoAsksAndWhenAWaitingDeviceLooksAgain() {
+        CheckInGate gate = new CheckInGate(0, 1, () -> ids(3), TIMERS);
+        gate.setTurns(false);
+        CompletableFuture<Void> later = new CompletableFuture<>();
+        List<String> asked = new ArrayList<>();
+        gate.setAskHook((id, iteration) -> {
+            asked.add(id + "@" + iteration);
+            return id.equals("f1_writer_1") ? later : null;
+        });
+        assertNull(gate.checkIn("f0_writer_0"), "online: asks now");
+        CompletableFuture<?> wait = gate.checkIn("f1_writer_1");
+        assertNotNull(wait, "offline: does not ask");
+        assertFalse(wait.isDone());
+        later.complete(null); // a later iteration opened on the simulated clock
+        assertTrue(wait.isDone());
+        gate.modelSeen(1, 5);
+        assertNull(gate.checkIn("f0_writer_0"));
+        assertEquals(List.of("f0_writer_0@1", "f1_writer_1@1", "f0_writer_0@2"), asked);
+        gate.setAskHook((id, iteration) -> {
+            throw new IllegalStateException("server gone");
+        });
+        assertNull(gate.checkIn("f1_writer_1"), "a failing hook: the device asks, as without one");
+    }
 }
