@@ -17,8 +17,10 @@ import java.util.List;
  * builds every program afresh.
  */
 public final class RuntimeModel implements TrainableModel {
-    /** Whether closed programs are reused ({@code flclient.runtime.reuse}, default true). */
-    static final boolean REUSE = !"false".equals(System.getProperty("flclient.runtime.reuse"));
+    /** Whether closed programs are reused: the system property {@code flclient.runtime.reuse} (default true), read at each load and close. */
+    private static boolean reuse() {
+        return !"false".equals(System.getProperty("flclient.runtime.reuse"));
+    }
     /** The last closed model's session of this thread, for the next {@link #load} on it. */
     private static final ThreadLocal<TrainSession> SPARE = new ThreadLocal<>();
 
@@ -32,7 +34,7 @@ public final class RuntimeModel implements TrainableModel {
     public static RuntimeModel load(Path msFile) {
         TrainSession spare = SPARE.get();
         SPARE.remove();
-        return new RuntimeModel(TrainSession.load(msFile, REUSE ? spare : null));
+        return new RuntimeModel(TrainSession.load(msFile, reuse() ? spare : null));
     }
 
     /** The underlying session, for cases that need more than this interface. */
@@ -124,7 +126,7 @@ public final class RuntimeModel implements TrainableModel {
             return;
         }
         session.close();
-        if (REUSE) {
+        if (reuse()) {
             SPARE.set(session);
         }
         session = null;
