@@ -30,11 +30,17 @@ public final class RuntimeModel implements TrainableModel {
         this.session = session;
     }
 
-    /** Loads and verifies a .ms file (ModelFormatException names the file and what is wrong). */
+    /**
+     * Loads and verifies a .ms file (ModelFormatException names the file and what is wrong), from
+     * memory when {@link TrainedModels} keeps its content.
+     */
     public static RuntimeModel load(Path msFile) {
         TrainSession spare = SPARE.get();
         SPARE.remove();
-        return new RuntimeModel(TrainSession.load(msFile, reuse() ? spare : null));
+        byte[] kept = TrainedModels.get(msFile); // a trained model waiting for getModel in memory
+        TrainSession reused = reuse() ? spare : null;
+        return new RuntimeModel(kept != null ? TrainSession.load(kept, msFile.toString(), reused)
+                : TrainSession.load(msFile, reused));
     }
 
     /** The underlying session, for cases that need more than this interface. */
