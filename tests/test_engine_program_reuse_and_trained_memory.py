@@ -100,3 +100,16 @@ def test_past_the_budget_the_trained_model_goes_to_its_scratch_file_and_loads_th
         m.close()
     trained.remove(paths.get(str(first)))
     assert trained.used() == 0
+
+
+def test_the_simulation_flag_sets_the_jvms_budget_and_refuses_a_bad_value(bundled_clients, tmp_path, java_knobs):
+    _, trained = java_knobs
+    from pyflclient.data import copy_models
+
+    data = bundled_clients[:2]
+    params = fl.params_for_clients(data, copy_models(LENET_MS, 2, tmp_path / "ms"), "http://127.0.0.1:1")
+    fl.Simulation(params, output_dir=tmp_path / "sim", progress=False, trained_model_memory_mb=3)
+    assert int(trained.budget()) == 3 << 20
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=r"^trained_model_memory_mb: .*expected an integer >= 0 \(MiB\)$"):
+            fl.Simulation(params, output_dir=tmp_path / "sim", progress=False, trained_model_memory_mb=bad)

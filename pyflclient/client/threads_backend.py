@@ -37,12 +37,14 @@ class EngineClients:
         population: the fl_ids the availability sample is drawn from (default: these clients').
         seeded_turns: when every client asks, they ask one after the other in a seeded order (fair,
             reproducible participation); off when the server orders the askers (its simulated clock).
+        trained_model_memory_mb: the JVM's budget for trained models kept in memory (None: unchanged).
     """
 
     def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
                  sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
                  eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
                  population: Sequence[str] | None = None, durable_model_files: bool = False,
+                 trained_model_memory_mb: int | None = None,
                  seeded_turns: bool = True,
                  jar_path: str | None = None, case_jar_path: str | None = None) -> None:
         jvm.start_jvm(jar_path, case_jar_path)
@@ -59,6 +61,8 @@ class EngineClients:
         # fair by default: devices that all ask take seeded turns (ClientEngine.setSeededTurns)
         self._engine.setSeededTurns(bool(seeded_turns))
         self._engine.setDurableModelFiles(bool(durable_model_files))
+        if trained_model_memory_mb is not None:  # JVM-wide: Java's TrainedModels (Simulation checked the value)
+            jvm.jclass("com.mindspore.flclient.cases.TrainedModels").setBudget(int(trained_model_memory_mb) << 20)
         self._waiter: Any = None
         self.jobs: list[FLJob] = []
         callbacks = callbacks or {}
