@@ -132,6 +132,10 @@ class Simulation:
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
             crash of the process leaves the old or the new model, never a torn one.
+        trained_model_memory_mb: MiB of trained models (upload → getModel) each JVM keeps in memory
+            instead of their ``.trained`` scratch files, which only the models past it go to (Java's
+            ``TrainedModels``; default None: the JVM's ``-Dflclient.trainedModelMemoryMb``, else 64; 0 keeps
+            none). For the whole JVM of this process (or of each Ray actor). Results do not depend on it.
         jar_path / case_jar_path: jars if the JVM is not running yet (with Ray: paths on the actors' nodes).
         backend: ``"threads"`` (this process's JVM) or ``"ray"`` (Ray actors, each a JVM of clients;
             needs ``pip install pyflclient[ray]``; see docs/cluster.md).
@@ -154,7 +158,7 @@ class Simulation:
                  on_iteration: Optional[IterationCallback] = None, on_finish: Optional[FinishCallback] = None,
                  on_round: Optional[RoundCallback] = None, eval_every: int = 1, eval_fraction: float = 1.0,
                  clients_per_iteration: int | None = None, seed: int = 0, durable_model_files: bool = False,
-                 jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
+                 trained_model_memory_mb: int | None = None, jar_path: str | None = None, case_jar_path: str | None = None, backend: str = "threads",
                  ray_address: str | None = None, ray_actors: int | None = None, ray_cpus_per_actor: float = 1,
                  ship_data: bool = False, max_actor_restarts: int = 0,
                  device_profiles: str | os.PathLike[str] | None = None,
@@ -219,10 +223,15 @@ class Simulation:
                 raise ProfileError(f"device_profiles: {exc}") from None
         else:
             self.device_profiles = None
+        if trained_model_memory_mb is not None and (isinstance(trained_model_memory_mb, bool)
+                                                    or not isinstance(trained_model_memory_mb, int)
+                                                    or trained_model_memory_mb < 0):
+            raise ValueError(f"trained_model_memory_mb: {trained_model_memory_mb!r}; expected an integer >= 0 (MiB)")
         engine_options = dict(max_trainers=max_trainers, eval_every=eval_every, eval_fraction=self.eval_fraction,
                               seeded_turns=device_profiles is None, device_profiles=self.device_profiles,
                               seed=self.seed, clients_per_iteration=clients_per_iteration,
-                              durable_model_files=durable_model_files, jar_path=jar_path, case_jar_path=case_jar_path)
+                              durable_model_files=durable_model_files, trained_model_memory_mb=trained_model_memory_mb,
+                              jar_path=jar_path, case_jar_path=case_jar_path)
         self._clients: ClientBackend
         if backend == "ray":
             from .ray_backend import RayClients  # Ray is an optional extra: imported only when asked for

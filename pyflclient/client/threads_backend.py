@@ -40,12 +40,14 @@ class EngineClients:
         device_profiles: the simulated clock's profiles (loaded with the server's seed): a device asks only
             while online (:mod:`.availability`; the population's availability, read at the first
             client's server).
+        trained_model_memory_mb: the JVM's budget for trained models kept in memory (None: unchanged).
     """
 
     def __init__(self, params: Sequence[FLParameter], names: Sequence[str], *, max_trainers: int,
                  sink: EventSink, callbacks: dict[str, Any] | None = None, eval_every: int = 1,
                  eval_fraction: float = 1.0, seed: int = 0, clients_per_iteration: int | None = None,
                  population: Sequence[str] | None = None, durable_model_files: bool = False,
+                 trained_model_memory_mb: int | None = None,
                  seeded_turns: bool = True, device_profiles: Any = None,
                  jar_path: str | None = None, case_jar_path: str | None = None) -> None:
         jvm.start_jvm(jar_path, case_jar_path)
@@ -72,6 +74,8 @@ class EngineClients:
                                                  None if first.cert_path is None else str(first.cert_path))
             self._engine.setAskHook(make_hook(self.availability))
         self._engine.setDurableModelFiles(bool(durable_model_files))
+        if trained_model_memory_mb is not None:  # JVM-wide: Java's TrainedModels (Simulation checked the value)
+            jvm.jclass("com.mindspore.flclient.cases.TrainedModels").setBudget(int(trained_model_memory_mb) << 20)
         self._waiter: Any = None
         self.jobs: list[FLJob] = []
         callbacks = callbacks or {}

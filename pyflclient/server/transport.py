@@ -474,30 +474,32 @@ class Transport:
             raise BodyRefused(413, f"Content-Length {declared} is over the server's limit of {limit} bytes")
         if conn is not None:
             conn.reading_body()
-        body = bytearray()
+        chunks: list[bytes] = []  # joined once at the end (no copy for a body that came in one chunk)
+        size = 0
         try:
             async with asyncio.timeout(self.body_timeout):
                 async for chunk in request.content.iter_any():
-                    body += chunk
-                    if len(body) > limit:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
                         self.faults.report("body too large", peer,
                                            f"{request.path}: chunked body passed max_body_bytes {limit}; refused")
                         if conn is not None:
                             conn.linger_after_reply()
                         raise BodyRefused(413, f"the body is over the server's limit of {limit} bytes")
         except TimeoutError:
-            self.faults.report("body timeout", peer, f"{request.path}: {len(body)} of "
+            self.faults.report("body timeout", peer, f"{request.path}: {size} of "
                                                      f"{declared if declared is not None else 'chunked'} bytes in "
                                                      f"{self.body_timeout:g} s; closed")
             raise BodyRefused(408, f"the body did not arrive within {self.body_timeout:g} s") from None
         except (ConnectionError, HttpProcessingError, web.RequestPayloadError) as exc:
             if conn is None or conn.closed_by_server is None:
-                self.faults.report("hang-up mid-body", peer, f"{request.path}: after {len(body)} bytes "
+                self.faults.report("hang-up mid-body", peer, f"{request.path}: after {size} bytes "
                                                             f"({_one_line(f'{type(exc).__name__}: {exc}')})")
             raise BodyRefused(400, "the body was cut off") from None
         if conn is not None:
             conn.answering()
-        return bytes(body)
+        return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
 
     def close(self) -> None:
         self.faults.close()

@@ -5,6 +5,7 @@ import com.mindspore.flclient.cases.JobContext;
 import com.mindspore.flclient.model.Status;
 import com.mindspore.flclient.cases.RuntimeModel;
 import com.mindspore.flclient.cases.TrainableModel;
+import com.mindspore.flclient.cases.TrainedModels;
 import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.ModelFile;
 
@@ -55,7 +56,8 @@ final class LocalModel implements AutoCloseable {
 
     /**
      * The file that holds the model trained in this round (weights and optimizer state) from the
-     * upload until getModel: {@code trainModelPath + ".trained"}. Model and data are dropped
+     * upload until getModel: {@code trainModelPath + ".trained"}, kept in memory in its place
+     * within {@link TrainedModels}' budget. Model and data are dropped
      * while the client waits for the iteration's end; getModel sets the global weights on it
      * ({@link #openTrained}) so the optimizer state carries over as when the model stayed loaded.
      */
@@ -63,15 +65,23 @@ final class LocalModel implements AutoCloseable {
         return Path.of(p.getTrainModelPath() + ".trained");
     }
 
-    /** Writes the trained model to {@link #trainedPath}: a scratch file until getModel, not forced to disk. */
+    /**
+     * Keeps the trained model for getModel: in memory within {@link TrainedModels}' budget, else in
+     * {@link #trainedPath}, a scratch file not forced to disk.
+     */
     void saveTrained() {
-        client.getModel().save(trainedPath(p), false);
+        TrainedModels.save(client.getModel(), trainedPath(p));
+    }
+
+    /** Whether this round's trained model is kept (in memory or in its file). */
+    private static boolean hasTrained(Path trained) {
+        return TrainedModels.has(trained) || Files.exists(trained);
     }
 
     /** The trained model of this round when there is one, else the model file. */
     static LocalModel openTrained(FLParameter p, JobContext context) {
         Path trained = trainedPath(p);
-        return open(p, context, Files.exists(trained) ? trained.toString() : p.getTrainModelPath());
+        return open(p, context, hasTrained(trained) ? trained.toString() : p.getTrainModelPath());
     }
 
     /** Forgets the trained model of a round that ended without getModel (or after it saved). */
@@ -79,6 +89,7 @@ final class LocalModel implements AutoCloseable {
         if (p.getTrainModelPath() == null) {
             return;
         }
+        TrainedModels.remove(trainedPath(p));
         try {
             Files.deleteIfExists(trainedPath(p));
         } catch (IOException e) {
@@ -98,12 +109,14 @@ final class LocalModel implements AutoCloseable {
      */
     static List<String> saveServerWeights(FLParameter p, Map<String, float[]> weights, String round, boolean durable) {
         Path trained = trainedPath(p);
-        Path source = Files.exists(trained) ? trained : Path.of(p.getTrainModelPath());
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(source);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the model " + source + ": " + e.getMessage(), e);
+        Path source = hasTrained(trained) ? trained : Path.of(p.getTrainModelPath());
+        byte[] bytes = TrainedModels.get(source);
+        if (bytes == null) {
+            try {
+                bytes = Files.readAllBytes(source);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read the model " + source + ": " + e.getMessage(), e);
+            }
         }
         byte[] patched;
         try {

@@ -11,8 +11,10 @@ import com.mindspore.flclient.runtime.schema.Model;
 import com.mindspore.flclient.runtime.schema.Node;
 import com.mindspore.flclient.runtime.schema.OpTable;
 import com.mindspore.flclient.runtime.schema.Phase;
+import com.mindspore.flclient.runtime.schema.Tensor;
 import com.mindspore.flclient.runtime.schema.TensorRole;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -33,7 +35,8 @@ import java.util.Set;
  * failure is a {@link ModelFormatException} that names the file.
  */
 final class Program {
-    final String fileName;
+    /** The file's name in messages; another file's after {@link #reload}. */
+    String fileName;
     final String modelName;
     final String producer;
     final int formatVersion;
@@ -57,8 +60,13 @@ final class Program {
     final Value logits;
     final Value loss;
     final Value learningRate;
-    /** The original node tables, re-emitted unchanged by {@link ModelWriter}. */
-    private final Model source;
+    /** The original node tables, re-emitted unchanged by {@link ModelWriter}; the reloaded file's after {@link #reload}. */
+    private Model source;
+    /**
+     * The byte ranges [start, end) of every Parameter's float_data / int_data in {@link #source}, in
+     * file order, set on the first {@link #sameGraph}: what two files of one graph may differ in.
+     */
+    private int[] dataRanges;
 
     private Program(String fileName, Model m, Value[] values, String[] nodeNames, String[] opTypes,
                     Kernel[] trainKernels, Kernel[] inferKernels, Kernel[] lossKernels, Value[] hookWeight,
@@ -85,11 +93,87 @@ final class Program {
 
     /** Verifies and binds a model; {@code fileName} prefixes every error message. */
     static Program load(byte[] bytes, String fileName) {
+        return load(verified(bytes, fileName), fileName);
+    }
+
+    /** The root table of {@code bytes} after {@link ModelReader#verified}; errors start with {@code fileName}. */
+    static Model verified(byte[] bytes, String fileName) {
         try {
-            return build(ModelReader.verified(bytes), fileName);
+            return ModelReader.verified(bytes);
         } catch (ModelFormatException e) {
             throw new ModelFormatException(fileName + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Binds a model that {@link #verified} returned. */
+    static Program load(Model verified, String fileName) {
+        try {
+            return build(verified, fileName);
+        } catch (ModelFormatException e) {
+            throw new ModelFormatException(fileName + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether {@code other} (verified) is this program's model up to Parameter data: the same length
+     * and the same bytes outside every Parameter's float_data and int_data (tables, names, shapes,
+     * nodes, attributes, Constants and the vectors' offsets and lengths). Files a session saved patch only
+     * those data ranges, so every client's copy of a job's model and its trained versions agree.
+     */
+    boolean sameGraph(Model other) {
+        byte[] a = source.getByteBuffer().array();
+        byte[] b = other.getByteBuffer().array();
+        if (a.length != b.length || source.getByteBuffer().arrayOffset() != 0 || other.getByteBuffer().arrayOffset() != 0) {
+            return false;
+        }
+        if (dataRanges == null) {
+            dataRanges = dataRanges(source);
+        }
+        int from = 0;
+        for (int r = 0; r < dataRanges.length; r += 2) {
+            if (!Arrays.equals(a, from, dataRanges[r], b, from, dataRanges[r])) {
+                return false;
+            }
+            from = dataRanges[r + 1];
+        }
+        return Arrays.equals(a, from, a.length, b, from, b.length);
+    }
+
+    private static int[] dataRanges(Model m) {
+        List<int[]> ranges = new ArrayList<>();
+        Tensor t = new Tensor();
+        for (int k = 0; k < m.tensorsLength(); k++) {
+            m.tensors(t, k);
+            if (t.role() != TensorRole.Parameter) {
+                continue; // Constants must be equal: kernels may read them when they are built
+            }
+            for (ByteBuffer raw : new ByteBuffer[] {t.floatDataAsByteBuffer(), t.intDataAsByteBuffer()}) {
+                if (raw != null && raw.remaining() > 0) {
+                    ranges.add(new int[] {raw.position(), raw.position() + raw.remaining()});
+                }
+            }
+        }
+        ranges.sort((x, y) -> Integer.compare(x[0], y[0]));
+        int[] out = new int[ranges.size() * 2];
+        for (int r = 0; r < ranges.size(); r++) {
+            out[2 * r] = ranges.get(r)[0];
+            out[2 * r + 1] = ranges.get(r)[1];
+        }
+        return out;
+    }
+
+    /**
+     * Makes this program the model of {@code other} (verified, {@link #sameGraph}): every Parameter
+     * takes the file's data (weights, optimizer state, step counters, learning rate),
+     * the gradient hook is removed, and saving writes {@code other}'s bytes with the current data.
+     * Nothing is built or allocated: the kernels keep their buffers, which a step writes before it
+     * reads them, so a reloaded program computes what a fresh load of the file computes.
+     */
+    void reload(Model other, String otherName) {
+        ModelReader.refill(values, other);
+        source = other;
+        fileName = otherName;
+        gradientHook = null;
     }
 
     private static ModelFormatException bad(String msg) {

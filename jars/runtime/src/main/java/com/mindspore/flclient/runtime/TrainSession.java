@@ -1,6 +1,7 @@
 package com.mindspore.flclient.runtime;
 
 import com.mindspore.flclient.runtime.graph.Value;
+import com.mindspore.flclient.runtime.schema.Model;
 import com.mindspore.flclient.runtime.schema.TensorRole;
 
 import java.io.IOException;
@@ -59,6 +60,44 @@ public final class TrainSession implements AutoCloseable {
 
     public static TrainSession load(byte[] msBytes, String nameForErrors) {
         return new TrainSession(Program.load(msBytes, nameForErrors));
+    }
+
+    /**
+     * {@link #load(Path)} into {@code spare}'s program when the file is the same graph with other
+     * Parameter data ({@code spare} a closed session, e.g. the previous client's model on this
+     * thread): the file is read and verified as by {@link #load(Path)}, its weights, optimizer state
+     * and step counters are copied into the built program, and nothing is built or allocated
+     * (a LeNet program's kernels, buffers and the C2 code of building them). Otherwise, or when
+     * {@code spare} is null or still open, a fresh load. The result trains, evaluates and saves
+     * bit for bit as a fresh load of the file; {@code spare} stays closed.
+     */
+    public static TrainSession load(Path msFile, TrainSession spare) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(msFile);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read model " + msFile + ": " + e.getMessage(), e);
+        }
+        return load(bytes, msFile.toString(), spare);
+    }
+
+    /** {@link #load(Path, TrainSession)} of bytes. */
+    public static TrainSession load(byte[] msBytes, String nameForErrors, TrainSession spare) {
+        Model m = Program.verified(msBytes, nameForErrors);
+        if (spare != null && spare.closed && spare.program.sameGraph(m)) {
+            try {
+                spare.program.reload(m, nameForErrors);
+            } catch (ModelFormatException e) {
+                throw new ModelFormatException(nameForErrors + ": " + e.getMessage(), e);
+            }
+            return new TrainSession(spare.program);
+        }
+        return new TrainSession(Program.load(m, nameForErrors));
+    }
+
+    /** Whether this session's program came from another session by {@link #load(Path, TrainSession)} (for tests). */
+    public boolean sharesProgramWith(TrainSession other) {
+        return other != null && other.program == program;
     }
 
     /** Trainable weights (the ones the FL server aggregates) in file order. */

@@ -121,6 +121,24 @@ public final class ModelReader {
         return values;
     }
 
+    /**
+     * Sets every Parameter of {@code values} (read from a model of the same graph) to the data of
+     * {@code m}, with the checks of {@link #tensors} on the data.
+     */
+    public static void refill(Value[] values, Model m) {
+        if (m.tensorsLength() != values.length) {
+            throw bad("the model has " + m.tensorsLength() + " tensors, the program " + values.length);
+        }
+        Tensor t = new Tensor();
+        for (int k = 0; k < values.length; k++) {
+            Value v = values[k];
+            if (v.role == TensorRole.Parameter) {
+                m.tensors(t, k);
+                fill(v, t);
+            }
+        }
+    }
+
     private static void fill(Value v, Tensor t) {
         if (v.isFloat()) {
             float[] f = v.floatData();

@@ -1,0 +1,114 @@
+package com.mindspore.flclient.cases;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The trained models of this JVM's clients between their upload and getModel, kept in memory in
+ * place of their scratch files ({@code <trainModelPath>.trained}) up to a budget of bytes: a
+ * client's trained model is written to its file only when keeping it would pass the budget.
+ * {@link RuntimeModel#load} reads a kept model from here, so a path held here is read from memory.
+ * The budget is the system property {@code flclient.trainedModelMemoryMb} (MiB, default 64: the
+ * trained LeNet models of ~120 clients waiting for getModel at once; 0 keeps none in memory), or
+ * {@link #setBudget}. What is kept is the bytes the file would hold, so results do not depend on it.
+ */
+public final class TrainedModels {
+    private static final long DEFAULT_MB = 64;
+    private static final Map<Path, byte[]> KEPT = new ConcurrentHashMap<>();
+    private static final AtomicLong USED = new AtomicLong();
+    private static volatile long budget = budgetFromProperty();
+
+    private TrainedModels() {
+    }
+
+    private static long budgetFromProperty() {
+        String v = System.getProperty("flclient.trainedModelMemoryMb");
+        if (v == null) {
+            return DEFAULT_MB << 20;
+        }
+        try {
+            long mb = Long.parseLong(v.trim());
+            if (mb >= 0) {
+                return mb << 20;
+            }
+        } catch (NumberFormatException e) {
+            // fall through to the error
+        }
+        throw new IllegalArgumentException("flclient.trainedModelMemoryMb = " + v + ": expected an integer >= 0 (MiB)");
+    }
+
+    /** Sets the budget in bytes (0: every trained model goes to its file); models kept already stay. */
+    public static void setBudget(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("trained model memory: " + bytes + " bytes; expected >= 0");
+        }
+        budget = bytes;
+    }
+
+    /** The budget in bytes. */
+    public static long budget() {
+        return budget;
+    }
+
+    /** Bytes held now. */
+    public static long used() {
+        return USED.get();
+    }
+
+    private static Path key(Path file) {
+        return file.toAbsolutePath().normalize();
+    }
+
+    /** Keeps {@code bytes} as the content of {@code file} when the budget allows (true), else keeps nothing for it. */
+    static boolean keep(Path file, byte[] bytes) {
+        remove(file);
+        long after = USED.addAndGet(bytes.length);
+        if (after > budget) {
+            USED.addAndGet(-bytes.length);
+            return false;
+        }
+        KEPT.put(key(file), bytes);
+        return true;
+    }
+
+    /** The kept content of {@code file}, or null. */
+    public static byte[] get(Path file) {
+        return KEPT.get(key(file));
+    }
+
+    /** Whether {@code file}'s content is kept here. */
+    public static boolean has(Path file) {
+        return KEPT.containsKey(key(file));
+    }
+
+    /** Forgets {@code file}'s kept content, if any. */
+    public static void remove(Path file) {
+        byte[] old = KEPT.remove(key(file));
+        if (old != null) {
+            USED.addAndGet(-old.length);
+        }
+    }
+
+    /**
+     * Keeps the model's bytes for {@code file} in memory within the budget, else writes them to
+     * {@code file} (not forced to disk); the other place is cleared. True when kept in memory.
+     */
+    public static boolean save(TrainableModel model, Path file) {
+        if (model instanceof RuntimeModel && budget > 0) {
+            byte[] bytes = ((RuntimeModel) model).session().toBytes();
+            if (keep(file, bytes)) {
+                try {
+                    java.nio.file.Files.deleteIfExists(file); // an earlier round's file, written past the budget
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException("cannot delete " + file + ": " + e.getMessage(), e);
+                }
+                return true;
+            }
+        }
+        remove(file);
+        model.save(file, false);
+        return false;
+    }
+}
