@@ -258,6 +258,53 @@ final class VectorBlocks {
         return j;
     }
 
+    /**
+     * The last {@code r} (1 to 3) dot products of each of two rows of A that {@link #dots2} leaves
+     * ({@code j0 = count − r}), accumulated per lane like {@link #dots2} without {@code reduce}:
+     * {@code out[o_r + j·LANES + l] += Σ_q a[a_r + q] · b[bRows[j] + q]} for j0 ≤ j &lt; j0 + r.
+     * Six chains at once instead of one dot product at a time, whose single chain waited on the
+     * FMA latency at every step (LeNet's first layer: 3 taps × 6 channels of 112 steps per
+     * image). Each lane's sum still runs over q in order from zero: the same bits. With r &lt; 3 the
+     * missing rows repeat row j0 and are not stored.
+     */
+    static void dots2Tail(float[] a, int a0, int a1, float[] b, int[] bRows, int j0, int r, int n,
+            float[] out, int o0, int o1) {
+        int b0 = bRows[j0];
+        int b1 = bRows[j0 + Math.min(1, r - 1)];
+        int b2 = bRows[j0 + Math.min(2, r - 1)];
+        FloatVector s00 = FloatVector.zero(S);
+        FloatVector s01 = FloatVector.zero(S);
+        FloatVector s02 = FloatVector.zero(S);
+        FloatVector s10 = FloatVector.zero(S);
+        FloatVector s11 = FloatVector.zero(S);
+        FloatVector s12 = FloatVector.zero(S);
+        for (int q = 0; q < n; q += LANES) {
+            FloatVector x0 = FloatVector.fromArray(S, a, a0 + q);
+            FloatVector x1 = FloatVector.fromArray(S, a, a1 + q);
+            FloatVector y = FloatVector.fromArray(S, b, b0 + q);
+            s00 = x0.fma(y, s00);
+            s10 = x1.fma(y, s10);
+            y = FloatVector.fromArray(S, b, b1 + q);
+            s01 = x0.fma(y, s01);
+            s11 = x1.fma(y, s11);
+            y = FloatVector.fromArray(S, b, b2 + q);
+            s02 = x0.fma(y, s02);
+            s12 = x1.fma(y, s12);
+        }
+        int l0 = o0 + j0 * LANES;
+        int l1 = o1 + j0 * LANES;
+        accumulate(out, l0, s00);
+        accumulate(out, l1, s10);
+        if (r > 1) {
+            accumulate(out, l0 + LANES, s01);
+            accumulate(out, l1 + LANES, s11);
+        }
+        if (r > 2) {
+            accumulate(out, l0 + 2 * LANES, s02);
+            accumulate(out, l1 + 2 * LANES, s12);
+        }
+    }
+
     /** {@code Σ_q a[aOff + q] · b[bOff + q]} per lane, q &lt; n (a multiple of 8). */
     static FloatVector dot(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector s = FloatVector.zero(S);

@@ -51,9 +51,8 @@ public final class VectorConv {
             int d1 = d0 + lr;
             int o0 = (oAcc + o) * kg * LANES;
             int k = VectorBlocks.dots2(dy, d0, d1, planes, taps, kg, lr, lanes, o0, o0 + kg * LANES, false);
-            for (; k < kg; k++) {
-                VectorBlocks.accumulate(lanes, ((oAcc + o) * kg + k) * LANES, VectorBlocks.dot(dy, d0, planes, taps[k], lr));
-                VectorBlocks.accumulate(lanes, ((oAcc + o + 1) * kg + k) * LANES, VectorBlocks.dot(dy, d1, planes, taps[k], lr));
+            if (k < kg) {
+                VectorBlocks.dots2Tail(dy, d0, d1, planes, taps, k, kg - k, lr, lanes, o0, o0 + kg * LANES);
             }
         }
         for (; o < og; o++) {
