@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--trainers", type=int, default=os.cpu_count() or 1,
                     help="the simulation's trainers and PyTorch's training processes (default: the cores)")
+    ap.add_argument("--torch-procs", type=int, help="PyTorch's training processes (default: --trainers; 1 = "
+                    "the plain single-process loop)")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch threads per training process (default 1; on a shared 2-core machine two "
                          "OpenMP threads in one process ran 10x slower than one)")
@@ -222,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker_torch(args)))
         return 0
-    args.procs = args.trainers
-    if args.trainers < 1 or args.torch_threads < 1:
-        sys.exit("--trainers and --torch-threads must be >= 1")
+    args.procs = args.trainers if args.torch_procs is None else args.torch_procs
+    if args.trainers < 1 or args.torch_threads < 1 or args.procs < 1:
+        sys.exit("--trainers, --torch-procs and --torch-threads must be >= 1")
     try:
         import importlib.util
         if importlib.util.find_spec("torch") is None:
@@ -261,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     t_med, s_med, w_med = (statistics.median(v) for v in (torch_rounds, sim_rounds, sim_walls))
     print(f"MNIST-5k, {args.clients} clients, {args.epochs} local epochs, batch {BATCH}, Momentum {args.lr}/0.9, "
-          f"{args.iterations} rounds × {args.repeat} runs each; {args.trainers} trainers / PyTorch processes of "
-          f"{args.torch_threads} thread(s); "
+          f"{args.iterations} rounds × {args.repeat} runs each; {args.trainers} trainers; PyTorch {args.procs} "
+          f"process(es) of {args.torch_threads} thread(s); "
           f"load average {load_before[0]:.2f} → {load_after[0]:.2f}")
     print(f"PyTorch {version} FedAvg loop : median round {t_med:6.2f} s  (final AVG {torch_avg:.4f})")
     print(f"pyflclient Simulation          : median round {s_med:6.2f} s  (server rounds; wall per iteration "
