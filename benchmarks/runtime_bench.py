@@ -9,7 +9,11 @@ classes, batch 32, Momentum 0.01/0.9, sparse softmax cross-entropy):
       (``--add-modules jdk.incubator.vector``) and with the plain-Java kernels;
     - MindSpore 2.10 graph mode on CPU (``ONEDNN_MAX_CPU_ISA=AVX2``, one op thread): the train
       cell called from Python, and the exported train MindIR reloaded as a ``GraphCell``;
-    - PyTorch CPU with one thread, when ``torch`` is installed (skipped otherwise);
+    - PyTorch CPU with one thread (``torch.set_num_threads(1)``), when ``torch`` is installed
+      (skipped otherwise): the same LeNet (no conv bias, dense bias), batch, Momentum 0.9 and
+      uniform [0, 1) images with random labels. Its runs alternate with the Java Vector API
+      runs (Java, PyTorch, Java, PyTorch, ...) so load that comes and goes hits both, and the
+      report prints the Java ÷ PyTorch speed from the best medians and per pair;
 * **the whole machine** — two Java sessions training at once (one thread each, one per core)
   against MindSpore with its default threads.
 
@@ -22,6 +26,7 @@ freshly exported from MindSpore (or ``--model``), so both sides train the same g
     python benchmarks/runtime_bench.py                     # everything available
     python benchmarks/runtime_bench.py --skip-mindspore    # Java only (shipped LeNet model)
     python benchmarks/runtime_bench.py --json bench.json   # also write the numbers
+    python benchmarks/runtime_bench.py --java-vs-torch --repeats 5   # only the Java/PyTorch pairs
 
 MindSpore writes a ``rank_0/`` folder into its working directory: its runs happen in a
 temporary folder.
@@ -156,8 +161,10 @@ def worker_torch(args: argparse.Namespace) -> dict[str, Any]:
     net = nn.Sequential(nn.Conv2d(3, 6, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(6, 16, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 62))
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    # RuntimeTool bench trains at learning rate 1e-4 (Momentum 0.9); the rate does not change the work
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
+    torch.manual_seed(42)
     x = torch.rand(BATCH, 3, 32, 32)
     y = torch.randint(0, 62, (BATCH,))
 
@@ -217,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="measurements per configuration, best median kept")
     ap.add_argument("--skip-mindspore", action="store_true")
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--java-vs-torch", action="store_true",
+                    help="only the alternating Java (Vector API) / PyTorch one-thread pairs and their ratio")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--worker", choices=["mindspore", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -231,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     log.info("machine: %s, %d cores, %s; load average %s", info["cpu"], info["cores"], info["java"],
              " ".join(f"{v:.2f}" for v in info["load_before"]))
-    use_ms = not args.skip_mindspore and has_module("mindspore")
     use_torch = not args.skip_torch and has_module("torch")
+    if args.java_vs_torch and not use_torch:
+        sys.exit("--java-vs-torch needs torch (pip install torch, or the [torch] extra)")
+    use_ms = not args.skip_mindspore and not args.java_vs_torch and has_module("mindspore")
+    pairs: list[tuple[float, float]] = []
     results: list[Result] = []
     scratch = Path(tempfile.mkdtemp(prefix="runtime-bench-"))
     try:
@@ -251,9 +263,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"no LeNet model: {model} does not exist (install mindspore or pass --model)")
         log.info("Java model: %s", model)
 
+        torch_runs: list[dict[str, Any]] = []
         for vector, label in ((True, "Java runtime, Vector API kernels"), (False, "Java runtime, plain-Java kernels")):
-            runs = [java_bench(model, vector=vector, sessions=1, steps=args.steps, warmup=args.warmup)
-                    for _ in range(args.repeats)]
+            if not vector and args.java_vs_torch:
+                continue
+            runs = []
+            for _ in range(args.repeats):
+                runs.append(java_bench(model, vector=vector, sessions=1, steps=args.steps, warmup=args.warmup))
+                if vector and use_torch:  # alternate: Java, PyTorch, Java, PyTorch, ...
+                    torch_runs.append(run_worker("torch", threads=1, steps=args.steps, warmup=args.warmup))
+                    pairs.append((runs[-1]["median_ms_per_step"], torch_runs[-1]["ms"]))
+                    log.info("  pair %d: Java %.2f ms, PyTorch %.2f ms", len(pairs), *pairs[-1])
             ms = [r["median_ms_per_step"] for r in runs]
             results.append(Result(label, best(ms), BATCH * 1000 / best(ms), "1", runs=ms))
         if ms_runs:
@@ -263,18 +283,20 @@ def main(argv: list[str] | None = None) -> int:
                                   "1", runs=mi))
             results.append(Result("MindSpore 2.10 graph mode, train cell from Python", best(py), BATCH * 1000 / best(py),
                                   "1", runs=py))
-        else:
+        elif not args.java_vs_torch:
             results.append(Result("MindSpore 2.10", None, None, "1", "not installed or skipped"))
         if use_torch:
-            runs = [run_worker("torch", threads=1, steps=args.steps, warmup=args.warmup) for _ in range(args.repeats)]
-            ms = [r["ms"] for r in runs]
-            results.append(Result(f"PyTorch {runs[0]['version']} CPU", best(ms), BATCH * 1000 / best(ms), "1", runs=ms))
+            ms = [r["ms"] for r in torch_runs]
+            results.append(Result(f"PyTorch {torch_runs[0]['version']} CPU", best(ms), BATCH * 1000 / best(ms), "1",
+                                  runs=ms))
         else:
             results.append(Result("PyTorch CPU", None, None, "1", "torch not installed or skipped"))
 
         # the whole machine: one Java session per core against MindSpore's own threading
         cores = os.cpu_count() or 2
         for vector, label in ((True, "Java runtime, Vector API"), (False, "Java runtime, plain Java")):
+            if args.java_vs_torch:
+                break
             runs = [java_bench(model, vector=vector, sessions=cores, steps=args.steps, warmup=args.warmup)
                     for _ in range(args.repeats)]
             sps = max(r["samples_per_s"] for r in runs)
@@ -316,8 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 2
     for label in ("Java runtime, Vector API", "Java runtime, plain Java"):
         ratio(f"{label}, {cores} sessions at once", "MindSpore 2.10 reloaded train MindIR, default threads")
+    if pairs:
+        java_best = min(j for j, _ in pairs)
+        torch_best = min(t for _, t in pairs)
+        print(f"Java (Vector API) vs PyTorch, one thread, {len(pairs)} alternating pairs: "
+              f"best median {java_best:.2f} ms vs {torch_best:.2f} ms → Java {torch_best / java_best:.2f}× as fast; "
+              f"per pair {' / '.join(f'{t / j:.2f}' for j, t in pairs)}×, median "
+              f"{statistics.median(t / j for j, t in pairs):.2f}×")
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=2))
+        args.json.write_text(json.dumps({"machine": info, "results": [asdict(r) for r in results],
+                                         "java_torch_pairs_ms": pairs}, indent=2))
     return 0
 
 

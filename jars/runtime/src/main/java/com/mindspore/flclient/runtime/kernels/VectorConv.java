@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * convolution is a product whose "B matrix" rows are just offsets into the planes: no im2col, no
  * transposes. Column counts are rounded up to whole vectors ({@code lr}); planes carry slack so the
  * extra lanes read harmless data, and the extra columns are dropped or multiplied by zero.
- * Register blocks: 4 (then 2, 1) output channels × 16 columns (forward) and 2 channels × 4 taps
+ * Register blocks: 6 (then 4, 2, 1) output channels × 16 columns (forward) and 2 channels × 4 taps
  * of dot products (filter gradient), both the loops of {@link VectorBlocks} that {@link VectorGemm}
  * uses too; 4 taps × 16 columns (input gradient, its own loop: see {@link #inputGrad}).
  */
@@ -51,9 +51,8 @@ public final class VectorConv {
             int d1 = d0 + lr;
             int o0 = (oAcc + o) * kg * LANES;
             int k = VectorBlocks.dots2(dy, d0, d1, planes, taps, kg, lr, lanes, o0, o0 + kg * LANES, false);
-            for (; k < kg; k++) {
-                VectorBlocks.accumulate(lanes, ((oAcc + o) * kg + k) * LANES, VectorBlocks.dot(dy, d0, planes, taps[k], lr));
-                VectorBlocks.accumulate(lanes, ((oAcc + o + 1) * kg + k) * LANES, VectorBlocks.dot(dy, d1, planes, taps[k], lr));
+            if (k < kg) {
+                VectorBlocks.dots2Tail(dy, d0, d1, planes, taps, k, kg - k, lr, lanes, o0, o0 + kg * LANES);
             }
         }
         for (; o < og; o++) {
