@@ -15,9 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * memorises a batch.
  */
 class LeNetGraphTest {
-    private static final int N = 8;
+    static final int N = 8;
 
-    private static float[] images(long seed) {
+    /** N uniform images in [-1, 1) of the LeNet graph's input (NCHW, 3 × 32 × 32), from {@code seed}. */
+    static float[] images(long seed) {
         Random r = new Random(seed);
         float[] x = new float[N * 3 * 32 * 32];
         for (int i = 0; i < x.length; i++) {

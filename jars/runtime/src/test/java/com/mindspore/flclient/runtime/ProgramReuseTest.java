@@ -15,15 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * another file of the same graph, and trains, predicts and saves bit for bit as a fresh load.
  */
 class ProgramReuseTest {
-    private static final int N = 8;
+    private static final int N = LeNetGraphTest.N;
 
     private static float[] images(long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[N * 3 * 32 * 32];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = r.nextFloat() * 2 - 1;
-        }
-        return x;
+        return LeNetGraphTest.images(seed);
     }
 
     private static int[] labels(long seed) {
