@@ -6,38 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.flatbuffers.FlatBufferBuilder;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import mindspore.schema.RequestPushMetrics;
 import mindspore.schema.ResponseCode;
 import mindspore.schema.ResponsePushMetrics;
 
 /** The push of r1.6's RequestPushMetrics after each evaluation, against a scripted server in this JVM. */
-class PushMetricsStepTest {
-    @TempDir
-    Path tmp;
-
-    private FakeServer server;
-    private Fixture fx;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        server = new FakeServer();
-        fx = new Fixture(tmp.resolve("c0"), "c0");
-    }
-
-    @AfterEach
-    void tearDown() {
-        server.close();
-    }
-
+class PushMetricsStepTest extends ScriptedServerTest {
     /** What the job told its listener: the last epoch loss and the accuracy of each iteration. */
     private static final class Told implements TrainListener {
         final List<Float> lastLoss = new ArrayList<>();

@@ -10,7 +10,6 @@ import com.mindspore.flclient.cases.ArrayDataSet;
 import com.mindspore.flclient.cases.BinFiles;
 
 import java.net.ServerSocket;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -20,34 +19,14 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import mindspore.schema.RequestFLJob;
 import mindspore.schema.RequestUpdateModel;
 import mindspore.schema.ResponseCode;
 
 /** The round loop of docs/protocol.md against a scripted server in this JVM: one behaviour per test. */
-class RoundLoopTest {
-    @TempDir
-    Path tmp;
-
-    private FakeServer server;
-    private Fixture fx;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        server = new FakeServer();
-        fx = new Fixture(tmp.resolve("c0"), "c0");
-    }
-
-    @AfterEach
-    void tearDown() {
-        server.close();
-    }
-
+class RoundLoopTest extends ScriptedServerTest {
     private static CompletableFuture<FLClientStatus> runAsync(SyncFLJob job) {
         return CompletableFuture.supplyAsync(job::flJobRun);
     }

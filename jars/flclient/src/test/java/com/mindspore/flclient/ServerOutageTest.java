@@ -4,14 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ServerSocket;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import mindspore.schema.ResponseCode;
 
@@ -19,24 +15,7 @@ import mindspore.schema.ResponseCode;
  * A server that goes away and comes back (docs/java-client.md, "The round loop"): the client's
  * patience is time, not a count of polls, and after a restart it rejoins the server's iteration.
  */
-class ServerOutageTest {
-    @TempDir
-    Path tmp;
-
-    private FakeServer server;
-    private Fixture fx;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        server = new FakeServer();
-        fx = new Fixture(tmp.resolve("c0"), "c0");
-    }
-
-    @AfterEach
-    void tearDown() {
-        server.close();
-    }
-
+class ServerOutageTest extends ScriptedServerTest {
     private static FakeServer.Answer ok(byte[] fb) {
         return FakeServer.Answer.buffer(fb);
     }

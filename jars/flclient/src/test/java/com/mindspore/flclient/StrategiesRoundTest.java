@@ -6,15 +6,11 @@ import com.mindspore.flclient.cases.BinFiles;
 import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.schema.RoundPlugins;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -36,28 +32,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Scaffold and the loss-reporting types change in training and in the upload, each against the
  * test's own transcription of the paper's step.
  */
-class StrategiesRoundTest {
+class StrategiesRoundTest extends ScriptedServerTest {
     private static final int EPOCHS = 2;
     private static final float LR = 0.5f;
     /** RequestUpdateModel's field ids (schema/fl_job.fbs). */
     private static final int UPLOAD_LOSS = 6;
     private static final int CONTROL_VARIATE = 16;
-
-    @TempDir
-    Path tmp;
-    private FakeServer server;
-    private Fixture fx;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        server = new FakeServer();
-        fx = new Fixture(tmp.resolve("c0"), "c0");
-    }
-
-    @AfterEach
-    void tearDown() {
-        server.close();
-    }
 
     private static RoundPlugins.Aggregation byDevice(String device) {
         for (RoundPlugins.Aggregation a : RoundPlugins.AGGREGATION_TYPES) {
