@@ -66,7 +66,7 @@ from pyflclient.server.admission import draw_order
 from pyflclient.server.async_clock import async_clock_of
 from pyflclient.server.async_state import AsyncShared, MemorySeats, RedisSeats
 from pyflclient.server.asynchrony import FEDBUFF, fedasync_mix, rebased_upload, staleness
-from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint
+from pyflclient.server.checkpoint import Checkpoints
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.round_modes import round_mode
 from pyflclient.server.rounds import AGGREGATOR_STATE, IterationResult, Rounds
@@ -317,10 +317,7 @@ class AsyncRounds:
             return (await self.store.latest())[1]
         found = await self.store.model(iteration)
         if found is None and self.checkpoints is not None:
-            try:
-                found = self.checkpoints.load(iteration)
-            except CorruptCheckpoint as exc:
-                log.warning("%s", exc)
+            found = self.checkpoints.served(iteration)
         if found is None and iteration == 0:  # the starting model: never a checkpoint
             found = self._initial
         return found

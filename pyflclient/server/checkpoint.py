@@ -198,6 +198,15 @@ class Checkpoints:
         found = self._load(iteration)
         return None if found is None else found[0]
 
+    def served(self, iteration: int) -> dict[str, np.ndarray] | None:
+        """The model of ``iteration`` to serve once the store no longer keeps it: :meth:`load`, but a
+        checkpoint damaged since it was written is logged and not served (None), not fatal."""
+        try:
+            return self.load(iteration)
+        except CorruptCheckpoint as exc:
+            log.warning("%s", exc)
+            return None
+
     def state(self, iteration: int) -> dict[str, np.ndarray]:
         """The job's state saved with the model of ``iteration`` ({} without one, or without a checkpoint)."""
         found = self._load(iteration)

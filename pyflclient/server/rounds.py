@@ -67,7 +67,7 @@ from pyflclient.wire.protocol import (
     StartFLJobResponse, UpdateModelRequest, UpdateModelResponse, now_ms,
 )
 from pyflclient.server.admission import draw_order
-from pyflclient.server.checkpoint import Checkpoints, CorruptCheckpoint, ModelFileError
+from pyflclient.server.checkpoint import Checkpoints, ModelFileError
 from pyflclient.server.config import ServerConfig
 from pyflclient.server.early_stop import EarlyStop
 from pyflclient.server.round_modes import round_mode
@@ -261,10 +261,7 @@ class Rounds:
             return (await self.store.latest())[1]
         found = await self.store.model(iteration)
         if found is None and self.checkpoints is not None:
-            try:
-                found = self.checkpoints.load(iteration)
-            except CorruptCheckpoint as exc:  # an old iteration's file damaged since: not served, not fatal
-                log.warning("%s", exc)
+            found = self.checkpoints.served(iteration)
         return found
 
     async def latest_iteration(self) -> int:
