@@ -37,10 +37,13 @@ import os
 import queue
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's pyflclient, installed or not
 
 import numpy as np
 

@@ -52,6 +52,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # overhead_bench: the local side
+sys.path.insert(0, str(HERE.parent))  # this checkout's pyflclient, installed or not
 
 
 def _vm_hwm_mib() -> float:
@@ -100,7 +101,8 @@ def _start_server(args: argparse.Namespace, t: int, port: int, root: Path) -> su
          str(port), "--start-fl-job-threshold", str(t), "--fl-iteration-num", str(args.iterations),
          "--client-epoch-num", str(args.epochs), "--client-learning-rate", str(args.lr),
          "--start-fl-job-time-window", "3600000", "--update-model-time-window", "3600000", "--linger", "600"],
-        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))))
 
 
 def local_training(model: Path, clients: list, epochs: int, lr: float, trainers: int) -> float:

@@ -23,8 +23,11 @@ import json
 import logging
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's pyflclient, installed or not
 
 WINDOW_MS = 20 * 60 * 1000
 
