@@ -482,7 +482,7 @@ final class LeanHttpClient implements AutoCloseable {
                     if (end < 0) {
                         return false;
                     }
-                    boolean complete = head(c, new String(c.in.array(), 0, end, StandardCharsets.ISO_8859_1));
+                    boolean complete = head(c, c.in.array(), end);
                     consume(c, end);
                     if (complete) {
                         return true;
@@ -622,22 +622,29 @@ final class LeanHttpClient implements AutoCloseable {
         }
     }
 
+    private static final byte[] CONTENT_LENGTH = ascii("content-length");
+    private static final byte[] TRANSFER_ENCODING = ascii("transfer-encoding");
+    private static final byte[] CONNECTION = ascii("connection");
+    private static final byte[] CHUNKED = ascii("chunked");
+    private static final byte[] CLOSE = ascii("close");
+    private static final byte[] KEEP_ALIVE = ascii("keep-alive");
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
     /**
-     * Reads a head: the status line and the headers the framing needs. Returns true when the
-     * reply has no body (it is then complete); a 1xx head is skipped (the phase stays HEAD).
+     * Reads the head at {@code a[0, end)}: the status line and the three headers the framing
+     * needs, from the bytes (no strings, no regular expressions: this runs for every reply).
+     * Returns true when the reply has no body (it is then complete); a 1xx head is skipped (the
+     * phase stays HEAD).
      */
-    private static boolean head(Conn c, String head) throws IOException {
-        String[] lines = head.split("\r?\n");
-        String statusLine = lines[0];
-        if (!statusLine.startsWith("HTTP/1.") || statusLine.length() < 12 || statusLine.charAt(8) != ' ') {
-            throw new IOException("not an HTTP/1.x reply: " + printable(statusLine));
+    private static boolean head(Conn c, byte[] a, int end) throws IOException {
+        int eol = lineEnd(a, 0, end);
+        if (eol < 12 || !startsWith(a, "HTTP/1.") || a[8] != ' ' || !digit(a[9]) || !digit(a[10]) || !digit(a[11])) {
+            throw new IOException("not an HTTP/1.x reply: " + printable(a, 0, eol));
         }
-        int status;
-        try {
-            status = Integer.parseInt(statusLine.substring(9, 12));
-        } catch (NumberFormatException e) {
-            throw new IOException("not an HTTP/1.x status line: " + printable(statusLine));
-        }
+        int status = (a[9] - '0') * 100 + (a[10] - '0') * 10 + (a[11] - '0');
         if (status >= 100 && status < 200) {
             if (status == 101) {
                 throw new IOException("the server switched protocols (101), which this client does not speak");
@@ -647,43 +654,51 @@ final class LeanHttpClient implements AutoCloseable {
         long length = -1;
         boolean chunked = false;
         boolean otherCoding = false;
-        boolean close = statusLine.charAt(7) == '0'; // HTTP/1.0: closes unless it says keep-alive
-        for (int i = 1; i < lines.length; i++) {
-            String line = lines[i];
-            if (line.isEmpty()) {
-                continue;
-            }
-            int colon = line.indexOf(':');
-            if (colon <= 0) {
-                throw new IOException("bad reply header line: " + printable(line));
-            }
-            String name = line.substring(0, colon).trim();
-            String value = line.substring(colon + 1).trim();
-            if (name.equalsIgnoreCase("Content-Length")) {
-                long l;
-                try {
-                    l = Long.parseLong(value);
-                } catch (NumberFormatException e) {
-                    throw new IOException("bad Content-Length: " + printable(value));
+        boolean close = a[7] == '0'; // HTTP/1.0: closes unless it says keep-alive
+        for (int p = next(a, eol, end); p < end; ) {
+            int e = lineEnd(a, p, end);
+            if (e > p) {
+                int colon = p;
+                while (colon < e && a[colon] != ':') {
+                    colon++;
                 }
-                if (l < 0 || (length >= 0 && l != length)) {
-                    throw new IOException("bad Content-Length: " + printable(value));
+                if (colon == e || colon == p) {
+                    throw new IOException("bad reply header line: " + printable(a, p, e));
                 }
-                length = l;
-            } else if (name.equalsIgnoreCase("Transfer-Encoding")) {
-                String v = value.toLowerCase(Locale.ROOT);
-                chunked = v.endsWith("chunked");
-                otherCoding = !chunked;
-            } else if (name.equalsIgnoreCase("Connection")) {
-                for (String token : value.split(",")) {
-                    String t = token.trim();
-                    if (t.equalsIgnoreCase("close")) {
-                        close = true;
-                    } else if (t.equalsIgnoreCase("keep-alive")) {
-                        close = false;
+                int vs = skipSpace(a, colon + 1, e);
+                int ve = trimSpace(a, vs, e);
+                int ne = trimSpace(a, p, colon);
+                if (named(a, p, ne, CONTENT_LENGTH)) {
+                    long l = decimal(a, vs, ve);
+                    if (l < 0 || (length >= 0 && l != length)) {
+                        throw new IOException("bad Content-Length: " + printable(a, vs, ve));
+                    }
+                    length = l;
+                } else if (named(a, p, ne, TRANSFER_ENCODING)) {
+                    int last = ve; // the last coding decides the framing
+                    while (last > vs && a[last - 1] != ',') {
+                        last--;
+                    }
+                    chunked = named(a, skipSpace(a, last, ve), ve, CHUNKED);
+                    otherCoding = !chunked;
+                } else if (named(a, p, ne, CONNECTION)) {
+                    for (int t = vs; t < ve; ) {
+                        int te = t;
+                        while (te < ve && a[te] != ',') {
+                            te++;
+                        }
+                        int ts = skipSpace(a, t, te);
+                        int tz = trimSpace(a, ts, te);
+                        if (named(a, ts, tz, CLOSE)) {
+                            close = true;
+                        } else if (named(a, ts, tz, KEEP_ALIVE)) {
+                            close = false;
+                        }
+                        t = te + 1;
                     }
                 }
             }
+            p = next(a, e, end);
         }
         c.status = status;
         c.keepAlive &= !close;
@@ -704,6 +719,87 @@ final class LeanHttpClient implements AutoCloseable {
             c.phase = Phase.UNTIL_CLOSE;
         }
         return c.phase == Phase.FIXED && length == 0;
+    }
+
+    /** Where the line starting at {@code p} ends, before its CR LF (or LF). */
+    private static int lineEnd(byte[] a, int p, int end) {
+        int i = p;
+        while (i < end && a[i] != '\n') {
+            i++;
+        }
+        return i > p && a[i - 1] == '\r' ? i - 1 : i;
+    }
+
+    /** The start of the line after the one that ends at {@code e}. */
+    private static int next(byte[] a, int e, int end) {
+        int i = e;
+        while (i < end && a[i] != '\n') {
+            i++;
+        }
+        return i + 1;
+    }
+
+    private static boolean startsWith(byte[] a, String prefix) {
+        for (int i = 0; i < prefix.length(); i++) {
+            if (a[i] != prefix.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean digit(byte b) {
+        return b >= '0' && b <= '9';
+    }
+
+    private static int skipSpace(byte[] a, int p, int end) {
+        while (p < end && (a[p] == ' ' || a[p] == '\t')) {
+            p++;
+        }
+        return p;
+    }
+
+    private static int trimSpace(byte[] a, int start, int e) {
+        while (e > start && (a[e - 1] == ' ' || a[e - 1] == '\t')) {
+            e--;
+        }
+        return e;
+    }
+
+    /** Whether {@code a[from, to)} is {@code lower}, ignoring ASCII case. */
+    private static boolean named(byte[] a, int from, int to, byte[] lower) {
+        if (to - from != lower.length) {
+            return false;
+        }
+        for (int i = 0; i < lower.length; i++) {
+            byte b = a[from + i];
+            if (b >= 'A' && b <= 'Z') {
+                b += 'a' - 'A';
+            }
+            if (b != lower[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The decimal number {@code a[from, to)}, or -1 when it is not one. */
+    private static long decimal(byte[] a, int from, int to) {
+        if (from == to || to - from > 18) {
+            return -1;
+        }
+        long v = 0;
+        for (int i = from; i < to; i++) {
+            if (!digit(a[i])) {
+                return -1;
+            }
+            v = v * 10 + (a[i] - '0');
+        }
+        return v;
+    }
+
+    private static String printable(byte[] a, int from, int to) {
+        return printable(new String(a, from, Math.min(to, from + 100) - from, StandardCharsets.ISO_8859_1));
     }
 
     private static String printable(String s) {

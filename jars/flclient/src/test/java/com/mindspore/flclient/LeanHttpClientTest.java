@@ -268,6 +268,32 @@ class LeanHttpClientTest {
     }
 
     @Test
+    void headerNamesAndTokensAreReadWhateverTheirCaseAndSpacing() throws Exception {
+        try (RawServer server = new RawServer((s, in, out, n) -> {
+            readRequest(in);
+            out.write(ascii("HTTP/1.0 200 OK\r\ncOnNeCtIoN :  Upgrade , Keep-Alive \r\n"
+                    + "Transfer-Encoding: identity,  Chunked\r\nX-Note: a: b\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+            readRequest(in);
+            reply(out, "HTTP/1.1 200 OK\r\ncontent-length:\t2 \r\n\r\n", ascii("de"));
+        })) {
+            assertArrayEquals(ascii("abc"), post(server.url(), new byte[0]).body);
+            assertArrayEquals(ascii("de"), post(server.url(), new byte[0]).body);
+            assertEquals(1, server.connections(), "HTTP/1.0 with Connection: keep-alive keeps the connection");
+        }
+    }
+
+    @Test
+    void aReplyThatIsNotHttpFailsTheExchangeNamingWhatCame() throws Exception {
+        try (RawServer server = new RawServer((s, in, out, n) -> {
+            readRequest(in);
+            reply(out, "SSH-2.0-OpenSSH_9.2\r\n\r\n", new byte[0]);
+        })) {
+            Throwable e = failure(client.post(server.url(), new byte[0], TIMEOUT_MS));
+            assertEquals("not an HTTP/1.x reply: SSH-2.0-OpenSSH_9.2", e.getMessage());
+        }
+    }
+
+    @Test
     void aKeepAliveConnectionTheServerClosedWhileIdleIsNotUsedAgain() throws Exception {
         CountDownLatch replied = new CountDownLatch(1);
         CountDownLatch closedByServer = new CountDownLatch(1);
