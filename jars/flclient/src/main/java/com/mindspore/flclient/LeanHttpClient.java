@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.PriorityQueue;
@@ -945,13 +944,11 @@ final class LeanHttpClient implements AutoCloseable {
     int[] connections() throws Exception {
         CompletableFuture<int[]> f = new CompletableFuture<>();
         submit(() -> {
-            List<Conn> open = new ArrayList<>();
+            int open = 0;
             for (SelectionKey k : selector.keys()) {
-                if (k.isValid()) {
-                    open.add((Conn) k.attachment());
-                }
+                open += k.isValid() ? 1 : 0;
             }
-            f.complete(new int[] {open.size(), idle.size()});
+            f.complete(new int[] {open, idle.size()});
         });
         return f.get(5, TimeUnit.SECONDS);
     }

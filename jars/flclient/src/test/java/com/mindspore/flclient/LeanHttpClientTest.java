@@ -294,6 +294,38 @@ class LeanHttpClientTest {
     }
 
     @Test
+    void aRefusalSentBeforeTheWholeBodyIsReadEndsTheUpload() throws Exception {
+        byte[] huge = new byte[64 << 20];
+        AtomicInteger drained = new AtomicInteger();
+        CountDownLatch closedByClient = new CountDownLatch(1);
+        try (RawServer server = new RawServer((s, in, out, n) -> {
+            int crlfs = 0;
+            while (crlfs < 4) { // the head only
+                int b = in.read();
+                crlfs = (b == '\r' && crlfs % 2 == 0) || (b == '\n' && crlfs % 2 == 1) ? crlfs + 1 : 0;
+            }
+            reply(out, "HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\n",
+                    ascii("too big!"));
+            byte[] sink = new byte[1 << 16];
+            try {
+                int k;
+                while ((k = in.read(sink)) > 0) {
+                    drained.addAndGet(k);
+                }
+            } catch (IOException e) {
+                // the client reset it: also a close
+            }
+            closedByClient.countDown();
+        })) {
+            FLCommunication.Reply reply = client.post(server.url(), huge, TIMEOUT_MS).get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            assertEquals(413, reply.httpStatus);
+            assertArrayEquals(ascii("too big!"), reply.body);
+            assertTrue(closedByClient.await(5, TimeUnit.SECONDS));
+            assertTrue(drained.get() < huge.length, "the client sent all " + drained.get() + " bytes after the refusal");
+        }
+    }
+
+    @Test
     void aKeepAliveConnectionTheServerClosedWhileIdleIsNotUsedAgain() throws Exception {
         CountDownLatch replied = new CountDownLatch(1);
         CountDownLatch closedByServer = new CountDownLatch(1);
