@@ -33,8 +33,10 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManagerFactory;
 
 /**
- * HTTP(S) to the FL server for one job, over the JVM's shared HTTP client of its TLS configuration: {@code POST {domainName}/{round}} with a FlatBuffer
- * body. With useElb every request goes to {@code port + random % serverNum}. Exchanges are
+ * HTTP(S) to the FL server for one job: {@code POST {domainName}/{round}} with a FlatBuffer
+ * body, plain http:// over the JVM's {@link LeanHttpClient}, https:// (and plain http:// with
+ * {@code -Dflclient.http=jdk}) over the JVM's shared {@code java.net.http} client of its TLS
+ * configuration. With useElb every request goes to {@code port + random % serverNum}. Exchanges are
  * asynchronous ({@link #send} gives a future, cancelled by {@link SyncFLJob#stopFLJob()}), so
  * that no thread waits for a reply, and bounded by {@code timeOut} seconds.
  */
@@ -105,6 +107,9 @@ final class FLCommunication {
      */
     static final String PLAIN_HTTP_REFUSED = "HTTPS only";
 
+    /** Plain http:// unless {@code -Dflclient.http=jdk}; else null. */
+    private final LeanHttpClient lean;
+    /** https://, or plain http:// with {@code -Dflclient.http=jdk}; else null. */
     private final HttpClient http;
     private final URI base;
     private final boolean useElb;
@@ -124,7 +129,8 @@ final class FLCommunication {
         this.useElb = p.isUseElb();
         this.serverNum = p.getServerNum();
         this.timeout = Duration.ofSeconds(p.getTimeOut());
-        this.http = shared(p.isHttps() ? p.getCertPath() : null, p.isHttps() ? p.getSslProtocol() : null);
+        this.lean = !p.isHttps() && LeanHttpClient.chosen() ? LeanHttpClient.shared() : null;
+        this.http = lean != null ? null : shared(p.isHttps() ? p.getCertPath() : null, p.isHttps() ? p.getSslProtocol() : null);
         if (p.isPkiVerify()) {
             this.signer = DeviceSigner.load(p.getPkiPath(), p.getEquipCrlPath(), p.getValidInterval());
             DeviceSigner.register(p.getClientID(), signer);
@@ -134,7 +140,8 @@ final class FLCommunication {
     }
 
     /**
-     * The JVM's HTTP clients, one per TLS configuration (plain HTTP is the key {@code null|null}).
+     * The JVM's {@code java.net.http} clients, one per TLS configuration (plain HTTP, with
+     * {@code -Dflclient.http=jdk}, is the key {@code null|null}).
      * Each {@link HttpClient} owns a selector thread, an executor and buffers, so one per job cost
      * 500 simulated devices their 2 GiB heap (OutOfMemoryError in the SelectorManager threads);
      * shared, they are one connection pool. Timeouts are per request, so nothing else of a job's
@@ -143,7 +150,7 @@ final class FLCommunication {
     private static final int HTTP_THREADS = 4;
 
     /**
-     * Idle keep-alive connections the HTTP clients keep (JDK property
+     * Idle keep-alive connections the HTTP clients keep, the JDK's and {@link LeanHttpClient} (JDK property
      * {@code jdk.httpclient.connectionPoolSize}; unbounded by default). Thousands of simulated
      * devices asking at once open as many connections; kept in the pool for the JDK's 20-minute
      * keep-alive, each held some 18 KB of buffers on this side and a socket on the server's, so a
@@ -244,16 +251,28 @@ final class FLCommunication {
      * Starts posting {@code body} to the round; the future is cancelled by a stop. Read its
      * outcome with {@link #reply}.
      */
-    CompletableFuture<HttpResponse<byte[]>> send(String round, byte[] body) {
+    CompletableFuture<Reply> send(String round, byte[] body) {
         if (signer != null) {
             signer.resign(round, body); // each attempt its own timestamp and signature: the server takes each once
         }
-        HttpRequest req = HttpRequest.newBuilder(urlOf(round))
+        URI url = urlOf(round);
+        if (lean != null) {
+            return stop.track(lean.post(url, body, timeout.toMillis()));
+        }
+        HttpRequest req = HttpRequest.newBuilder(url)
                 .timeout(timeout)
                 .header("Content-Type", "application/octet-stream")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
-        return stop.track(http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray()));
+        CompletableFuture<HttpResponse<byte[]>> sent = http.sendAsync(req, HttpResponse.BodyHandlers.ofByteArray());
+        CompletableFuture<Reply> reply = sent.thenApply(
+            r -> new Reply(r.statusCode(), r.body() == null ? new byte[0] : r.body()));
+        reply.whenComplete((r, e) -> {
+            if (e instanceof CancellationException) {
+                sent.cancel(true); // a stop ends the JDK's exchange too
+            }
+        });
+        return stop.track(reply);
     }
 
     /**
@@ -263,21 +282,19 @@ final class FLCommunication {
      * @throws IOException      the server is unreachable, timed out or closed the connection
      * @throws StopSignal.StoppedException stopFLJob was called meanwhile
      */
-    Reply reply(String round, CompletableFuture<HttpResponse<byte[]>> sent)
-            throws IOException, StopSignal.StoppedException {
+    Reply reply(String round, CompletableFuture<Reply> sent) throws IOException, StopSignal.StoppedException {
         try {
-            HttpResponse<byte[]> resp = sent.getNow(null);
-            if (resp == null) {
+            Reply reply = sent.getNow(null);
+            if (reply == null) {
                 throw new IllegalStateException("reply() before the exchange completed");
             }
-            byte[] body = resp.body() == null ? new byte[0] : resp.body();
-            if (resp.statusCode() == 400 && body.length < 1024) {
-                String text = new String(body, java.nio.charset.StandardCharsets.UTF_8);
+            if (reply.httpStatus == 400 && reply.body.length < 1024) {
+                String text = new String(reply.body, java.nio.charset.StandardCharsets.UTF_8);
                 if (text.contains(PLAIN_HTTP_REFUSED)) {
                     throw new TlsFailure(urlOf(round), text.trim());
                 }
             }
-            return new Reply(resp.statusCode(), body);
+            return reply;
         } catch (CancellationException e) {
             throw new StopSignal.StoppedException();
         } catch (CompletionException e) {

@@ -4,7 +4,6 @@ import com.google.flatbuffers.FlatBufferBuilder;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
-import java.net.http.HttpResponse;
 import java.util.logging.Logger;
 
 import mindspore.schema.RequestPushMetrics;
@@ -76,7 +75,7 @@ final class PushMetricsStep {
         }
         float loss = Float.isNaN(lastLoss) ? 0.0f : lastLoss;
         byte[] request = body(loss, accuracy);
-        CompletableFuture<HttpResponse<byte[]>> sent = comm.send(ROUND, request);
+        CompletableFuture<FLCommunication.Reply> sent = comm.send(ROUND, request);
         return Next.await(sent, () -> {
             try {
                 FLCommunication.Reply reply = comm.reply(ROUND, sent);

@@ -1,7 +1,6 @@
 package com.mindspore.flclient;
 
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 import java.util.logging.Logger;
@@ -112,11 +111,11 @@ final class ServerExchange {
             if (stop.isStopped()) {
                 return then.apply(null);
             }
-            CompletableFuture<HttpResponse<byte[]>> sent = comm.send(round, body);
+            CompletableFuture<FLCommunication.Reply> sent = comm.send(round, body);
             return Next.await(sent, () -> answer(sent));
         }
 
-        private Next answer(CompletableFuture<HttpResponse<byte[]>> sent) {
+        private Next answer(CompletableFuture<FLCommunication.Reply> sent) {
             String problem;
             try {
                 FLCommunication.Reply reply = comm.reply(round, sent);

@@ -38,12 +38,15 @@ final class FakeServer implements AutoCloseable {
         final byte[] body;
         final long atMillis;
         final int port;
+        /** The request's User-Agent header (null without one): which HTTP client sent it. */
+        final String userAgent;
 
-        Request(String round, byte[] body, long atMillis, int port) {
+        Request(String round, byte[] body, long atMillis, int port, String userAgent) {
             this.round = round;
             this.body = body;
             this.atMillis = atMillis;
             this.port = port;
+            this.userAgent = userAgent;
         }
     }
 
@@ -153,7 +156,8 @@ final class FakeServer implements AutoCloseable {
         byte[] body = ex.getRequestBody().readAllBytes();
         String path = ex.getRequestURI().getPath();
         String round = path.substring(path.lastIndexOf('/') + 1);
-        Request r = new Request(round, body, System.currentTimeMillis(), port);
+        Request r = new Request(round, body, System.currentTimeMillis(), port,
+                ex.getRequestHeaders().getFirst("User-Agent"));
         requests.add(r);
         arrivals.add(r);
         Handler h = handlers.get(round);

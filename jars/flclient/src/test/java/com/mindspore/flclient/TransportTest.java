@@ -153,6 +153,33 @@ class TransportTest {
     }
 
     @Test
+    void plainHttpGoesThroughTheLeanClientUnlessFlclientHttpIsJdk() throws Exception {
+        String before = System.getProperty(LeanHttpClient.PROPERTY);
+        try (FakeServer server = new FakeServer()) {
+            Fixture.serveHappily(server, 1, 1);
+            System.clearProperty(LeanHttpClient.PROPERTY);
+            assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(new Fixture(tmp.resolve("l"), "l").parameter(server.url())).flJobRun());
+            Set<String> agents = new HashSet<>();
+            server.allRequests().forEach(r -> agents.add(String.valueOf(r.userAgent)));
+            assertEquals(Set.of("null"), agents, "the lean client sends no User-Agent");
+            assertTrue(Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("fl-http-selector")));
+
+            System.setProperty(LeanHttpClient.PROPERTY, LeanHttpClient.JDK);
+            int seen = server.allRequests().size();
+            assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(new Fixture(tmp.resolve("j"), "j").parameter(server.url())).flJobRun());
+            List<FakeServer.Request> jdk = server.allRequests().subList(seen, server.allRequests().size());
+            assertTrue(!jdk.isEmpty() && jdk.stream().allMatch(r -> String.valueOf(r.userAgent).startsWith("Java-http-client")),
+                    "with -Dflclient.http=jdk every request is java.net.http's");
+        } finally {
+            if (before == null) {
+                System.clearProperty(LeanHttpClient.PROPERTY);
+            } else {
+                System.setProperty(LeanHttpClient.PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
     void allJobsOfOneTlsConfigurationShareOneHttpClient() throws Exception {
         try (FakeServer server = new FakeServer()) {
             Fixture.serveHappily(server, 1, 1);
@@ -165,6 +192,8 @@ class TransportTest {
                     .filter(t -> t.getName().endsWith("SelectorManager")).count();
             assertTrue(selectors <= FLCommunication.sharedClients(), selectors + " selector threads for "
                     + FLCommunication.sharedClients() + " TLS configurations: an HTTP client per job?");
+            assertEquals(1, Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().equals("fl-http-selector")).count(), "one lean client for all plain jobs");
         }
     }
 }
