@@ -6,8 +6,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.logging.Formatter;
 import java.util.logging.Handler;
 import java.util.logging.Level;
@@ -25,7 +27,21 @@ import java.util.logging.Logger;
 final class JobLog implements AutoCloseable {
     /** r1.6's Common.addTag prefix of every client message. */
     static final String FL_TAG = "<FLClient> ";
-    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
+    /** The time of the last line's second, formatted once for every line of that second ({@link #time}). */
+    private static volatile Second lastSecond = new Second(Long.MIN_VALUE, ZoneOffset.UTC, "");
+
+    /** {@code yyyy-MM-dd HH:mm:ss} of one epoch second in one time zone. */
+    private static final class Second {
+        final long epochSecond;
+        final ZoneId zone;
+        final String text;
+
+        Second(long epochSecond, ZoneId zone, String text) {
+            this.epochSecond = epochSecond;
+            this.zone = zone;
+            this.text = text;
+        }
+    }
 
     private final Logger logger;
     private final Handler handler;
@@ -59,6 +75,41 @@ final class JobLog implements AutoCloseable {
         return new JobLog(logger, h);
     }
 
+    /**
+     * Appends {@code millis} as {@code yyyy-MM-dd HH:mm:ss.SSS} in {@code zone} (what
+     * {@code DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS")} writes): the date and time of the
+     * second are formatted once per second, the milliseconds by hand. DateTimeFormatter's fraction
+     * printer goes through BigDecimal; with a line per training step, C2 compiled it and
+     * {@code BigDecimal.toPlainString} in every simulation, for ~2 µs a line.
+     */
+    static StringBuilder time(StringBuilder sb, long millis, ZoneId zone) {
+        long epochSecond = Math.floorDiv(millis, 1000L);
+        Second s = lastSecond;
+        if (s.epochSecond != epochSecond || !s.zone.equals(zone)) {
+            ZoneOffset offset = zone.getRules().getOffset(Instant.ofEpochSecond(epochSecond));
+            LocalDateTime t = LocalDateTime.ofEpochSecond(epochSecond, 0, offset);
+            StringBuilder d = new StringBuilder(19);
+            pad(d, t.getYear(), 4).append('-');
+            pad(d, t.getMonthValue(), 2).append('-');
+            pad(d, t.getDayOfMonth(), 2).append(' ');
+            pad(d, t.getHour(), 2).append(':');
+            pad(d, t.getMinute(), 2).append(':');
+            pad(d, t.getSecond(), 2);
+            s = new Second(epochSecond, zone, d.toString());
+            lastSecond = s;
+        }
+        sb.append(s.text).append('.');
+        return pad(sb, (int) Math.floorMod(millis, 1000L), 3);
+    }
+
+    private static StringBuilder pad(StringBuilder sb, int value, int width) {
+        String digits = Integer.toString(value);
+        for (int i = digits.length(); i < width; i++) {
+            sb.append('0');
+        }
+        return sb.append(digits);
+    }
+
     Logger logger() {
         return logger;
     }
@@ -85,7 +136,7 @@ final class JobLog implements AutoCloseable {
                     StringBuilder sb = new StringBuilder(128);
                     // r1.6's java.util.logging lines read "INFO: <FLClient> message"; the tutorial's
                     // greps show that shape, so it follows the time and the client's id here
-                    sb.append(LocalDateTime.now().format(TIME)).append(" [").append(tag).append("] ")
+                    time(sb, System.currentTimeMillis(), ZoneId.systemDefault()).append(" [").append(tag).append("] ")
                             .append(r.getLevel().getName()).append(": ").append(FL_TAG).append(formatMessage(r));
                     if (r.getThrown() != null) {
                         sb.append(" | ").append(r.getThrown());
