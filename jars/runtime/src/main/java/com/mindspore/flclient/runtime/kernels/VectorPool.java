@@ -32,6 +32,9 @@ public final class VectorPool {
     private static final int L = S.length();
     private static final VectorShuffle<Float> SWAP = VectorShuffle.fromOp(S, i -> i ^ 1);
     private static final VectorShuffle<Float> EXPAND = VectorShuffle.fromOp(S, i -> i >> 1);
+    /** The even lanes twice: 0, 2, 4, 6, 0, 2, 4, 6 (with {@link #HIGH}: the two-vector rearrange boxed a shuffle). */
+    private static final VectorShuffle<Float> EVENS = VectorShuffle.fromOp(S, i -> (2 * i) % L);
+    private static final VectorMask<Float> HIGH = VectorMask.fromLong(S, (-1L << (L / 2)) & ((1L << L) - 1));
     private static final VectorMask<Float> EVEN = VectorMask.fromLong(S, 0x5555_5555_5555_5555L);
     private static final VectorMask<Float> ODD = EVEN.not();
 
@@ -74,6 +77,32 @@ public final class VectorPool {
         FloatVector zero = FloatVector.zero(S);
         zero.blend(g, topWin.andNot(bottom)).intoArray(out, i);
         zero.blend(g, botWin.and(bottom)).intoArray(out, i + w);
+    }
+
+    /**
+     * The forward: {@code y[yo + ow] = max(x[r0 + 2ow], x[r0 + 2ow + 1], x[r0 + w + 2ow], x[r0 + w + 2ow + 1])}
+     * for ow &lt; wo, max as Math.max (maxima do not depend on the order; a NaN gives a NaN).
+     * Requires {@code 2·wo ≥ 2·minColumns()}: chunks of two vectors → one vector of y, the last one
+     * overlapping the one before.
+     */
+    public static void maxRowPair(float[] x, float[] y, int r0, int w, int yo, int wo) {
+        int n = 2 * wo;
+        int j = 0;
+        for (; j + 2 * L <= n; j += 2 * L) {
+            max(x, y, r0 + j, w, yo + (j >> 1));
+        }
+        if (j < n) {
+            j = n - 2 * L;
+            max(x, y, r0 + j, w, yo + (j >> 1));
+        }
+    }
+
+    private static void max(float[] x, float[] y, int i, int w, int yo) {
+        FloatVector v0 = FloatVector.fromArray(S, x, i).max(FloatVector.fromArray(S, x, i + w));
+        FloatVector v1 = FloatVector.fromArray(S, x, i + L).max(FloatVector.fromArray(S, x, i + w + L));
+        v0 = v0.max(v0.rearrange(SWAP));
+        v1 = v1.max(v1.rearrange(SWAP));
+        v0.rearrange(EVENS).blend(v1.rearrange(EVENS), HIGH).intoArray(y, yo);
     }
 
     /**

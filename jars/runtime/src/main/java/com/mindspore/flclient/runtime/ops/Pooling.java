@@ -70,6 +70,8 @@ final class Pooling {
         private final float[] x;
         private final float[] y;
         private final boolean twoByTwo;
+        /** The 2×2 window on the Vector API ({@link VectorPool#maxRowPair}): rows of at least 16 columns. */
+        private final boolean vector;
 
         MaxPool(NodeSpec s) {
             s.requireInputs(1);
@@ -77,6 +79,7 @@ final class Pooling {
             x = s.floatIn(0);
             y = s.floatOut(0, p.yShape);
             twoByTwo = p.isTwoByTwo();
+            vector = twoByTwo && VectorSupport.enabled() && 2 * p.geo.wo >= 2 * VectorPool.minColumns();
         }
 
         @Override
@@ -119,6 +122,11 @@ final class Pooling {
                 int base = pl * g.h * w;
                 for (int oh = 0; oh < g.ho; oh++) {
                     int r = base + 2 * oh * w;
+                    if (vector) {
+                        VectorPool.maxRowPair(x, y, r, w, yi, g.wo);
+                        yi += g.wo;
+                        continue;
+                    }
                     for (int ow = 0; ow < g.wo; ow++) {
                         int i = r + 2 * ow;
                         y[yi++] = Math.max(Math.max(x[i], x[i + 1]), Math.max(x[i + w], x[i + w + 1]));

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The 2×2 MaxPoolGrad loops (Vector API and plain, alone and with the ReluGrad they absorb) against
+ * The 2×2 MaxPool loop against Math.max(Math.max(a, b), Math.max(c, d)), and the 2×2 MaxPoolGrad loops (Vector API and plain, alone and with the ReluGrad they absorb) against
  * the loop they replaced, bit for bit: zero-fill dx, then dx[winner] = dy with the winner
  * top = b &gt; a ? b : a, bottom = d &gt; c ? d : c, bottom iff max(c, d) &gt; max(a, b) (Math.max),
  * followed by ReluGrad's dx bits AND (y's bits &gt; 0). Inputs are drawn from a few values so
@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A NaN may come out with another payload: before C2 compiles it, the Vector API's Java fallback
  * of {@code rearrange} (which expands dy) canonicalises NaNs (0xffc00000 → 0x7fc00000).
  */
-class FusedPoolGradTest {
+class TwoByTwoPoolTest {
     private static final float[] VALUES = {-1f, -0f, 0f, 0.5f, 1f, 1f, 2f, Float.MIN_VALUE,
         Float.intBitsToFloat(0x7fc00000), Float.intBitsToFloat(0xffc00000), 3f, 0.25f};
 
@@ -134,6 +134,35 @@ class FusedPoolGradTest {
         pair[0].run();
         pair[1].run();
         assertBits(reference(xs, dys, ys, planes, hgt, wid), masked.floatData(), "MaxPoolGrad + ReluGrad");
+    }
+
+    @ParameterizedTest(name = "{0}x{1} vector={2}")
+    @CsvSource({"28,28,true", "28,28,false", "10,10,true", "9,17,true", "4,30,true", "6,32,true", "3,16,true"})
+    void maxPoolMatchesTheMaxOfEachWindow(int hgt, int wid, boolean vector) {
+        OpHarness h = new OpHarness(7L * hgt + wid);
+        int ho = hgt / 2;
+        int wo = wid / 2;
+        Value x = h.in(new float[6 * hgt * wid], 2, 3, hgt, wid);
+        Value y = h.out(2, 3, ho, wo);
+        Kernel pool = withVector(vector, () -> kernel("MaxPool", PoolOpsTest.window(2, 2, 0), v(x), y));
+        for (int run = 0; run < (vector ? 5000 : 3); run++) { // thousands: the compiled loop too
+            float[] xs = draw(h, x.numel, run % 2 == 0);
+            System.arraycopy(xs, 0, x.floatData(), 0, xs.length);
+            Arrays.fill(y.floatData(), 7f);
+            pool.run();
+            if (run % 1000 == 0 || run == 4999 || !vector) {
+                float[] expected = new float[y.numel];
+                for (int pl = 0, o = 0; pl < 6; pl++) {
+                    for (int oh = 0; oh < ho; oh++) {
+                        for (int ow = 0; ow < wo; ow++) {
+                            int i = pl * hgt * wid + 2 * oh * wid + 2 * ow;
+                            expected[o++] = Math.max(Math.max(xs[i], xs[i + 1]), Math.max(xs[i + wid], xs[i + wid + 1]));
+                        }
+                    }
+                }
+                assertBits(expected, y.floatData(), "MaxPool run " + run);
+            }
+        }
     }
 
     /** The same after C2 has compiled the loops (thousands of runs on new random data each time). */
