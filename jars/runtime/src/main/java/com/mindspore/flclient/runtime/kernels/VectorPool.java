@@ -79,14 +79,25 @@ public final class VectorPool {
         zero.blend(g, botWin.and(bottom)).intoArray(out, i + w);
     }
 
+    /** Whether {@link #maxRowPair} may run on this window row: its loads and stores lie inside the arrays. */
+    public static boolean maxRowPairFits(int xLength, int yLength, int r0, int w, int yo, int wo) {
+        return r0 + w + Math.max(2 * wo, 2 * L) <= xLength && yo + Math.max(wo, L) <= yLength;
+    }
+
     /**
      * The forward: {@code y[yo + ow] = max(x[r0 + 2ow], x[r0 + 2ow + 1], x[r0 + w + 2ow], x[r0 + w + 2ow + 1])}
      * for ow &lt; wo, max as Math.max (maxima do not depend on the order; a NaN gives a NaN).
-     * Requires {@code 2·wo ≥ 2·minColumns()}: chunks of two vectors → one vector of y, the last one
-     * overlapping the one before.
+     * Chunks of two vectors → one vector of y, the last one overlapping the one before
+     * ({@link #maxRowPairFits}). A row of fewer than 2·LANES columns (LeNet's second pooling: 10)
+     * is one chunk whose extra lanes write garbage <em>ahead</em>, into the outputs of the rows the
+     * caller computes next, in order.
      */
     public static void maxRowPair(float[] x, float[] y, int r0, int w, int yo, int wo) {
         int n = 2 * wo;
+        if (n < 2 * L) {
+            max(x, y, r0, w, yo);
+            return;
+        }
         int j = 0;
         for (; j + 2 * L <= n; j += 2 * L) {
             max(x, y, r0 + j, w, yo + (j >> 1));

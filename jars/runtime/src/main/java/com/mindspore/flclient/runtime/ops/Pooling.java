@@ -70,7 +70,7 @@ final class Pooling {
         private final float[] x;
         private final float[] y;
         private final boolean twoByTwo;
-        /** The 2×2 window on the Vector API ({@link VectorPool#maxRowPair}): rows of at least 16 columns. */
+        /** The 2×2 window on the Vector API ({@link VectorPool#maxRowPair}, on every row where it fits). */
         private final boolean vector;
 
         MaxPool(NodeSpec s) {
@@ -79,7 +79,7 @@ final class Pooling {
             x = s.floatIn(0);
             y = s.floatOut(0, p.yShape);
             twoByTwo = p.isTwoByTwo();
-            vector = twoByTwo && VectorSupport.enabled() && 2 * p.geo.wo >= 2 * VectorPool.minColumns();
+            vector = twoByTwo && VectorSupport.enabled();
         }
 
         @Override
@@ -122,7 +122,7 @@ final class Pooling {
                 int base = pl * g.h * w;
                 for (int oh = 0; oh < g.ho; oh++) {
                     int r = base + 2 * oh * w;
-                    if (vector) {
+                    if (vector && VectorPool.maxRowPairFits(x.length, y.length, r, w, yi, g.wo)) {
                         VectorPool.maxRowPair(x, y, r, w, yi, g.wo);
                         yi += g.wo;
                         continue;
