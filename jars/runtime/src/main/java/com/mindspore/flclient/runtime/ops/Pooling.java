@@ -177,10 +177,10 @@ final class Pooling {
         /**
          * Takes over {@code next}, a ReluGrad whose dy is this op's output and nothing else reads it
          * (the caller checked the graph): from now on this op writes {@code next}'s output and
-         * {@code next} does nothing. Only the 2×2 window fuses; false (nothing changed) otherwise.
+         * {@code next} does nothing. Only the 2×2 window on the Vector API fuses; false (nothing changed) otherwise.
          */
         boolean absorb(Activations.ReluGrad next) {
-            if (!twoByTwo || next.dy != dx || next.y == next.dy || next.y.length != dx.length || next.dx == x || next.dx == dy
+            if (!vector || next.dy != dx || next.y == next.dy || next.y.length != dx.length || next.dx == x || next.dx == dy
                     || next.dx == next.y) {
                 return false;
             }
@@ -192,11 +192,15 @@ final class Pooling {
 
         @Override
         public void run() {
-            if (twoByTwo) {
+            if (vector) {
                 runTwoByTwo();
                 return;
             }
             java.util.Arrays.fill(dx, 0f);
+            if (twoByTwo) {
+                scatterTwoByTwo();
+                return;
+            }
             var g = p.geo;
             int planes = g.n * g.c;
             int plane = g.h * g.w;
@@ -257,7 +261,38 @@ final class Pooling {
             }
         }
 
-        /** One window row, window by window: the winner's element gets dy's bits (ReluGrad-masked), the others +0. */
+        /**
+         * The plain-Java 2×2 loop (after the zero fill): the winner of each window gets dy, with
+         * integer selects. Faster without the Vector API than writing all four elements with
+         * selects (0.085 against 0.19 ms for LeNet's first layer, with the ReluGrad then 0.14
+         * against 0.19 ms), so the plain path neither writes every element nor fuses.
+         */
+        private void scatterTwoByTwo() {
+            var g = p.geo;
+            int planes = g.n * g.c;
+            int w = g.w;
+            int yi = 0;
+            for (int pl = 0; pl < planes; pl++) {
+                int base = pl * g.h * w;
+                for (int oh = 0; oh < g.ho; oh++) {
+                    int r = base + 2 * oh * w;
+                    for (int ow = 0; ow < g.wo; ow++) {
+                        int i = r + 2 * ow;
+                        float a = x[i];
+                        float b = x[i + 1];
+                        float c = x[i + w];
+                        float d = x[i + w + 1];
+                        int top = b > a ? i + 1 : i;
+                        float topMax = Math.max(a, b);
+                        int bottom = d > c ? i + w + 1 : i + w;
+                        float bottomMax = Math.max(c, d);
+                        dx[bottomMax > topMax ? bottom : top] = dy[yi++];
+                    }
+                }
+            }
+        }
+
+        /** One window row of the Vector API path's last rows, window by window: the winner's element gets dy's bits (ReluGrad-masked), the others +0. */
         private void windows(int r, int w, int d, int wo) {
             float[] ry = reluY;
             for (int ow = 0; ow < wo; ow++) {
