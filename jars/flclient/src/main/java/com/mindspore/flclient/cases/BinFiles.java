@@ -24,6 +24,32 @@ public final class BinFiles {
         return out;
     }
 
+    /**
+     * The file's float32 NHWC images ({@code h × w × c} floats each) in NCHW order, read straight
+     * from the file's bytes into the NCHW array: what {@link #readFloats} and a transpose give,
+     * without the intermediate NHWC array and its pass. Channel-major loops: each output plane
+     * is written in order and each input row read with stride c.
+     */
+    public static float[] readFloatsNchw(Path file, int c, int h, int w, String what) {
+        int image = c * h * w;
+        ByteBuffer bb = readChecked(file, (long) image * Float.BYTES, what,
+                image + " float32 values (" + (image * Float.BYTES) + " bytes) per sample");
+        float[] out = new float[bb.remaining() / Float.BYTES];
+        int plane = h * w;
+        int n = out.length / image;
+        for (int s = 0; s < n; s++) {
+            int base = s * image;
+            for (int ch = 0; ch < c; ch++) {
+                int dst = base + ch * plane;
+                int src = (base + ch) * Float.BYTES;
+                for (int p = 0; p < plane; p++) {
+                    out[dst + p] = bb.getFloat(src + p * c * Float.BYTES);
+                }
+            }
+        }
+        return out;
+    }
+
     /** All int32 values of the file. */
     public static int[] readInts(Path file, String what) {
         ByteBuffer bb = readChecked(file, Integer.BYTES, what, "int32 values (4 bytes each)");

@@ -222,6 +222,7 @@ final class Program {
         int[] producer = new int[values.length];
         Arrays.fill(producer, -1);
         List<int[]> nodeInputs = new ArrayList<>();
+        int[][] nodeOutputs = new int[nNodes][];
         for (int k = 0; k < nNodes; k++) {
             Node node = m.nodes(k);
             names[k] = node.name() != null && !node.name().isEmpty() ? node.name() : "#" + k;
@@ -240,8 +241,10 @@ final class Program {
                 inIdx[j] = t;
             }
             Value[] out = new Value[node.outputsLength()];
+            nodeOutputs[k] = new int[out.length];
             for (int j = 0; j < out.length; j++) {
                 int t = node.outputs(j);
+                nodeOutputs[k][j] = t;
                 if (t < 0 || t >= values.length) {
                     throw bad("node '" + names[k] + "' output " + j + " refers to tensor " + t + " of " + values.length);
                 }
@@ -284,6 +287,7 @@ final class Program {
                 throw bad("learning_rate " + lr.describe() + " should be one value");
             }
         }
+        fuse(m, kernels, nodeInputs, nodeOutputs);
         boolean[] needed = new boolean[nNodes];
         markAncestors(m.logits(), producer, nodeInputs, needed);
         List<Kernel> infer = new ArrayList<>();
@@ -304,6 +308,46 @@ final class Program {
         }
         return new Program(fileName, m, values, names, ops, kernels, infer.toArray(new Kernel[0]),
                 lossOnly.toArray(new Kernel[0]), hookWeight, hookGradient);
+    }
+
+    /**
+     * Offers each pair of consecutive nodes where the second is the only reader of the first's one
+     * output (an activation, not a marked tensor, written by no other node) to
+     * {@link OpRegistry#fuse}: the first then does both ops' work (LeNet: MaxPoolGrad → ReluGrad).
+     * The pair stays two kernels in the node order; the profile shows the time under the first.
+     */
+    private static void fuse(Model m, Kernel[] kernels, List<int[]> nodeInputs, int[][] nodeOutputs) {
+        int n = kernels.length;
+        int tensors = m.tensorsLength();
+        int[] readers = new int[tensors];
+        int[] writers = new int[tensors];
+        for (int k = 0; k < n; k++) {
+            for (int t : nodeInputs.get(k)) {
+                if (t >= 0) {
+                    readers[t]++;
+                }
+            }
+            for (int t : nodeOutputs[k]) {
+                writers[t]++;
+            }
+        }
+        Set<Integer> marked = new java.util.HashSet<>(List.of(m.dataInput(), m.labelInput(), m.logits(), m.loss(), m.learningRate()));
+        for (int k = 0; k + 1 < n; k++) {
+            if (nodeOutputs[k].length != 1) {
+                continue;
+            }
+            int t = nodeOutputs[k][0];
+            if (readers[t] != 1 || writers[t] != 1 || marked.contains(t) || m.tensors(t).role() != TensorRole.Activation) {
+                continue;
+            }
+            boolean read = false;
+            for (int in : nodeInputs.get(k + 1)) {
+                read |= in == t;
+            }
+            if (read && OpRegistry.fuse(kernels[k], kernels[k + 1])) {
+                k++; // the second of a fused pair starts no pair
+            }
+        }
     }
 
     private static void markAncestors(int tensor, int[] producer, List<int[]> nodeInputs, boolean[] needed) {

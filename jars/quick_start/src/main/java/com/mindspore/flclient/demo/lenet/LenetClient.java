@@ -57,9 +57,9 @@ public class LenetClient extends Client {
             }
             int[] chw = imageShape();
             Path dataFile = Path.of(paths.get(0));
-            float[] nhwc = BinFiles.readFloats(dataFile, chw[0] * chw[1] * chw[2],
+            float[] nchw = BinFiles.readFloatsNchw(dataFile, chw[0], chw[1], chw[2],
                     type + " data (" + chw[1] + "x" + chw[2] + "x" + chw[0] + " float32 NHWC images)");
-            int n = nhwc.length / (chw[0] * chw[1] * chw[2]);
+            int n = nchw.length / (chw[0] * chw[1] * chw[2]);
             int[] labels = null;
             if (paths.size() == 2) {
                 Path labelFile = Path.of(paths.get(1));
@@ -70,7 +70,7 @@ public class LenetClient extends Client {
                 }
                 checkLabels(labels, labelFile);
             }
-            dataSets.put(type, new ArrayDataSet(toNchw(nhwc, n, chw[1], chw[2], chw[0]), labels, chw[0] * chw[1] * chw[2]));
+            dataSets.put(type, new ArrayDataSet(nchw, labels, chw[0] * chw[1] * chw[2]));
             sizes.put(type, n);
             logger().info("[LenetClient] " + type + ": " + n + " images from " + dataFile);
         }
@@ -101,16 +101,16 @@ public class LenetClient extends Client {
         }
     }
 
-    /** (n, h, w, c) → (n, c, h, w). */
+    /** (n, h, w, c) → (n, c, h, w), channel-major: each output plane written in order. */
     static float[] toNchw(float[] nhwc, int n, int h, int w, int c) {
         float[] out = new float[nhwc.length];
         int plane = h * w;
         for (int s = 0; s < n; s++) {
             int base = s * plane * c;
-            for (int p = 0; p < plane; p++) {
-                int src = base + p * c;
-                for (int ch = 0; ch < c; ch++) {
-                    out[base + ch * plane + p] = nhwc[src + ch];
+            for (int ch = 0; ch < c; ch++) {
+                int dst = base + ch * plane;
+                for (int p = 0; p < plane; p++) {
+                    out[dst + p] = nhwc[base + p * c + ch];
                 }
             }
         }

@@ -57,7 +57,7 @@ public final class VectorConv {
         }
         for (; o < og; o++) {
             for (int k = 0; k < kg; k++) {
-                VectorBlocks.accumulate(lanes, ((oAcc + o) * kg + k) * LANES, VectorBlocks.dot(dy, o * lr, planes, taps[k], lr));
+                VectorBlocks.dotAccumulate(lanes, ((oAcc + o) * kg + k) * LANES, dy, o * lr, planes, taps[k], lr);
             }
         }
     }

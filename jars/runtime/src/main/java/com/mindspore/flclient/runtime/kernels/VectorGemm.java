@@ -1,7 +1,5 @@
 package com.mindspore.flclient.runtime.kernels;
 
-import jdk.incubator.vector.VectorOperators;
-
 /**
  * Row-major matrix products on the JDK Vector API for MatMul (only loaded when
  * {@link VectorSupport#enabled()}). Unlike {@link Gemm} they read and write flat arrays at any
@@ -69,7 +67,7 @@ public final class VectorGemm {
     }
 
     private static float dot(float[] a, int aOff, float[] b, int bOff, int kv, int kDim) {
-        return VectorBlocks.dot(a, aOff, b, bOff, kv).reduceLanes(VectorOperators.ADD) + tail(a, aOff, b, bOff, kv, kDim);
+        return VectorBlocks.dotSum(a, aOff, b, bOff, kv) + tail(a, aOff, b, bOff, kv, kDim);
     }
 
     private static float tail(float[] a, int aOff, float[] b, int bOff, int from, int to) {

@@ -50,18 +50,31 @@ final class Activations {
      * 5 ns (0.8 ms for LeNet's first layer) in mispredictions.
      */
     static final class ReluGrad extends ActivationGrad {
+        /** Done by the MaxPoolGrad before it ({@link Pooling.MaxPoolGrad#absorb}): run() does nothing. */
+        boolean absorbed;
+
         ReluGrad(NodeSpec s) {
             super(s, 1, 0);
         }
 
         @Override
         public void run() {
+            if (absorbed) {
+                return;
+            }
             for (int i = 0; i < dx.length; i++) {
-                int b = Float.floatToRawIntBits(y[i]);
-                int positive = (-b >> 31) & ~(b >> 31); // all ones iff y > 0 (not +0, −0, negative)
-                dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(dy[i]) & positive);
+                dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(dy[i]) & positiveMask(y[i]));
             }
         }
+    }
+
+    /**
+     * All ones iff {@code y}'s bits as a signed int are &gt; 0 (y &gt; 0, or a NaN with the sign bit
+     * clear), else 0 (+0, −0, negative): ReluGrad's mask on dy's bits.
+     */
+    static int positiveMask(float y) {
+        int b = Float.floatToRawIntBits(y);
+        return (-b >> 31) & ~(b >> 31);
     }
 
     /** Sigmoid (x) → 1 / (1 + e^−x); its backward is {@link SigmoidGrad}. */

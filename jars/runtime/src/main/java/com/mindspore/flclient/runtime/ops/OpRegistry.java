@@ -92,4 +92,17 @@ public final class OpRegistry {
         }
         return f.apply(spec);
     }
+
+    /**
+     * Lets {@code first} do the work of {@code second} too, when the pair is one the ops fuse
+     * (MaxPoolGrad → ReluGrad with the 2×2 window): true if they did. The caller guarantees that
+     * {@code second} runs right after {@code first} and that only {@code second} reads
+     * {@code first}'s output, which is then no longer written. The results are the same bits.
+     */
+    public static boolean fuse(Kernel first, Kernel second) {
+        if (first instanceof Pooling.MaxPoolGrad && second instanceof Activations.ReluGrad) {
+            return ((Pooling.MaxPoolGrad) first).absorb((Activations.ReluGrad) second);
+        }
+        return false;
+    }
 }
