@@ -319,7 +319,7 @@ final class FLMessages {
         r.reason = orEmpty(m.reason());
         r.iteration = m.iteration();
         for (int i = 0; i < m.featureMapLength(); i++) {
-            if (!readFeature(m.featureMap(i), r.featureMap)) {
+            if (!readFeature(m.featureMap(i), r.featureMap, true)) {
                 return unnamedFeature(SchemaLayouts.RESPONSE_ASYNC_GET_MODEL, i);
             }
         }
@@ -400,12 +400,12 @@ final class FLMessages {
             r.plan = plan;
         }
         for (int i = 0; i < m.featureMapLength(); i++) {
-            if (!readFeature(m.featureMap(i), r.featureMap)) {
+            if (!readFeature(m.featureMap(i), r.featureMap, true)) {
                 return unnamedFeature(SchemaLayouts.RESPONSE_FL_JOB, i);
             }
         }
         for (int i = 0; i < m.controlVariateLength(); i++) {
-            if (!readFeature(m.controlVariate(i), r.controlVariate)) {
+            if (!readFeature(m.controlVariate(i), r.controlVariate, false)) {
                 return unparseable(SchemaLayouts.RESPONSE_FL_JOB.name + ".control_variate[" + i
                         + "].weight_fullname: missing (a control variate needs its weight's name)");
             }
@@ -437,7 +437,7 @@ final class FLMessages {
         r.reason = orEmpty(m.reason());
         r.iteration = m.iteration();
         for (int i = 0; i < m.featureMapLength(); i++) {
-            if (!readFeature(m.featureMap(i), r.featureMap)) {
+            if (!readFeature(m.featureMap(i), r.featureMap, true)) {
                 return unnamedFeature(SchemaLayouts.RESPONSE_GET_MODEL, i);
             }
         }
@@ -451,15 +451,24 @@ final class FLMessages {
         return unparseable(table.name + ".feature_map[" + index + "].weight_fullname: missing (a weight needs its name)");
     }
 
-    /** Adds one (name, data) pair; false when the name is missing. The buffer is verified: reads stay inside it. */
-    private static boolean readFeature(FeatureMap fm, Map<String, float[]> out) {
+    /**
+     * Adds one (name, data) pair; false when the name is missing. The buffer is verified: reads stay inside it.
+     * A global model's weights ({@code shared}) are {@link SharedWeights}: the same array for every client of
+     * this JVM that received the same bytes, read-only.
+     */
+    private static boolean readFeature(FeatureMap fm, Map<String, float[]> out, boolean shared) {
         String name = fm.weightFullname();
         if (name == null) {
             return false;
         }
         ByteBuffer data = fm.dataAsByteBuffer();
-        float[] values = new float[data == null ? 0 : data.remaining() / Float.BYTES];
-        if (data != null) {
+        float[] values;
+        if (data == null) {
+            values = new float[0];
+        } else if (shared) {
+            values = SharedWeights.of(name, data);
+        } else {
+            values = new float[data.remaining() / Float.BYTES];
             data.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
         }
         out.put(name, values);

@@ -1,10 +1,16 @@
 package com.mindspore.flclient;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.mindspore.flclient.cases.TrainedModels;
+
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.Test;
@@ -73,6 +79,42 @@ class ServerOutageTest extends ScriptedServerTest {
 
     @Test
     void anUploadLostInARestartIsSentAgainFromTheKeptStateWhenAdmittedToTheSameIteration() throws Exception {
+        lostUploadSentAgain();
+    }
+
+    @Test
+    void theKeptUploadPastTheMemoryBudgetIsReadBackFromItsScratchFile() throws Exception {
+        long budget = TrainedModels.budget();
+        TrainedModels.setBudget(0); // the upload (and the trained model) go to their scratch files
+        try {
+            lostUploadSentAgain();
+        } finally {
+            TrainedModels.setBudget(budget);
+        }
+    }
+
+    @Test
+    void theKeptUploadsScratchFileIsGoneAfterTheRound() throws Exception {
+        long budget = TrainedModels.budget();
+        TrainedModels.setBudget(0);
+        Path kept = Path.of(fx.model + ".upload");
+        AtomicBoolean seen = new AtomicBoolean();
+        try {
+            Fixture.serveHappily(server, 1, 1);
+            server.on("getModel", r -> {
+                seen.compareAndSet(false, Files.isRegularFile(kept)); // kept while the device waits
+                return ok(Replies.getModel(ResponseCode.SUCCEED, 1, Fixture.globalModel(1)));
+            });
+            assertEquals(FLClientStatus.SUCCESS, new SyncFLJob(fx.parameter(server.url())).flJobRun());
+        } finally {
+            TrainedModels.setBudget(budget);
+        }
+        assertTrue(seen.get(), "the accepted upload was in " + kept + " while the device waited for the model");
+        assertFalse(Files.exists(kept), kept + " is left after the round");
+        assertEquals(0, TrainedModels.used());
+    }
+
+    private void lostUploadSentAgain() throws Exception {
         Fixture.serveHappily(server, 1, 1);
         // the restarted server resumes at iteration 1 with the same model: both admissions are to it
         server.on("startFLJob", r -> ok(Replies.startOk(1, 1, 1, 0.5f, Fixture.globalModel(0))));

@@ -8,15 +8,18 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The trained models of this JVM's clients between their upload and getModel, kept in memory in
  * place of their scratch files ({@code <trainModelPath>.trained}) up to a budget of bytes: a
- * client's trained model is written to its file only when keeping it would pass the budget.
+ * client's trained model is written to its file only when keeping it would pass the budget. The
+ * accepted upload each client keeps until getModel (for the restart check,
+ * {@code <trainModelPath>.upload}) shares the budget ({@link #keepOrWrite}).
  * {@link RuntimeModel#load} reads a kept model from here, so a path held here is read from memory.
- * The budget is the system property {@code flclient.trainedModelMemoryMb} (MiB, default 32: the
- * trained LeNet models (530 KiB each) of ~60 clients waiting for getModel at once, the demo's 50; past it
- * at 3,500 clients the heap grows by no more than the budget; 0 keeps none in memory), or
+ * The budget is the system property {@code flclient.trainedModelMemoryMb} (MiB, default 48: the
+ * trained LeNet models (530 KiB each) and uploads (266 KiB) of ~60 clients waiting for getModel at
+ * once, the demo's 50; past it at 3,500 clients the heap grows by no more than the budget; 0 keeps
+ * none in memory), or
  * {@link #setBudget}. What is kept is the bytes the file would hold, so results do not depend on it.
  */
 public final class TrainedModels {
-    private static final long DEFAULT_MB = 32;
+    private static final long DEFAULT_MB = 48;
     private static final Map<Path, byte[]> KEPT = new ConcurrentHashMap<>();
     private static final AtomicLong USED = new AtomicLong();
     private static volatile long budget = budgetFromProperty();
@@ -89,6 +92,46 @@ public final class TrainedModels {
         byte[] old = KEPT.remove(key(file));
         if (old != null) {
             USED.addAndGet(-old.length);
+        }
+    }
+
+    /**
+     * Keeps {@code bytes} for {@code file} in memory within the budget (true), else writes them to
+     * {@code file} (not forced to disk; false). For a round's other scratch state, such as the
+     * accepted upload kept for the restart check; read it with {@link #read}, end it with {@link #drop}.
+     */
+    public static boolean keepOrWrite(Path file, byte[] bytes) {
+        if (budget > 0 && keep(file, bytes)) {
+            return true;
+        }
+        try {
+            java.nio.file.Files.write(file, bytes);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+        return false;
+    }
+
+    /** What {@link #keepOrWrite} kept for {@code file}: from memory, else the file's content. */
+    public static byte[] read(Path file) {
+        byte[] kept = get(file);
+        if (kept != null) {
+            return kept;
+        }
+        try {
+            return java.nio.file.Files.readAllBytes(file);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Forgets {@code file}'s content in memory and deletes the file, if any. */
+    public static void drop(Path file) {
+        remove(file);
+        try {
+            java.nio.file.Files.deleteIfExists(file);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot delete " + file + ": " + e.getMessage(), e);
         }
     }
 
