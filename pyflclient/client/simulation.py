@@ -132,10 +132,11 @@ class Simulation:
             (some 6 ms of fsync per client and iteration on a trainer thread). Default False: a
             simulation's model copies are scratch; the write stays atomic (temp file + rename), so a
             crash of the process leaves the old or the new model, never a torn one.
-        trained_model_memory_mb: MiB of trained models (upload → getModel) each JVM keeps in memory
-            instead of their ``.trained`` scratch files, which only the models past it go to (Java's
-            ``TrainedModels``; default None: the JVM's ``-Dflclient.trainedModelMemoryMb``, else 64; 0 keeps
-            none). For the whole JVM of this process (or of each Ray actor). Results do not depend on it.
+        trained_model_memory_mb: MiB of a round's scratch state (trained models and accepted uploads,
+            upload → getModel) each JVM keeps in memory instead of their ``.trained`` / ``.upload``
+            scratch files, which only what is past it goes to (Java's ``TrainedModels``; default None:
+            the JVM's ``-Dflclient.trainedModelMemoryMb``, else 48; 0 keeps none). For the whole JVM of
+            this process (or of each Ray actor). Results do not depend on it.
         jar_path / case_jar_path: jars if the JVM is not running yet (with Ray: paths on the actors' nodes).
         backend: ``"threads"`` (this process's JVM) or ``"ray"`` (Ray actors, each a JVM of clients;
             needs ``pip install pyflclient[ray]``; see docs/cluster.md).
