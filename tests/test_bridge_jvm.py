@@ -114,6 +114,37 @@ def test_exit_does_not_hang_on_a_running_non_daemon_java_thread(tmp_path):
     assert run.returncode == 0 and "LEFT A THREAD" in run.stdout, run.stderr
 
 
+def test_the_jvm_keeps_its_crash_handlers_at_exit_under_pytest_faulthandler(tmp_path):
+    """pytest's faulthandler plugin saves SIGSEGV's handler before the JVM starts and puts it back at the
+    session's end: SIG_DFL under a running JVM, whose exit code then dies of HotSpot's own SIGSEGVs (CI:
+    "996 passed", then exit 139). The exit hook puts the JVM's handlers back before any Java code runs."""
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
+        import atexit, ctypes, signal
+        from pyflclient.client import jvm
+
+        def handler():
+            buf = ctypes.create_string_buffer(512)
+            assert ctypes.CDLL(None).sigaction(signal.SIGSEGV, None, buf) == 0
+            return ctypes.c_void_p.from_buffer(buf).value or 0
+
+        # registered before the JVM starts, so it runs after pyflclient's exit hook
+        atexit.register(lambda: print("AT EXIT", handler(), flush=True))
+
+        def test_start():
+            jvm.start_jvm()
+            jvm.jclass("java.lang.System").gc()
+            print("STARTED", handler(), flush=True)
+    """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_inner.py"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    started = [ln.split()[-1] for ln in run.stdout.splitlines() if ln.startswith("STARTED")]
+    at_exit = [ln.split()[-1] for ln in run.stdout.splitlines() if ln.startswith("AT EXIT")]
+    assert started and at_exit, run.stdout
+    assert started[0] != "0" and at_exit[0] == started[0], run.stdout
+
+
 def test_a_value_the_java_side_refuses_names_the_python_field(tmp_path):
     model = tmp_path / "m.ms"
     model.write_bytes(b"x")

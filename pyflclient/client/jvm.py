@@ -19,6 +19,14 @@ embeds the FL client well behaved:
   rethrown", seen here at exit about one run in six); with a non-daemon Java
   thread still running (user code), ``DestroyJavaVM`` would wait for it forever,
   so ``jpype.config.destroy_jvm = False`` skips it and the process just exits.
+* The JVM keeps its own SIGSEGV/SIGBUS handlers to the end. HotSpot takes
+  those signals in normal operation (implicit null checks, safepoint polls);
+  a tool that saved the handlers before the JVM started and puts them back
+  later leaves ``SIG_DFL``, and the Java code that runs at exit then kills the
+  process. pytest's faulthandler plugin does exactly that at the end of a
+  session: "996 passed", then "Segmentation fault" (exit 139) in CI
+  (jpype-project/jpype#1261). The handlers the JVM installed are saved when
+  it starts and put back, if replaced, first thing in the exit hook.
 
 Jars are looked up in this order: the explicit ``jar_path=`` / ``case_jar_path=``
 arguments (the seed's ``--jarPath`` / ``--case_jarPath``), the environment
@@ -30,9 +38,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import gc
 import logging
 import os
+import signal
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
@@ -178,6 +189,7 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
                                f"its class path; start it with classpath=[{client_jar}, {case_jar}] "
                                "or let pyflclient start it") from exc
             _info = JVMInfo(client_jar, case_jar, ())
+            _save_jvm_signal_handlers()
             atexit.register(_at_exit)
             return _info
         opts = list(options) + os.environ.get(ENV_JVM_OPTIONS, "").split()
@@ -210,6 +222,7 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
             raise JVMError(f"the JVM did not start ({exc}); check that Java 17+ is installed "
                            f"(JAVA_HOME) and the options {opts}") from exc
         _info = JVMInfo(client_jar, case_jar, tuple(opts))
+        _save_jvm_signal_handlers()
         if os.environ.get(ENV_JPYPE_GC_LINK, "") != "1":
             _unlink_jpype_gc()
         # Registered after jpype's own atexit hook, so it runs first (LIFO).
@@ -263,11 +276,61 @@ def stop_all_clients(timeout: float = 2.0) -> None:
             log.exception("stopping %r at exit failed", owner)
 
 
+# -- the JVM's fatal-signal handlers (module docstring) ------------------------------------------
+
+_JVM_SIGNALS = ("SIGSEGV", "SIGBUS")
+# glibc's struct sigaction is 152 bytes on x86-64 and aarch64 (handler first); room to spare
+_SIGACTION_BYTES = 512
+_saved_handlers: dict[int, Any] = {}
+
+
+def _sigaction(signum: int, new: Any = None) -> Any:
+    """The current ``struct sigaction`` of ``signum`` as a buffer (handler pointer first); sets ``new`` first if given."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    old = ctypes.create_string_buffer(_SIGACTION_BYTES)
+    if libc.sigaction(signum, new, old) != 0:
+        raise OSError(ctypes.get_errno(), f"sigaction({signum})")
+    return old
+
+
+def _handler_address(action: Any) -> int:
+    return ctypes.c_void_p.from_buffer(action).value or 0
+
+
+def _save_jvm_signal_handlers() -> None:
+    """Remember the SIGSEGV/SIGBUS handlers the JVM just installed (Linux; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    for name in _JVM_SIGNALS:
+        signum = int(getattr(signal, name))
+        try:
+            _saved_handlers[signum] = _sigaction(signum)
+        except (OSError, AttributeError):  # pragma: no cover - no libc sigaction: nothing to restore later
+            log.debug("could not read the %s handler", name, exc_info=True)
+
+
+def _restore_jvm_signal_handlers() -> list[str]:
+    """Put back each JVM handler replaced since the JVM started; returns the signals restored."""
+    restored = []
+    for signum, saved in _saved_handlers.items():
+        try:
+            if _handler_address(_sigaction(signum)) != _handler_address(saved):
+                _sigaction(signum, saved)
+                restored.append(signal.Signals(signum).name)
+        except OSError:  # pragma: no cover - best effort at exit
+            log.debug("could not restore the handler of signal %d", signum, exc_info=True)
+    if restored:
+        log.debug("put back the JVM's %s handler(s), replaced after it started (e.g. by pytest's faulthandler "
+                  "plugin)", "/".join(restored))
+    return restored
+
+
 def _at_exit() -> None:
     """Stop the clients, then choose how JPype ends the JVM (module docstring)."""
     import jpype
     import jpype.config
 
+    _restore_jvm_signal_handlers()  # before any Java code runs at exit
     stop_all_clients()
     try:
         if not jpype.isJVMStarted():
