@@ -145,6 +145,32 @@ def test_the_jvm_keeps_its_crash_handlers_at_exit_under_pytest_faulthandler(tmp_
     assert started[0] != "0" and at_exit[0] == started[0], run.stdout
 
 
+def test_faulthandler_enabled_later_does_not_cover_the_jvms_handler(tmp_path):
+    """HotSpot takes SIGSEGV in normal operation; faulthandler installed over its handler (``ray.init()`` enables
+    it when it is off) re-raised one and the JVM aborted (CI, exit 134). faulthandler is enabled beneath the JVM,
+    so a later enable() changes nothing."""
+    script = tmp_path / "later.py"
+    script.write_text(textwrap.dedent("""
+        import ctypes, faulthandler, signal
+        from pyflclient.client import jvm
+
+        def handler():
+            buf = ctypes.create_string_buffer(512)
+            assert ctypes.CDLL(None).sigaction(signal.SIGSEGV, None, buf) == 0
+            return ctypes.c_void_p.from_buffer(buf).value or 0
+
+        jvm.start_jvm()
+        started = handler()
+        faulthandler.enable()  # what ray.init() does when it is off
+        print("HANDLERS", started, handler(), faulthandler.is_enabled(), flush=True)
+    """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    started, after, enabled = [ln.split()[1:] for ln in run.stdout.splitlines() if ln.startswith("HANDLERS")][0]
+    assert started != "0" and after == started and enabled == "True", run.stdout
+
+
 def test_a_value_the_java_side_refuses_names_the_python_field(tmp_path):
     model = tmp_path / "m.ms"
     model.write_bytes(b"x")

@@ -19,14 +19,20 @@ embeds the FL client well behaved:
   rethrown", seen here at exit about one run in six); with a non-daemon Java
   thread still running (user code), ``DestroyJavaVM`` would wait for it forever,
   so ``jpype.config.destroy_jvm = False`` skips it and the process just exits.
-* The JVM keeps its own SIGSEGV/SIGBUS handlers to the end. HotSpot takes
-  those signals in normal operation (implicit null checks, safepoint polls);
-  a tool that saved the handlers before the JVM started and puts them back
-  later leaves ``SIG_DFL``, and the Java code that runs at exit then kills the
-  process. pytest's faulthandler plugin does exactly that at the end of a
-  session: "996 passed", then "Segmentation fault" (exit 139) in CI
-  (jpype-project/jpype#1261). The handlers the JVM installed are saved when
-  it starts and put back, if replaced, first thing in the exit hook.
+* The JVM's SIGSEGV/SIGBUS handlers stay on top. HotSpot takes those signals
+  in normal operation (implicit null checks, safepoint polls), so a handler
+  installed over the JVM's kills the process at the next one: Python's
+  ``faulthandler`` enabled after the JVM started (``ray.init()`` enables it if it
+  is off) re-raised such a SIGSEGV, "sent by kill", and the JVM aborted (exit
+  134). So faulthandler is enabled *before* the JVM starts, beneath it (the JVM
+  passes it the signals that are not its own, a real crash gets a Python
+  traceback), and a later ``faulthandler.enable()`` is a no-op. A tool that
+  saved the handlers before the JVM started and puts them back later leaves
+  ``SIG_DFL`` under a running JVM: pytest's faulthandler plugin does that at a
+  session's end, and the Java code that runs at exit died ("996 passed", then
+  "Segmentation fault", exit 139, in CI; jpype-project/jpype#1261). The JVM's
+  handlers are saved when it starts and put back, if replaced, first thing in
+  the exit hook.
 
 Jars are looked up in this order: the explicit ``jar_path=`` / ``case_jar_path=``
 arguments (the seed's ``--jarPath`` / ``--case_jarPath``), the environment
@@ -39,6 +45,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import faulthandler
 import gc
 import logging
 import os
@@ -214,6 +221,7 @@ def start_jvm(jar_path: str | os.PathLike[str] | None = None,
         # Until the exit hook has looked at the threads left, assume the safe choice
         # against a hang (see the module docstring).
         jpype.config.destroy_jvm = False
+        _faulthandler_beneath_the_jvm()
         log.debug("starting the JVM: %s %s %s", client_jar, case_jar, opts)
         try:
             jpype.startJVM(*opts, classpath=[str(client_jar), str(case_jar)],
@@ -295,6 +303,16 @@ def _sigaction(signum: int, new: Any = None) -> Any:
 
 def _handler_address(action: Any) -> int:
     return ctypes.c_void_p.from_buffer(action).value or 0
+
+
+def _faulthandler_beneath_the_jvm() -> None:
+    """Enable faulthandler before the JVM installs its handlers (module docstring); no stderr file: skipped."""
+    if faulthandler.is_enabled():
+        return
+    try:
+        faulthandler.enable()
+    except (AttributeError, ValueError, RuntimeError, OSError) as exc:  # e.g. no real stderr (io.UnsupportedOperation)
+        log.debug("faulthandler not enabled before the JVM: %s", exc)
 
 
 def _save_jvm_signal_handlers() -> None:
