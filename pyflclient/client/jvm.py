@@ -289,7 +289,7 @@ def stop_all_clients(timeout: float = 2.0) -> None:
 _JVM_SIGNALS = ("SIGSEGV", "SIGBUS")
 # glibc's struct sigaction is 152 bytes on x86-64 and aarch64 (handler first); room to spare
 _SIGACTION_BYTES = 512
-_saved_handlers: dict[int, Any] = {}
+_jvm_signal_actions: dict[int, Any] = {}
 
 
 def _sigaction(signum: int, new: Any = None) -> Any:
@@ -322,7 +322,7 @@ def _save_jvm_signal_handlers() -> None:
     for name in _JVM_SIGNALS:
         signum = int(getattr(signal, name))
         try:
-            _saved_handlers[signum] = _sigaction(signum)
+            _jvm_signal_actions[signum] = _sigaction(signum)
         except (OSError, AttributeError):  # pragma: no cover - no libc sigaction: nothing to restore later
             log.debug("could not read the %s handler", name, exc_info=True)
 
@@ -330,7 +330,7 @@ def _save_jvm_signal_handlers() -> None:
 def _restore_jvm_signal_handlers() -> list[str]:
     """Put back each JVM handler replaced since the JVM started; returns the signals restored."""
     restored = []
-    for signum, saved in _saved_handlers.items():
+    for signum, saved in _jvm_signal_actions.items():
         try:
             if _handler_address(_sigaction(signum)) != _handler_address(saved):
                 _sigaction(signum, saved)
