@@ -114,18 +114,24 @@ def test_exit_does_not_hang_on_a_running_non_daemon_java_thread(tmp_path):
     assert run.returncode == 0 and "LEFT A THREAD" in run.stdout, run.stderr
 
 
-def test_the_jvm_keeps_its_crash_handlers_at_exit_under_pytest_faulthandler(tmp_path):
-    """pytest's faulthandler plugin saves SIGSEGV's handler before the JVM starts and puts it back at the
-    session's end: SIG_DFL under a running JVM, whose exit code then dies of HotSpot's own SIGSEGVs (CI:
-    "996 passed", then exit 139). The exit hook puts the JVM's handlers back before any Java code runs."""
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
-        import atexit, ctypes, signal
-        from pyflclient.client import jvm
+# a script's handler(): the address of the process's SIGSEGV handler now (0: SIG_DFL)
+_WITH_SIGSEGV_HANDLER = """
+        import ctypes, signal
 
         def handler():
             buf = ctypes.create_string_buffer(512)
             assert ctypes.CDLL(None).sigaction(signal.SIGSEGV, None, buf) == 0
             return ctypes.c_void_p.from_buffer(buf).value or 0
+"""
+
+
+def test_the_jvm_keeps_its_crash_handlers_at_exit_under_pytest_faulthandler(tmp_path):
+    """pytest's faulthandler plugin saves SIGSEGV's handler before the JVM starts and puts it back at the
+    session's end: SIG_DFL under a running JVM, whose exit code then dies of HotSpot's own SIGSEGVs (CI:
+    "996 passed", then exit 139). The exit hook puts the JVM's handlers back before any Java code runs."""
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(_WITH_SIGSEGV_HANDLER + """
+        import atexit
+        from pyflclient.client import jvm
 
         # registered before the JVM starts, so it runs after pyflclient's exit hook
         atexit.register(lambda: print("AT EXIT", handler(), flush=True))
@@ -150,14 +156,9 @@ def test_faulthandler_enabled_later_does_not_cover_the_jvms_handler(tmp_path):
     it when it is off) re-raised one and the JVM aborted (CI, exit 134). faulthandler is enabled beneath the JVM,
     so a later enable() changes nothing."""
     script = tmp_path / "later.py"
-    script.write_text(textwrap.dedent("""
-        import ctypes, faulthandler, signal
+    script.write_text(textwrap.dedent(_WITH_SIGSEGV_HANDLER + """
+        import faulthandler
         from pyflclient.client import jvm
-
-        def handler():
-            buf = ctypes.create_string_buffer(512)
-            assert ctypes.CDLL(None).sigaction(signal.SIGSEGV, None, buf) == 0
-            return ctypes.c_void_p.from_buffer(buf).value or 0
 
         jvm.start_jvm()
         started = handler()

@@ -9,8 +9,6 @@ import com.mindspore.flclient.cases.TrainedModels;
 import com.mindspore.flclient.runtime.GradientHook;
 import com.mindspore.flclient.runtime.ModelFile;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -89,12 +87,7 @@ final class LocalModel implements AutoCloseable {
         if (p.getTrainModelPath() == null) {
             return;
         }
-        TrainedModels.remove(trainedPath(p));
-        try {
-            Files.deleteIfExists(trainedPath(p));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + trainedPath(p) + ": " + e.getMessage(), e);
-        }
+        TrainedModels.drop(trainedPath(p));
     }
 
     /** Whether the case's model is the .ms runtime's, whose files {@link #saveServerWeights} can patch. */
@@ -110,14 +103,7 @@ final class LocalModel implements AutoCloseable {
     static List<String> saveServerWeights(FLParameter p, Map<String, float[]> weights, String round, boolean durable) {
         Path trained = trainedPath(p);
         Path source = hasTrained(trained) ? trained : Path.of(p.getTrainModelPath());
-        byte[] bytes = TrainedModels.get(source);
-        if (bytes == null) {
-            try {
-                bytes = Files.readAllBytes(source);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read the model " + source + ": " + e.getMessage(), e);
-            }
-        }
+        byte[] bytes = TrainedModels.read(source);
         byte[] patched;
         try {
             patched = ModelFile.withWeights(bytes, weights, source.toString());

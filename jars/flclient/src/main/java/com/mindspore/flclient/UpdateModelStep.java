@@ -23,9 +23,8 @@ final class UpdateModelStep {
     private final JobProgress progress;
     /** Whether the server accepted the upload kept at {@link #keptAt()}, for {@link #confirmUpload()}. */
     private boolean accepted;
-    /** Whether an upload is kept at {@link #keptAt()}, and whether in its file (else in memory). */
+    /** Whether an upload is kept at {@link #keptAt()} (in memory or in its file). */
     private boolean keeping;
-    private boolean keptInFile;
     /** An upload the server lost (OutOfTime after an outage), for {@link RoundLoop} to keep: {@link #takeLost()}. */
     private byte[] lost;
 
@@ -43,7 +42,7 @@ final class UpdateModelStep {
     Next run(byte[] body, Function<FLClientStatus, Next> then) {
         forget();
         // the restart check's copy, made here (on the trainer) rather than in the reply's callback
-        keptInFile = !TrainedModels.keepOrWrite(keptAt(), body);
+        TrainedModels.keepOrWrite(keptAt(), body);
         keeping = true;
         return server.exchange("updateModel", body, FLMessages::parseUpdateModel, ServerExchange.NotReady.WAIT,
                 true, r -> {
@@ -139,11 +138,7 @@ final class UpdateModelStep {
         accepted = false;
         if (keeping) {
             keeping = false;
-            if (keptInFile) {
-                TrainedModels.drop(keptAt());
-            } else {
-                TrainedModels.remove(keptAt());
-            }
+            TrainedModels.drop(keptAt());
         }
     }
 

@@ -112,7 +112,7 @@ public final class TrainedModels {
         return false;
     }
 
-    /** What {@link #keepOrWrite} kept for {@code file}: from memory, else the file's content. */
+    /** {@code file}'s content: kept in memory (by {@link #save} or {@link #keepOrWrite}), else read from the file. */
     public static byte[] read(Path file) {
         byte[] kept = get(file);
         if (kept != null) {
@@ -125,9 +125,12 @@ public final class TrainedModels {
         }
     }
 
-    /** Forgets {@code file}'s content in memory and deletes the file, if any. */
+    /** Forgets {@code file}'s content: kept in memory, or else its file (deleted, if any). */
     public static void drop(Path file) {
-        remove(file);
+        if (KEPT.containsKey(key(file))) {
+            remove(file);
+            return;
+        }
         try {
             java.nio.file.Files.deleteIfExists(file);
         } catch (java.io.IOException e) {
