@@ -56,6 +56,12 @@ final class SharedWeights {
         return values;
     }
 
+    /** Whether {@code values} is the array {@link #of} gives under {@code name} now: read-only, as all it gave. */
+    static boolean isShared(String name, float[] values) {
+        Entry e = LAST.get(name);
+        return e != null && e.values == values;
+    }
+
     /** Forgets every weight (tests; a JVM that ends its jobs holds a model's size at most). */
     static void clear() {
         LAST.clear();

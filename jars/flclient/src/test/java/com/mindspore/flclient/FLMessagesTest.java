@@ -60,4 +60,25 @@ class FLMessagesTest {
         }
         assertTrue(unparseable > 100, "only " + unparseable + " of 2000 corrupt replies were refused");
     }
+
+    /** The bulk float vector writes the bytes of the generated one-float-at-a-time loop, at every length and offset. */
+    @Test
+    void theBulkFloatVectorHasTheGeneratedCodesBytes() {
+        Random rnd = new Random(7);
+        for (int n : new int[] {0, 1, 2, 3, 5, 62, 1024, 48_000}) {
+            float[] data = new float[n];
+            for (int i = 0; i < n; i++) {
+                data[i] = rnd.nextBoolean() ? rnd.nextFloat() - 0.5f : Float.intBitsToFloat(rnd.nextInt());
+            }
+            for (String before : new String[] {"", "x", "abc", "odd-length"}) { // the builder's offset before the vector
+                com.google.flatbuffers.FlatBufferBuilder generated = new com.google.flatbuffers.FlatBufferBuilder(16);
+                com.google.flatbuffers.FlatBufferBuilder bulk = new com.google.flatbuffers.FlatBufferBuilder(16);
+                generated.createString(before);
+                bulk.createString(before);
+                generated.finish(mindspore.schema.FeatureMap.createDataVector(generated, data));
+                bulk.finish(FLMessages.floatVector(bulk, data));
+                assertArrayEquals(generated.sizedByteArray(), bulk.sizedByteArray(), n + " floats after \"" + before + "\"");
+            }
+        }
+    }
 }
