@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.clients} clients, {args.budget} uploads per mode, {args.seats} seats, K={args.buffer}, "
           f"{args.epochs} epoch(s), lr {args.lr}, device_profiles {args.device_profiles}; "
           f"AVG over {len(evaluator.devices)} devices' test sets")
-    print(f"| mode | versions | uploads | final AVG | " + "".join(f"{unit} to AVG {t} | " for t in targets) +
+    print("| mode | versions | uploads | final AVG | " + "".join(f"{unit} to AVG {t} | " for t in targets) +
           f"{unit} at the end | "
           f"AVG at {common_t:.4g} {unit} | wall s | staleness (τ: uploads) | mean idle per device "
           f"({'simulated ' if profiles is not None else ''}s) |")

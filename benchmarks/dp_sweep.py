@@ -38,7 +38,7 @@ def main() -> None:
         settings = {} if eps == "plain" else {"encrypt_type": "DP_ENCRYPT", "dp_eps": float(eps),
                                               "dp_delta": args.delta, "dp_norm_clip": args.clip}
         t0 = time.perf_counter()
-        outcome = run_demo(args.out / f"eps_{eps}", clients=args.clients, iterations=args.iterations,
+        run_demo(args.out / f"eps_{eps}", clients=args.clients, iterations=args.iterations,
                            epochs=args.epochs, progress=False, server_settings=settings)
         wall = time.perf_counter() - t0
         sigma = 0.0 if eps in ("plain", "inf") else args.clip * math.sqrt(2 * math.log(1.25 / args.delta)) / float(eps)

@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 
-from pyflclient.model import LENET_TRAIN_MS
 from pyflclient.wire.plugins import table
 
 LEARNING_RATES = [0.01, 1.0, 5e-3, 100.0, float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny),

@@ -6,7 +6,6 @@ compression on (DIFF_SPARSE_QUANT_EF uploads, QUANT downloads; docs/compression.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import socket

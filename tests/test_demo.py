@@ -39,7 +39,7 @@ def test_demo_reports_every_iteration_with_avg_top5_low5(demo_run) -> None:
     for k in range(1, ITERATIONS + 1):
         assert f"iteration {k}: AVG" in logged
     assert "TOP5" in logged and "LOW5" in logged
-    assert f"demo finished" in proc.stdout
+    assert "demo finished" in proc.stdout
 
 
 def test_demo_writes_results_json_csv_and_plot(demo_run) -> None:

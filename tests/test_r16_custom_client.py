@@ -11,7 +11,6 @@ train it for two iterations against the project's server, and one infers with it
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path

@@ -117,7 +117,6 @@ def test_the_default_bound_refuses_a_poisoned_update_and_the_model_stays_put(poi
 def test_the_default_bound_never_trips_on_honest_updates_of_different_sizes(start_server, device, small_model):
     """Five iterations of 10 honest devices whose updates differ 30-fold in size (noise 0.005 .. 0.15, as
     devices with 1 to 30 local steps): no refusal, once the median takes over (after 8 accepted) too."""
-    from conftest import upload_of
 
     srv = start_server(small_model, start_fl_job_threshold=10, fl_iteration_num=5)
     devs = [device(srv.url, fl_id=f"d{i}", data_size=5 + i) for i in range(10)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 

@@ -236,29 +236,29 @@ class _Verifier:
             for slot in range(len(table.fields), (vsize - 4) // 2):
                 if struct.unpack_from("<H", self.buf, vtable + 4 + 2 * slot)[0]:
                     raise self.fail(where, f"field slot {slot} is not in table {table.name} of the schema")
-        for field in table.fields:
-            entry = 4 + 2 * field.slot
+        for spec in table.fields:
+            entry = 4 + 2 * spec.slot
             voff = struct.unpack_from("<H", self.buf, vtable + entry)[0] if entry < vsize else 0
-            fwhere = f"{where}.{field.name}"
+            fwhere = f"{where}.{spec.name}"
             if voff == 0:
-                if field.required:
+                if spec.required:
                     raise self.fail(fwhere, "required field is missing")
                 continue
-            width = field.size if field.kind == "scalar" else _UOFFSET
+            width = spec.size if spec.kind == "scalar" else _UOFFSET
             if voff < 4 or voff + width > tsize:
                 raise self.fail(fwhere, f"field offset {voff} (+{width} bytes) is outside its {tsize}-byte table")
             fpos = pos + voff
-            if field.kind == "scalar":
+            if spec.kind == "scalar":
                 if fpos % width:
                     raise self.fail(fwhere, f"{width}-byte scalar at {fpos} is misaligned")
                 continue
             target = self.offset_target(fpos, fwhere)
-            if field.kind == "string":
+            if spec.kind == "string":
                 self.string(target, fwhere)
-            elif field.kind == "table":
-                self.table(target, self.schema.table(field.ref or ""), fwhere, depth + 1)
+            elif spec.kind == "table":
+                self.table(target, self.schema.table(spec.ref or ""), fwhere, depth + 1)
             else:
-                self.vector(target, field, fwhere, depth)
+                self.vector(target, spec, fwhere, depth)
 
     def string(self, pos: int, where: str) -> None:
         if pos % 4:
