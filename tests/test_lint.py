@@ -1,8 +1,8 @@
 """pyflakes' rules over the Python sources (``[tool.ruff.lint]`` in pyproject.toml).
 
-They find, in a second, what otherwise surfaces as a failure at run time: a name defined twice
-(a second ``_saved_handlers`` in ``client/jvm.py`` once broke the ``simulate`` command's signal
-handling), an undefined name in a rarely taken branch, an import that no longer serves.
+They find, in a second, what otherwise surfaces as a failure at run time, if a test happens to
+reach it: an undefined name in a rarely taken branch, a function or import defined twice, an
+import or a variable that no longer serves.
 """
 from __future__ import annotations
 
